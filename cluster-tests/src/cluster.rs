@@ -1,0 +1,407 @@
+//! The [`Cluster`] handle: find a cluster's nodes through Docker, read their views, wait for readiness, remove it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+
+use crate::docker::{
+    Container, Docker, LABEL_CLUSTER, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT,
+    LABEL_VERSION,
+};
+use crate::node::{CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
+use crate::ready::{self, Shape};
+use crate::topology::ClusterNodes;
+use crate::versions::Version;
+use crate::{Error, Result, bail, wait};
+
+/// Name of the cluster the CLI makes and finds.
+pub const PLAYGROUND: &str = "playground";
+/// Default cluster node timeout: long enough that a busy 2-core machine running several clusters does not
+/// see false failures, short enough that a failover is over in about 3 s.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
+pub const FIRST_PORT: u16 = 7001;
+
+/// Label holding the first node port of a cluster.
+const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
+
+/// What a cluster is made of.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Cluster name: prefix of its container names and its network's name.
+    pub name: String,
+    /// Server version.
+    pub version: &'static Version,
+    /// Masters (at least 3, as Redis Cluster needs a majority of masters to fail a node over).
+    pub masters: usize,
+    /// Replicas per master.
+    pub replicas: usize,
+    /// `cluster-node-timeout`.
+    pub node_timeout: Duration,
+    /// Port of the first node.
+    pub first_port: u16,
+    /// Whether dropping the [`Cluster`] removes it (tests) or it is kept until `stop` (the CLI).
+    pub remove_on_drop: bool,
+}
+
+impl ClusterSpec {
+    /// The CLI's cluster: 3 masters and 1 replica each, kept until `cargo xtask stop`.
+    pub fn playground(version: &'static Version) -> Self {
+        Self {
+            name: PLAYGROUND.into(),
+            version,
+            masters: 3,
+            replicas: 1,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
+            first_port: FIRST_PORT,
+            remove_on_drop: false,
+        }
+    }
+
+    /// A test's cluster: the version from `$CLUSTER_VERSION`, a name no other test process uses, removed on drop.
+    pub fn for_test() -> Result<Self> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "ct{}x{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(Self {
+            name,
+            remove_on_drop: true,
+            ..Self::playground(Version::from_env()?)
+        })
+    }
+
+    /// Total number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.masters * (1 + self.replicas)
+    }
+
+    /// Rejects specs the servers cannot run; the message says what would work.
+    pub fn validate(&self) -> Result<()> {
+        if self.masters < 3 {
+            bail!(
+                "a Redis Cluster needs at least 3 masters (got {}): fewer cannot elect a failover",
+                self.masters
+            );
+        }
+        if self.masters > 100 || self.replicas > 10 {
+            bail!(
+                "{} masters with {} replicas each is more than one machine should run",
+                self.masters,
+                self.replicas
+            );
+        }
+        let last = u32::from(self.first_port) + self.node_count() as u32 - 1;
+        if self.first_port < 1024 || last + 10000 > 65535 {
+            bail!(
+                "ports {}..{last} must lie in 1024..55535 (the cluster bus uses port + 10000)",
+                self.first_port
+            );
+        }
+        if self.node_timeout < Duration::from_millis(100) {
+            bail!("a node timeout under 100 ms would fail healthy nodes");
+        }
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!(
+                "cluster name `{}` must be letters, digits, `-` or `_`",
+                self.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Labels put on every container and the network of this cluster.
+    pub(crate) fn labels(&self) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (LABEL_CLUSTER.to_owned(), self.name.clone()),
+            (LABEL_VERSION.to_owned(), self.version.name.clone()),
+            (
+                LABEL_NODE_TIMEOUT.to_owned(),
+                self.node_timeout.as_millis().to_string(),
+            ),
+            (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
+        ]);
+        if self.remove_on_drop {
+            labels.insert(LABEL_OWNER_PID.to_owned(), std::process::id().to_string());
+        }
+        labels
+    }
+}
+
+/// A node container of a cluster, as Docker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Container name.
+    pub container: String,
+    /// Container id.
+    pub id: String,
+    /// Port the server listens on.
+    pub port: u16,
+    /// Image it runs.
+    pub image: String,
+    /// Address on the cluster network, while running.
+    pub addr: Option<SocketAddr>,
+}
+
+/// A running cluster. Its nodes are always read back from Docker, so the handle never goes stale.
+pub struct Cluster {
+    pub(crate) spec: ClusterSpec,
+    pub(crate) docker: Docker,
+}
+
+impl Cluster {
+    /// Finds the running cluster called `name`, or says that none runs.
+    pub async fn find(docker: &Docker, name: &str) -> Result<Self> {
+        let containers = docker.containers(LABEL_CLUSTER, name).await?;
+        let Some(first) = containers.first() else {
+            bail!("no cluster is running (make one with `cargo xtask create`)");
+        };
+        let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
+        let version = Version::named(&label(LABEL_VERSION))?;
+        let node_timeout = Duration::from_millis(label(LABEL_NODE_TIMEOUT).parse().unwrap_or(2000));
+        let first_port = label(LABEL_FIRST_PORT).parse().unwrap_or(FIRST_PORT);
+        let spec = ClusterSpec {
+            name: name.to_owned(),
+            version,
+            masters: 0,
+            replicas: 0,
+            node_timeout,
+            first_port,
+            remove_on_drop: false,
+        };
+        Ok(Self {
+            spec,
+            docker: docker.clone(),
+        })
+    }
+
+    /// Creates a cluster for a test, per [`ClusterSpec::for_test`], building the node image first if needed.
+    ///
+    /// Clusters of test processes that died without cleaning up (killed by a timeout, say) are removed first.
+    pub async fn start_for_test() -> Result<Self> {
+        let docker = Docker::connect().await?;
+        remove_orphans(&docker).await?;
+        let (cluster, _) = Self::create(&docker, ClusterSpec::for_test()?, &|line| {
+            eprintln!("{line}")
+        })
+        .await?;
+        Ok(cluster)
+    }
+
+    /// Cluster name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Server version the cluster runs.
+    pub fn version(&self) -> &'static Version {
+        self.spec.version
+    }
+
+    /// The node timeout the cluster runs with.
+    pub fn node_timeout(&self) -> Duration {
+        self.spec.node_timeout
+    }
+
+    /// The Docker connection the cluster uses.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The cluster's node containers, sorted by port.
+    pub async fn nodes(&self) -> Result<Vec<Node>> {
+        let mut nodes: Vec<Node> = self
+            .docker
+            .containers(LABEL_CLUSTER, &self.spec.name)
+            .await?
+            .into_iter()
+            .filter_map(to_node)
+            .collect();
+        nodes.sort_by_key(|n| n.port);
+        Ok(nodes)
+    }
+
+    /// Addresses of the running nodes, sorted by port.
+    pub async fn live_addrs(&self) -> Result<Vec<SocketAddr>> {
+        Ok(self
+            .nodes()
+            .await?
+            .into_iter()
+            .filter_map(|n| n.addr)
+            .collect())
+    }
+
+    /// The running node listening on `port`, or an error that lists the ports there are.
+    pub async fn node(&self, port: u16) -> Result<Node> {
+        let nodes = self.nodes().await?;
+        match nodes.iter().find(|n| n.port == port && n.addr.is_some()) {
+            Some(node) => Ok(node.clone()),
+            None => {
+                let ports: Vec<String> = nodes
+                    .iter()
+                    .filter(|n| n.addr.is_some())
+                    .map(|n| n.port.to_string())
+                    .collect();
+                bail!(
+                    "no node of cluster `{}` listens on port {port}; live ports: {}",
+                    self.spec.name,
+                    ports.join(", ")
+                )
+            }
+        }
+    }
+
+    /// Address of the node on `port`.
+    pub async fn addr(&self, port: u16) -> Result<SocketAddr> {
+        Ok(self
+            .node(port)
+            .await?
+            .addr
+            .expect("node() returns running nodes"))
+    }
+
+    /// Every live node's view (`CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`), read concurrently.
+    pub async fn views(&self) -> Result<Vec<NodeView>> {
+        join_all(self.live_addrs().await?.into_iter().map(NodeView::read))
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// The topology as the first live node that answers sees it.
+    pub async fn topology(&self) -> Result<ClusterNodes> {
+        let mut last = Error::new(format!("cluster `{}` has no live node", self.spec.name));
+        for addr in self.live_addrs().await? {
+            match NodeView::read(addr).await {
+                Ok(view) => return Ok(view.nodes),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Waits until the cluster is ready (see [`ready`](crate::ready)) and has `shape`.
+    pub async fn wait_ready(&self, shape: Shape, timeout: Duration) -> Result<()> {
+        wait::until("the cluster to be ready", timeout, || async {
+            let views = self.views().await?;
+            ready::check(&views, shape)
+        })
+        .await
+    }
+
+    /// A cluster client (the `redis` crate's) connected to the live nodes, with connect and response timeouts.
+    pub async fn client(&self) -> Result<ClusterConnection> {
+        let urls: Vec<String> = self
+            .live_addrs()
+            .await?
+            .iter()
+            .map(|a| format!("redis://{a}/"))
+            .collect();
+        let client = ClusterClient::builder(urls)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(8)
+            .build()?;
+        Ok(client.get_async_connection().await?)
+    }
+
+    /// Removes every container and the network of this cluster; safe to call when they are already gone.
+    pub async fn remove(&self) -> Result<usize> {
+        remove_cluster(&self.docker, &self.spec.name).await
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.spec.remove_on_drop {
+            return;
+        }
+        let name = self.spec.name.clone();
+        // A fresh runtime on its own thread: drop may run inside (or outside) the test's runtime.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let docker = Docker::connect().await?;
+                remove_cluster(&docker, &name).await
+            })?;
+            Ok::<_, Error>(())
+        });
+        match cleanup.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!(
+                "cluster-tests: could not remove cluster {}: {e}",
+                self.spec.name
+            ),
+            Err(_) => eprintln!(
+                "cluster-tests: cleanup of cluster {} panicked",
+                self.spec.name
+            ),
+        }
+    }
+}
+
+fn to_node(c: Container) -> Option<Node> {
+    let port = c.labels.get(LABEL_PORT)?.parse().ok()?;
+    let addr =
+        c.ip.filter(|_| c.running)
+            .map(|ip| SocketAddr::new(ip, port));
+    Some(Node {
+        container: c.name,
+        id: c.id,
+        port,
+        image: c.image,
+        addr,
+    })
+}
+
+/// Removes every container and network labelled with cluster `name`, and returns how many containers went.
+pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<usize> {
+    let containers = docker.containers(LABEL_CLUSTER, name).await?;
+    let removed = containers.len();
+    join_all(containers.iter().map(|c| docker.remove_container(&c.id)))
+        .await
+        .into_iter()
+        .collect::<Result<()>>()?;
+    for network in docker.networks(LABEL_CLUSTER, name).await? {
+        docker.remove_network(&network).await?;
+    }
+    Ok(removed)
+}
+
+/// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
+async fn remove_orphans(docker: &Docker) -> Result<()> {
+    let mut orphans: Vec<String> = docker
+        .containers_with_label(LABEL_OWNER_PID)
+        .await?
+        .into_iter()
+        .filter(|c| {
+            c.labels
+                .get(LABEL_OWNER_PID)
+                .is_some_and(|pid| !process_alive(pid))
+        })
+        .filter_map(|c| c.labels.get(LABEL_CLUSTER).cloned())
+        .collect();
+    orphans.dedup();
+    for name in orphans {
+        remove_cluster(docker, &name).await?;
+    }
+    Ok(())
+}
+
+fn process_alive(pid: &str) -> bool {
+    std::path::Path::new("/proc").join(pid).exists()
+}

@@ -1,0 +1,398 @@
+//! Making a cluster: start the node containers, meet them, assign slots, attach replicas, wait until ready.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::future::try_join_all;
+
+use crate::cluster::{Cluster, ClusterSpec, remove_cluster};
+use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_PORT};
+use crate::node::{self, command};
+use crate::ready::Shape;
+use crate::topology::{SLOTS, SlotRange};
+use crate::{Error, Result, bail, image, wait};
+
+/// A callback that receives one line of progress at a time.
+pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// How long the steps of making a cluster took, each measured from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateReport {
+    /// Every node container running and answering.
+    pub containers_started: Duration,
+    /// Every node serving all slots (`cluster_state:ok` everywhere, one agreed topology).
+    pub cluster_formed: Duration,
+    /// Every replica's link up and synced: the cluster is ready.
+    pub replicas_synced: Duration,
+}
+
+/// The slot ranges of `masters` masters, split as `redis-cli --cluster create` splits them.
+pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
+    let per_node = f64::from(SLOTS) / masters as f64;
+    let mut ranges = Vec::with_capacity(masters);
+    let (mut first, mut cursor) = (0u16, 0f64);
+    for i in 0..masters {
+        let mut last = (cursor + per_node - 1.0).round() as u16;
+        if last >= SLOTS || i == masters - 1 {
+            last = SLOTS - 1;
+        }
+        ranges.push(SlotRange {
+            start: first,
+            end: last.max(first),
+        });
+        first = last + 1;
+        cursor += per_node;
+    }
+    ranges
+}
+
+/// The container spec of the node listening on `port`.
+pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16) -> ContainerSpec {
+    let mut labels = spec.labels();
+    labels.insert(LABEL_PORT.to_owned(), port.to_string());
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        &spec.node_timeout.as_millis().to_string(),
+        "--protected-mode",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        // Replicas sync straight away: the default 5 s delay would keep a new cluster from being ready.
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ];
+    ContainerSpec {
+        name: format!("{}-{port}", spec.name),
+        image: image.to_owned(),
+        network: spec.name.clone(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        labels,
+    }
+}
+
+/// Starts a node container and waits until it answers; returns its address and node id.
+pub(crate) async fn start_node(
+    docker: &Docker,
+    container: ContainerSpec,
+    port: u16,
+) -> Result<(SocketAddr, String)> {
+    let started = docker.run(&container).await?;
+    let ip = started
+        .ip
+        .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
+    let addr = SocketAddr::new(ip, port);
+    let id = wait::until(
+        &format!("{} to answer", container.name),
+        Duration::from_secs(20),
+        || command::<String>(addr, &["CLUSTER", "MYID"]),
+    )
+    .await?;
+    Ok((addr, id))
+}
+
+/// Makes `replica` replicate the master `master_id`, once the replica has learnt of that master.
+pub(crate) async fn replicate(
+    replica: SocketAddr,
+    master_id: &str,
+    timeout: Duration,
+) -> Result<()> {
+    wait::until(
+        &format!("{replica} to replicate {master_id}"),
+        timeout,
+        || async {
+            let view = node::NodeView::read(replica).await?;
+            match view.nodes.get(master_id) {
+                Some(m) if !m.in_handshake() => {
+                    command::<()>(replica, &["CLUSTER", "REPLICATE", master_id]).await
+                }
+                _ => bail!("{replica} has not met its master yet"),
+            }
+        },
+    )
+    .await
+}
+
+/// Assigns `range` to the master at `addr`: one `ADDSLOTSRANGE` where supported (Redis 7+), else one `ADDSLOTS`.
+async fn assign_slots(addr: SocketAddr, range: SlotRange) -> Result<()> {
+    let (start, end) = (range.start.to_string(), range.end.to_string());
+    match command::<()>(addr, &["CLUSTER", "ADDSLOTSRANGE", &start, &end]).await {
+        Err(e) if is_unknown_command(&e) => {
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("ADDSLOTS")
+                .arg((range.start..=range.end).collect::<Vec<u16>>());
+            node::query(addr, &cmd).await
+        }
+        other => other,
+    }
+}
+
+/// Whether a server rejected a command or subcommand it does not know (wording differs across versions).
+pub(crate) fn is_unknown_command(e: &Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("unknown subcommand") || text.contains("unknown command")
+}
+
+impl Cluster {
+    /// Creates the cluster `spec` describes and returns once it is ready, printing progress as it goes.
+    ///
+    /// Refuses if a cluster of that name exists; builds the node image if it is missing. On any failure
+    /// everything made so far is removed.
+    pub async fn create(
+        docker: &Docker,
+        spec: ClusterSpec,
+        progress: Progress<'_>,
+    ) -> Result<(Self, CreateReport)> {
+        spec.validate()?;
+        let existing = docker.containers(LABEL_CLUSTER, &spec.name).await?;
+        if !existing.is_empty() {
+            bail!(
+                "cluster `{}` is already running ({} containers); `cargo xtask stop` removes it",
+                spec.name,
+                existing.len()
+            );
+        }
+        let (tag, outcome, took) = image::ensure_built(docker, spec.version, progress).await?;
+        if outcome == image::BuildOutcome::Built {
+            progress(&format!("image: built {tag} ({:.1} s)", took.as_secs_f64()));
+        }
+        let cluster = Cluster {
+            spec,
+            docker: docker.clone(),
+        };
+        match cluster.form(&tag, progress).await {
+            Ok(report) => Ok((cluster, report)),
+            Err(e) => {
+                remove_cluster(docker, cluster.name()).await.ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes the network and starts every node container; returns each node's address and id, by port.
+    async fn start_nodes(&self, tag: &str) -> Result<Vec<(SocketAddr, String)>> {
+        let spec = &self.spec;
+        self.docker
+            .create_network(&spec.name, spec.labels())
+            .await?;
+        let ports = (0..spec.node_count() as u16).map(|i| spec.first_port + i);
+        try_join_all(
+            ports.map(|port| start_node(&self.docker, node_container(spec, tag, port), port)),
+        )
+        .await
+    }
+
+    /// The standard route, for comparison: starts the same containers and runs `redis-cli --cluster create`
+    /// (or `valkey-cli`) inside the cluster's network, then waits for the same readiness. Returns the time taken.
+    pub async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
+        spec.validate()?;
+        let (tag, _, _) = image::ensure_built(docker, spec.version, &|_| {}).await?;
+        let cluster = Cluster {
+            spec,
+            docker: docker.clone(),
+        };
+        let start = Instant::now();
+        let result = async {
+            let nodes = cluster.start_nodes(&tag).await?;
+            let spec = &cluster.spec;
+            let mut cmd = vec![
+                spec.version.cli_bin.clone(),
+                "--cluster".into(),
+                "create".into(),
+            ];
+            cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
+            cmd.extend([
+                "--cluster-replicas".into(),
+                spec.replicas.to_string(),
+                "--cluster-yes".into(),
+            ]);
+            let first = format!("{}-{}", spec.name, spec.first_port);
+            let (code, output) = docker.exec(&first, &cmd).await?;
+            if code != 0 {
+                bail!(
+                    "{} --cluster create failed ({code}): {output}",
+                    spec.version.cli_bin
+                );
+            }
+            let shape = Shape::Exact {
+                masters: spec.masters,
+                replicas_per_master: spec.replicas,
+            };
+            cluster
+                .wait_ready(shape, spec.node_timeout * 5 + Duration::from_secs(30))
+                .await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok((cluster, start.elapsed())),
+            Err(e) => {
+                remove_cluster(docker, cluster.name()).await.ok();
+                Err(e)
+            }
+        }
+    }
+
+    async fn form(&self, tag: &str, progress: Progress<'_>) -> Result<CreateReport> {
+        let spec = &self.spec;
+        let start = Instant::now();
+        let step_timeout = spec.node_timeout * 5 + Duration::from_secs(20);
+        let nodes = self.start_nodes(tag).await?;
+        let containers_started = start.elapsed();
+        progress(&format!(
+            "containers: {} nodes of {} up on network {} ({:.2} s)",
+            nodes.len(),
+            spec.version.server,
+            spec.name,
+            containers_started.as_secs_f64()
+        ));
+
+        // Distinct config epochs up front spare the servers their epoch-collision round (as redis-cli does).
+        try_join_all(nodes.iter().enumerate().map(|(i, (addr, _))| {
+            command::<()>(
+                *addr,
+                &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()],
+            )
+        }))
+        .await?;
+        let (masters, replicas) = nodes.split_at(spec.masters);
+        let ranges = slot_ranges(spec.masters);
+        try_join_all(
+            masters
+                .iter()
+                .zip(&ranges)
+                .map(|((addr, _), range)| assign_slots(*addr, *range)),
+        )
+        .await?;
+        // Every pair meets directly, so nobody waits for gossip to learn of the others.
+        let meets = nodes.iter().enumerate().flat_map(|(j, (from, _))| {
+            nodes[..j].iter().map(move |(to, _)| {
+                command::<()>(
+                    *from,
+                    &[
+                        "CLUSTER",
+                        "MEET",
+                        &to.ip().to_string(),
+                        &to.port().to_string(),
+                    ],
+                )
+            })
+        });
+        try_join_all(meets).await?;
+        progress(&format!(
+            "slots: {} assigned to {} masters ({}); all nodes met",
+            SLOTS,
+            spec.masters,
+            ranges
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+
+        // Replica j follows master j % masters: every master gets its own replicas, none shares a container.
+        let attach = replicas.iter().enumerate().map(|(j, (addr, _))| {
+            let master_id = &masters[j % spec.masters].1;
+            replicate(*addr, master_id, step_timeout)
+        });
+        try_join_all(attach).await?;
+        let pairs: Vec<String> = replicas
+            .iter()
+            .enumerate()
+            .map(|(j, (r, _))| format!("{}->{}", r.port(), masters[j % spec.masters].0.port()))
+            .collect();
+        progress(&format!("replicas: {}", pairs.join(", ")));
+
+        wait::until("every node to serve all slots", step_timeout, || async {
+            let views = self.views().await?;
+            match views
+                .iter()
+                .find(|v| !v.info.state_ok() || v.info.slots_ok() != u64::from(SLOTS))
+            {
+                Some(v) => bail!(
+                    "{}: cluster_state:{}",
+                    v.addr,
+                    v.info.0.get("cluster_state").unwrap_or("?")
+                ),
+                None => Ok(()),
+            }
+        })
+        .await?;
+        let cluster_formed = start.elapsed();
+        progress(&format!(
+            "cluster: state ok on every node ({:.2} s)",
+            cluster_formed.as_secs_f64()
+        ));
+
+        let shape = Shape::Exact {
+            masters: spec.masters,
+            replicas_per_master: spec.replicas,
+        };
+        self.wait_ready(shape, step_timeout).await?;
+        let replicas_synced = start.elapsed();
+        progress(&format!(
+            "sync: every replica linked and synced; cluster ready ({:.2} s)",
+            replicas_synced.as_secs_f64()
+        ));
+        Ok(CreateReport {
+            containers_started,
+            cluster_formed,
+            replicas_synced,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_ranges_match_redis_cli_and_cover_all_slots() {
+        let r = slot_ranges(3);
+        assert_eq!(
+            r,
+            vec![
+                SlotRange {
+                    start: 0,
+                    end: 5460
+                },
+                SlotRange {
+                    start: 5461,
+                    end: 10922
+                },
+                SlotRange {
+                    start: 10923,
+                    end: 16383
+                }
+            ]
+        );
+        for masters in 3..=12 {
+            let r = slot_ranges(masters);
+            assert_eq!(r.len(), masters);
+            assert_eq!(r[0].start, 0);
+            assert_eq!(r[masters - 1].end, SLOTS - 1);
+            assert!(r.windows(2).all(|w| w[1].start == w[0].end + 1), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_subcommand_wordings_are_recognised() {
+        assert!(is_unknown_command(&Error::new(
+            "ERR Unknown subcommand or wrong number of arguments for 'ADDSLOTSRANGE'. Try CLUSTER HELP."
+        )));
+        assert!(is_unknown_command(&Error::new(
+            "ERR unknown subcommand 'addslotsrange'. Try CLUSTER HELP."
+        )));
+        assert!(!is_unknown_command(&Error::new(
+            "ERR Slot 0 is already busy"
+        )));
+    }
+}

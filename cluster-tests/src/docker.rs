@@ -1,0 +1,297 @@
+//! The one place that talks to the Docker engine: labelled networks and node containers.
+//!
+//! Everything the project makes carries the [`LABEL_CLUSTER`] label, so what exists is always read back from
+//! Docker by label; no state is kept anywhere else.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+
+use crate::{Error, Result};
+
+/// Label naming the cluster a container or network belongs to.
+pub const LABEL_CLUSTER: &str = "cluster-tests.cluster";
+/// Label holding the port a node container listens on.
+pub const LABEL_PORT: &str = "cluster-tests.port";
+/// Label holding the server version name a cluster runs.
+pub const LABEL_VERSION: &str = "cluster-tests.version";
+/// Label holding the cluster's node timeout in milliseconds.
+pub const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
+/// Label holding the pid of the test process that owns a cluster (absent on clusters the CLI keeps).
+pub const LABEL_OWNER_PID: &str = "cluster-tests.owner-pid";
+
+/// How long one call to the Docker engine may take before it is given up.
+const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A connection to the Docker engine.
+#[derive(Clone)]
+pub struct Docker {
+    api: bollard::Docker,
+}
+
+/// What it takes to start one node container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// Container name (and host name).
+    pub name: String,
+    /// Image tag.
+    pub image: String,
+    /// Network the container joins.
+    pub network: String,
+    /// Arguments passed to the image's entry point.
+    pub args: Vec<String>,
+    /// Labels set on the container.
+    pub labels: HashMap<String, String>,
+}
+
+/// A container of the project, as Docker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// Container id.
+    pub id: String,
+    /// Container name, without Docker's leading slash.
+    pub name: String,
+    /// Image the container runs.
+    pub image: String,
+    /// Address on the cluster's network (absent while the container is not running).
+    pub ip: Option<IpAddr>,
+    /// Whether the container is running.
+    pub running: bool,
+    /// The container's labels.
+    pub labels: HashMap<String, String>,
+}
+
+impl Docker {
+    /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and agrees on an API version with it.
+    pub async fn connect() -> Result<Self> {
+        let where_ =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |e: &dyn std::fmt::Display| {
+            Error::new(format!(
+                "cannot reach the Docker engine at {where_}: {e}\n\
+                 Is the Docker daemon running, and may this user use it (`docker info` tells)?"
+            ))
+        };
+        let api = bollard::Docker::connect_with_defaults().map_err(|e| unreachable(&e))?;
+        let api = api.with_timeout(DOCKER_TIMEOUT);
+        // Agreeing on a version lets the same client work with old engines (API 1.41) and new ones.
+        let api = tokio::time::timeout(Duration::from_secs(10), api.negotiate_version())
+            .await
+            .map_err(|_| unreachable(&"no answer in 10 s"))?
+            .map_err(|e| unreachable(&e))?;
+        api.ping().await.map_err(|e| unreachable(&e))?;
+        Ok(Self { api })
+    }
+
+    /// Whether an image with this tag exists locally.
+    pub async fn image_exists(&self, tag: &str) -> Result<bool> {
+        match self.api.inspect_image(tag).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The size in bytes of a local image.
+    pub async fn image_size(&self, tag: &str) -> Result<u64> {
+        let image = self.api.inspect_image(tag).await?;
+        Ok(image.size.unwrap_or_default().max(0) as u64)
+    }
+
+    /// Creates a bridge network with these labels.
+    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
+        self.api
+            .create_network(NetworkCreateRequest {
+                name: name.to_owned(),
+                driver: Some("bridge".into()),
+                labels: Some(labels),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::from(e).context(format!("creating network {name}")))?;
+        Ok(())
+    }
+
+    /// Names of the networks that carry `label=value`.
+    pub async fn networks(&self, label: &str, value: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([("label", vec![format!("{label}={value}")])]);
+        let networks = self
+            .api
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await?;
+        Ok(networks.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    /// Removes a network; a network that is already gone is not an error.
+    pub async fn remove_network(&self, name: &str) -> Result<()> {
+        match self.api.remove_network(name).await {
+            Err(e) if !is_not_found(&e) => {
+                Err(Error::from(e).context(format!("removing network {name}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates and starts a container, and returns it as Docker then reports it.
+    pub async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.args.clone()),
+            hostname: Some(spec.name.clone()),
+            labels: Some(spec.labels.clone()),
+            host_config: Some(HostConfig {
+                network_mode: Some(spec.network.clone()),
+                init: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = self
+            .api
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| Error::from(e).context(format!("creating container {}", spec.name)))?;
+        if let Err(e) = self.api.start_container(&created.id, None).await {
+            self.remove_container(&created.id).await.ok();
+            return Err(Error::from(e).context(format!("starting container {}", spec.name)));
+        }
+        let filters = HashMap::from([("id", vec![created.id.clone()])]);
+        self.list(filters).await?.into_iter().next().ok_or_else(|| {
+            Error::new(format!(
+                "container {} vanished right after it started",
+                spec.name
+            ))
+        })
+    }
+
+    /// Containers (running or not) that carry `label=value`, sorted by name.
+    pub async fn containers(&self, label: &str, value: &str) -> Result<Vec<Container>> {
+        self.list(HashMap::from([("label", vec![format!("{label}={value}")])]))
+            .await
+    }
+
+    /// Containers (running or not) that carry `label`, whatever its value, sorted by name.
+    pub async fn containers_with_label(&self, label: &str) -> Result<Vec<Container>> {
+        self.list(HashMap::from([("label", vec![label.to_owned()])]))
+            .await
+    }
+
+    async fn list(&self, filters: HashMap<&str, Vec<String>>) -> Result<Vec<Container>> {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let mut containers: Vec<Container> = self
+            .api
+            .list_containers(Some(options))
+            .await?
+            .into_iter()
+            .map(|c| Container {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned(),
+                image: c.image.unwrap_or_default(),
+                ip: c
+                    .network_settings
+                    .and_then(|s| s.networks)
+                    .into_iter()
+                    .flat_map(|n| n.into_values())
+                    .filter_map(|e| e.ip_address)
+                    .find_map(|ip| ip.parse().ok()),
+                running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+                labels: c.labels.unwrap_or_default(),
+            })
+            .collect();
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(containers)
+    }
+
+    /// Removes a container at once (SIGKILL, like a machine losing power); one already gone is not an error.
+    pub async fn remove_container(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.api.remove_container(id, Some(options)).await {
+            Err(e) if !is_not_found(&e) => {
+                Err(Error::from(e).context(format!("removing container {id}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `cmd` inside a running container and returns its exit code and combined output.
+    pub async fn exec(&self, container: &str, cmd: &[String]) -> Result<(i64, String)> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        let exec = self
+            .api
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut text = String::new();
+        if let StartExecResults::Attached { mut output, .. } =
+            self.api.start_exec(&exec.id, None).await?
+        {
+            while let Some(chunk) = output.next().await {
+                text.push_str(&chunk?.to_string());
+            }
+        }
+        let code = self
+            .api
+            .inspect_exec(&exec.id)
+            .await?
+            .exit_code
+            .unwrap_or(-1);
+        Ok((code, text))
+    }
+
+    /// Removes a local image; one that is already gone is not an error.
+    pub async fn remove_image(&self, tag: &str) -> Result<()> {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .force(true)
+            .build();
+        match self.api.remove_image(tag, Some(options), None).await {
+            Err(e) if !is_not_found(&e) => {
+                Err(Error::from(e).context(format!("removing image {tag}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}

@@ -1,0 +1,177 @@
+//! Breaking a cluster on purpose: remove a master's container, or ask a replica to take over by hand.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::cluster::Cluster;
+use crate::node::{NodeView, command};
+use crate::ready::Shape;
+use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange};
+use crate::{Error, Result, bail, wait};
+
+/// What happened during a failover, with times measured from the moment the fault was injected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverReport {
+    /// Port of the master that was removed (or demoted, for a manual failover).
+    pub old_master: u16,
+    /// Port of the replica that took over, if one did.
+    pub new_master: Option<u16>,
+    /// The slots that changed hands.
+    pub slots: Vec<SlotRange>,
+    /// Time until the replica said it is a master.
+    pub promoted_after: Option<Duration>,
+    /// Time until the cluster was ready again (or, with no replica, until the failure was agreed on).
+    pub ready_after: Duration,
+}
+
+/// How a failover is triggered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverKind {
+    /// Remove the master's container at once (power loss); its replica must detect it and take over.
+    RemoveMaster {
+        /// Remove it even if no replica can take over its slots (the cluster then goes down).
+        force: bool,
+    },
+    /// `CLUSTER FAILOVER` on the master's replica: a coordinated swap with no data loss.
+    Manual,
+}
+
+impl Cluster {
+    /// Fails the master on `port` (default: the master with the lowest port) and waits for the outcome.
+    pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
+        let timeout = self.node_timeout() * 5 + Duration::from_secs(15);
+        // A replica whose first sync is not done refuses to take over; never fail a cluster that is not ready.
+        self.wait_ready(Shape::Any, timeout).await.map_err(|e| {
+            e.context("the cluster is not healthy, so a failover would not be a fair test")
+        })?;
+        let topology = self.topology().await?;
+        let master = pick_master(&topology, port)?.clone();
+        let old_port = master.port().expect("live masters have addresses");
+        let replicas: Vec<SocketAddr> = topology
+            .replicas_of(&master.id)
+            .iter()
+            .filter_map(|r| r.addr)
+            .collect();
+        let start = Instant::now();
+        match kind {
+            FailoverKind::RemoveMaster { force } => {
+                if replicas.is_empty() && !force {
+                    bail!(
+                        "master {old_port} has no replica: its slots {} would have nobody to take them over and \
+                         the cluster would go down; pass --force to remove it anyway",
+                        ranges(&master.slots)
+                    );
+                }
+                let node = self.node(old_port).await?;
+                self.docker.remove_container(&node.id).await?;
+                if replicas.is_empty() {
+                    self.wait_failure_agreed(&master.id, timeout).await?;
+                    return Ok(FailoverReport {
+                        old_master: old_port,
+                        new_master: None,
+                        slots: master.slots,
+                        promoted_after: None,
+                        ready_after: start.elapsed(),
+                    });
+                }
+            }
+            FailoverKind::Manual => {
+                let Some(replica) = replicas.first() else {
+                    bail!("master {old_port} has no replica to hand its slots to");
+                };
+                command::<()>(*replica, &["CLUSTER", "FAILOVER"]).await?;
+            }
+        }
+        let promoted = wait::until(
+            &format!("a replica of {old_port} to be promoted"),
+            timeout,
+            || async {
+                for addr in &replicas {
+                    if let Ok(view) = NodeView::read(*addr).await
+                        && view
+                            .nodes
+                            .myself()
+                            .is_some_and(|me| me.role == Role::Master && !me.slots.is_empty())
+                    {
+                        return Ok(addr.port());
+                    }
+                }
+                bail!("no replica of {old_port} says it is a master yet")
+            },
+        )
+        .await?;
+        let promoted_after = start.elapsed();
+        self.wait_ready(Shape::Any, timeout).await?;
+        Ok(FailoverReport {
+            old_master: old_port,
+            new_master: Some(promoted),
+            slots: master.slots,
+            promoted_after: Some(promoted_after),
+            ready_after: start.elapsed(),
+        })
+    }
+
+    /// Waits until every live node marks node `id` as failed.
+    async fn wait_failure_agreed(&self, id: &str, timeout: Duration) -> Result<()> {
+        wait::until(
+            &format!("every node to mark {id} as failed"),
+            timeout,
+            || async {
+                for view in self.views().await? {
+                    if !view.nodes.get(id).is_some_and(NodeEntry::is_failed) {
+                        bail!("{} does not mark it failed yet", view.addr);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+}
+
+/// The live master on `port`, or the one with the lowest port; refuses replicas and unknown ports.
+fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry> {
+    let masters = topology.live_masters();
+    let list = || {
+        masters
+            .iter()
+            .filter_map(|m| m.port())
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(port) = port else {
+        return masters
+            .first()
+            .copied()
+            .ok_or_else(|| Error::new("the cluster has no live master"));
+    };
+    match topology.by_port(port) {
+        Some(n) if n.role == Role::Master && !n.is_failing() => Ok(n),
+        Some(n) if n.role == Role::Replica => {
+            let of = n
+                .master_id
+                .as_deref()
+                .and_then(|id| topology.get(id))
+                .and_then(NodeEntry::port);
+            bail!(
+                "port {port} is a replica (of {}), not a master; masters: {}",
+                of.map_or("?".into(), |p| p.to_string()),
+                list()
+            )
+        }
+        Some(_) => bail!(
+            "the node on port {port} has already failed; live masters: {}",
+            list()
+        ),
+        None => bail!("no node listens on port {port}; masters: {}", list()),
+    }
+}
+
+fn ranges(slots: &[SlotRange]) -> String {
+    slots
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,38 @@
+//! A real Redis Cluster out of Docker containers, for playing with by hand and for testing against.
+//!
+//! [`Cluster`] is the harness both the `cargo xtask` CLI and the integration tests use: it starts one container
+//! per node on a private network, forms the cluster (slots, replicas), waits until it is truly ready, breaks it on
+//! purpose ([`Cluster::failover`]), grows it back ([`Cluster::join`]) and removes it. Docker is the source of truth:
+//! every container and network is labelled and found again by label.
+//!
+//! ```no_run
+//! # async fn demo() -> cluster_tests::Result<()> {
+//! use redis::AsyncCommands;
+//! let cluster = cluster_tests::Cluster::start_for_test().await?; // removed again when dropped
+//! let mut client = cluster.client().await?;
+//! let _: () = client.set("foo", "bar").await?;
+//! # Ok(()) }
+//! ```
+
+mod cluster;
+mod create;
+pub mod data;
+pub mod docker;
+mod error;
+mod faults;
+pub mod image;
+mod membership;
+pub mod node;
+pub mod ready;
+pub mod topology;
+pub mod versions;
+pub mod wait;
+
+pub use cluster::{
+    Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, remove_cluster,
+};
+pub use create::{CreateReport, Progress, slot_ranges};
+pub use error::{Error, Result};
+pub use faults::{FailoverKind, FailoverReport};
+pub use membership::JoinReport;
+pub use versions::Version;

@@ -1,0 +1,152 @@
+//! Changing who is in the cluster: add a node as a replica, forget nodes that are gone.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use crate::cluster::Cluster;
+use crate::create::{node_container, replicate, start_node};
+use crate::node::command;
+use crate::ready::Shape;
+use crate::topology::{NodeEntry, Role};
+use crate::{Error, Result, bail};
+
+/// What `join` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinReport {
+    /// Port of the new node.
+    pub port: u16,
+    /// Its node id.
+    pub id: String,
+    /// Port of the master it replicates.
+    pub master: u16,
+    /// Time from starting its container until it was synced and the cluster ready.
+    pub ready_after: Duration,
+}
+
+impl Cluster {
+    /// Starts a new node and makes it a replica of the master on `replicate` (default: the live master that has
+    /// no replica left, e.g. the one a failover promoted). Its port is `port`, or the lowest free one from the
+    /// first node's port up (so a failed node's port is reused). Returns once it is synced and the cluster ready.
+    pub async fn join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinReport> {
+        let topology = self.topology().await?;
+        let masters = topology.live_masters();
+        let master: &NodeEntry = match replicate_port {
+            Some(p) => masters.iter().copied().find(|m| m.port() == Some(p)).ok_or_else(|| {
+                Error::new(format!("no live master listens on port {p}; masters: {}", ports(&masters)))
+            })?,
+            None => masters.iter().copied().find(|m| topology.replicas_of(&m.id).is_empty()).ok_or_else(|| {
+                Error::new(format!(
+                    "every master already has a replica; pick one with --replicate (masters: {})",
+                    ports(&masters)
+                ))
+            })?,
+        };
+        let nodes = self.nodes().await?;
+        let used: BTreeSet<u16> = nodes.iter().map(|n| n.port).collect();
+        let port = match port {
+            Some(p) if used.contains(&p) => {
+                bail!("port {p} is already used by a node of this cluster")
+            }
+            Some(p) => p,
+            None => (self.spec.first_port..)
+                .find(|p| !used.contains(p))
+                .expect("a free port exists"),
+        };
+        // The image the cluster already runs, even if the recipe changed since it was made.
+        let image = nodes
+            .iter()
+            .find(|n| n.addr.is_some())
+            .map(|n| n.image.clone())
+            .expect("a live master runs");
+        let container = node_container(&self.spec, &image, port);
+        let start = Instant::now();
+        let timeout = self.node_timeout() * 5 + Duration::from_secs(20);
+        let master_addr = master.addr.expect("live masters have addresses");
+        let fail = |e: Error| e.context(format!("joining a node on port {port}"));
+        let (addr, id) = match start_node(&self.docker, container, port).await {
+            Ok(started) => started,
+            Err(e) => {
+                self.remove_node(port).await;
+                return Err(fail(e));
+            }
+        };
+        let joined = async {
+            let (ip, master_port) = (master_addr.ip().to_string(), master_addr.port().to_string());
+            command::<()>(addr, &["CLUSTER", "MEET", &ip, &master_port]).await?;
+            replicate(addr, &master.id, timeout).await?;
+            self.wait_ready(Shape::Any, timeout).await
+        };
+        if let Err(e) = joined.await {
+            // Nothing half-made stays: the container goes, and the others forget the new node.
+            self.remove_node(port).await;
+            self.forget(&[id.as_str()]).await.ok();
+            return Err(fail(e));
+        }
+        Ok(JoinReport {
+            port,
+            id,
+            master: master_addr.port(),
+            ready_after: start.elapsed(),
+        })
+    }
+
+    /// Removes the container of the node on `port`, if there is one (best effort, for cleaning up).
+    async fn remove_node(&self, port: u16) {
+        if let Ok(node) = self.node(port).await {
+            self.docker.remove_container(&node.id).await.ok();
+        }
+    }
+
+    /// Makes every live node forget the nodes whose containers are gone (`CLUSTER FORGET` on each live node,
+    /// all at once so gossip cannot bring them back). Returns the ids forgotten.
+    pub async fn forget_gone(&self) -> Result<Vec<String>> {
+        let views = self.views().await?;
+        let live: BTreeSet<&str> = views
+            .iter()
+            .filter_map(|v| v.nodes.myself())
+            .map(|n| n.id.as_str())
+            .collect();
+        let gone: BTreeSet<&str> = views
+            .iter()
+            .flat_map(|v| v.nodes.nodes.iter())
+            .map(|n| n.id.as_str())
+            .filter(|id| !live.contains(id))
+            .collect();
+        let gone: Vec<&str> = gone.into_iter().collect();
+        self.forget(&gone).await?;
+        Ok(gone.into_iter().map(str::to_owned).collect())
+    }
+
+    /// `CLUSTER FORGET` of each of `ids` on every live node that knows it, all at once.
+    async fn forget(&self, ids: &[&str]) -> Result<()> {
+        let views = self.views().await?;
+        let forgets = views.iter().flat_map(|v| {
+            let known = &v.nodes;
+            ids.iter()
+                .filter(|id| known.get(id).is_some())
+                // A replica cannot forget its own master (and a node still someone's master is not gone).
+                .filter(move |id| {
+                    known.myself().is_none_or(|me| {
+                        me.role != Role::Replica || me.master_id.as_deref() != Some(**id)
+                    })
+                })
+                .map(move |id| command::<()>(v.addr, &["CLUSTER", "FORGET", id]))
+        });
+        join_all(forgets)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        Ok(())
+    }
+}
+
+fn ports(masters: &[&NodeEntry]) -> String {
+    masters
+        .iter()
+        .filter_map(|m| m.port())
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,454 @@
+//! The one place that turns server output (`CLUSTER NODES`, `CLUSTER INFO`, `INFO replication`) into typed values.
+//!
+//! Parsing is lenient: versions differ in wording (`slave` / `replica`), in the address field (Redis 7 adds
+//! `,hostname`) and in the keys they print, so unknown fields are kept or skipped, never fatal.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use crate::{Error, Result};
+
+/// Number of hash slots in a Redis Cluster.
+pub const SLOTS: u16 = 16384;
+
+/// A node's role in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Serves slots.
+    Master,
+    /// Replicates a master.
+    Replica,
+    /// Neither flag is set (e.g. a node still in handshake).
+    Unknown,
+}
+
+/// State of the cluster-bus link as the reporting node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// The link is up.
+    Connected,
+    /// The link is down.
+    Disconnected,
+}
+
+/// An inclusive range of hash slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotRange {
+    /// First slot.
+    pub start: u16,
+    /// Last slot (inclusive).
+    pub end: u16,
+}
+
+impl SlotRange {
+    /// Number of slots in the range.
+    pub fn len(&self) -> usize {
+        usize::from(self.end - self.start) + 1
+    }
+
+    /// Always false: a range holds at least one slot.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether `slot` lies in the range.
+    pub fn contains(&self, slot: u16) -> bool {
+        (self.start..=self.end).contains(&slot)
+    }
+}
+
+impl std::fmt::Display for SlotRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
+    }
+}
+
+/// One line of `CLUSTER NODES`: one node as the reporting node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEntry {
+    /// 40-character node id.
+    pub id: String,
+    /// Client address; `None` while unknown (`noaddr`, handshake without address).
+    pub addr: Option<SocketAddr>,
+    /// Announced hostname (Redis 7+), if any.
+    pub hostname: Option<String>,
+    /// Flags as printed (`myself`, `master`, `slave`, `fail?`, `fail`, `handshake`, `noaddr`, ...).
+    pub flags: Vec<String>,
+    /// Master or replica.
+    pub role: Role,
+    /// Id of the master this node replicates, for replicas.
+    pub master_id: Option<String>,
+    /// Configuration epoch.
+    pub config_epoch: u64,
+    /// State of the bus link to this node.
+    pub link: LinkState,
+    /// Slots served (only for masters; importing/migrating markers are left out).
+    pub slots: Vec<SlotRange>,
+}
+
+impl NodeEntry {
+    /// Whether the line has this flag.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    /// Whether this line describes the reporting node itself.
+    pub fn is_myself(&self) -> bool {
+        self.has_flag("myself")
+    }
+
+    /// Whether the node is marked failing (`fail`) or suspected (`fail?`).
+    pub fn is_failing(&self) -> bool {
+        self.has_flag("fail") || self.has_flag("fail?")
+    }
+
+    /// Whether the node is confirmed failed by the cluster (`fail`).
+    pub fn is_failed(&self) -> bool {
+        self.has_flag("fail")
+    }
+
+    /// Whether the node is still being met.
+    pub fn in_handshake(&self) -> bool {
+        self.has_flag("handshake")
+    }
+
+    /// Client port, if the address is known.
+    pub fn port(&self) -> Option<u16> {
+        self.addr.map(|a| a.port())
+    }
+
+    /// Number of slots served.
+    pub fn slot_count(&self) -> usize {
+        self.slots.iter().map(SlotRange::len).sum()
+    }
+}
+
+/// The parsed output of `CLUSTER NODES`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterNodes {
+    /// One entry per known node, in the order printed.
+    pub nodes: Vec<NodeEntry>,
+}
+
+impl ClusterNodes {
+    /// Parses `CLUSTER NODES` output.
+    pub fn parse(text: &str) -> Result<Self> {
+        let nodes = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                parse_node_line(line).map_err(|e| e.context(format!("CLUSTER NODES line `{line}`")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { nodes })
+    }
+
+    /// The reporting node's own entry.
+    pub fn myself(&self) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.is_myself())
+    }
+
+    /// The entry with this node id.
+    pub fn get(&self, id: &str) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The entry with this client port.
+    pub fn by_port(&self, port: u16) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.port() == Some(port))
+    }
+
+    /// Masters not marked failed, sorted by port.
+    pub fn live_masters(&self) -> Vec<&NodeEntry> {
+        let mut masters: Vec<_> = self
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::Master && !n.is_failing())
+            .collect();
+        masters.sort_by_key(|n| n.port());
+        masters
+    }
+
+    /// Replicas of the master with this id that are not marked failed, sorted by port.
+    pub fn replicas_of(&self, master_id: &str) -> Vec<&NodeEntry> {
+        let mut replicas: Vec<_> = self
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.role == Role::Replica
+                    && n.master_id.as_deref() == Some(master_id)
+                    && !n.is_failing()
+            })
+            .collect();
+        replicas.sort_by_key(|n| n.port());
+        replicas
+    }
+
+    /// The master serving `slot`, if any.
+    pub fn owner_of(&self, slot: u16) -> Option<&NodeEntry> {
+        self.nodes
+            .iter()
+            .find(|n| n.slots.iter().any(|r| r.contains(slot)))
+    }
+
+    /// Every served slot range with the id of its master, sorted by start.
+    pub fn slot_map(&self) -> Vec<(SlotRange, &str)> {
+        let mut map: Vec<_> = self
+            .nodes
+            .iter()
+            .flat_map(|n| n.slots.iter().map(move |r| (*r, n.id.as_str())))
+            .collect();
+        map.sort();
+        map
+    }
+
+    /// Checks that the served ranges cover 0..=16383 exactly once; says what is missing or doubled if not.
+    pub fn check_slot_coverage(&self) -> Result<()> {
+        let mut next = 0u32;
+        for (range, id) in self.slot_map() {
+            let start = u32::from(range.start);
+            if start < next {
+                return Err(Error::new(format!(
+                    "slot range {range} of {id} overlaps an earlier range"
+                )));
+            }
+            if start > next {
+                return Err(Error::new(format!(
+                    "slots {next}-{} are not served",
+                    start - 1
+                )));
+            }
+            next = u32::from(range.end) + 1;
+        }
+        if next != u32::from(SLOTS) {
+            return Err(Error::new(format!(
+                "slots {next}-{} are not served",
+                SLOTS - 1
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn parse_node_line(line: &str) -> Result<NodeEntry> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 8 {
+        return Err(Error::new(format!(
+            "expected at least 8 fields, got {}",
+            fields.len()
+        )));
+    }
+    let (addr, hostname) = parse_address(fields[1]);
+    let flags: Vec<String> = fields[2]
+        .split(',')
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let has = |f: &str| flags.iter().any(|x| x == f);
+    let role = if has("master") {
+        Role::Master
+    } else if has("slave") || has("replica") {
+        Role::Replica
+    } else {
+        Role::Unknown
+    };
+    let master_id = match fields[3] {
+        "-" | "" => None,
+        id => Some(id.to_owned()),
+    };
+    let config_epoch = fields[6]
+        .parse()
+        .map_err(|_| Error::new(format!("bad config epoch `{}`", fields[6])))?;
+    let link = if fields[7] == "connected" {
+        LinkState::Connected
+    } else {
+        LinkState::Disconnected
+    };
+    let slots = fields[8..]
+        .iter()
+        .filter(|f| !f.starts_with('['))
+        .map(|f| parse_slot_range(f))
+        .collect::<Result<_>>()?;
+    Ok(NodeEntry {
+        id: fields[0].to_owned(),
+        addr,
+        hostname,
+        flags,
+        role,
+        master_id,
+        config_epoch,
+        link,
+        slots,
+    })
+}
+
+/// Parses `ip:port@cport[,hostname]`; IPv6 addresses contain colons, so the port is after the last one.
+fn parse_address(field: &str) -> (Option<SocketAddr>, Option<String>) {
+    let (addr, hostname) = match field.split_once(',') {
+        Some((a, h)) => (a, (!h.is_empty()).then(|| h.to_owned())),
+        None => (field, None),
+    };
+    let client = addr.split('@').next().unwrap_or_default();
+    let parsed = client.rsplit_once(':').and_then(|(ip, port)| {
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        let port: u16 = port.parse().ok()?;
+        if port == 0 || ip.is_empty() {
+            return None;
+        }
+        Some(SocketAddr::new(ip.parse().ok()?, port))
+    });
+    (parsed, hostname)
+}
+
+fn parse_slot_range(field: &str) -> Result<SlotRange> {
+    let bad = || Error::new(format!("bad slot range `{field}`"));
+    let (start, end) = field.split_once('-').unwrap_or((field, field));
+    let start: u16 = start.parse().map_err(|_| bad())?;
+    let end: u16 = end.parse().map_err(|_| bad())?;
+    if start > end || end >= SLOTS {
+        return Err(bad());
+    }
+    Ok(SlotRange { start, end })
+}
+
+/// Parsed `key:value` lines, as printed by `CLUSTER INFO` and `INFO`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InfoFields(BTreeMap<String, String>);
+
+impl InfoFields {
+    /// Parses `key:value` lines; section headers (`# Replication`) and blank lines are skipped.
+    pub fn parse(text: &str) -> Self {
+        Self(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The value of `key`, if printed.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// The value of `key` as a number, if printed and numeric.
+    pub fn number(&self, key: &str) -> Option<u64> {
+        self.get(key)?.parse().ok()
+    }
+
+    /// All fields in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// The parsed output of `CLUSTER INFO`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterInfo(pub InfoFields);
+
+impl ClusterInfo {
+    /// Parses `CLUSTER INFO` output.
+    pub fn parse(text: &str) -> Self {
+        Self(InfoFields::parse(text))
+    }
+
+    /// Whether `cluster_state:ok`.
+    pub fn state_ok(&self) -> bool {
+        self.0.get("cluster_state") == Some("ok")
+    }
+
+    /// `cluster_slots_assigned`.
+    pub fn slots_assigned(&self) -> u64 {
+        self.0.number("cluster_slots_assigned").unwrap_or(0)
+    }
+
+    /// `cluster_slots_ok`.
+    pub fn slots_ok(&self) -> u64 {
+        self.0.number("cluster_slots_ok").unwrap_or(0)
+    }
+
+    /// `cluster_known_nodes`.
+    pub fn known_nodes(&self) -> u64 {
+        self.0.number("cluster_known_nodes").unwrap_or(0)
+    }
+
+    /// `cluster_size`: the number of masters serving slots.
+    pub fn size(&self) -> u64 {
+        self.0.number("cluster_size").unwrap_or(0)
+    }
+}
+
+/// One replica as its master lists it in `INFO replication` (`slave0:ip=...,port=...,state=online,...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaLink {
+    /// Replica's client port.
+    pub port: u16,
+    /// Replication state (`online` once synced; `wait_bgsave`, `send_bulk` before).
+    pub state: String,
+    /// Replication offset the replica acknowledged.
+    pub offset: u64,
+}
+
+/// The parsed output of `INFO replication`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationInfo {
+    /// Master or replica.
+    pub role: Role,
+    /// For replicas: whether `master_link_status:up`.
+    pub link_up: bool,
+    /// For replicas: whether a full sync is in progress.
+    pub sync_in_progress: bool,
+    /// The node's replication offset (`master_repl_offset`).
+    pub offset: u64,
+    /// For masters: the replicas connected to it.
+    pub replicas: Vec<ReplicaLink>,
+}
+
+impl ReplicationInfo {
+    /// Parses `INFO replication` output; Redis prints `slave0:`, newer servers may print `replica0:`.
+    pub fn parse(text: &str) -> Self {
+        let fields = InfoFields::parse(text);
+        let role = match fields.get("role") {
+            Some("master") => Role::Master,
+            Some("slave" | "replica") => Role::Replica,
+            _ => Role::Unknown,
+        };
+        let replicas = fields
+            .iter()
+            .filter(|(k, _)| {
+                let digits = k.trim_start_matches("slave").trim_start_matches("replica");
+                digits.len() < k.len()
+                    && !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+            })
+            .filter_map(|(_, v)| {
+                let kv: BTreeMap<&str, &str> =
+                    v.split(',').filter_map(|p| p.split_once('=')).collect();
+                Some(ReplicaLink {
+                    port: kv.get("port")?.parse().ok()?,
+                    state: kv.get("state")?.to_string(),
+                    offset: kv.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0),
+                })
+            })
+            .collect();
+        Self {
+            role,
+            link_up: fields.get("master_link_status") == Some("up"),
+            sync_in_progress: fields.get("master_sync_in_progress") == Some("1"),
+            offset: fields.number("master_repl_offset").unwrap_or(0),
+            replicas,
+        }
+    }
+
+    /// For replicas: whether the link to the master is up and the first sync is done.
+    pub fn replica_synced(&self) -> bool {
+        self.role == Role::Replica && self.link_up && !self.sync_in_progress
+    }
+}

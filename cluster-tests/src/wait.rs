@@ -1,0 +1,86 @@
+//! The one place that waits: poll a condition until it holds or a deadline passes.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::{Error, Result};
+
+/// How often a condition is polled.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Polls `probe` until it returns `Ok(value)` and returns that value, or fails after `timeout`.
+///
+/// `probe` returns `Err(status)` while the condition does not hold yet; the last status goes into the timeout
+/// error, so it says what was awaited and what was seen. A probe that hangs is cut off at the deadline too.
+pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let start = Instant::now();
+    let deadline = start + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let last = match tokio::time::timeout(left, probe()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(status)) => status,
+            Err(_) => Error::new("the last check did not answer in time"),
+        };
+        if Instant::now() + POLL_INTERVAL >= deadline {
+            return Err(Error::new(format!(
+                "timed out after {:.1} s waiting for {what}; last seen: {last}",
+                start.elapsed().as_secs_f64()
+            )));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn returns_once_the_condition_holds() {
+        let calls = AtomicU32::new(0);
+        let n = until("three calls", Duration::from_secs(5), || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n >= 3 {
+                Ok(n)
+            } else {
+                Err(Error::new(format!("{n} calls")))
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    #[tokio::test]
+    async fn timeout_names_what_was_awaited_and_the_last_status() {
+        let err = until("the moon", Duration::from_millis(100), || async {
+            Err::<(), _>(Error::new("no moon"))
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("waiting for the moon"), "{err}");
+        assert!(err.contains("last seen: no moon"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_probe_is_cut_off_at_the_deadline() {
+        let start = Instant::now();
+        let err = until("a hang", Duration::from_millis(200), || {
+            std::future::pending::<Result<()>>()
+        })
+        .await;
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("did not answer in time")
+        );
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+}
