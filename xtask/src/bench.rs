@@ -1,0 +1,212 @@
+//! `cargo xtask bench`: how fast clusters are made, fail over and heal, next to the standard route.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cluster_tests::docker::Docker;
+use cluster_tests::image::{self, BuildOutcome};
+use cluster_tests::node::command;
+use cluster_tests::topology::InfoFields;
+use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Result, Version};
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Server version to measure.
+    #[arg(long, default_value_t = crate::default_version())]
+    version: String,
+    /// Runs per figure (medians are over these).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Also time a cold image build (into a throwaway tag, ~20 s).
+    #[arg(long)]
+    cold_build: bool,
+    /// Skip the test-suite wall time (it runs the whole suite once).
+    #[arg(long)]
+    no_suite: bool,
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Figures by name, in seconds (or bytes, or a ratio): one sample per run.
+type Samples = BTreeMap<&'static str, Vec<f64>>;
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: Args) -> Result<()> {
+    let version = Version::named(&args.version)?;
+    if args.runs == 0 {
+        return Err(Error::new("--runs must be at least 1"));
+    }
+    let docker = Docker::connect().await?;
+    let mut samples = Samples::new();
+    let log = |line: &str| {
+        if !args.json {
+            eprintln!("  {line}")
+        }
+    };
+
+    let (tag, _, _) = image::ensure_built(&docker, version, &log).await?;
+    let (_, outcome, warm) = image::ensure_built(&docker, version, &log).await?;
+    debug_assert_eq!(outcome, BuildOutcome::Present);
+    samples
+        .entry("image build warm (s)")
+        .or_default()
+        .push(warm.as_secs_f64());
+    samples
+        .entry("image size (MB)")
+        .or_default()
+        .push(docker.image_size(&tag).await? as f64 / 1e6);
+    if args.cold_build {
+        log("image: cold build into a throwaway tag");
+        samples
+            .entry("image build cold (s)")
+            .or_default()
+            .push(image::time_cold_build(&docker, version).await?);
+    }
+
+    let mut node_timeout = Duration::ZERO;
+    for run in 0..args.runs {
+        log(&format!("run {}/{}", run + 1, args.runs));
+        let spec = bench_spec(version, "ours", run);
+        let (cluster, report) = Cluster::create(&docker, spec, &|_| {}).await?;
+        node_timeout = cluster.node_timeout();
+        let mut add = |name, d: Duration| samples.entry(name).or_default().push(d.as_secs_f64());
+        add("create: containers started (s)", report.containers_started);
+        add("create: cluster formed (s)", report.cluster_formed);
+        add(
+            "create: replicas synced = ready (s)",
+            report.replicas_synced,
+        );
+        if run == 0 {
+            for rss in memory(&cluster).await? {
+                samples
+                    .entry("memory per node at rest, RSS (MB)")
+                    .or_default()
+                    .push(rss);
+            }
+        }
+        let failover = cluster
+            .failover(None, FailoverKind::RemoveMaster { force: false })
+            .await?;
+        let mut add = |name, d: Duration| samples.entry(name).or_default().push(d.as_secs_f64());
+        add(
+            "failover: replica promoted (s)",
+            failover.promoted_after.unwrap_or_default(),
+        );
+        add("failover: cluster_state ok (s)", failover.ready_after);
+        let join = cluster.join(None, None).await?;
+        add("join: new replica synced (s)", join.ready_after);
+        drop(cluster);
+
+        let (baseline, took) =
+            Cluster::create_with_cli(&docker, bench_spec(version, "cli", run)).await?;
+        drop(baseline);
+        samples
+            .entry("baseline create, redis-cli --cluster create (s)")
+            .or_default()
+            .push(took.as_secs_f64());
+        let ratio = report.replicas_synced.as_secs_f64() / took.as_secs_f64();
+        samples
+            .entry("create ours / baseline (ratio)")
+            .or_default()
+            .push(ratio);
+    }
+
+    if !args.no_suite {
+        log("suite: running the whole test suite once");
+        let (seconds, outcomes) = crate::matrix::run_suite(version, &[])?;
+        if outcomes.is_empty() || outcomes.iter().any(|o| !o.passed) {
+            return Err(Error::new(
+                "the test suite did not pass, so its time means nothing",
+            ));
+        }
+        samples
+            .entry("suite wall time (s)")
+            .or_default()
+            .push(seconds);
+    }
+
+    let node_timeout_s = node_timeout.as_secs_f64();
+    if args.json {
+        let figures: serde_json::Map<String, serde_json::Value> = samples
+            .iter()
+            .map(|(name, s)| (name.to_string(), stats(s).to_json()))
+            .collect();
+        let out = serde_json::json!({
+            "version": version.name,
+            "server": version.server,
+            "runs": args.runs,
+            "node_timeout_s": node_timeout_s,
+            "figures": figures,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+    } else {
+        println!(
+            "\n{} ({}), {} runs, node timeout {node_timeout_s:.1} s",
+            version.name, version.server, args.runs
+        );
+        println!("{:<50} {:>9} {:>9} {:>9}", "figure", "median", "min", "max");
+        for (name, s) in &samples {
+            let st = stats(s);
+            println!(
+                "{name:<50} {:>9.3} {:>9.3} {:>9.3}",
+                st.median, st.min, st.max
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bench_spec(version: &'static Version, route: &str, run: usize) -> ClusterSpec {
+    ClusterSpec {
+        name: format!("bench{}-{route}{run}", std::process::id()),
+        remove_on_drop: true,
+        ..ClusterSpec::playground(version)
+    }
+}
+
+/// Resident memory (`used_memory_rss`) of every live node, in MB.
+async fn memory(cluster: &Cluster) -> Result<Vec<f64>> {
+    let mut rss = Vec::new();
+    for addr in cluster.live_addrs().await? {
+        let info: String = command(addr, &["INFO", "memory"]).await?;
+        rss.push(
+            InfoFields::parse(&info)
+                .number("used_memory_rss")
+                .unwrap_or(0) as f64
+                / 1e6,
+        );
+    }
+    Ok(rss)
+}
+
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+    n: usize,
+}
+
+impl Stats {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "median": self.median, "min": self.min, "max": self.max, "n": self.n })
+    }
+}
+
+fn stats(samples: &[f64]) -> Stats {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    Stats {
+        median,
+        min: s[0],
+        max: s[n - 1],
+        n,
+    }
+}

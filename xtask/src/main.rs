@@ -1,0 +1,159 @@
+//! `cargo xtask`: the playground CLI. Builds node images, makes a Redis Cluster out of Docker containers, breaks it
+//! on purpose and heals it, runs the version matrix and the benchmark.
+
+mod bench;
+mod matrix;
+mod playground;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cluster_tests::Version;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "A real Redis Cluster out of Docker containers: make it, break it, check it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build node images from Debian packages (an unchanged recipe is not rebuilt).
+    Build {
+        /// Version to build, or `all`.
+        #[arg(long, default_value_t = default_version())]
+        version: String,
+    },
+    /// Create the cluster (3 masters + 3 replicas by default) and wait until it is ready.
+    Create {
+        /// Server version (see `cargo xtask build --help` for the list).
+        #[arg(long, default_value_t = default_version())]
+        version: String,
+        /// Number of masters (at least 3).
+        #[arg(long, default_value_t = 3)]
+        masters: usize,
+        /// Replicas per master.
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        /// cluster-node-timeout in milliseconds.
+        #[arg(long, default_value_t = cluster_tests::DEFAULT_NODE_TIMEOUT.as_millis() as u64)]
+        node_timeout: u64,
+    },
+    /// Print CLUSTER INFO of a live node.
+    Info {
+        /// Node port (default: any live node).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Print CLUSTER NODES of a live node.
+    Nodes {
+        /// Node port (default: any live node).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Open `redis-cli -c` (or `valkey-cli -c`) on a node, inside the cluster's network.
+    Connect {
+        /// Node port (default: any live node).
+        port: Option<u16>,
+        /// A command to run instead of the interactive session, e.g. `-- set foo bar`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Remove a master's container and report which replica took over and how long it took.
+    Failover {
+        /// Port of the master to fail (default: the master with the lowest port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Remove it even if no replica can take over (the cluster goes down).
+        #[arg(long, conflicts_with = "manual")]
+        force: bool,
+        /// Do a coordinated CLUSTER FAILOVER on its replica instead of removing it.
+        #[arg(long)]
+        manual: bool,
+    },
+    /// Add a node that replicates the master with no replica left (e.g. the promoted one).
+    Join {
+        /// Port of the master to replicate.
+        #[arg(long)]
+        replicate: Option<u16>,
+        /// Port for the new node (default: the lowest free one, e.g. the failed master's).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Make every live node forget the nodes whose containers are gone (CLUSTER FORGET).
+    Forget,
+    /// Remove every container and network of the cluster.
+    Stop,
+    /// Run the test suite once per server version and print a version x scenario table.
+    Test {
+        /// Version to test, or `all`.
+        #[arg(long, default_value = "all")]
+        version: String,
+        /// Arguments passed on to `cargo nextest run`.
+        #[arg(last = true)]
+        nextest_args: Vec<String>,
+    },
+    /// Measure create, failover, join, image and suite times, and memory.
+    Bench(bench::Args),
+}
+
+fn default_version() -> String {
+    Version::default_version().name.clone()
+}
+
+/// Resolves `name` (a version or `all`) to versions of the matrix.
+fn versions(name: &str) -> cluster_tests::Result<Vec<&'static Version>> {
+    if name == "all" {
+        Ok(Version::all().iter().collect())
+    } else {
+        Ok(vec![Version::named(name)?])
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Build { version } => playground::build(&versions(&version)?).await,
+            Command::Create {
+                version,
+                masters,
+                replicas,
+                node_timeout,
+            } => {
+                playground::create(Version::named(&version)?, masters, replicas, node_timeout).await
+            }
+            Command::Info { port } => playground::cluster_command("INFO", port).await,
+            Command::Nodes { port } => playground::cluster_command("NODES", port).await,
+            Command::Connect { port, command } => playground::connect(port, &command).await,
+            Command::Failover {
+                port,
+                force,
+                manual,
+            } => playground::failover(port, force, manual).await,
+            Command::Join { replicate, port } => playground::join(replicate, port).await,
+            Command::Forget => playground::forget().await,
+            Command::Stop => playground::stop().await,
+            Command::Test {
+                version,
+                nextest_args,
+            } => matrix::run(&versions(&version)?, &nextest_args).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The playground commands: build, create, info, nodes, connect, failover, join, forget, stop.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use cluster_tests::docker::Docker;
+use cluster_tests::image::{self, BuildOutcome};
+use cluster_tests::node::command;
+use cluster_tests::topology::{ClusterNodes, Role};
+use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, PLAYGROUND, Result, Version};
+
+fn say(line: &str) {
+    println!("  {line}");
+}
+
+/// `build`: makes the images of `versions` that are missing.
+pub async fn build(versions: &[&'static Version]) -> Result<()> {
+    let docker = Docker::connect().await?;
+    for version in versions {
+        let (tag, outcome, took) = image::ensure_built(&docker, version, &say).await?;
+        let size = docker.image_size(&tag).await? as f64 / 1e6;
+        let what = if outcome == BuildOutcome::Built {
+            "built"
+        } else {
+            "up to date"
+        };
+        println!(
+            "{:<11} {tag}  {what} in {:.1} s, {size:.1} MB",
+            version.name,
+            took.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// `create`: makes the playground cluster, or refuses if one runs. Ctrl-C removes what was made.
+pub async fn create(
+    version: &'static Version,
+    masters: usize,
+    replicas: usize,
+    node_timeout_ms: u64,
+) -> Result<()> {
+    let docker = Docker::connect().await?;
+    let spec = ClusterSpec {
+        masters,
+        replicas,
+        node_timeout: Duration::from_millis(node_timeout_ms),
+        ..ClusterSpec::playground(version)
+    };
+    println!(
+        "creating cluster `{PLAYGROUND}`: {masters} masters x {replicas} replicas, {}",
+        version.server
+    );
+    let created = tokio::select! {
+        created = Cluster::create(&docker, spec, &say) => created?,
+        _ = tokio::signal::ctrl_c() => {
+            cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
+            return Err(Error::new("interrupted; removed what had been made"));
+        }
+    };
+    let (cluster, report) = created;
+    println!(
+        "ready in {:.2} s (node timeout {} ms)",
+        report.replicas_synced.as_secs_f64(),
+        cluster.node_timeout().as_millis()
+    );
+    print_topology(&cluster.topology().await?);
+    println!("next: `cargo xtask connect`, `cargo xtask failover`, `cargo xtask stop`");
+    Ok(())
+}
+
+async fn playground() -> Result<Cluster> {
+    Cluster::find(&Docker::connect().await?, PLAYGROUND).await
+}
+
+/// The node on `port`, or the first live one.
+async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Node> {
+    match port {
+        Some(port) => cluster.node(port).await,
+        None => cluster
+            .nodes()
+            .await?
+            .into_iter()
+            .find(|n| n.addr.is_some())
+            .ok_or_else(|| {
+                Error::new("the cluster has no running node; `cargo xtask stop` clears it")
+            }),
+    }
+}
+
+/// `info` / `nodes`: prints `CLUSTER <what>` of a live node as the server prints it.
+pub async fn cluster_command(what: &str, port: Option<u16>) -> Result<()> {
+    let cluster = playground().await?;
+    let node = pick(&cluster, port).await?;
+    let text: String = command(node.addr.expect("picked nodes run"), &["CLUSTER", what]).await?;
+    print!("{}", text.replace("\r\n", "\n"));
+    Ok(())
+}
+
+/// `connect`: an interactive `redis-cli -c` inside the node's container (so redirects reach every node).
+pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
+    let cluster = playground().await?;
+    let node = pick(&cluster, port).await?;
+    let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
+    let tty = if std::io::stdin().is_terminal() {
+        "-it"
+    } else {
+        "-i"
+    };
+    let (container, cli, port) = (
+        &node.container,
+        &cluster.version().cli_bin,
+        node.port.to_string(),
+    );
+    let cmd = xshell::cmd!(
+        sh,
+        "docker exec {tty} {container} {cli} -c -p {port} {args...}"
+    );
+    // Interactive: the session needs this terminal's stdin, which xshell's own `run` would close.
+    let status = std::process::Command::from(cmd)
+        .status()
+        .map_err(|e| Error::new(format!("running docker exec: {e}")))?;
+    if !status.success() {
+        return Err(Error::new(format!(
+            "{cli} on {container} exited with {status}"
+        )));
+    }
+    Ok(())
+}
+
+/// `failover`: removes a master (or, with `manual`, swaps it with its replica) and reports the takeover.
+pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()> {
+    let cluster = playground().await?;
+    let kind = if manual {
+        FailoverKind::Manual
+    } else {
+        FailoverKind::RemoveMaster { force }
+    };
+    let report = cluster.failover(port, kind).await?;
+    let slots: Vec<String> = report.slots.iter().map(ToString::to_string).collect();
+    let verb = if manual {
+        "handing over"
+    } else {
+        "removed the container of"
+    };
+    println!(
+        "{verb} master {} (slots {})",
+        report.old_master,
+        slots.join(",")
+    );
+    match (report.new_master, report.promoted_after) {
+        (Some(new), Some(after)) => {
+            println!(
+                "replica {new} promoted to master after {:.2} s",
+                after.as_secs_f64()
+            );
+            println!(
+                "cluster_state:ok on every node after {:.2} s (node timeout {} ms)",
+                report.ready_after.as_secs_f64(),
+                cluster.node_timeout().as_millis()
+            );
+        }
+        _ => println!(
+            "no replica could take over: the cluster marked {} failed after {:.2} s and is down",
+            report.old_master,
+            report.ready_after.as_secs_f64()
+        ),
+    }
+    print_topology(&cluster.topology().await?);
+    Ok(())
+}
+
+/// `join`: adds a replica and reports when it is synced.
+pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
+    let cluster = playground().await?;
+    let report = cluster.join(replicate, port).await?;
+    println!(
+        "node {} joined as a replica of {} and is synced ({:.2} s)",
+        report.port,
+        report.master,
+        report.ready_after.as_secs_f64()
+    );
+    let topology = cluster.topology().await?;
+    print_topology(&topology);
+    if topology.nodes.iter().any(|n| n.is_failed()) {
+        println!("failed nodes are still known to the cluster; `cargo xtask forget` removes them");
+    }
+    Ok(())
+}
+
+/// `forget`: every live node forgets the nodes that are gone.
+pub async fn forget() -> Result<()> {
+    let cluster = playground().await?;
+    let gone = cluster.forget_gone().await?;
+    if gone.is_empty() {
+        println!("no gone node to forget");
+    } else {
+        println!("forgot {} gone node(s): {}", gone.len(), gone.join(", "));
+    }
+    Ok(())
+}
+
+/// `stop`: removes the playground's containers and network; does nothing (successfully) if there are none.
+pub async fn stop() -> Result<()> {
+    let docker = Docker::connect().await?;
+    let removed = cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
+    if removed == 0 {
+        println!("no cluster running; nothing to stop");
+    } else {
+        println!("stopped `{PLAYGROUND}`: removed {removed} containers and its network");
+    }
+    Ok(())
+}
+
+/// Prints one line per node: port, role, address, slots and the master it replicates.
+fn print_topology(topology: &ClusterNodes) {
+    let mut nodes: Vec<_> = topology.nodes.iter().collect();
+    nodes.sort_by_key(|n| (n.port().unwrap_or(u16::MAX), n.id.clone()));
+    println!(
+        "  {:<6} {:<14} {:<22} {:<14} REPLICATES",
+        "PORT", "ROLE", "ADDRESS", "SLOTS"
+    );
+    for n in nodes {
+        let mut role = match n.role {
+            Role::Master => "master",
+            Role::Replica => "replica",
+            Role::Unknown => "?",
+        }
+        .to_owned();
+        if n.is_failing() {
+            role.push_str(",fail");
+        }
+        let slots: Vec<String> = n.slots.iter().map(ToString::to_string).collect();
+        let of = n
+            .master_id
+            .as_deref()
+            .and_then(|id| topology.get(id))
+            .and_then(|m| m.port());
+        println!(
+            "  {:<6} {:<14} {:<22} {:<14} {}",
+            n.port().map_or("-".into(), |p| p.to_string()),
+            role,
+            n.addr.map_or("-".into(), |a| a.to_string()),
+            slots.join(","),
+            of.map_or(String::new(), |p| p.to_string())
+        );
+    }
+}
