@@ -1,0 +1,71 @@
+//! `create` gives a ready cluster of the asked shape, as a user checks it by hand.
+
+use cluster_tests::topology::{Role, SLOTS};
+use cluster_tests::{Cluster, Result};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_gives_a_ready_cluster_of_three_masters_with_one_replica_each() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let views = cluster.views().await?;
+    assert_eq!(views.len(), 6, "six live nodes");
+    for v in &views {
+        assert!(v.info.state_ok(), "{}: {:?}", v.addr, v.info);
+        assert_eq!(v.info.slots_assigned(), u64::from(SLOTS), "{}", v.addr);
+        assert_eq!(v.info.slots_ok(), u64::from(SLOTS), "{}", v.addr);
+        assert_eq!(v.info.known_nodes(), 6, "{}", v.addr);
+        assert_eq!(v.info.size(), 3, "{}", v.addr);
+    }
+    let topology = &views[0].nodes;
+    topology.check_slot_coverage()?;
+    let masters = topology.live_masters();
+    assert_eq!(masters.len(), 3);
+    let mut replicated = Vec::new();
+    for m in &masters {
+        assert!(!m.slots.is_empty(), "master {:?} serves slots", m.addr);
+        let replicas = topology.replicas_of(&m.id);
+        assert_eq!(replicas.len(), 1, "master {:?} has one replica", m.addr);
+        replicated.push(replicas[0].master_id.clone());
+    }
+    replicated.dedup();
+    assert_eq!(
+        replicated.len(),
+        3,
+        "every replica follows a different master"
+    );
+    let replicas = topology
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Replica)
+        .count();
+    assert_eq!(replicas, 3);
+    for v in views.iter().filter(|v| v.replication.role == Role::Replica) {
+        assert!(v.replication.replica_synced(), "{} is synced", v.addr);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_run_the_server_version_of_the_matrix() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let expected = cluster
+        .version()
+        .server
+        .split_whitespace()
+        .last()
+        .expect("server has a version number");
+    for addr in cluster.live_addrs().await? {
+        let info: String = cluster_tests::node::command(addr, &["INFO", "server"]).await?;
+        let fields = cluster_tests::topology::InfoFields::parse(&info);
+        let reported = fields
+            .get("valkey_version")
+            .or(fields.get("redis_version"))
+            .unwrap_or_default();
+        assert_eq!(
+            reported,
+            expected,
+            "{addr} runs {}",
+            cluster.version().server
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! After a failover, a joined node replicates the promoted master and can take over in turn.
+
+use cluster_tests::topology::Role;
+use cluster_tests::{Cluster, FailoverKind, Result, data};
+
+const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
+
+#[tokio::test(flavor = "multi_thread")]
+async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let keys = data::keys("join", 2000);
+    let mut client = cluster.client().await?;
+    data::write(&mut client, &keys).await?;
+    assert_eq!(data::wait_replicated(&mut client, 1, 5000).await?, 1);
+
+    let promoted = cluster
+        .failover(Some(7001), REMOVE)
+        .await?
+        .new_master
+        .expect("a replica took over");
+    let joined = cluster.join(None, None).await?;
+    assert_eq!(
+        joined.master, promoted,
+        "the new node replicates the master left without replica"
+    );
+    assert_eq!(joined.port, 7001, "the failed master's port is reused");
+
+    let topology = cluster.topology().await?;
+    let node = topology.by_port(7001).expect("the joined node is known");
+    assert_eq!(node.role, Role::Replica);
+    assert_eq!(
+        node.master_id,
+        topology.by_port(promoted).map(|m| m.id.clone())
+    );
+    let view = cluster_tests::node::NodeView::read(cluster.addr(7001).await?).await?;
+    assert!(
+        view.replication.replica_synced(),
+        "the joined node is synced"
+    );
+
+    let forgotten = cluster.forget_gone().await?;
+    assert_eq!(forgotten.len(), 1, "the failed master is forgotten");
+    for v in cluster.views().await? {
+        assert_eq!(v.info.known_nodes(), 6, "{} knows six nodes again", v.addr);
+    }
+
+    let mut client = cluster.client().await?;
+    assert_eq!(data::wait_replicated(&mut client, 1, 5000).await?, 1);
+    let report = cluster.failover(Some(promoted), REMOVE).await?;
+    assert_eq!(report.new_master, Some(7001), "the joined node takes over");
+    data::check(&mut cluster.client().await?, &keys).await?;
+    Ok(())
+}
