@@ -9,10 +9,7 @@ use futures_util::future::join_all;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
-use crate::docker::{
-    Container, Docker, LABEL_CLUSTER, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT,
-    LABEL_VERSION,
-};
+use crate::docker::{Container, Docker, LABEL_CLUSTER, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT, LABEL_VERSION};
 use crate::node::{CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
 use crate::topology::ClusterNodes;
@@ -66,11 +63,7 @@ impl ClusterSpec {
     /// A test's cluster: the version from `$CLUSTER_VERSION`, a name no other test process uses, removed on drop.
     pub fn for_test() -> Result<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "ct{}x{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = format!("ct{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         Ok(Self {
             name,
             remove_on_drop: true,
@@ -114,10 +107,7 @@ impl ClusterSpec {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            bail!(
-                "cluster name `{}` must be letters, digits, `-` or `_`",
-                self.name
-            );
+            bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
         }
         Ok(())
     }
@@ -127,10 +117,7 @@ impl ClusterSpec {
         let mut labels = HashMap::from([
             (LABEL_CLUSTER.to_owned(), self.name.clone()),
             (LABEL_VERSION.to_owned(), self.version.name.clone()),
-            (
-                LABEL_NODE_TIMEOUT.to_owned(),
-                self.node_timeout.as_millis().to_string(),
-            ),
+            (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
             (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
         ]);
         if self.remove_on_drop {
@@ -193,10 +180,7 @@ impl Cluster {
     pub async fn start_for_test() -> Result<Self> {
         let docker = Docker::connect().await?;
         remove_orphans(&docker).await?;
-        let (cluster, _) = Self::create(&docker, ClusterSpec::for_test()?, &|line| {
-            eprintln!("{line}")
-        })
-        .await?;
+        let (cluster, _) = Self::create(&docker, ClusterSpec::for_test()?, &|line| eprintln!("{line}")).await?;
         Ok(cluster)
     }
 
@@ -235,12 +219,7 @@ impl Cluster {
 
     /// Addresses of the running nodes, sorted by port.
     pub async fn live_addrs(&self) -> Result<Vec<SocketAddr>> {
-        Ok(self
-            .nodes()
-            .await?
-            .into_iter()
-            .filter_map(|n| n.addr)
-            .collect())
+        Ok(self.nodes().await?.into_iter().filter_map(|n| n.addr).collect())
     }
 
     /// The running node listening on `port`, or an error that lists the ports there are.
@@ -265,11 +244,7 @@ impl Cluster {
 
     /// Address of the node on `port`.
     pub async fn addr(&self, port: u16) -> Result<SocketAddr> {
-        Ok(self
-            .node(port)
-            .await?
-            .addr
-            .expect("node() returns running nodes"))
+        Ok(self.node(port).await?.addr.expect("node() returns running nodes"))
     }
 
     /// Every live node's view (`CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`), read concurrently.
@@ -331,9 +306,7 @@ impl Drop for Cluster {
         let name = self.spec.name.clone();
         // A fresh runtime on its own thread: drop may run inside (or outside) the test's runtime.
         let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let docker = Docker::connect().await?;
                 remove_cluster(&docker, &name).await
@@ -342,23 +315,15 @@ impl Drop for Cluster {
         });
         match cleanup.join() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!(
-                "cluster-tests: could not remove cluster {}: {e}",
-                self.spec.name
-            ),
-            Err(_) => eprintln!(
-                "cluster-tests: cleanup of cluster {} panicked",
-                self.spec.name
-            ),
+            Ok(Err(e)) => eprintln!("cluster-tests: could not remove cluster {}: {e}", self.spec.name),
+            Err(_) => eprintln!("cluster-tests: cleanup of cluster {} panicked", self.spec.name),
         }
     }
 }
 
 fn to_node(c: Container) -> Option<Node> {
     let port = c.labels.get(LABEL_PORT)?.parse().ok()?;
-    let addr =
-        c.ip.filter(|_| c.running)
-            .map(|ip| SocketAddr::new(ip, port));
+    let addr = c.ip.filter(|_| c.running).map(|ip| SocketAddr::new(ip, port));
     Some(Node {
         container: c.name,
         id: c.id,
@@ -388,11 +353,7 @@ async fn remove_orphans(docker: &Docker) -> Result<()> {
         .containers_with_label(LABEL_OWNER_PID)
         .await?
         .into_iter()
-        .filter(|c| {
-            c.labels
-                .get(LABEL_OWNER_PID)
-                .is_some_and(|pid| !process_alive(pid))
-        })
+        .filter(|c| c.labels.get(LABEL_OWNER_PID).is_some_and(|pid| !process_alive(pid)))
         .filter_map(|c| c.labels.get(LABEL_CLUSTER).cloned())
         .collect();
     orphans.dedup();

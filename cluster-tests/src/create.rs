@@ -81,11 +81,7 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16) -> Cont
 }
 
 /// Starts a node container and waits until it answers; returns its address and node id.
-pub(crate) async fn start_node(
-    docker: &Docker,
-    container: ContainerSpec,
-    port: u16,
-) -> Result<(SocketAddr, String)> {
+pub(crate) async fn start_node(docker: &Docker, container: ContainerSpec, port: u16) -> Result<(SocketAddr, String)> {
     let started = docker.run(&container).await?;
     let ip = started
         .ip
@@ -101,24 +97,14 @@ pub(crate) async fn start_node(
 }
 
 /// Makes `replica` replicate the master `master_id`, once the replica has learnt of that master.
-pub(crate) async fn replicate(
-    replica: SocketAddr,
-    master_id: &str,
-    timeout: Duration,
-) -> Result<()> {
-    wait::until(
-        &format!("{replica} to replicate {master_id}"),
-        timeout,
-        || async {
-            let view = node::NodeView::read(replica).await?;
-            match view.nodes.get(master_id) {
-                Some(m) if !m.in_handshake() => {
-                    command::<()>(replica, &["CLUSTER", "REPLICATE", master_id]).await
-                }
-                _ => bail!("{replica} has not met its master yet"),
-            }
-        },
-    )
+pub(crate) async fn replicate(replica: SocketAddr, master_id: &str, timeout: Duration) -> Result<()> {
+    wait::until(&format!("{replica} to replicate {master_id}"), timeout, || async {
+        let view = node::NodeView::read(replica).await?;
+        match view.nodes.get(master_id) {
+            Some(m) if !m.in_handshake() => command::<()>(replica, &["CLUSTER", "REPLICATE", master_id]).await,
+            _ => bail!("{replica} has not met its master yet"),
+        }
+    })
     .await
 }
 
@@ -128,8 +114,7 @@ async fn assign_slots(addr: SocketAddr, range: SlotRange) -> Result<()> {
     match command::<()>(addr, &["CLUSTER", "ADDSLOTSRANGE", &start, &end]).await {
         Err(e) if is_unknown_command(&e) => {
             let mut cmd = redis::cmd("CLUSTER");
-            cmd.arg("ADDSLOTS")
-                .arg((range.start..=range.end).collect::<Vec<u16>>());
+            cmd.arg("ADDSLOTS").arg((range.start..=range.end).collect::<Vec<u16>>());
             node::query(addr, &cmd).await
         }
         other => other,
@@ -147,11 +132,7 @@ impl Cluster {
     ///
     /// Refuses if a cluster of that name exists; builds the node image if it is missing. On any failure
     /// everything made so far is removed.
-    pub async fn create(
-        docker: &Docker,
-        spec: ClusterSpec,
-        progress: Progress<'_>,
-    ) -> Result<(Self, CreateReport)> {
+    pub async fn create(docker: &Docker, spec: ClusterSpec, progress: Progress<'_>) -> Result<(Self, CreateReport)> {
         spec.validate()?;
         let existing = docker.containers(LABEL_CLUSTER, &spec.name).await?;
         if !existing.is_empty() {
@@ -181,14 +162,9 @@ impl Cluster {
     /// Makes the network and starts every node container; returns each node's address and id, by port.
     async fn start_nodes(&self, tag: &str) -> Result<Vec<(SocketAddr, String)>> {
         let spec = &self.spec;
-        self.docker
-            .create_network(&spec.name, spec.labels())
-            .await?;
+        self.docker.create_network(&spec.name, spec.labels()).await?;
         let ports = (0..spec.node_count() as u16).map(|i| spec.first_port + i);
-        try_join_all(
-            ports.map(|port| start_node(&self.docker, node_container(spec, tag, port), port)),
-        )
-        .await
+        try_join_all(ports.map(|port| start_node(&self.docker, node_container(spec, tag, port), port))).await
     }
 
     /// The standard route, for comparison: starts the same containers and runs `redis-cli --cluster create`
@@ -204,11 +180,7 @@ impl Cluster {
         let result = async {
             let nodes = cluster.start_nodes(&tag).await?;
             let spec = &cluster.spec;
-            let mut cmd = vec![
-                spec.version.cli_bin.clone(),
-                "--cluster".into(),
-                "create".into(),
-            ];
+            let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([
                 "--cluster-replicas".into(),
@@ -218,10 +190,7 @@ impl Cluster {
             let first = format!("{}-{}", spec.name, spec.first_port);
             let (code, output) = docker.exec(&first, &cmd).await?;
             if code != 0 {
-                bail!(
-                    "{} --cluster create failed ({code}): {output}",
-                    spec.version.cli_bin
-                );
+                bail!("{} --cluster create failed ({code}): {output}", spec.version.cli_bin);
             }
             let shape = Shape::Exact {
                 masters: spec.masters,
@@ -256,12 +225,12 @@ impl Cluster {
         ));
 
         // Distinct config epochs up front spare the servers their epoch-collision round (as redis-cli does).
-        try_join_all(nodes.iter().enumerate().map(|(i, (addr, _))| {
-            command::<()>(
-                *addr,
-                &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()],
-            )
-        }))
+        try_join_all(
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, (addr, _))| command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()])),
+        )
         .await?;
         let (masters, replicas) = nodes.split_at(spec.masters);
         let ranges = slot_ranges(spec.masters);
@@ -277,12 +246,7 @@ impl Cluster {
             nodes[..j].iter().map(move |(to, _)| {
                 command::<()>(
                     *from,
-                    &[
-                        "CLUSTER",
-                        "MEET",
-                        &to.ip().to_string(),
-                        &to.port().to_string(),
-                    ],
+                    &["CLUSTER", "MEET", &to.ip().to_string(), &to.port().to_string()],
                 )
             })
         });
@@ -291,11 +255,7 @@ impl Cluster {
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,
             spec.masters,
-            ranges
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            ranges.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
         ));
 
         // Replica j follows master j % masters: every master gets its own replicas, none shares a container.
@@ -360,10 +320,7 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                SlotRange {
-                    start: 0,
-                    end: 5460
-                },
+                SlotRange { start: 0, end: 5460 },
                 SlotRange {
                     start: 5461,
                     end: 10922
@@ -391,8 +348,6 @@ mod tests {
         assert!(is_unknown_command(&Error::new(
             "ERR unknown subcommand 'addslotsrange'. Try CLUSTER HELP."
         )));
-        assert!(!is_unknown_command(&Error::new(
-            "ERR Slot 0 is already busy"
-        )));
+        assert!(!is_unknown_command(&Error::new("ERR Slot 0 is already busy")));
     }
 }

@@ -31,11 +31,7 @@ pub async fn check(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> 
 
 /// Waits (server side, up to `timeout_ms`) until every master's writes reached at least `replicas` replicas;
 /// returns the smallest count of acknowledging replicas over all masters (the `WAIT` command).
-pub async fn wait_replicated(
-    conn: &mut ClusterConnection,
-    replicas: usize,
-    timeout_ms: u64,
-) -> Result<usize> {
+pub async fn wait_replicated(conn: &mut ClusterConnection, replicas: usize, timeout_ms: u64) -> Result<usize> {
     Ok(redis::cmd("WAIT")
         .arg(replicas)
         .arg(timeout_ms)

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest,
-};
+use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -72,8 +70,7 @@ pub struct Container {
 impl Docker {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and agrees on an API version with it.
     pub async fn connect() -> Result<Self> {
-        let where_ =
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let unreachable = |e: &dyn std::fmt::Display| {
             Error::new(format!(
                 "cannot reach the Docker engine at {where_}: {e}\n\
@@ -125,11 +122,7 @@ impl Docker {
         let filters = HashMap::from([("label", vec![format!("{label}={value}")])]);
         let networks = self
             .api
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
             .await?;
         Ok(networks.into_iter().filter_map(|n| n.name).collect())
     }
@@ -137,9 +130,7 @@ impl Docker {
     /// Removes a network; a network that is already gone is not an error.
     pub async fn remove_network(&self, name: &str) -> Result<()> {
         match self.api.remove_network(name).await {
-            Err(e) if !is_not_found(&e) => {
-                Err(Error::from(e).context(format!("removing network {name}")))
-            }
+            Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing network {name}"))),
             _ => Ok(()),
         }
     }
@@ -158,9 +149,7 @@ impl Docker {
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
         let created = self
             .api
             .create_container(Some(options), body)
@@ -171,12 +160,11 @@ impl Docker {
             return Err(Error::from(e).context(format!("starting container {}", spec.name)));
         }
         let filters = HashMap::from([("id", vec![created.id.clone()])]);
-        self.list(filters).await?.into_iter().next().ok_or_else(|| {
-            Error::new(format!(
-                "container {} vanished right after it started",
-                spec.name
-            ))
-        })
+        self.list(filters)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::new(format!("container {} vanished right after it started", spec.name)))
     }
 
     /// Containers (running or not) that carry `label=value`, sorted by name.
@@ -187,8 +175,7 @@ impl Docker {
 
     /// Containers (running or not) that carry `label`, whatever its value, sorted by name.
     pub async fn containers_with_label(&self, label: &str) -> Result<Vec<Container>> {
-        self.list(HashMap::from([("label", vec![label.to_owned()])]))
-            .await
+        self.list(HashMap::from([("label", vec![label.to_owned()])])).await
     }
 
     async fn list(&self, filters: HashMap<&str, Vec<String>>) -> Result<Vec<Container>> {
@@ -227,14 +214,9 @@ impl Docker {
 
     /// Removes a container at once (SIGKILL, like a machine losing power); one already gone is not an error.
     pub async fn remove_container(&self, id: &str) -> Result<()> {
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.api.remove_container(id, Some(options)).await {
-            Err(e) if !is_not_found(&e) => {
-                Err(Error::from(e).context(format!("removing container {id}")))
-            }
+            Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing container {id}"))),
             _ => Ok(()),
         }
     }
@@ -256,31 +238,27 @@ impl Docker {
             )
             .await?;
         let mut text = String::new();
-        if let StartExecResults::Attached { mut output, .. } =
-            self.api.start_exec(&exec.id, None).await?
-        {
+        if let StartExecResults::Attached { mut output, .. } = self.api.start_exec(&exec.id, None).await? {
             while let Some(chunk) = output.next().await {
                 text.push_str(&chunk?.to_string());
             }
         }
-        let code = self
-            .api
-            .inspect_exec(&exec.id)
-            .await?
-            .exit_code
-            .unwrap_or(-1);
+        let code = self.api.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
         Ok((code, text))
     }
 
-    /// Removes a local image; one that is already gone is not an error.
+    /// Tags of the local images whose reference matches `pattern` (e.g. `repo:prefix-*`).
+    pub async fn image_tags(&self, pattern: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([("reference", vec![pattern.to_owned()])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+        Ok(self.api.list_images(Some(options)).await?.into_iter().flat_map(|i| i.repo_tags).collect())
+    }
+
+    /// Removes a local image tag (refused by Docker while a container uses it); one already gone is not an error.
     pub async fn remove_image(&self, tag: &str) -> Result<()> {
-        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
-            .force(true)
-            .build();
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
         match self.api.remove_image(tag, Some(options), None).await {
-            Err(e) if !is_not_found(&e) => {
-                Err(Error::from(e).context(format!("removing image {tag}")))
-            }
+            Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing image {tag}"))),
             _ => Ok(()),
         }
     }
@@ -289,9 +267,6 @@ impl Docker {
 fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
     )
 }

@@ -41,17 +41,13 @@ impl Cluster {
     pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
         let timeout = self.node_timeout() * 5 + Duration::from_secs(15);
         // A replica whose first sync is not done refuses to take over; never fail a cluster that is not ready.
-        self.wait_ready(Shape::Any, timeout).await.map_err(|e| {
-            e.context("the cluster is not healthy, so a failover would not be a fair test")
-        })?;
+        self.wait_ready(Shape::Any, timeout)
+            .await
+            .map_err(|e| e.context("the cluster is not healthy, so a failover would not be a fair test"))?;
         let topology = self.topology().await?;
         let master = pick_master(&topology, port)?.clone();
         let old_port = master.port().expect("live masters have addresses");
-        let replicas: Vec<SocketAddr> = topology
-            .replicas_of(&master.id)
-            .iter()
-            .filter_map(|r| r.addr)
-            .collect();
+        let replicas: Vec<SocketAddr> = topology.replicas_of(&master.id).iter().filter_map(|r| r.addr).collect();
         let start = Instant::now();
         match kind {
             FailoverKind::RemoveMaster { force } => {
@@ -82,23 +78,19 @@ impl Cluster {
                 command::<()>(*replica, &["CLUSTER", "FAILOVER"]).await?;
             }
         }
-        let promoted = wait::until(
-            &format!("a replica of {old_port} to be promoted"),
-            timeout,
-            || async {
-                for addr in &replicas {
-                    if let Ok(view) = NodeView::read(*addr).await
-                        && view
-                            .nodes
-                            .myself()
-                            .is_some_and(|me| me.role == Role::Master && !me.slots.is_empty())
-                    {
-                        return Ok(addr.port());
-                    }
+        let promoted = wait::until(&format!("a replica of {old_port} to be promoted"), timeout, || async {
+            for addr in &replicas {
+                if let Ok(view) = NodeView::read(*addr).await
+                    && view
+                        .nodes
+                        .myself()
+                        .is_some_and(|me| me.role == Role::Master && !me.slots.is_empty())
+                {
+                    return Ok(addr.port());
                 }
-                bail!("no replica of {old_port} says it is a master yet")
-            },
-        )
+            }
+            bail!("no replica of {old_port} says it is a master yet")
+        })
         .await?;
         let promoted_after = start.elapsed();
         self.wait_ready(Shape::Any, timeout).await?;
@@ -113,18 +105,14 @@ impl Cluster {
 
     /// Waits until every live node marks node `id` as failed.
     async fn wait_failure_agreed(&self, id: &str, timeout: Duration) -> Result<()> {
-        wait::until(
-            &format!("every node to mark {id} as failed"),
-            timeout,
-            || async {
-                for view in self.views().await? {
-                    if !view.nodes.get(id).is_some_and(NodeEntry::is_failed) {
-                        bail!("{} does not mark it failed yet", view.addr);
-                    }
+        wait::until(&format!("every node to mark {id} as failed"), timeout, || async {
+            for view in self.views().await? {
+                if !view.nodes.get(id).is_some_and(NodeEntry::is_failed) {
+                    bail!("{} does not mark it failed yet", view.addr);
                 }
-                Ok(())
-            },
-        )
+            }
+            Ok(())
+        })
         .await
     }
 }
@@ -160,18 +148,11 @@ fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry>
                 list()
             )
         }
-        Some(_) => bail!(
-            "the node on port {port} has already failed; live masters: {}",
-            list()
-        ),
+        Some(_) => bail!("the node on port {port} has already failed; live masters: {}", list()),
         None => bail!("no node listens on port {port}; masters: {}", list()),
     }
 }
 
 fn ranges(slots: &[SlotRange]) -> String {
-    slots
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    slots.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }

@@ -70,21 +70,23 @@ pub async fn ensure_built(
         "image: {tag} is not built yet; building it from Debian {} packages",
         version.suite
     ));
-    let (version, build_tag) = (version.clone(), tag.clone());
-    tokio::task::spawn_blocking(move || build(&version, &build_tag))
+    let (recipe, build_tag) = (version.clone(), tag.clone());
+    tokio::task::spawn_blocking(move || build(&recipe, &build_tag))
         .await
         .map_err(|e| Error::new(format!("image build task: {e}")))??;
     drop(lock);
+    // Images of this version's earlier recipes are stale now; those still used by a container stay.
+    for stale in docker.image_tags(&format!("{IMAGE_REPOSITORY}:{}-*", version.name)).await? {
+        if stale != tag && docker.remove_image(&stale).await.is_ok() {
+            progress(&format!("image: removed {stale}, built from an earlier recipe"));
+        }
+    }
     Ok((tag, BuildOutcome::Built, start.elapsed()))
 }
 
 /// Builds `version`'s recipe from scratch into a throwaway tag, removes that, and returns the seconds it took.
 pub async fn time_cold_build(docker: &Docker, version: &Version) -> Result<f64> {
-    let tag = format!(
-        "{IMAGE_REPOSITORY}:cold-build-{}-{}",
-        version.name,
-        std::process::id()
-    );
+    let tag = format!("{IMAGE_REPOSITORY}:cold-build-{}-{}", version.name, std::process::id());
     let (version, build_tag) = (version.clone(), tag.clone());
     let start = Instant::now();
     let built = tokio::task::spawn_blocking(move || build(&version, &build_tag))
@@ -176,9 +178,7 @@ fn ensure_mmdebstrap() -> Result<()> {
     if !(ok(&["install", "-y", "-qq", "mmdebstrap"])
         || (ok(&["update", "-qq"]) && ok(&["install", "-y", "-qq", "mmdebstrap"])))
     {
-        bail!(
-            "installing mmdebstrap with apt-get failed; run `apt-get update && apt-get install -y mmdebstrap`"
-        );
+        bail!("installing mmdebstrap with apt-get failed; run `apt-get update && apt-get install -y mmdebstrap`");
     }
     Ok(())
 }
@@ -197,10 +197,7 @@ mod tests {
     fn tags_are_stable_and_differ_per_version() {
         let tags: Vec<String> = Version::all().iter().map(tag).collect();
         for (v, t) in Version::all().iter().zip(&tags) {
-            assert!(
-                t.starts_with(&format!("{IMAGE_REPOSITORY}:{}-", v.name)),
-                "{t}"
-            );
+            assert!(t.starts_with(&format!("{IMAGE_REPOSITORY}:{}-", v.name)), "{t}");
             assert_eq!(t, &tag(v), "tag must not change between calls");
         }
         let mut unique = tags.clone();

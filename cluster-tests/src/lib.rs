@@ -28,9 +28,7 @@ pub mod topology;
 pub mod versions;
 pub mod wait;
 
-pub use cluster::{
-    Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, remove_cluster,
-};
+pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, remove_cluster};
 pub use create::{CreateReport, Progress, slot_ranges};
 pub use error::{Error, Result};
 pub use faults::{FailoverKind, FailoverReport};

@@ -34,14 +34,21 @@ impl Cluster {
         let masters = topology.live_masters();
         let master: &NodeEntry = match replicate_port {
             Some(p) => masters.iter().copied().find(|m| m.port() == Some(p)).ok_or_else(|| {
-                Error::new(format!("no live master listens on port {p}; masters: {}", ports(&masters)))
-            })?,
-            None => masters.iter().copied().find(|m| topology.replicas_of(&m.id).is_empty()).ok_or_else(|| {
                 Error::new(format!(
-                    "every master already has a replica; pick one with --replicate (masters: {})",
+                    "no live master listens on port {p}; masters: {}",
                     ports(&masters)
                 ))
             })?,
+            None => masters
+                .iter()
+                .copied()
+                .find(|m| topology.replicas_of(&m.id).is_empty())
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "every master already has a replica; pick one with --replicate (masters: {})",
+                        ports(&masters)
+                    ))
+                })?,
         };
         let nodes = self.nodes().await?;
         let used: BTreeSet<u16> = nodes.iter().map(|n| n.port).collect();
@@ -128,16 +135,13 @@ impl Cluster {
                 .filter(|id| known.get(id).is_some())
                 // A replica cannot forget its own master (and a node still someone's master is not gone).
                 .filter(move |id| {
-                    known.myself().is_none_or(|me| {
-                        me.role != Role::Replica || me.master_id.as_deref() != Some(**id)
-                    })
+                    known
+                        .myself()
+                        .is_none_or(|me| me.role != Role::Replica || me.master_id.as_deref() != Some(**id))
                 })
                 .map(move |id| command::<()>(v.addr, &["CLUSTER", "FORGET", id]))
         });
-        join_all(forgets)
-            .await
-            .into_iter()
-            .collect::<Result<Vec<()>>>()?;
+        join_all(forgets).await.into_iter().collect::<Result<Vec<()>>>()?;
         Ok(())
     }
 }

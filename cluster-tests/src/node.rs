@@ -35,10 +35,7 @@ pub async fn query<T: FromRedisValue>(addr: SocketAddr, cmd: &redis::Cmd) -> Res
 }
 
 /// Runs a command given as words, e.g. `["CLUSTER", "MEET", ip, port]` (the words are copied at once).
-pub fn command<T: FromRedisValue>(
-    addr: SocketAddr,
-    words: &[&str],
-) -> impl Future<Output = Result<T>> + use<T> {
+pub fn command<T: FromRedisValue>(addr: SocketAddr, words: &[&str]) -> impl Future<Output = Result<T>> + use<T> {
     let mut cmd = redis::cmd(words[0]);
     cmd.arg(&words[1..]);
     async move { query(addr, &cmd).await }

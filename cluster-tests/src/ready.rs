@@ -38,10 +38,7 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
             .ok_or_else(|| Error::new(format!("{}: no `myself` line", v.addr)))?;
         live.insert(me.id.as_str());
         let info = &v.info;
-        if !info.state_ok()
-            || info.slots_assigned() != u64::from(SLOTS)
-            || info.slots_ok() != u64::from(SLOTS)
-        {
+        if !info.state_ok() || info.slots_assigned() != u64::from(SLOTS) || info.slots_ok() != u64::from(SLOTS) {
             bail!(
                 "{}: cluster_state:{} with {} slots assigned, {} ok",
                 v.addr,
@@ -55,12 +52,7 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
         for entry in &v.nodes.nodes {
             if live.contains(entry.id.as_str()) {
                 if entry.in_handshake() || entry.is_failing() {
-                    bail!(
-                        "{} sees {} as {}",
-                        v.addr,
-                        describe(entry),
-                        entry.flags.join(",")
-                    );
+                    bail!("{} sees {} as {}", v.addr, describe(entry), entry.flags.join(","));
                 }
                 if !entry.is_myself() && entry.link != crate::topology::LinkState::Connected {
                     bail!("{}: bus link to {} is down", v.addr, describe(entry));
@@ -84,11 +76,7 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
         for v in views {
             let seen = v.nodes.get(&me.id).expect("checked above");
             if (seen.role, &seen.master_id, &seen.slots) != (me.role, &me.master_id, &me.slots) {
-                bail!(
-                    "{} sees {} differently from how it sees itself",
-                    v.addr,
-                    describe(me)
-                );
+                bail!("{} sees {} differently from how it sees itself", v.addr, describe(me));
             }
         }
     }
@@ -98,21 +86,13 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
             continue;
         }
         if !v.replication.replica_synced() {
-            bail!(
-                "{}: replication link to its master not up and synced yet",
-                v.addr
-            );
+            bail!("{}: replication link to its master not up and synced yet", v.addr);
         }
         let master_id = me.master_id.as_deref().unwrap_or("-");
         let master = views
             .iter()
             .find(|m| m.nodes.myself().is_some_and(|n| n.id == master_id))
-            .ok_or_else(|| {
-                Error::new(format!(
-                    "{}: its master {master_id} is not a live node",
-                    v.addr
-                ))
-            })?;
+            .ok_or_else(|| Error::new(format!("{}: its master {master_id} is not a live node", v.addr)))?;
         let port = v.addr.port();
         if !master
             .replication

@@ -141,9 +141,7 @@ impl ClusterNodes {
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
-            .map(|line| {
-                parse_node_line(line).map_err(|e| e.context(format!("CLUSTER NODES line `{line}`")))
-            })
+            .map(|line| parse_node_line(line).map_err(|e| e.context(format!("CLUSTER NODES line `{line}`"))))
             .collect::<Result<_>>()?;
         Ok(Self { nodes })
     }
@@ -179,11 +177,7 @@ impl ClusterNodes {
         let mut replicas: Vec<_> = self
             .nodes
             .iter()
-            .filter(|n| {
-                n.role == Role::Replica
-                    && n.master_id.as_deref() == Some(master_id)
-                    && !n.is_failing()
-            })
+            .filter(|n| n.role == Role::Replica && n.master_id.as_deref() == Some(master_id) && !n.is_failing())
             .collect();
         replicas.sort_by_key(|n| n.port());
         replicas
@@ -191,9 +185,7 @@ impl ClusterNodes {
 
     /// The master serving `slot`, if any.
     pub fn owner_of(&self, slot: u16) -> Option<&NodeEntry> {
-        self.nodes
-            .iter()
-            .find(|n| n.slots.iter().any(|r| r.contains(slot)))
+        self.nodes.iter().find(|n| n.slots.iter().any(|r| r.contains(slot)))
     }
 
     /// Every served slot range with the id of its master, sorted by start.
@@ -218,18 +210,12 @@ impl ClusterNodes {
                 )));
             }
             if start > next {
-                return Err(Error::new(format!(
-                    "slots {next}-{} are not served",
-                    start - 1
-                )));
+                return Err(Error::new(format!("slots {next}-{} are not served", start - 1)));
             }
             next = u32::from(range.end) + 1;
         }
         if next != u32::from(SLOTS) {
-            return Err(Error::new(format!(
-                "slots {next}-{} are not served",
-                SLOTS - 1
-            )));
+            return Err(Error::new(format!("slots {next}-{} are not served", SLOTS - 1)));
         }
         Ok(())
     }
@@ -238,10 +224,7 @@ impl ClusterNodes {
 fn parse_node_line(line: &str) -> Result<NodeEntry> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     if fields.len() < 8 {
-        return Err(Error::new(format!(
-            "expected at least 8 fields, got {}",
-            fields.len()
-        )));
+        return Err(Error::new(format!("expected at least 8 fields, got {}", fields.len())));
     }
     let (addr, hostname) = parse_address(fields[1]);
     let flags: Vec<String> = fields[2]
@@ -424,13 +407,10 @@ impl ReplicationInfo {
             .iter()
             .filter(|(k, _)| {
                 let digits = k.trim_start_matches("slave").trim_start_matches("replica");
-                digits.len() < k.len()
-                    && !digits.is_empty()
-                    && digits.bytes().all(|b| b.is_ascii_digit())
+                digits.len() < k.len() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
             })
             .filter_map(|(_, v)| {
-                let kv: BTreeMap<&str, &str> =
-                    v.split(',').filter_map(|p| p.split_once('=')).collect();
+                let kv: BTreeMap<&str, &str> = v.split(',').filter_map(|p| p.split_once('=')).collect();
                 Some(ReplicaLink {
                     port: kv.get("port")?.parse().ok()?,
                     state: kv.get("state")?.to_string(),

@@ -42,8 +42,7 @@ struct Matrix {
 
 static MATRIX: LazyLock<Vec<Version>> = LazyLock::new(|| {
     let text = include_str!("../../images/versions.toml");
-    let matrix: Matrix =
-        toml::from_str(text).expect("images/versions.toml is valid (checked by a unit test)");
+    let matrix: Matrix = toml::from_str(text).expect("images/versions.toml is valid (checked by a unit test)");
     matrix.version
 });
 
@@ -74,9 +73,7 @@ impl Version {
     /// The version named by `$CLUSTER_VERSION`, or the default one when it is unset.
     pub fn from_env() -> Result<&'static Version> {
         match std::env::var(VERSION_ENV) {
-            Ok(name) if !name.is_empty() => {
-                Self::named(&name).map_err(|e| e.context(format!("${VERSION_ENV}")))
-            }
+            Ok(name) if !name.is_empty() => Self::named(&name).map_err(|e| e.context(format!("${VERSION_ENV}"))),
             Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Self::default_version()),
             Err(e) => bail!("${VERSION_ENV}: {e}"),
         }

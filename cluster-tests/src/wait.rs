@@ -76,11 +76,7 @@ mod tests {
             std::future::pending::<Result<()>>()
         })
         .await;
-        assert!(
-            err.unwrap_err()
-                .to_string()
-                .contains("did not answer in time")
-        );
+        assert!(err.unwrap_err().to_string().contains("did not answer in time"));
         assert!(start.elapsed() < Duration::from_secs(2));
     }
 }

@@ -27,16 +27,8 @@ async fn create_gives_a_ready_cluster_of_three_masters_with_one_replica_each() -
         replicated.push(replicas[0].master_id.clone());
     }
     replicated.dedup();
-    assert_eq!(
-        replicated.len(),
-        3,
-        "every replica follows a different master"
-    );
-    let replicas = topology
-        .nodes
-        .iter()
-        .filter(|n| n.role == Role::Replica)
-        .count();
+    assert_eq!(replicated.len(), 3, "every replica follows a different master");
+    let replicas = topology.nodes.iter().filter(|n| n.role == Role::Replica).count();
     assert_eq!(replicas, 3);
     for v in views.iter().filter(|v| v.replication.role == Role::Replica) {
         assert!(v.replication.replica_synced(), "{} is synced", v.addr);
@@ -60,12 +52,7 @@ async fn nodes_run_the_server_version_of_the_matrix() -> Result<()> {
             .get("valkey_version")
             .or(fields.get("redis_version"))
             .unwrap_or_default();
-        assert_eq!(
-            reported,
-            expected,
-            "{addr} runs {}",
-            cluster.version().server
-        );
+        assert_eq!(reported, expected, "{addr} runs {}", cluster.version().server);
     }
     Ok(())
 }

@@ -24,20 +24,14 @@ async fn removing_a_master_promotes_its_replica_and_keeps_acknowledged_writes() 
 
     let report = cluster.failover(Some(7001), REMOVE).await?;
     assert_eq!(report.old_master, 7001);
-    assert_eq!(
-        report.new_master, replica,
-        "the removed master's own replica took over"
-    );
+    assert_eq!(report.new_master, replica, "the removed master's own replica took over");
     assert_eq!(report.slots, master.slots);
 
     let views = cluster.views().await?;
     assert_eq!(views.len(), 5);
     for v in &views {
         assert!(v.info.state_ok(), "{} is ok again", v.addr);
-        let old = v
-            .nodes
-            .get(&master.id)
-            .expect("the old master is still known");
+        let old = v.nodes.get(&master.id).expect("the old master is still known");
         assert!(
             old.is_failed() && old.role == Role::Master,
             "{} sees the old master as master,fail",
@@ -56,8 +50,7 @@ async fn removing_a_master_promotes_its_replica_and_keeps_acknowledged_writes() 
     let mut fresh = cluster.client().await?;
     let moved: Vec<String> = data::keys("after", 300);
     data::write(&mut fresh, &moved).await?;
-    let on_new: usize =
-        cluster_tests::node::command(cluster.addr(replica.unwrap()).await?, &["DBSIZE"]).await?;
+    let on_new: usize = cluster_tests::node::command(cluster.addr(replica.unwrap()).await?, &["DBSIZE"]).await?;
     assert!(
         on_new > 2000 / 3,
         "the new master serves the moved slots ({on_new} keys)"
@@ -70,10 +63,7 @@ async fn removing_a_master_promotes_its_replica_and_keeps_acknowledged_writes() 
 async fn failover_right_after_create_works() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
     let report = cluster.failover(None, REMOVE).await?;
-    assert!(
-        report.new_master.is_some(),
-        "a replica took over: {report:?}"
-    );
+    assert!(report.new_master.is_some(), "a replica took over: {report:?}");
     let mut client = cluster.client().await?;
     let _: () = client.set("foo", "bar").await?;
     let got: String = client.get("foo").await?;
@@ -84,30 +74,15 @@ async fn failover_right_after_create_works() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_refuses_replicas_unknown_ports_and_masters_without_replica() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let err = cluster
-        .failover(Some(7004), REMOVE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = cluster.failover(Some(7004), REMOVE).await.unwrap_err().to_string();
     assert!(err.contains("is a replica"), "{err}");
-    let err = cluster
-        .failover(Some(7999), REMOVE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = cluster.failover(Some(7999), REMOVE).await.unwrap_err().to_string();
     assert!(err.contains("no node listens on port 7999"), "{err}");
 
     let report = cluster.failover(Some(7001), REMOVE).await?;
     let promoted = report.new_master.expect("promoted");
-    let err = cluster
-        .failover(Some(promoted), REMOVE)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("has no replica") && err.contains("--force"),
-        "{err}"
-    );
+    let err = cluster.failover(Some(promoted), REMOVE).await.unwrap_err().to_string();
+    assert!(err.contains("has no replica") && err.contains("--force"), "{err}");
     assert_eq!(
         cluster.live_addrs().await?.len(),
         5,

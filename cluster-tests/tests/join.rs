@@ -28,15 +28,9 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     let topology = cluster.topology().await?;
     let node = topology.by_port(7001).expect("the joined node is known");
     assert_eq!(node.role, Role::Replica);
-    assert_eq!(
-        node.master_id,
-        topology.by_port(promoted).map(|m| m.id.clone())
-    );
+    assert_eq!(node.master_id, topology.by_port(promoted).map(|m| m.id.clone()));
     let view = cluster_tests::node::NodeView::read(cluster.addr(7001).await?).await?;
-    assert!(
-        view.replication.replica_synced(),
-        "the joined node is synced"
-    );
+    assert!(view.replication.replica_synced(), "the joined node is synced");
 
     let forgotten = cluster.forget_gone().await?;
     assert_eq!(forgotten.len(), 1, "the failed master is forgotten");

@@ -14,18 +14,10 @@ async fn thousands_of_keys_over_all_slots_are_read_back_by_a_fresh_client() -> R
     let mut total = 0;
     for master in topology.live_masters() {
         let size: usize = cluster_tests::node::command(master.addr.unwrap(), &["DBSIZE"]).await?;
-        assert!(
-            size > 1000,
-            "master {:?} holds {size} of 5000 keys",
-            master.addr
-        );
+        assert!(size > 1000, "master {:?} holds {size} of 5000 keys", master.addr);
         total += size;
     }
-    assert_eq!(
-        total,
-        keys.len(),
-        "every key is stored once, on its slot's master"
-    );
+    assert_eq!(total, keys.len(), "every key is stored once, on its slot's master");
     Ok(())
 }
 
@@ -36,11 +28,7 @@ async fn a_write_to_the_wrong_node_is_redirected_to_the_slot_owner() -> Result<(
     let any = topology.live_masters()[0].addr.unwrap();
     let slot: u16 = cluster_tests::node::command(any, &["CLUSTER", "KEYSLOT", "foo"]).await?;
     assert_eq!(slot, 12182, "the tutorial's key `foo` hashes to slot 12182");
-    let owner = topology
-        .owner_of(slot)
-        .expect("slot 12182 is served")
-        .addr
-        .unwrap();
+    let owner = topology.owner_of(slot).expect("slot 12182 is served").addr.unwrap();
     let other = topology
         .live_masters()
         .iter()

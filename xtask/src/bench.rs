@@ -74,10 +74,7 @@ pub async fn run(args: Args) -> Result<()> {
         let mut add = |name, d: Duration| samples.entry(name).or_default().push(d.as_secs_f64());
         add("create: containers started (s)", report.containers_started);
         add("create: cluster formed (s)", report.cluster_formed);
-        add(
-            "create: replicas synced = ready (s)",
-            report.replicas_synced,
-        );
+        add("create: replicas synced = ready (s)", report.replicas_synced);
         if run == 0 {
             for rss in memory(&cluster).await? {
                 samples
@@ -99,32 +96,23 @@ pub async fn run(args: Args) -> Result<()> {
         add("join: new replica synced (s)", join.ready_after);
         drop(cluster);
 
-        let (baseline, took) =
-            Cluster::create_with_cli(&docker, bench_spec(version, "cli", run)).await?;
+        let (baseline, took) = Cluster::create_with_cli(&docker, bench_spec(version, "cli", run)).await?;
         drop(baseline);
         samples
             .entry("baseline create, redis-cli --cluster create (s)")
             .or_default()
             .push(took.as_secs_f64());
         let ratio = report.replicas_synced.as_secs_f64() / took.as_secs_f64();
-        samples
-            .entry("create ours / baseline (ratio)")
-            .or_default()
-            .push(ratio);
+        samples.entry("create ours / baseline (ratio)").or_default().push(ratio);
     }
 
     if !args.no_suite {
         log("suite: running the whole test suite once");
         let (seconds, outcomes) = crate::matrix::run_suite(version, &[])?;
         if outcomes.is_empty() || outcomes.iter().any(|o| !o.passed) {
-            return Err(Error::new(
-                "the test suite did not pass, so its time means nothing",
-            ));
+            return Err(Error::new("the test suite did not pass, so its time means nothing"));
         }
-        samples
-            .entry("suite wall time (s)")
-            .or_default()
-            .push(seconds);
+        samples.entry("suite wall time (s)").or_default().push(seconds);
     }
 
     let node_timeout_s = node_timeout.as_secs_f64();
@@ -149,10 +137,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("{:<50} {:>9} {:>9} {:>9}", "figure", "median", "min", "max");
         for (name, s) in &samples {
             let st = stats(s);
-            println!(
-                "{name:<50} {:>9.3} {:>9.3} {:>9.3}",
-                st.median, st.min, st.max
-            );
+            println!("{name:<50} {:>9.3} {:>9.3} {:>9.3}", st.median, st.min, st.max);
         }
     }
     Ok(())
@@ -171,12 +156,7 @@ async fn memory(cluster: &Cluster) -> Result<Vec<f64>> {
     let mut rss = Vec::new();
     for addr in cluster.live_addrs().await? {
         let info: String = command(addr, &["INFO", "memory"]).await?;
-        rss.push(
-            InfoFields::parse(&info)
-                .number("used_memory_rss")
-                .unwrap_or(0) as f64
-                / 1e6,
-        );
+        rss.push(InfoFields::parse(&info).number("used_memory_rss").unwrap_or(0) as f64 / 1e6);
     }
     Ok(rss)
 }

@@ -128,24 +128,15 @@ fn main() -> ExitCode {
                 masters,
                 replicas,
                 node_timeout,
-            } => {
-                playground::create(Version::named(&version)?, masters, replicas, node_timeout).await
-            }
+            } => playground::create(Version::named(&version)?, masters, replicas, node_timeout).await,
             Command::Info { port } => playground::cluster_command("INFO", port).await,
             Command::Nodes { port } => playground::cluster_command("NODES", port).await,
             Command::Connect { port, command } => playground::connect(port, &command).await,
-            Command::Failover {
-                port,
-                force,
-                manual,
-            } => playground::failover(port, force, manual).await,
+            Command::Failover { port, force, manual } => playground::failover(port, force, manual).await,
             Command::Join { replicate, port } => playground::join(replicate, port).await,
             Command::Forget => playground::forget().await,
             Command::Stop => playground::stop().await,
-            Command::Test {
-                version,
-                nextest_args,
-            } => matrix::run(&versions(&version)?, &nextest_args).await,
+            Command::Test { version, nextest_args } => matrix::run(&versions(&version)?, &nextest_args).await,
             Command::Bench(args) => bench::run(args).await,
         }
     });

@@ -34,12 +34,7 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
 }
 
 /// `create`: makes the playground cluster, or refuses if one runs. Ctrl-C removes what was made.
-pub async fn create(
-    version: &'static Version,
-    masters: usize,
-    replicas: usize,
-    node_timeout_ms: u64,
-) -> Result<()> {
+pub async fn create(version: &'static Version, masters: usize, replicas: usize, node_timeout_ms: u64) -> Result<()> {
     let docker = Docker::connect().await?;
     let spec = ClusterSpec {
         masters,
@@ -82,9 +77,7 @@ async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Nod
             .await?
             .into_iter()
             .find(|n| n.addr.is_some())
-            .ok_or_else(|| {
-                Error::new("the cluster has no running node; `cargo xtask stop` clears it")
-            }),
+            .ok_or_else(|| Error::new("the cluster has no running node; `cargo xtask stop` clears it")),
     }
 }
 
@@ -102,28 +95,15 @@ pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
     let cluster = playground().await?;
     let node = pick(&cluster, port).await?;
     let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
-    let tty = if std::io::stdin().is_terminal() {
-        "-it"
-    } else {
-        "-i"
-    };
-    let (container, cli, port) = (
-        &node.container,
-        &cluster.version().cli_bin,
-        node.port.to_string(),
-    );
-    let cmd = xshell::cmd!(
-        sh,
-        "docker exec {tty} {container} {cli} -c -p {port} {args...}"
-    );
+    let tty = if std::io::stdin().is_terminal() { "-it" } else { "-i" };
+    let (container, cli, port) = (&node.container, &cluster.version().cli_bin, node.port.to_string());
+    let cmd = xshell::cmd!(sh, "docker exec {tty} {container} {cli} -c -p {port} {args...}");
     // Interactive: the session needs this terminal's stdin, which xshell's own `run` would close.
     let status = std::process::Command::from(cmd)
         .status()
         .map_err(|e| Error::new(format!("running docker exec: {e}")))?;
     if !status.success() {
-        return Err(Error::new(format!(
-            "{cli} on {container} exited with {status}"
-        )));
+        return Err(Error::new(format!("{cli} on {container} exited with {status}")));
     }
     Ok(())
 }
@@ -143,17 +123,10 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
     } else {
         "removed the container of"
     };
-    println!(
-        "{verb} master {} (slots {})",
-        report.old_master,
-        slots.join(",")
-    );
+    println!("{verb} master {} (slots {})", report.old_master, slots.join(","));
     match (report.new_master, report.promoted_after) {
         (Some(new), Some(after)) => {
-            println!(
-                "replica {new} promoted to master after {:.2} s",
-                after.as_secs_f64()
-            );
+            println!("replica {new} promoted to master after {:.2} s", after.as_secs_f64());
             println!(
                 "cluster_state:ok on every node after {:.2} s (node timeout {} ms)",
                 report.ready_after.as_secs_f64(),
