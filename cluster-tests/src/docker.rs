@@ -250,8 +250,16 @@ impl Docker {
     /// Tags of the local images whose reference matches `pattern` (e.g. `repo:prefix-*`).
     pub async fn image_tags(&self, pattern: &str) -> Result<Vec<String>> {
         let filters = HashMap::from([("reference", vec![pattern.to_owned()])]);
-        let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
-        Ok(self.api.list_images(Some(options)).await?.into_iter().flat_map(|i| i.repo_tags).collect())
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        Ok(self
+            .api
+            .list_images(Some(options))
+            .await?
+            .into_iter()
+            .flat_map(|i| i.repo_tags)
+            .collect())
     }
 
     /// Removes a local image tag (refused by Docker while a container uses it); one already gone is not an error.

@@ -76,7 +76,10 @@ pub async fn ensure_built(
         .map_err(|e| Error::new(format!("image build task: {e}")))??;
     drop(lock);
     // Images of this version's earlier recipes are stale now; those still used by a container stay.
-    for stale in docker.image_tags(&format!("{IMAGE_REPOSITORY}:{}-*", version.name)).await? {
+    for stale in docker
+        .image_tags(&format!("{IMAGE_REPOSITORY}:{}-*", version.name))
+        .await?
+    {
         if stale != tag && docker.remove_image(&stale).await.is_ok() {
             progress(&format!("image: removed {stale}, built from an earlier recipe"));
         }
