@@ -108,6 +108,30 @@ pub(crate) async fn replicate(replica: SocketAddr, master_id: &str, timeout: Dur
     .await
 }
 
+/// Gives each node a distinct config epoch, from `first` up: this spares the servers their epoch-collision round
+/// (as redis-cli does). Only nodes that know no other node accept it.
+async fn set_config_epochs(nodes: &[(SocketAddr, String)], first: usize) -> Result<()> {
+    let epochs = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (addr, _))| command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(first + i).to_string()]));
+    try_join_all(epochs).await.map(drop)
+}
+
+/// Has each of `new` meet every node of `known` and every earlier node of `new` directly, so that nobody waits
+/// for gossip to learn of the others.
+pub(crate) async fn meet_all(new: &[(SocketAddr, String)], known: &[SocketAddr]) -> Result<()> {
+    let meets = new.iter().enumerate().flat_map(|(j, (from, _))| {
+        known.iter().chain(new[..j].iter().map(|(to, _)| to)).map(move |to| {
+            command::<()>(
+                *from,
+                &["CLUSTER", "MEET", &to.ip().to_string(), &to.port().to_string()],
+            )
+        })
+    });
+    try_join_all(meets).await.map(drop)
+}
+
 /// Assigns `range` to the master at `addr`: one `ADDSLOTSRANGE` where supported (Redis 7+), else one `ADDSLOTS`.
 async fn assign_slots(addr: SocketAddr, range: SlotRange) -> Result<()> {
     let (start, end) = (range.start.to_string(), range.end.to_string());
@@ -159,11 +183,10 @@ impl Cluster {
         }
     }
 
-    /// Makes the network and starts every node container; returns each node's address and id, by port.
-    async fn start_nodes(&self, tag: &str) -> Result<Vec<(SocketAddr, String)>> {
+    /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
+    async fn start_nodes(&self, tag: &str, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
         let spec = &self.spec;
-        self.docker.create_network(&spec.name, spec.labels()).await?;
-        let ports = (0..spec.node_count() as u16).map(|i| spec.first_port + i);
+        let ports = nodes.map(|i| spec.first_port + i as u16);
         try_join_all(ports.map(|port| start_node(&self.docker, node_container(spec, tag, port), port))).await
     }
 
@@ -178,8 +201,9 @@ impl Cluster {
         };
         let start = Instant::now();
         let result = async {
-            let nodes = cluster.start_nodes(&tag).await?;
             let spec = &cluster.spec;
+            docker.create_network(&spec.name, spec.labels()).await?;
+            let nodes = cluster.start_nodes(&tag, 0..spec.node_count()).await?;
             let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([
@@ -214,43 +238,33 @@ impl Cluster {
         let spec = &self.spec;
         let start = Instant::now();
         let step_timeout = spec.node_timeout * 5 + Duration::from_secs(20);
-        let nodes = self.start_nodes(tag).await?;
+        self.docker.create_network(&spec.name, spec.labels()).await?;
+        // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
+        // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
+        let masters = self.start_nodes(tag, 0..spec.masters).await?;
+        let ranges = slot_ranges(spec.masters);
+        let (replicas, ()) = tokio::try_join!(self.start_nodes(tag, spec.masters..spec.node_count()), async {
+            set_config_epochs(&masters, 1).await?;
+            try_join_all(
+                masters
+                    .iter()
+                    .zip(&ranges)
+                    .map(|((addr, _), range)| assign_slots(*addr, *range)),
+            )
+            .await?;
+            meet_all(&masters, &[]).await
+        })?;
         let containers_started = start.elapsed();
         progress(&format!(
             "containers: {} nodes of {} up on network {} ({:.2} s)",
-            nodes.len(),
+            masters.len() + replicas.len(),
             spec.version.server,
             spec.name,
             containers_started.as_secs_f64()
         ));
-
-        // Distinct config epochs up front spare the servers their epoch-collision round (as redis-cli does).
-        try_join_all(
-            nodes
-                .iter()
-                .enumerate()
-                .map(|(i, (addr, _))| command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()])),
-        )
-        .await?;
-        let (masters, replicas) = nodes.split_at(spec.masters);
-        let ranges = slot_ranges(spec.masters);
-        try_join_all(
-            masters
-                .iter()
-                .zip(&ranges)
-                .map(|((addr, _), range)| assign_slots(*addr, *range)),
-        )
-        .await?;
-        // Every pair meets directly, so nobody waits for gossip to learn of the others.
-        let meets = nodes.iter().enumerate().flat_map(|(j, (from, _))| {
-            nodes[..j].iter().map(move |(to, _)| {
-                command::<()>(
-                    *from,
-                    &["CLUSTER", "MEET", &to.ip().to_string(), &to.port().to_string()],
-                )
-            })
-        });
-        try_join_all(meets).await?;
+        set_config_epochs(&replicas, masters.len() + 1).await?;
+        let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
+        meet_all(&replicas, &master_addrs).await?;
         progress(&format!(
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,

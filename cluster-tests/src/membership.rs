@@ -1,12 +1,13 @@
 //! Changing who is in the cluster: add a node as a replica, forget nodes that are gone.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
 use crate::cluster::Cluster;
-use crate::create::{node_container, replicate, start_node};
+use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::node::command;
 use crate::ready::Shape;
 use crate::topology::{NodeEntry, Role};
@@ -80,8 +81,8 @@ impl Cluster {
             }
         };
         let joined = async {
-            let (ip, master_port) = (master_addr.ip().to_string(), master_addr.port().to_string());
-            command::<()>(addr, &["CLUSTER", "MEET", &ip, &master_port]).await?;
+            let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
+            meet_all(&[(addr, id.clone())], &others).await?;
             replicate(addr, &master.id, timeout).await?;
             self.wait_ready(Shape::Any, timeout).await
         };
