@@ -115,6 +115,9 @@ fn versions(name: &str) -> cluster_tests::Result<Vec<&'static Version>> {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`cargo xtask nodes | head -1`), as Unix tools do, instead of panicking.
+    // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -21,31 +21,50 @@ pub struct Outcome {
 /// Runs the suite for each version, prints the table, and fails if any cell failed.
 pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Result<()> {
     let docker = Docker::connect().await?;
-    let mut results: Vec<(&Version, f64, Vec<Outcome>)> = Vec::new();
     for version in versions {
         image::ensure_built(&docker, version, &|line| println!("  {line}")).await?;
     }
+    let with = |first: &[&str]| -> Vec<String> {
+        first
+            .iter()
+            .map(|a| a.to_string())
+            .chain(nextest_args.to_vec())
+            .collect()
+    };
+    println!("=== unit tests (the same for every version)");
+    let (unit_seconds, unit) = run_suite(Version::default_version(), &with(&["--lib", "--bins"]))?;
+    let mut results: Vec<(&Version, f64, Vec<Outcome>)> = Vec::new();
     for version in versions {
         println!("=== {} ({})", version.name, version.server);
-        let (seconds, outcomes) = run_suite(version, nextest_args)?;
+        let (seconds, outcomes) = run_suite(version, &with(&["-E", "kind(test)"]))?;
         results.push((version, seconds, outcomes));
     }
     print_table(&results);
-    let failed: usize = results
-        .iter()
-        .map(|(_, _, o)| o.iter().filter(|o| !o.passed).count())
-        .sum();
-    let empty: Vec<&str> = results
+    let unit_failed = unit.iter().filter(|o| !o.passed).count();
+    println!(
+        "unit tests: {} passed, {unit_failed} failed ({unit_seconds:.1}s)",
+        unit.len() - unit_failed
+    );
+
+    let mut empty: Vec<&str> = results
         .iter()
         .filter(|(_, _, o)| o.is_empty())
         .map(|(v, _, _)| v.name.as_str())
         .collect();
+    if unit.is_empty() {
+        empty.push("the unit tests");
+    }
     if !empty.is_empty() {
         return Err(Error::new(format!(
             "no test ran for {} (did the build or nextest fail?)",
             empty.join(", ")
         )));
     }
+    let failed = unit_failed
+        + results
+            .iter()
+            .map(|(_, _, o)| o.iter().filter(|o| !o.passed).count())
+            .sum::<usize>();
     if failed > 0 {
         return Err(Error::new(format!(
             "{failed} test(s) failed; see the table and the output above"
