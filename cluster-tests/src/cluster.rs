@@ -9,7 +9,9 @@ use futures_util::future::join_all;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
-use crate::docker::{Container, Docker, LABEL_CLUSTER, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT, LABEL_VERSION};
+use crate::docker::{
+    Container, Docker, LABEL_CLUSTER, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT, LABEL_VERSION, cluster_filter,
+};
 use crate::node::{CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
 use crate::topology::ClusterNodes;
@@ -152,7 +154,7 @@ pub struct Cluster {
 impl Cluster {
     /// Finds the running cluster called `name`, or says that none runs.
     pub async fn find(docker: &Docker, name: &str) -> Result<Self> {
-        let containers = docker.containers(LABEL_CLUSTER, name).await?;
+        let containers = docker.containers(&cluster_filter(name)).await?;
         let Some(first) = containers.first() else {
             bail!("no cluster is running (make one with `cargo xtask create`)");
         };
@@ -209,7 +211,7 @@ impl Cluster {
     pub async fn nodes(&self) -> Result<Vec<Node>> {
         let mut nodes: Vec<Node> = self
             .docker
-            .containers(LABEL_CLUSTER, &self.spec.name)
+            .containers(&cluster_filter(&self.spec.name))
             .await?
             .into_iter()
             .filter_map(to_node)
@@ -336,27 +338,41 @@ fn to_node(c: Container) -> Option<Node> {
 
 /// Removes every container and network labelled with cluster `name`, and returns how many containers went.
 pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<usize> {
-    let containers = docker.containers(LABEL_CLUSTER, name).await?;
+    let containers = docker.containers(&cluster_filter(name)).await?;
     let removed = containers.len();
     join_all(containers.iter().map(|c| docker.remove_container(&c.id)))
         .await
         .into_iter()
         .collect::<Result<()>>()?;
-    for network in docker.networks(LABEL_CLUSTER, name).await? {
-        docker.remove_network(&network).await?;
+    for network in docker.networks(&cluster_filter(name)).await? {
+        docker.remove_network(&network.name).await?;
     }
     Ok(removed)
 }
 
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
 async fn remove_orphans(docker: &Docker) -> Result<()> {
+    let orphan = |labels: &HashMap<String, String>| {
+        labels
+            .get(LABEL_OWNER_PID)
+            .is_some_and(|pid| !process_alive(pid))
+            .then(|| labels.get(LABEL_CLUSTER).cloned())?
+    };
+    // Networks too: a process killed between making the network and starting containers leaves only that.
     let mut orphans: Vec<String> = docker
-        .containers_with_label(LABEL_OWNER_PID)
+        .containers(LABEL_OWNER_PID)
         .await?
-        .into_iter()
-        .filter(|c| c.labels.get(LABEL_OWNER_PID).is_some_and(|pid| !process_alive(pid)))
-        .filter_map(|c| c.labels.get(LABEL_CLUSTER).cloned())
+        .iter()
+        .filter_map(|c| orphan(&c.labels))
         .collect();
+    orphans.extend(
+        docker
+            .networks(LABEL_OWNER_PID)
+            .await?
+            .iter()
+            .filter_map(|n| orphan(&n.labels)),
+    );
+    orphans.sort();
     orphans.dedup();
     for name in orphans {
         remove_cluster(docker, &name).await?;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 
 use crate::cluster::{Cluster, ClusterSpec, remove_cluster};
-use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_PORT};
+use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
 use crate::node::{self, command};
 use crate::ready::Shape;
 use crate::topology::{SLOTS, SlotRange};
@@ -158,7 +158,7 @@ impl Cluster {
     /// everything made so far is removed.
     pub async fn create(docker: &Docker, spec: ClusterSpec, progress: Progress<'_>) -> Result<(Self, CreateReport)> {
         spec.validate()?;
-        let existing = docker.containers(LABEL_CLUSTER, &spec.name).await?;
+        let existing = docker.containers(&cluster_filter(&spec.name)).await?;
         if !existing.is_empty() {
             bail!(
                 "cluster `{}` is already running ({} containers); `cargo xtask stop` removes it",
@@ -166,6 +166,10 @@ impl Cluster {
                 existing.len()
             );
         }
+        progress(&format!(
+            "creating cluster `{}`: {} masters x {} replicas, {}",
+            spec.name, spec.masters, spec.replicas, spec.version.server
+        ));
         let (tag, outcome, took) = image::ensure_built(docker, spec.version, progress).await?;
         if outcome == image::BuildOutcome::Built {
             progress(&format!("image: built {tag} ({:.1} s)", took.as_secs_f64()));

@@ -50,6 +50,20 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
 }
 
+/// The label filter that selects everything of cluster `name`.
+pub fn cluster_filter(name: &str) -> String {
+    format!("{LABEL_CLUSTER}={name}")
+}
+
+/// A network of the project, as Docker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// Network name.
+    pub name: String,
+    /// The network's labels.
+    pub labels: HashMap<String, String>,
+}
+
 /// A container of the project, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
@@ -117,14 +131,20 @@ impl Docker {
         Ok(())
     }
 
-    /// Names of the networks that carry `label=value`.
-    pub async fn networks(&self, label: &str, value: &str) -> Result<Vec<String>> {
-        let filters = HashMap::from([("label", vec![format!("{label}={value}")])]);
+    /// Networks whose labels match `filter` (`key=value`, or `key` for any value).
+    pub async fn networks(&self, filter: &str) -> Result<Vec<Network>> {
+        let filters = HashMap::from([("label", vec![filter.to_owned()])]);
         let networks = self
             .api
             .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
             .await?;
-        Ok(networks.into_iter().filter_map(|n| n.name).collect())
+        Ok(networks
+            .into_iter()
+            .map(|n| Network {
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Removes a network; a network that is already gone is not an error.
@@ -167,15 +187,9 @@ impl Docker {
             .ok_or_else(|| Error::new(format!("container {} vanished right after it started", spec.name)))
     }
 
-    /// Containers (running or not) that carry `label=value`, sorted by name.
-    pub async fn containers(&self, label: &str, value: &str) -> Result<Vec<Container>> {
-        self.list(HashMap::from([("label", vec![format!("{label}={value}")])]))
-            .await
-    }
-
-    /// Containers (running or not) that carry `label`, whatever its value, sorted by name.
-    pub async fn containers_with_label(&self, label: &str) -> Result<Vec<Container>> {
-        self.list(HashMap::from([("label", vec![label.to_owned()])])).await
+    /// Containers (running or not) whose labels match `filter` (`key=value`, or `key` for any value), by name.
+    pub async fn containers(&self, filter: &str) -> Result<Vec<Container>> {
+        self.list(HashMap::from([("label", vec![filter.to_owned()])])).await
     }
 
     async fn list(&self, filters: HashMap<&str, Vec<String>>) -> Result<Vec<Container>> {

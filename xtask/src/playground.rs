@@ -42,14 +42,15 @@ pub async fn create(version: &'static Version, masters: usize, replicas: usize, 
         node_timeout: Duration::from_millis(node_timeout_ms),
         ..ClusterSpec::playground(version)
     };
-    println!(
-        "creating cluster `{PLAYGROUND}`: {masters} masters x {replicas} replicas, {}",
-        version.server
-    );
     let created = tokio::select! {
         created = Cluster::create(&docker, spec, &say) => created?,
         _ = tokio::signal::ctrl_c() => {
-            cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
+            // A container create already sent may land after the first pass: remove until a pass finds nothing.
+            for _ in 0..3 {
+                if cluster_tests::remove_cluster(&docker, PLAYGROUND).await? == 0 {
+                    break;
+                }
+            }
             return Err(Error::new("interrupted; removed what had been made"));
         }
     };
