@@ -332,6 +332,14 @@ impl InfoFields {
     }
 }
 
+/// The server's version from `INFO server`: Valkey's own `valkey_version` (its `redis_version` says 7.2.4, the
+/// Redis version it is compatible with), else `redis_version`.
+pub fn server_version(info_server: &InfoFields) -> Option<&str> {
+    info_server
+        .get("valkey_version")
+        .or_else(|| info_server.get("redis_version"))
+}
+
 /// The parsed output of `CLUSTER INFO`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterInfo(pub InfoFields);
@@ -430,5 +438,185 @@ impl ReplicationInfo {
     /// For replicas: whether the link to the master is up and the first sync is done.
     pub fn replica_synced(&self) -> bool {
         self.role == Role::Replica && self.link_up && !self.sync_in_progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real outputs of the servers of the matrix, captured from clusters made by `cargo xtask create`.
+
+    use super::*;
+
+    /// The captured outputs of one version.
+    struct Outputs {
+        version: &'static str,
+        nodes: &'static str,
+        nodes_after_failover: &'static str,
+        nodes_after_join: &'static str,
+        info: &'static str,
+        replication_master: &'static str,
+        replication_replica: &'static str,
+        server: &'static str,
+    }
+
+    macro_rules! outputs {
+        ($v:literal) => {
+            Outputs {
+                version: $v,
+                nodes: include_str!(concat!("../fixtures/", $v, ".cluster-nodes.txt")),
+                nodes_after_failover: include_str!(concat!("../fixtures/", $v, ".cluster-nodes-after-failover.txt")),
+                nodes_after_join: include_str!(concat!("../fixtures/", $v, ".cluster-nodes-after-join.txt")),
+                info: include_str!(concat!("../fixtures/", $v, ".cluster-info.txt")),
+                replication_master: include_str!(concat!("../fixtures/", $v, ".info-replication-master.txt")),
+                replication_replica: include_str!(concat!("../fixtures/", $v, ".info-replication-replica.txt")),
+                server: include_str!(concat!("../fixtures/", $v, ".info-server.txt")),
+            }
+        };
+    }
+
+    fn all() -> [Outputs; 4] {
+        [
+            outputs!("redis-6.0"),
+            outputs!("redis-7.0"),
+            outputs!("valkey-8.0"),
+            outputs!("valkey-9.1"),
+        ]
+    }
+
+    #[test]
+    fn cluster_nodes_of_a_new_cluster_parse_into_three_masters_with_one_replica_each() {
+        for o in all() {
+            let nodes = ClusterNodes::parse(o.nodes).unwrap();
+            assert_eq!(nodes.nodes.len(), 6, "{}", o.version);
+            assert!(nodes.myself().is_some(), "{}", o.version);
+            let masters = nodes.live_masters();
+            assert_eq!(masters.len(), 3, "{}", o.version);
+            for m in masters {
+                assert_eq!(
+                    nodes.replicas_of(&m.id).len(),
+                    1,
+                    "{}: `slave` means replica",
+                    o.version
+                );
+                assert!(m.addr.is_some() && m.link == LinkState::Connected, "{}", o.version);
+            }
+            nodes.check_slot_coverage().unwrap();
+            assert_eq!(
+                nodes.owner_of(12182).and_then(NodeEntry::port),
+                Some(7003),
+                "{}",
+                o.version
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_master_is_flagged_and_serves_no_slots() {
+        for o in all() {
+            let nodes = ClusterNodes::parse(o.nodes_after_failover).unwrap();
+            let old = nodes.by_port(7001).unwrap();
+            assert!(
+                old.is_failed() && old.role == Role::Master && old.slots.is_empty(),
+                "{}",
+                o.version
+            );
+            let new = nodes.by_port(7004).unwrap();
+            assert_eq!((new.role, new.slot_count()), (Role::Master, 5461), "{}", o.version);
+            assert_eq!(nodes.live_masters().len(), 3, "{}", o.version);
+            nodes.check_slot_coverage().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_failed_node_whose_address_was_reused_has_no_address() {
+        for o in all() {
+            let nodes = ClusterNodes::parse(o.nodes_after_join).unwrap();
+            let gone: Vec<_> = nodes.nodes.iter().filter(|n| n.is_failed()).collect();
+            assert_eq!(gone.len(), 1, "{}", o.version);
+            assert!(
+                gone[0].has_flag("noaddr") && gone[0].addr.is_none(),
+                "{}: {:?}",
+                o.version,
+                gone[0]
+            );
+            let joined = nodes.by_port(7001).unwrap();
+            assert_eq!(joined.role, Role::Replica, "{}", o.version);
+            assert_eq!(
+                joined.master_id.as_deref(),
+                nodes.by_port(7004).map(|m| m.id.as_str()),
+                "{}",
+                o.version
+            );
+        }
+    }
+
+    #[test]
+    fn cluster_info_of_every_version_reads_the_same_fields() {
+        for o in all() {
+            let info = ClusterInfo::parse(o.info);
+            assert!(info.state_ok(), "{}", o.version);
+            assert_eq!(
+                (info.slots_assigned(), info.slots_ok()),
+                (16384, 16384),
+                "{}",
+                o.version
+            );
+            assert_eq!((info.known_nodes(), info.size()), (6, 3), "{}", o.version);
+        }
+    }
+
+    #[test]
+    fn info_replication_shows_synced_replicas_on_both_sides() {
+        for o in all() {
+            let master = ReplicationInfo::parse(o.replication_master);
+            assert_eq!(master.role, Role::Master, "{}", o.version);
+            assert_eq!(master.replicas.len(), 1, "{}", o.version);
+            assert_eq!(
+                (master.replicas[0].port, master.replicas[0].state.as_str()),
+                (7004, "online"),
+                "{}",
+                o.version
+            );
+            let replica = ReplicationInfo::parse(o.replication_replica);
+            assert!(
+                replica.replica_synced(),
+                "{}: role:slave, link up, no sync in progress",
+                o.version
+            );
+            assert!(!master.replica_synced());
+        }
+    }
+
+    #[test]
+    fn valkey_reports_its_own_version_not_the_redis_compatibility_one() {
+        let versions: Vec<_> = all()
+            .iter()
+            .map(|o| server_version(&InfoFields::parse(o.server)).unwrap().to_owned())
+            .collect();
+        assert_eq!(versions, ["6.0.16", "7.0.15", "8.0.1", "9.1.2"]);
+    }
+
+    #[test]
+    fn newer_wording_and_address_forms_parse_too() {
+        // Redis 7 may append `,hostname`; some servers say `replica`; IPv6; migrating-slot markers.
+        let text = "\
+            aaaa 10.0.0.1:7001@17001,node-1 myself,master - 0 0 1 connected 0-100 [101->-bbbb]\n\
+            bbbb [fd00::2]:7002@17002, replica aaaa 0 0 1 connected\n\
+            cccc :7003@17003 handshake - 0 0 0 disconnected\n";
+        let nodes = ClusterNodes::parse(text).unwrap();
+        assert_eq!(nodes.nodes[0].hostname.as_deref(), Some("node-1"));
+        assert_eq!(nodes.nodes[0].slots, vec![SlotRange { start: 0, end: 100 }]);
+        assert_eq!(nodes.nodes[1].role, Role::Replica);
+        assert_eq!(nodes.nodes[1].addr, Some("[fd00::2]:7002".parse().unwrap()));
+        assert!(nodes.nodes[2].in_handshake() && nodes.nodes[2].addr.is_none());
+        let replication = ReplicationInfo::parse("role:master\nreplica0:ip=10.0.0.2,port=7004,state=online,offset=5\n");
+        assert_eq!(replication.replicas[0].port, 7004);
+    }
+
+    #[test]
+    fn bad_slot_ranges_are_errors_not_panics() {
+        assert!(ClusterNodes::parse("aaaa 10.0.0.1:7001@17001 master - 0 0 1 connected 16384").is_err());
+        assert!(ClusterNodes::parse("aaaa 10.0.0.1:7001@17001 master - 0 0 1 connected 9-3").is_err());
+        assert!(ClusterNodes::parse("aaaa too short").is_err());
     }
 }

@@ -83,11 +83,6 @@ impl Version {
     pub fn names() -> Vec<&'static str> {
         Self::all().iter().map(|v| v.name.as_str()).collect()
     }
-
-    /// Whether the server is Valkey (its binaries and wording differ from Redis's).
-    pub fn is_valkey(&self) -> bool {
-        self.name.starts_with("valkey")
-    }
 }
 
 #[cfg(test)]
@@ -111,6 +106,19 @@ mod tests {
         let err = Version::named("redis-5.0").unwrap_err().to_string();
         assert!(err.contains("unknown server version `redis-5.0`"), "{err}");
         assert!(err.contains("valkey-9.1"), "{err}");
+    }
+
+    #[test]
+    fn valkey_versions_use_valkey_binaries() {
+        for v in Version::all() {
+            let server = if v.name.starts_with("valkey") {
+                "valkey"
+            } else {
+                "redis"
+            };
+            assert_eq!(v.server_bin, format!("/usr/bin/{server}-server"), "{}", v.name);
+            assert_eq!(v.cli_bin, format!("/usr/bin/{server}-cli"), "{}", v.name);
+        }
     }
 
     #[test]

@@ -48,10 +48,7 @@ async fn nodes_run_the_server_version_of_the_matrix() -> Result<()> {
     for addr in cluster.live_addrs().await? {
         let info: String = cluster_tests::node::command(addr, &["INFO", "server"]).await?;
         let fields = cluster_tests::topology::InfoFields::parse(&info);
-        let reported = fields
-            .get("valkey_version")
-            .or(fields.get("redis_version"))
-            .unwrap_or_default();
+        let reported = cluster_tests::topology::server_version(&fields).unwrap_or_default();
         assert_eq!(reported, expected, "{addr} runs {}", cluster.version().server);
     }
     Ok(())
