@@ -160,11 +160,14 @@ impl Cluster {
         };
         let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
         let version = Version::named(&label(LABEL_VERSION))?;
-        let node_timeout = Duration::from_millis(label(LABEL_NODE_TIMEOUT).parse().unwrap_or(2000));
+        let node_timeout = label(LABEL_NODE_TIMEOUT)
+            .parse()
+            .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis);
         let first_port = label(LABEL_FIRST_PORT).parse().unwrap_or(FIRST_PORT);
         let spec = ClusterSpec {
             name: name.to_owned(),
             version,
+            // The shape a cluster was made with is not kept: after failovers and joins only the servers know it.
             masters: 0,
             replicas: 0,
             node_timeout,

@@ -9,7 +9,7 @@ use crate::cluster::{Cluster, ClusterSpec, remove_cluster};
 use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
 use crate::node::{self, command};
 use crate::ready::Shape;
-use crate::topology::{SLOTS, SlotRange};
+use crate::topology::{SLOTS, SlotRange, format_ranges};
 use crate::{Error, Result, bail, image, wait};
 
 /// A callback that receives one line of progress at a time.
@@ -273,7 +273,7 @@ impl Cluster {
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,
             spec.masters,
-            ranges.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            format_ranges(&ranges)
         ));
 
         // Replica j follows master j % masters: every master gets its own replicas, none shares a container.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::Cluster;
 use crate::node::{NodeView, command};
 use crate::ready::Shape;
-use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange};
+use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
 use crate::{Error, Result, bail, wait};
 
 /// What happened during a failover, with times measured from the moment the fault was injected.
@@ -55,7 +55,7 @@ impl Cluster {
                     bail!(
                         "master {old_port} has no replica: its slots {} would have nobody to take them over and \
                          the cluster would go down; pass --force to remove it anyway",
-                        ranges(&master.slots)
+                        format_ranges(&master.slots)
                     );
                 }
                 let node = self.node(old_port).await?;
@@ -120,14 +120,7 @@ impl Cluster {
 /// The live master on `port`, or the one with the lowest port; refuses replicas and unknown ports.
 fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry> {
     let masters = topology.live_masters();
-    let list = || {
-        masters
-            .iter()
-            .filter_map(|m| m.port())
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = || format_ports(&masters);
     let Some(port) = port else {
         return masters
             .first()
@@ -151,8 +144,4 @@ fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry>
         Some(_) => bail!("the node on port {port} has already failed; live masters: {}", list()),
         None => bail!("no node listens on port {port}; masters: {}", list()),
     }
-}
-
-fn ranges(slots: &[SlotRange]) -> String {
-    slots.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }

@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::node::command;
 use crate::ready::Shape;
-use crate::topology::{NodeEntry, Role};
+use crate::topology::{NodeEntry, Role, format_ports};
 use crate::{Error, Result, bail};
 
 /// What `join` did.
@@ -37,7 +37,7 @@ impl Cluster {
             Some(p) => masters.iter().copied().find(|m| m.port() == Some(p)).ok_or_else(|| {
                 Error::new(format!(
                     "no live master listens on port {p}; masters: {}",
-                    ports(&masters)
+                    format_ports(&masters)
                 ))
             })?,
             None => masters
@@ -47,7 +47,7 @@ impl Cluster {
                 .ok_or_else(|| {
                     Error::new(format!(
                         "every master already has a replica; pick one with --replicate (masters: {})",
-                        ports(&masters)
+                        format_ports(&masters)
                     ))
                 })?,
         };
@@ -145,13 +145,4 @@ impl Cluster {
         join_all(forgets).await.into_iter().collect::<Result<Vec<()>>>()?;
         Ok(())
     }
-}
-
-fn ports(masters: &[&NodeEntry]) -> String {
-    masters
-        .iter()
-        .filter_map(|m| m.port())
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

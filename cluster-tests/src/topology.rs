@@ -67,6 +67,21 @@ impl std::fmt::Display for SlotRange {
     }
 }
 
+/// Slot ranges as the servers print them, comma-separated: `0-5460,5462`.
+pub fn format_ranges(ranges: &[SlotRange]) -> String {
+    ranges.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The ports of these nodes, comma-separated (nodes without address are left out).
+pub fn format_ports(nodes: &[&NodeEntry]) -> String {
+    nodes
+        .iter()
+        .filter_map(|n| n.port())
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One line of `CLUSTER NODES`: one node as the reporting node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeEntry {

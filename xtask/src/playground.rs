@@ -6,7 +6,7 @@ use std::time::Duration;
 use cluster_tests::docker::Docker;
 use cluster_tests::image::{self, BuildOutcome};
 use cluster_tests::node::command;
-use cluster_tests::topology::{ClusterNodes, Role};
+use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
 use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, PLAYGROUND, Result, Version};
 
 fn say(line: &str) {
@@ -118,13 +118,16 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
         FailoverKind::RemoveMaster { force }
     };
     let report = cluster.failover(port, kind).await?;
-    let slots: Vec<String> = report.slots.iter().map(ToString::to_string).collect();
     let verb = if manual {
         "handing over"
     } else {
         "removed the container of"
     };
-    println!("{verb} master {} (slots {})", report.old_master, slots.join(","));
+    println!(
+        "{verb} master {} (slots {})",
+        report.old_master,
+        format_ranges(&report.slots)
+    );
     match (report.new_master, report.promoted_after) {
         (Some(new), Some(after)) => {
             println!("replica {new} promoted to master after {:.2} s", after.as_secs_f64());
@@ -204,7 +207,6 @@ fn print_topology(topology: &ClusterNodes) {
         if n.is_failing() {
             role.push_str(",fail");
         }
-        let slots: Vec<String> = n.slots.iter().map(ToString::to_string).collect();
         let of = n
             .master_id
             .as_deref()
@@ -215,7 +217,7 @@ fn print_topology(topology: &ClusterNodes) {
             n.port().map_or("-".into(), |p| p.to_string()),
             role,
             n.addr.map_or("-".into(), |a| a.to_string()),
-            slots.join(","),
+            format_ranges(&n.slots),
             of.map_or(String::new(), |p| p.to_string())
         );
     }
