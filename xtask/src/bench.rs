@@ -99,7 +99,7 @@ pub async fn run(args: Args) -> Result<()> {
         let (baseline, took) = Cluster::create_with_cli(&docker, bench_spec(version, "cli", run)).await?;
         drop(baseline);
         samples
-            .entry("baseline create, redis-cli --cluster create (s)")
+            .entry("baseline create: <cli> --cluster create (s)")
             .or_default()
             .push(took.as_secs_f64());
         let ratio = report.replicas_synced.as_secs_f64() / took.as_secs_f64();
