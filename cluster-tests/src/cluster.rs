@@ -10,7 +10,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
-    Container, Docker, LABEL_CLUSTER, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT, LABEL_VERSION, cluster_filter,
+    Container, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT, LABEL_VERSION,
+    cluster_filter,
 };
 use crate::node::{CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
@@ -26,9 +27,6 @@ pub const PLAYGROUND: &str = "playground";
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
 pub const FIRST_PORT: u16 = 7001;
-
-/// Label holding the first node port of a cluster.
-const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
 
 /// What a cluster is made of.
 #[derive(Debug, Clone)]

@@ -275,16 +275,17 @@ impl Cluster {
             format_ranges(&ranges)
         ));
 
-        // Replica j follows master j % masters: every master gets its own replicas, none shares a container.
-        let attach = replicas.iter().enumerate().map(|(j, (addr, _))| {
-            let master_id = &masters[j % spec.masters].1;
-            replicate(*addr, master_id, step_timeout)
-        });
+        // Replica j follows master j % masters: every master gets the same number of replicas, each its own.
+        let master_of = |j: usize| &masters[j % spec.masters];
+        let attach = replicas
+            .iter()
+            .enumerate()
+            .map(|(j, (addr, _))| replicate(*addr, &master_of(j).1, step_timeout));
         try_join_all(attach).await?;
         let pairs: Vec<String> = replicas
             .iter()
             .enumerate()
-            .map(|(j, (r, _))| format!("{}->{}", r.port(), masters[j % spec.masters].0.port()))
+            .map(|(j, (r, _))| format!("{}->{}", r.port(), master_of(j).0.port()))
             .collect();
         progress(&format!("replicas: {}", pairs.join(", ")));
 

@@ -23,6 +23,8 @@ pub const LABEL_PORT: &str = "cluster-tests.port";
 pub const LABEL_VERSION: &str = "cluster-tests.version";
 /// Label holding the cluster's node timeout in milliseconds.
 pub const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
+/// Label holding the port of a cluster's first node (a joining node takes the lowest free port from there).
+pub const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
 /// Label holding the pid of the test process that owns a cluster (absent on clusters the CLI keeps).
 pub const LABEL_OWNER_PID: &str = "cluster-tests.owner-pid";
 
