@@ -40,24 +40,17 @@ impl Cluster {
     /// Fails the master on `port` (default: the master with the lowest port) and waits for the outcome.
     pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
         let timeout = self.node_timeout() * 5 + Duration::from_secs(15);
-        // A replica whose first sync is not done refuses to take over; never fail a cluster that is not ready.
+        // Bad input is refused at once; then, since a replica whose first sync is not done refuses to take over,
+        // the cluster must be ready before anything is broken. The plan is made again on the ready topology.
+        plan(&self.topology().await?, port, kind)?;
         self.wait_ready(Shape::Any, timeout)
             .await
             .map_err(|e| e.context("the cluster is not healthy, so a failover would not be a fair test"))?;
-        let topology = self.topology().await?;
-        let master = pick_master(&topology, port)?.clone();
+        let (master, replicas) = plan(&self.topology().await?, port, kind)?;
         let old_port = master.port().expect("live masters have addresses");
-        let replicas: Vec<SocketAddr> = topology.replicas_of(&master.id).iter().filter_map(|r| r.addr).collect();
         let start = Instant::now();
         match kind {
-            FailoverKind::RemoveMaster { force } => {
-                if replicas.is_empty() && !force {
-                    bail!(
-                        "master {old_port} has no replica: its slots {} would have nobody to take them over and \
-                         the cluster would go down; pass --force to remove it anyway",
-                        format_ranges(&master.slots)
-                    );
-                }
+            FailoverKind::RemoveMaster { .. } => {
                 let node = self.node(old_port).await?;
                 self.docker.remove_container(&node.id).await?;
                 if replicas.is_empty() {
@@ -71,12 +64,7 @@ impl Cluster {
                     });
                 }
             }
-            FailoverKind::Manual => {
-                let Some(replica) = replicas.first() else {
-                    bail!("master {old_port} has no replica to hand its slots to");
-                };
-                command::<()>(*replica, &["CLUSTER", "FAILOVER"]).await?;
-            }
+            FailoverKind::Manual => command::<()>(replicas[0], &["CLUSTER", "FAILOVER"]).await?,
         }
         let promoted = wait::until(&format!("a replica of {old_port} to be promoted"), timeout, || async {
             for addr in &replicas {
@@ -114,6 +102,22 @@ impl Cluster {
             Ok(())
         })
         .await
+    }
+}
+
+/// The master to fail and the addresses of its replicas; refuses what the failover cannot or should not do.
+fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Result<(NodeEntry, Vec<SocketAddr>)> {
+    let master = pick_master(topology, port)?.clone();
+    let replicas: Vec<SocketAddr> = topology.replicas_of(&master.id).iter().filter_map(|r| r.addr).collect();
+    let old_port = master.port().expect("live masters have addresses");
+    match kind {
+        FailoverKind::RemoveMaster { force: false } if replicas.is_empty() => bail!(
+            "master {old_port} has no replica: its slots {} would have nobody to take them over and the cluster \
+             would go down; pass --force to remove it anyway",
+            format_ranges(&master.slots)
+        ),
+        FailoverKind::Manual if replicas.is_empty() => bail!("master {old_port} has no replica to hand its slots to"),
+        _ => Ok((master, replicas)),
     }
 }
 
