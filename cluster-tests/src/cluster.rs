@@ -1,6 +1,6 @@
 //! The [`Cluster`] handle: find a cluster's nodes through Docker, read their views, wait for readiness, remove it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -10,14 +10,14 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
-    Container, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NODE_TIMEOUT, LABEL_OWNER_PID, LABEL_PORT, LABEL_VERSION,
+    Container, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PORT, LABEL_VERSION,
     cluster_filter,
 };
 use crate::node::{CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
 use crate::topology::ClusterNodes;
 use crate::versions::Version;
-use crate::{Error, Result, bail, wait};
+use crate::{Error, Result, bail, owner, wait};
 
 /// Name of the cluster the CLI makes and finds.
 pub const PLAYGROUND: &str = "playground";
@@ -72,6 +72,12 @@ impl ClusterSpec {
         })
     }
 
+    /// How long one step of making or healing the cluster may take (forming, a failover, a join): several node
+    /// timeouts, plus room for a busy machine.
+    pub(crate) fn step_timeout(&self) -> Duration {
+        self.node_timeout * 5 + Duration::from_secs(20)
+    }
+
     /// Total number of nodes.
     pub fn node_count(&self) -> usize {
         self.masters * (1 + self.replicas)
@@ -92,13 +98,10 @@ impl ClusterSpec {
                 self.replicas
             );
         }
-        let last = u32::from(self.first_port) + self.node_count() as u32 - 1;
-        if self.first_port < 1024 || last + 10000 > 65535 {
-            bail!(
-                "ports {}..{last} must lie in 1024..55535 (the cluster bus uses port + 10000)",
-                self.first_port
-            );
-        }
+        check_ports(
+            u32::from(self.first_port),
+            u32::from(self.first_port) + self.node_count() as u32 - 1,
+        )?;
         if self.node_timeout < Duration::from_millis(100) {
             bail!("a node timeout under 100 ms would fail healthy nodes");
         }
@@ -122,10 +125,23 @@ impl ClusterSpec {
             (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
         ]);
         if self.remove_on_drop {
-            labels.insert(LABEL_OWNER_PID.to_owned(), std::process::id().to_string());
+            labels.insert(LABEL_OWNER.to_owned(), owner::this_process());
         }
         labels
     }
+}
+
+/// Refuses node ports `first..=last` outside 1024..=55535: the cluster bus listens on port + 10000.
+pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
+    if first < 1024 || last > 55535 {
+        let ports = if first == last {
+            format!("port {first}")
+        } else {
+            format!("ports {first}..{last}")
+        };
+        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000)");
+    }
+    Ok(())
 }
 
 /// A node container of a cluster, as Docker reports it.
@@ -183,7 +199,7 @@ impl Cluster {
     /// Clusters of test processes that died without cleaning up (killed by a timeout, say) are removed first.
     pub async fn start_for_test() -> Result<Self> {
         let docker = Docker::connect().await?;
-        remove_orphans(&docker).await?;
+        remove_orphans(&docker).await;
         let (cluster, _) = Self::create(&docker, ClusterSpec::for_test()?, &|line| eprintln!("{line}")).await?;
         Ok(cluster)
     }
@@ -297,7 +313,7 @@ impl Cluster {
     }
 
     /// Removes every container and the network of this cluster; safe to call when they are already gone.
-    pub async fn remove(&self) -> Result<usize> {
+    pub async fn remove(&self) -> Result<Removed> {
         remove_cluster(&self.docker, &self.spec.name).await
     }
 }
@@ -337,50 +353,83 @@ fn to_node(c: Container) -> Option<Node> {
     })
 }
 
-/// Removes every container and network labelled with cluster `name`, and returns how many containers went.
-pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<usize> {
-    let containers = docker.containers(&cluster_filter(name)).await?;
-    let removed = containers.len();
-    join_all(containers.iter().map(|c| docker.remove_container(&c.id)))
-        .await
-        .into_iter()
-        .collect::<Result<()>>()?;
-    for network in docker.networks(&cluster_filter(name)).await? {
-        docker.remove_network(&network.name).await?;
-    }
-    Ok(removed)
+/// What [`remove_cluster`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Removed {
+    /// Containers removed.
+    pub containers: usize,
+    /// Networks removed.
+    pub networks: usize,
+}
+
+/// Removes every container and network labelled with cluster `name`, and says how many there were.
+///
+/// Removal is repeated until nothing of the cluster is left (a container whose start was still in flight, or a
+/// removal by another process, can keep the network busy for a moment); it fails only if something is still
+/// there after 30 s, and then names it.
+pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
+    let filter = cluster_filter(name);
+    // Everything seen across the passes, to say what went.
+    let seen = std::sync::Mutex::new((BTreeSet::new(), BTreeSet::new()));
+    wait::until(
+        &format!("every container and the network of cluster `{name}` to be removed"),
+        Duration::from_secs(30),
+        || {
+            let (filter, seen) = (&filter, &seen);
+            async move {
+                let left = docker.containers(filter).await?;
+                let errors = join_all(left.iter().map(|c| docker.remove_container(&c.id))).await;
+                let mut last = errors.into_iter().find_map(Result::err);
+                let left_networks = docker.networks(filter).await?;
+                if let Ok(mut seen) = seen.lock() {
+                    seen.0.extend(left.iter().map(|c| c.id.clone()));
+                    seen.1.extend(left_networks.iter().map(|n| n.name.clone()));
+                }
+                for network in &left_networks {
+                    if let Err(e) = docker.remove_network(&network.name).await {
+                        last = Some(e);
+                    }
+                }
+                match last {
+                    Some(e) => Err(e),
+                    None if left.is_empty() && left_networks.is_empty() => Ok(()),
+                    None => bail!(
+                        "{} container(s) and {} network(s) still there",
+                        left.len(),
+                        left_networks.len()
+                    ),
+                }
+            }
+        },
+    )
+    .await?;
+    let (containers, networks) = seen.into_inner().unwrap_or_default();
+    Ok(Removed {
+        containers: containers.len(),
+        networks: networks.len(),
+    })
 }
 
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
-async fn remove_orphans(docker: &Docker) -> Result<()> {
+/// Best effort: another test process may be removing the same cluster at the same moment.
+async fn remove_orphans(docker: &Docker) {
     let orphan = |labels: &HashMap<String, String>| {
         labels
-            .get(LABEL_OWNER_PID)
-            .is_some_and(|pid| !process_alive(pid))
+            .get(LABEL_OWNER)
+            .is_some_and(|owner| owner::is_gone(owner))
             .then(|| labels.get(LABEL_CLUSTER).cloned())?
     };
     // Networks too: a process killed between making the network and starting containers leaves only that.
-    let mut orphans: Vec<String> = docker
-        .containers(LABEL_OWNER_PID)
-        .await?
+    let (containers, networks) = tokio::join!(docker.containers(LABEL_OWNER), docker.networks(LABEL_OWNER));
+    let mut orphans: BTreeSet<String> = containers
+        .unwrap_or_default()
         .iter()
         .filter_map(|c| orphan(&c.labels))
         .collect();
-    orphans.extend(
-        docker
-            .networks(LABEL_OWNER_PID)
-            .await?
-            .iter()
-            .filter_map(|n| orphan(&n.labels)),
-    );
-    orphans.sort();
-    orphans.dedup();
+    orphans.extend(networks.unwrap_or_default().iter().filter_map(|n| orphan(&n.labels)));
     for name in orphans {
-        remove_cluster(docker, &name).await?;
+        if let Err(e) = remove_cluster(docker, &name).await {
+            eprintln!("cluster-tests: could not remove orphaned cluster {name}: {e}");
+        }
     }
-    Ok(())
-}
-
-fn process_alive(pid: &str) -> bool {
-    std::path::Path::new("/proc").join(pid).exists()
 }

@@ -25,8 +25,9 @@ pub const LABEL_VERSION: &str = "cluster-tests.version";
 pub const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
 /// Label holding the port of a cluster's first node (a joining node takes the lowest free port from there).
 pub const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
-/// Label holding the pid of the test process that owns a cluster (absent on clusters the CLI keeps).
-pub const LABEL_OWNER_PID: &str = "cluster-tests.owner-pid";
+/// Label naming the test process that owns a cluster, so that a later run can remove it if that process died
+/// (absent on clusters the CLI keeps).
+pub const LABEL_OWNER: &str = "cluster-tests.owner";
 
 /// How long one call to the Docker engine may take before it is given up.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -228,11 +229,14 @@ impl Docker {
         Ok(containers)
     }
 
-    /// Removes a container at once (SIGKILL, like a machine losing power); one already gone is not an error.
+    /// Removes a container at once (SIGKILL, like a machine losing power); one already gone, or already being
+    /// removed by someone else, is not an error.
     pub async fn remove_container(&self, id: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.api.remove_container(id, Some(options)).await {
-            Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing container {id}"))),
+            Err(e) if !is_not_found(&e) && !is_removal_in_progress(&e) => {
+                Err(Error::from(e).context(format!("removing container {id}")))
+            }
             _ => Ok(()),
         }
     }
@@ -286,6 +290,14 @@ impl Docker {
             _ => Ok(()),
         }
     }
+}
+
+fn is_removal_in_progress(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError { status_code: 409, message }
+            if message.contains("already in progress")
+    )
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {

@@ -45,13 +45,12 @@ pub async fn create(version: &'static Version, masters: usize, replicas: usize, 
     let created = tokio::select! {
         created = Cluster::create(&docker, spec, &say) => created?,
         _ = tokio::signal::ctrl_c() => {
-            // A container create already sent may land after the first pass: remove until a pass finds nothing.
-            for _ in 0..3 {
-                if cluster_tests::remove_cluster(&docker, PLAYGROUND).await? == 0 {
-                    break;
-                }
-            }
-            return Err(Error::new("interrupted; removed what had been made"));
+            // remove_cluster repeats until nothing is left, so a container create already in flight goes too.
+            let removed = cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
+            return Err(Error::new(format!(
+                "interrupted; removed what had been made ({} containers, {} network)",
+                removed.containers, removed.networks
+            )));
         }
     };
     let (cluster, report) = created;
@@ -181,10 +180,10 @@ pub async fn forget() -> Result<()> {
 pub async fn stop() -> Result<()> {
     let docker = Docker::connect().await?;
     let removed = cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
-    if removed == 0 {
-        println!("no cluster running; nothing to stop");
-    } else {
-        println!("stopped `{PLAYGROUND}`: removed {removed} containers and its network");
+    match (removed.containers, removed.networks) {
+        (0, 0) => println!("no cluster running; nothing to stop"),
+        (0, _) => println!("no cluster running; removed the network `{PLAYGROUND}` left behind"),
+        (n, _) => println!("stopped `{PLAYGROUND}`: removed {n} containers and its network"),
     }
     Ok(())
 }
