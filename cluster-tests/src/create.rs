@@ -10,10 +10,7 @@ use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
 use crate::node::{self, command};
 use crate::ready::Shape;
 use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, Result, bail, image, wait};
-
-/// A callback that receives one line of progress at a time.
-pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
+use crate::{Error, Progress, Result, bail, image, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,20 +76,28 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16) -> Cont
     }
 }
 
-/// Starts a node container and waits until it answers; returns its address and node id.
+/// Starts a node container and waits until it answers; returns its address and node id. A container whose
+/// server does not answer is removed again.
 pub(crate) async fn start_node(docker: &Docker, container: ContainerSpec, port: u16) -> Result<(SocketAddr, String)> {
     let started = docker.run(&container).await?;
-    let ip = started
-        .ip
-        .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
-    let addr = SocketAddr::new(ip, port);
-    let id = wait::until(
-        &format!("{} to answer", container.name),
-        Duration::from_secs(20),
-        || command::<String>(addr, &["CLUSTER", "MYID"]),
-    )
-    .await?;
-    Ok((addr, id))
+    let answered = async {
+        let ip = started
+            .ip
+            .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
+        let addr = SocketAddr::new(ip, port);
+        let id = wait::until(
+            &format!("{} to answer", container.name),
+            Duration::from_secs(20),
+            || command::<String>(addr, &["CLUSTER", "MYID"]),
+        )
+        .await?;
+        Ok((addr, id))
+    };
+    let result = answered.await;
+    if result.is_err() {
+        docker.remove_container(&started.id).await.ok();
+    }
+    result
 }
 
 /// Makes `replica` replicate the master `master_id`, once the replica has learnt of that master.
@@ -215,7 +220,15 @@ impl Cluster {
                 "--cluster-yes".into(),
             ]);
             let first = format!("{}-{}", spec.name, spec.first_port);
-            let (code, output) = docker.exec(&first, &cmd).await?;
+            // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
+            let (code, output) = tokio::time::timeout(spec.step_timeout(), docker.exec(&first, &cmd))
+                .await
+                .map_err(|_| {
+                    Error::new(format!(
+                        "{} --cluster create did not finish in time",
+                        spec.version.cli_bin
+                    ))
+                })??;
             if code != 0 {
                 bail!("{} --cluster create failed ({code}): {output}", spec.version.cli_bin);
             }
@@ -223,9 +236,7 @@ impl Cluster {
                 masters: spec.masters,
                 replicas_per_master: spec.replicas,
             };
-            cluster
-                .wait_ready(shape, spec.node_timeout * 5 + Duration::from_secs(30))
-                .await
+            cluster.wait_ready(shape, spec.step_timeout()).await
         }
         .await;
         match result {
@@ -240,7 +251,7 @@ impl Cluster {
     async fn form(&self, tag: &str, progress: Progress<'_>) -> Result<CreateReport> {
         let spec = &self.spec;
         let start = Instant::now();
-        let step_timeout = spec.node_timeout * 5 + Duration::from_secs(20);
+        let step_timeout = spec.step_timeout();
         self.docker.create_network(&spec.name, spec.labels()).await?;
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.

@@ -39,15 +39,14 @@ pub enum FailoverKind {
 impl Cluster {
     /// Fails the master on `port` (default: the master with the lowest port) and waits for the outcome.
     pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
-        let timeout = self.node_timeout() * 5 + Duration::from_secs(15);
+        let timeout = self.spec.step_timeout();
         // Bad input is refused at once; then, since a replica whose first sync is not done refuses to take over,
         // the cluster must be ready before anything is broken. The plan is made again on the ready topology.
         plan(&self.topology().await?, port, kind)?;
         self.wait_ready(Shape::Any, timeout)
             .await
             .map_err(|e| e.context("the cluster is not healthy, so a failover would not be a fair test"))?;
-        let (master, replicas) = plan(&self.topology().await?, port, kind)?;
-        let old_port = master.port().expect("live masters have addresses");
+        let (master, old_port, replicas) = plan(&self.topology().await?, port, kind)?;
         let start = Instant::now();
         match kind {
             FailoverKind::RemoveMaster { .. } => {
@@ -105,11 +104,14 @@ impl Cluster {
     }
 }
 
-/// The master to fail and the addresses of its replicas; refuses what the failover cannot or should not do.
-fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Result<(NodeEntry, Vec<SocketAddr>)> {
+/// The master to fail, its port and the addresses of its replicas; refuses what the failover cannot or should
+/// not do.
+fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Result<(NodeEntry, u16, Vec<SocketAddr>)> {
     let master = pick_master(topology, port)?.clone();
     let replicas: Vec<SocketAddr> = topology.replicas_of(&master.id).iter().filter_map(|r| r.addr).collect();
-    let old_port = master.port().expect("live masters have addresses");
+    let old_port = master
+        .port()
+        .ok_or_else(|| Error::new(format!("master {} has no address", master.id)))?;
     match kind {
         FailoverKind::RemoveMaster { force: false } if replicas.is_empty() => bail!(
             "master {old_port} has no replica: its slots {} would have nobody to take them over and the cluster \
@@ -117,7 +119,7 @@ fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Resul
             format_ranges(&master.slots)
         ),
         FailoverKind::Manual if replicas.is_empty() => bail!("master {old_port} has no replica to hand its slots to"),
-        _ => Ok((master, replicas)),
+        _ => Ok((master, old_port, replicas)),
     }
 }
 

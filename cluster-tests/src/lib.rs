@@ -23,14 +23,18 @@ mod faults;
 pub mod image;
 mod membership;
 pub mod node;
+mod owner;
 pub mod ready;
 pub mod topology;
 pub mod versions;
 pub mod wait;
 
-pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, remove_cluster};
-pub use create::{CreateReport, Progress, slot_ranges};
+pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, Removed, remove_cluster};
+pub use create::{CreateReport, slot_ranges};
 pub use error::{Error, Result};
 pub use faults::{FailoverKind, FailoverReport};
 pub use membership::JoinReport;
 pub use versions::Version;
+
+/// A callback that receives one line of progress at a time (image builds, cluster creation).
+pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, check_ports};
 use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::node::command;
 use crate::ready::Shape;
@@ -58,28 +58,27 @@ impl Cluster {
                 bail!("port {p} is already used by a node of this cluster")
             }
             Some(p) => p,
-            None => (self.spec.first_port..)
+            None => (self.spec.first_port..=u16::MAX)
                 .find(|p| !used.contains(p))
-                .expect("a free port exists"),
+                .ok_or_else(|| Error::new("no free port is left above the first node's"))?,
         };
+        check_ports(port.into(), port.into())?;
         // The image the cluster already runs, even if the recipe changed since it was made.
         let image = nodes
             .iter()
             .find(|n| n.addr.is_some())
             .map(|n| n.image.clone())
-            .expect("a live master runs");
+            .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))?;
+        let master_addr = master
+            .addr
+            .ok_or_else(|| Error::new(format!("master {} has no address", master.id)))?;
         let container = node_container(&self.spec, &image, port);
+        let name = container.name.clone();
         let start = Instant::now();
-        let timeout = self.node_timeout() * 5 + Duration::from_secs(20);
-        let master_addr = master.addr.expect("live masters have addresses");
+        let timeout = self.spec.step_timeout();
         let fail = |e: Error| e.context(format!("joining a node on port {port}"));
-        let (addr, id) = match start_node(&self.docker, container, port).await {
-            Ok(started) => started,
-            Err(e) => {
-                self.remove_node(port).await;
-                return Err(fail(e));
-            }
-        };
+        // A node that never answers is removed by start_node itself.
+        let (addr, id) = start_node(&self.docker, container, port).await.map_err(fail)?;
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
             meet_all(&[(addr, id.clone())], &others).await?;
@@ -88,7 +87,7 @@ impl Cluster {
         };
         if let Err(e) = joined.await {
             // Nothing half-made stays: the container goes, and the others forget the new node.
-            self.remove_node(port).await;
+            self.docker.remove_container(&name).await.ok();
             self.forget(&[id.as_str()]).await.ok();
             return Err(fail(e));
         }
@@ -98,13 +97,6 @@ impl Cluster {
             master: master_addr.port(),
             ready_after: start.elapsed(),
         })
-    }
-
-    /// Removes the container of the node on `port`, if there is one (best effort, for cleaning up).
-    async fn remove_node(&self, port: u16) {
-        if let Ok(node) = self.node(port).await {
-            self.docker.remove_container(&node.id).await.ok();
-        }
     }
 
     /// Makes every live node forget the nodes whose containers are gone (`CLUSTER FORGET` on each live node,

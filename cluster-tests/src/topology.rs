@@ -176,18 +176,18 @@ impl ClusterNodes {
         self.nodes.iter().find(|n| n.port() == Some(port))
     }
 
-    /// Masters not marked failed, sorted by port.
+    /// Masters with an address that are not marked failed nor suspected (`fail?`), sorted by port.
     pub fn live_masters(&self) -> Vec<&NodeEntry> {
         let mut masters: Vec<_> = self
             .nodes
             .iter()
-            .filter(|n| n.role == Role::Master && !n.is_failing())
+            .filter(|n| n.role == Role::Master && !n.is_failing() && n.addr.is_some())
             .collect();
         masters.sort_by_key(|n| n.port());
         masters
     }
 
-    /// Replicas of the master with this id that are not marked failed, sorted by port.
+    /// Replicas of the master with this id that are not marked failed nor suspected (`fail?`), sorted by port.
     pub fn replicas_of(&self, master_id: &str) -> Vec<&NodeEntry> {
         let mut replicas: Vec<_> = self
             .nodes
