@@ -1,8 +1,11 @@
 //! Data helpers for tests: write keys spread over the whole slot space and read them back.
 
+use std::time::Duration;
+
 use redis::AsyncCommands;
 use redis::cluster_async::ClusterConnection;
 
+use crate::node::RESPONSE_TIMEOUT;
 use crate::{Result, bail};
 
 /// `count` key names that spread over all slots (`{prefix}:0`, `{prefix}:1`, ...; no hash tags).
@@ -29,12 +32,23 @@ pub async fn check(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> 
     Ok(())
 }
 
-/// Waits (server side, up to `timeout_ms`) until every master's writes reached at least `replicas` replicas;
+/// Waits (server side, up to `timeout`) until every master's writes reached at least `replicas` replicas;
 /// returns the smallest count of acknowledging replicas over all masters (the `WAIT` command).
-pub async fn wait_replicated(conn: &mut ClusterConnection, replicas: usize, timeout_ms: u64) -> Result<usize> {
+///
+/// `WAIT` must run on the connection that wrote, whose response timeout ([`RESPONSE_TIMEOUT`]) bounds how long
+/// the server may wait: a longer `timeout` is refused rather than cut off by the client.
+pub async fn wait_replicated(conn: &mut ClusterConnection, replicas: usize, timeout: Duration) -> Result<usize> {
+    let margin = Duration::from_millis(250);
+    if timeout + margin > RESPONSE_TIMEOUT {
+        bail!(
+            "WAIT for {} ms cannot finish within the client's response timeout of {} ms; ask for less",
+            timeout.as_millis(),
+            RESPONSE_TIMEOUT.as_millis()
+        );
+    }
     Ok(redis::cmd("WAIT")
         .arg(replicas)
-        .arg(timeout_ms)
+        .arg(timeout.as_millis() as u64)
         .query_async(conn)
         .await?)
 }

@@ -145,3 +145,139 @@ fn describe(entry: &NodeEntry) -> String {
         None => entry.id.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::topology::{ClusterInfo, ClusterNodes, ReplicationInfo};
+
+    /// Real `CLUSTER NODES` of healthy 3 x 1 clusters, one per wording (`slave` in Redis, Valkey's own build).
+    const NODES: [&str; 2] = [
+        include_str!("../fixtures/redis-7.0.cluster-nodes.txt"),
+        include_str!("../fixtures/valkey-9.1.cluster-nodes.txt"),
+    ];
+    const INFO: &str = include_str!("../fixtures/redis-7.0.cluster-info.txt");
+    const EXACT: Shape = Shape::Exact {
+        masters: 3,
+        replicas_per_master: 1,
+    };
+
+    /// `CLUSTER NODES` as the node on line `me` prints it: the captured text with `myself` moved to that line.
+    fn nodes_seen_by(text: &str, me: usize) -> String {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, line)| {
+                let mut fields: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+                let flags = fields[2].replace("myself,", "");
+                fields[2] = if i == me { format!("myself,{flags}") } else { flags };
+                fields.join(" ") + "\n"
+            })
+            .collect()
+    }
+
+    /// Every node's view of the healthy cluster in `text`, with `INFO replication` as synced servers print it.
+    fn healthy(text: &str) -> Vec<NodeView> {
+        let all = ClusterNodes::parse(text).unwrap();
+        (0..all.nodes.len())
+            .map(|i| {
+                let nodes = ClusterNodes::parse(&nodes_seen_by(text, i)).unwrap();
+                let me = nodes.myself().unwrap().clone();
+                let replication = match me.role {
+                    Role::Replica => "role:slave\nmaster_link_status:up\nmaster_sync_in_progress:0\n".to_owned(),
+                    _ => all
+                        .replicas_of(&me.id)
+                        .iter()
+                        .enumerate()
+                        .map(|(k, r)| format!("slave{k}:ip=x,port={},state=online,offset=0,lag=0\n", r.port().unwrap()))
+                        .fold("role:master\n".to_owned(), |acc, line| acc + &line),
+                };
+                NodeView {
+                    addr: me.addr.unwrap(),
+                    info: ClusterInfo::parse(INFO),
+                    nodes,
+                    replication: ReplicationInfo::parse(&replication),
+                }
+            })
+            .collect()
+    }
+
+    fn view_of(views: &mut [NodeView], port: u16) -> &mut NodeView {
+        views.iter_mut().find(|v| v.addr.port() == port).unwrap()
+    }
+
+    fn not_ready(views: &[NodeView], shape: Shape) -> String {
+        check(views, shape).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_healthy_cluster_is_ready_in_its_shape_only() {
+        for text in NODES {
+            let views = healthy(text);
+            assert_eq!(views.len(), 6);
+            check(&views, EXACT).unwrap();
+            check(&views, Shape::Any).unwrap();
+            let wrong = Shape::Exact {
+                masters: 3,
+                replicas_per_master: 2,
+            };
+            assert!(not_ready(&views, wrong).contains("expected 2"));
+        }
+    }
+
+    #[test]
+    fn a_node_not_yet_ok_is_named() {
+        let mut views = healthy(NODES[0]);
+        view_of(&mut views, 7002).info = ClusterInfo::parse(&INFO.replace("cluster_state:ok", "cluster_state:fail"));
+        let err = not_ready(&views, Shape::Any);
+        assert!(err.contains(":7002: cluster_state:fail"), "{err}");
+    }
+
+    #[test]
+    fn a_replica_still_syncing_or_not_yet_online_at_its_master_is_not_ready() {
+        let mut views = healthy(NODES[0]);
+        view_of(&mut views, 7005).replication.sync_in_progress = true;
+        let err = not_ready(&views, Shape::Any);
+        assert!(err.contains(":7005: replication link to its master not up"), "{err}");
+
+        let mut views = healthy(NODES[0]);
+        view_of(&mut views, 7001).replication.replicas[0].state = "wait_bgsave".into();
+        let err = not_ready(&views, Shape::Any);
+        assert!(err.contains("does not list it as an online replica"), "{err}");
+    }
+
+    #[test]
+    fn nodes_must_know_each_other_and_agree() {
+        // 7003 has not met 7006 yet.
+        let mut views = healthy(NODES[0]);
+        let line_of_7003 = NODES[0].lines().position(|l| l.contains(":7003@")).unwrap();
+        let text: String = nodes_seen_by(NODES[0], line_of_7003)
+            .lines()
+            .filter(|l| !l.contains(":7006@"))
+            .map(|l| l.to_owned() + "\n")
+            .collect();
+        view_of(&mut views, 7003).nodes = ClusterNodes::parse(&text).unwrap();
+        let err = not_ready(&views, Shape::Any);
+        assert!(err.contains(":7003 does not know node"), "{err}");
+
+        // 7004 suspects 7002.
+        let mut views = healthy(NODES[0]);
+        let v = view_of(&mut views, 7004);
+        let seen = v.nodes.nodes.iter_mut().find(|n| n.port() == Some(7002)).unwrap();
+        seen.flags.push("fail?".into());
+        let err = not_ready(&views, Shape::Any);
+        assert!(err.contains("as master,fail?"), "{err}");
+    }
+
+    #[test]
+    fn a_gone_node_must_be_marked_failed_by_everyone() {
+        // 7001's container is gone: it has no view, and 7003 does not mark it failed yet.
+        let mut views = healthy(NODES[0]);
+        let gone: SocketAddr = view_of(&mut views, 7001).addr;
+        views.retain(|v| v.addr != gone);
+        let err = not_ready(&views, Shape::Any);
+        assert!(err.contains("does not yet mark the gone node"), "{err}");
+    }
+}

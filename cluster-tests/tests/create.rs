@@ -1,5 +1,7 @@
 //! `create` gives a ready cluster of the asked shape, as a user checks it by hand.
 
+use std::collections::BTreeSet;
+
 use cluster_tests::topology::{Role, SLOTS};
 use cluster_tests::{Cluster, Result};
 
@@ -19,17 +21,31 @@ async fn create_gives_a_ready_cluster_of_three_masters_with_one_replica_each() -
     topology.check_slot_coverage()?;
     let masters = topology.live_masters();
     assert_eq!(masters.len(), 3);
-    let mut replicated = Vec::new();
     for m in &masters {
         assert!(!m.slots.is_empty(), "master {:?} serves slots", m.addr);
-        let replicas = topology.replicas_of(&m.id);
-        assert_eq!(replicas.len(), 1, "master {:?} has one replica", m.addr);
-        replicated.push(replicas[0].master_id.clone());
+        assert_eq!(
+            topology.replicas_of(&m.id).len(),
+            1,
+            "master {:?} has one replica",
+            m.addr
+        );
     }
-    replicated.dedup();
-    assert_eq!(replicated.len(), 3, "every replica follows a different master");
-    let replicas = topology.nodes.iter().filter(|n| n.role == Role::Replica).count();
-    assert_eq!(replicas, 3);
+    // Replica j follows master j: 7004 -> 7001, 7005 -> 7002, 7006 -> 7003, each a different master.
+    let replicas: Vec<_> = topology.nodes.iter().filter(|n| n.role == Role::Replica).collect();
+    assert_eq!(replicas.len(), 3);
+    let mut followed = BTreeSet::new();
+    for r in replicas {
+        let master = r.master_id.as_deref().and_then(|id| topology.get(id));
+        let master_port = master.filter(|m| m.role == Role::Master).and_then(|m| m.port());
+        assert_eq!(
+            master_port.map(|p| p + 3),
+            r.port(),
+            "replica {:?} follows the master three ports below it",
+            r.port()
+        );
+        followed.insert(master_port);
+    }
+    assert_eq!(followed.len(), 3, "every replica follows a different master");
     for v in views.iter().filter(|v| v.replication.role == Role::Replica) {
         assert!(v.replication.replica_synced(), "{} is synced", v.addr);
     }

@@ -1,9 +1,12 @@
 //! After a failover, a joined node replicates the promoted master and can take over in turn.
 
+use std::time::Duration;
+
 use cluster_tests::topology::Role;
 use cluster_tests::{Cluster, FailoverKind, Result, data};
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
+const WAIT: Duration = Duration::from_millis(1500);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails() -> Result<()> {
@@ -11,7 +14,7 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     let keys = data::keys("join", 2000);
     let mut client = cluster.client().await?;
     data::write(&mut client, &keys).await?;
-    assert_eq!(data::wait_replicated(&mut client, 1, 5000).await?, 1);
+    assert_eq!(data::wait_replicated(&mut client, 1, WAIT).await?, 1);
 
     let promoted = cluster
         .failover(Some(7001), REMOVE)
@@ -39,7 +42,7 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     }
 
     let mut client = cluster.client().await?;
-    assert_eq!(data::wait_replicated(&mut client, 1, 5000).await?, 1);
+    assert_eq!(data::wait_replicated(&mut client, 1, WAIT).await?, 1);
     let report = cluster.failover(Some(promoted), REMOVE).await?;
     assert_eq!(report.new_master, Some(7001), "the joined node takes over");
     data::check(&mut cluster.client().await?, &keys).await?;
