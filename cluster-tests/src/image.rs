@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::create::Progress;
 use crate::docker::Docker;
 use crate::versions::Version;
-use crate::{Error, Result, bail};
+use crate::{Error, Progress, Result, bail};
 
 /// Repository part of every node image tag.
 pub const IMAGE_REPOSITORY: &str = "cluster-tests-node";
@@ -20,11 +19,19 @@ const BUILD_SCRIPT: &str = include_str!("../../images/build-node-image.sh");
 
 /// The tag of the node image for `version`, e.g. `cluster-tests-node:redis-7.0-3f2a9c1b0d4e`.
 pub fn tag(version: &Version) -> String {
-    let recipe = format!("{version:?}\n{BUILD_SCRIPT}");
     format!(
         "{IMAGE_REPOSITORY}:{}-{:012x}",
         version.name,
-        fnv1a(recipe.as_bytes()) & 0xffff_ffff_ffff
+        fnv1a(recipe(version).as_bytes()) & 0xffff_ffff_ffff
+    )
+}
+
+/// Everything that decides what an image holds: the fields of the matrix entry the build uses, and the script.
+/// (Not `server`, a description, nor `default`: changing those rebuilds nothing.)
+fn recipe(v: &Version) -> String {
+    format!(
+        "suite={}\nextra_suites={:?}\npackages={:?}\nserver_bin={}\ncli_bin={}\ninsecure_release_date={}\n{BUILD_SCRIPT}",
+        v.suite, v.extra_suites, v.packages, v.server_bin, v.cli_bin, v.insecure_release_date
     )
 }
 
@@ -100,13 +107,18 @@ pub async fn time_cold_build(docker: &Docker, version: &Version) -> Result<f64> 
     built.map(|()| seconds)
 }
 
+/// The file whose lock serialises image builds. Opened read-only where it exists (a lock needs no write access,
+/// so another user's lock file does not get in the way), created otherwise.
 fn lock_file() -> Result<std::fs::File> {
     let path = std::env::temp_dir().join("cluster-tests-image-build.lock");
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    std::fs::File::open(&path)
+        .or_else(|_| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+        })
         .map_err(|e| Error::new(format!("opening lock file {}: {e}", path.display())))
 }
 
@@ -203,9 +215,14 @@ mod tests {
             assert!(t.starts_with(&format!("{IMAGE_REPOSITORY}:{}-", v.name)), "{t}");
             assert_eq!(t, &tag(v), "tag must not change between calls");
         }
-        let mut unique = tags.clone();
-        unique.dedup();
-        assert_eq!(unique.len(), tags.len());
+        let mut hashes: Vec<&str> = tags.iter().filter_map(|t| t.rsplit('-').next()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(
+            hashes.len(),
+            tags.len(),
+            "each version's recipe hashes differently: {tags:?}"
+        );
     }
 
     #[test]
@@ -214,5 +231,9 @@ mod tests {
         let mut changed = v.clone();
         changed.packages.push("extra".into());
         assert_ne!(tag(v), tag(&changed));
+        let mut described = v.clone();
+        described.server.push_str(" (renamed)");
+        described.default = !described.default;
+        assert_eq!(tag(v), tag(&described), "what the build does not use does not rebuild");
     }
 }
