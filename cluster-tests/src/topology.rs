@@ -171,9 +171,13 @@ impl ClusterNodes {
         self.nodes.iter().find(|n| n.id == id)
     }
 
-    /// The entry with this client port.
+    /// The entry with this client port. A live entry wins over a failed one: a joined node may reuse a failed
+    /// node's address, and the failed node's entry can keep that address for a while (seen on Valkey 8.1).
     pub fn by_port(&self, port: u16) -> Option<&NodeEntry> {
-        self.nodes.iter().find(|n| n.port() == Some(port))
+        self.nodes
+            .iter()
+            .filter(|n| n.port() == Some(port))
+            .min_by_key(|n| n.is_failing())
     }
 
     /// Masters with an address that are not marked failed nor suspected (`fail?`), sorted by port.
@@ -489,11 +493,13 @@ mod tests {
         };
     }
 
-    fn all() -> [Outputs; 4] {
+    fn all() -> [Outputs; 6] {
         [
             outputs!("redis-6.0"),
             outputs!("redis-7.0"),
+            outputs!("redis-8.0"),
             outputs!("valkey-8.0"),
+            outputs!("valkey-8.1"),
             outputs!("valkey-9.1"),
         ]
     }
@@ -543,18 +549,20 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_node_whose_address_was_reused_has_no_address() {
+    fn a_node_joined_on_a_failed_nodes_port_is_told_apart_from_it() {
         for o in all() {
             let nodes = ClusterNodes::parse(o.nodes_after_join).unwrap();
             let gone: Vec<_> = nodes.nodes.iter().filter(|n| n.is_failed()).collect();
             assert_eq!(gone.len(), 1, "{}", o.version);
+            // Mostly `:0@0 master,fail,noaddr`; the valkey-8.1 capture shows it still at the reused address.
             assert!(
-                gone[0].has_flag("noaddr") && gone[0].addr.is_none(),
+                (gone[0].has_flag("noaddr") && gone[0].addr.is_none()) || gone[0].port() == Some(7001),
                 "{}: {:?}",
                 o.version,
                 gone[0]
             );
             let joined = nodes.by_port(7001).unwrap();
+            assert!(!joined.is_failing(), "{}: by_port prefers the live node", o.version);
             assert_eq!(joined.role, Role::Replica, "{}", o.version);
             assert_eq!(
                 joined.master_id.as_deref(),
@@ -608,7 +616,7 @@ mod tests {
             .iter()
             .map(|o| server_version(&InfoFields::parse(o.server)).unwrap().to_owned())
             .collect();
-        assert_eq!(versions, ["6.0.16", "7.0.15", "8.0.1", "9.1.2"]);
+        assert_eq!(versions, ["6.0.16", "7.0.15", "8.0.2", "8.0.1", "8.1.1", "9.1.2"]);
     }
 
     #[test]
