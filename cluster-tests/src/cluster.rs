@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use redis::cluster::ClusterClient;
@@ -168,7 +168,7 @@ pub struct Cluster {
 impl Cluster {
     /// Finds the running cluster called `name`, or says that none runs.
     pub async fn find(docker: &Docker, name: &str) -> Result<Self> {
-        let containers = docker.containers(&cluster_filter(name)).await?;
+        let containers = docker.containers(&[cluster_filter(name)]).await?;
         let Some(first) = containers.first() else {
             bail!("no cluster is running (make one with `cargo xtask create`)");
         };
@@ -228,7 +228,7 @@ impl Cluster {
     pub async fn nodes(&self) -> Result<Vec<Node>> {
         let mut nodes: Vec<Node> = self
             .docker
-            .containers(&cluster_filter(&self.spec.name))
+            .containers(&[cluster_filter(&self.spec.name)])
             .await?
             .into_iter()
             .filter_map(to_node)
@@ -364,36 +364,56 @@ pub struct Removed {
 
 /// Removes every container and network labelled with cluster `name`, and says how many there were.
 ///
-/// Removal is repeated until nothing of the cluster is left (a container whose start was still in flight, or a
-/// removal by another process, can keep the network busy for a moment); it fails only if something is still
-/// there after 30 s, and then names it.
+/// Removal is repeated until nothing of the cluster is left (a removal by another process, or a container still
+/// being made, can keep the network busy for a moment); it fails only if something is still there after 30 s,
+/// and then says what.
 pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    let filter = cluster_filter(name);
-    // Everything seen across the passes, to say what went.
-    let seen = std::sync::Mutex::new((BTreeSet::new(), BTreeSet::new()));
+    remove_labelled(docker, &[cluster_filter(name)], name, Duration::ZERO).await
+}
+
+/// Removes a cluster whose making was cut short (Ctrl-C, a failed step), like [`remove_cluster`]: container
+/// creations already sent to the engine can land after a pass found nothing, so it keeps looking for a while
+/// after the first empty pass.
+pub async fn remove_interrupted_cluster(docker: &Docker, name: &str) -> Result<Removed> {
+    remove_labelled(docker, &[cluster_filter(name)], name, Duration::from_secs(2)).await
+}
+
+/// Removes the containers and networks matching all `filters` until passes have found nothing for `settle`.
+async fn remove_labelled(docker: &Docker, filters: &[String], name: &str, settle: Duration) -> Result<Removed> {
+    // Everything seen across the passes, to say what went, and since when passes find nothing.
+    let state = std::sync::Mutex::new((BTreeSet::new(), BTreeSet::new(), None::<Instant>));
     wait::until(
         &format!("every container and the network of cluster `{name}` to be removed"),
-        Duration::from_secs(30),
+        settle + Duration::from_secs(30),
         || {
-            let (filter, seen) = (&filter, &seen);
+            let state = &state;
             async move {
-                let left = docker.containers(filter).await?;
+                let left = docker.containers(filters).await?;
                 let errors = join_all(left.iter().map(|c| docker.remove_container(&c.id))).await;
                 let mut last = errors.into_iter().find_map(Result::err);
-                let left_networks = docker.networks(filter).await?;
-                if let Ok(mut seen) = seen.lock() {
-                    seen.0.extend(left.iter().map(|c| c.id.clone()));
-                    seen.1.extend(left_networks.iter().map(|n| n.name.clone()));
-                }
+                let left_networks = docker.networks(filters).await?;
                 for network in &left_networks {
                     if let Err(e) = docker.remove_network(&network.name).await {
                         last = Some(e);
                     }
                 }
-                match last {
-                    Some(e) => Err(e),
-                    None if left.is_empty() && left_networks.is_empty() => Ok(()),
-                    None => bail!(
+                let found_nothing = left.is_empty() && left_networks.is_empty();
+                let empty_since = {
+                    let mut state = state.lock().map_err(|_| Error::new("removal state poisoned"))?;
+                    state.0.extend(left.iter().map(|c| c.id.clone()));
+                    state.1.extend(left_networks.iter().map(|n| n.name.clone()));
+                    state.2 = if found_nothing {
+                        state.2.or(Some(Instant::now()))
+                    } else {
+                        None
+                    };
+                    state.2
+                };
+                match (last, empty_since) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(since)) if since.elapsed() >= settle => Ok(()),
+                    (None, Some(_)) => bail!("nothing left; watching for containers still being made"),
+                    (None, None) => bail!(
                         "{} container(s) and {} network(s) still there",
                         left.len(),
                         left_networks.len()
@@ -403,7 +423,7 @@ pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
         },
     )
     .await?;
-    let (containers, networks) = seen.into_inner().unwrap_or_default();
+    let (containers, networks, _) = state.into_inner().unwrap_or_default();
     Ok(Removed {
         containers: containers.len(),
         networks: networks.len(),
@@ -411,24 +431,25 @@ pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
 }
 
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
+/// Only what carries the dead owner's label goes, so a new cluster that reuses the name (a reused pid) stays.
 /// Best effort: another test process may be removing the same cluster at the same moment.
 async fn remove_orphans(docker: &Docker) {
     let orphan = |labels: &HashMap<String, String>| {
-        labels
-            .get(LABEL_OWNER)
-            .is_some_and(|owner| owner::is_gone(owner))
-            .then(|| labels.get(LABEL_CLUSTER).cloned())?
+        let owner = labels.get(LABEL_OWNER).filter(|owner| owner::is_gone(owner))?;
+        Some((labels.get(LABEL_CLUSTER)?.clone(), owner.clone()))
     };
     // Networks too: a process killed between making the network and starting containers leaves only that.
-    let (containers, networks) = tokio::join!(docker.containers(LABEL_OWNER), docker.networks(LABEL_OWNER));
-    let mut orphans: BTreeSet<String> = containers
+    let any_owner = [LABEL_OWNER.to_owned()];
+    let (containers, networks) = tokio::join!(docker.containers(&any_owner), docker.networks(&any_owner));
+    let mut orphans: BTreeSet<(String, String)> = containers
         .unwrap_or_default()
         .iter()
         .filter_map(|c| orphan(&c.labels))
         .collect();
     orphans.extend(networks.unwrap_or_default().iter().filter_map(|n| orphan(&n.labels)));
-    for name in orphans {
-        if let Err(e) = remove_cluster(docker, &name).await {
+    for (name, owner) in orphans {
+        let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];
+        if let Err(e) = remove_labelled(docker, &filters, &name, Duration::ZERO).await {
             eprintln!("cluster-tests: could not remove orphaned cluster {name}: {e}");
         }
     }

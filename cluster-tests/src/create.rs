@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::{Cluster, ClusterSpec, remove_cluster};
+use crate::cluster::{Cluster, ClusterSpec, remove_interrupted_cluster};
 use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
 use crate::node::{self, command};
 use crate::ready::Shape;
@@ -162,7 +162,7 @@ impl Cluster {
     /// everything made so far is removed.
     pub async fn create(docker: &Docker, spec: ClusterSpec, progress: Progress<'_>) -> Result<(Self, CreateReport)> {
         spec.validate()?;
-        let existing = docker.containers(&cluster_filter(&spec.name)).await?;
+        let existing = docker.containers(&[cluster_filter(&spec.name)]).await?;
         if !existing.is_empty() {
             bail!(
                 "cluster `{}` is already running ({} containers); `cargo xtask stop` removes it",
@@ -185,7 +185,7 @@ impl Cluster {
         match cluster.form(&tag, progress).await {
             Ok(report) => Ok((cluster, report)),
             Err(e) => {
-                remove_cluster(docker, cluster.name()).await.ok();
+                remove_interrupted_cluster(docker, cluster.name()).await.ok();
                 Err(e)
             }
         }
@@ -242,7 +242,7 @@ impl Cluster {
         match result {
             Ok(()) => Ok((cluster, start.elapsed())),
             Err(e) => {
-                remove_cluster(docker, cluster.name()).await.ok();
+                remove_interrupted_cluster(docker, cluster.name()).await.ok();
                 Err(e)
             }
         }

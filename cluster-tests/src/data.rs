@@ -39,9 +39,9 @@ pub async fn check(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> 
 /// the server may wait: a longer `timeout` is refused rather than cut off by the client.
 pub async fn wait_replicated(conn: &mut ClusterConnection, replicas: usize, timeout: Duration) -> Result<usize> {
     let margin = Duration::from_millis(250);
-    if timeout + margin > RESPONSE_TIMEOUT {
+    if timeout.is_zero() || timeout + margin > RESPONSE_TIMEOUT {
         bail!(
-            "WAIT for {} ms cannot finish within the client's response timeout of {} ms; ask for less",
+            "WAIT for {} ms (0 waits forever) cannot finish within the client's response timeout of {} ms",
             timeout.as_millis(),
             RESPONSE_TIMEOUT.as_millis()
         );

@@ -134,9 +134,9 @@ impl Docker {
         Ok(())
     }
 
-    /// Networks whose labels match `filter` (`key=value`, or `key` for any value).
-    pub async fn networks(&self, filter: &str) -> Result<Vec<Network>> {
-        let filters = HashMap::from([("label", vec![filter.to_owned()])]);
+    /// Networks whose labels match every one of `filters` (`key=value`, or `key` for any value).
+    pub async fn networks(&self, filters: &[String]) -> Result<Vec<Network>> {
+        let filters = HashMap::from([("label", filters.to_vec())]);
         let networks = self
             .api
             .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
@@ -183,16 +183,22 @@ impl Docker {
             return Err(Error::from(e).context(format!("starting container {}", spec.name)));
         }
         let filters = HashMap::from([("id", vec![created.id.clone()])]);
-        self.list(filters)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::new(format!("container {} vanished right after it started", spec.name)))
+        let listed = self.list(filters).await.and_then(|found| {
+            found
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::new(format!("container {} vanished right after it started", spec.name)))
+        });
+        if listed.is_err() {
+            self.remove_container(&created.id).await.ok();
+        }
+        listed
     }
 
-    /// Containers (running or not) whose labels match `filter` (`key=value`, or `key` for any value), by name.
-    pub async fn containers(&self, filter: &str) -> Result<Vec<Container>> {
-        self.list(HashMap::from([("label", vec![filter.to_owned()])])).await
+    /// Containers (running or not) whose labels match every one of `filters` (`key=value`, or `key` for any
+    /// value), sorted by name.
+    pub async fn containers(&self, filters: &[String]) -> Result<Vec<Container>> {
+        self.list(HashMap::from([("label", filters.to_vec())])).await
     }
 
     async fn list(&self, filters: HashMap<&str, Vec<String>>) -> Result<Vec<Container>> {

@@ -29,7 +29,10 @@ pub mod topology;
 pub mod versions;
 pub mod wait;
 
-pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, Removed, remove_cluster};
+pub use cluster::{
+    Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, Removed, remove_cluster,
+    remove_interrupted_cluster,
+};
 pub use create::{CreateReport, slot_ranges};
 pub use error::{Error, Result};
 pub use faults::{FailoverKind, FailoverReport};

@@ -26,11 +26,13 @@ pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Resu
     }
     let workspace = Workspace::locate()?;
     let (user_filters, other_args) = split_filtersets(nextest_args);
-    // With filters of the user's, a run may match nothing; without, it must run something.
-    let narrowed = !nextest_args.is_empty();
+    // With filters of the user's (filtersets, or name filters: words not starting with `-`, which may also be an
+    // option's value) a run may match nothing; without, it must run something.
+    let narrowed = !user_filters.is_empty() || other_args.iter().any(|a| !a.starts_with('-'));
+    let user_no_tests = other_args.iter().any(|a| a.starts_with("--no-tests"));
     let with = |base: &str| -> Vec<String> {
         let mut args = vec!["-E".to_owned(), combine(base, &user_filters)];
-        if narrowed {
+        if narrowed && !user_no_tests {
             args.push("--no-tests=pass".into());
         }
         args.extend(other_args.iter().cloned());

@@ -45,8 +45,8 @@ pub async fn create(version: &'static Version, masters: usize, replicas: usize, 
     let created = tokio::select! {
         created = Cluster::create(&docker, spec, &say) => created?,
         _ = tokio::signal::ctrl_c() => {
-            // remove_cluster repeats until nothing is left, so a container create already in flight goes too.
-            let removed = cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
+            // Watches for a while after the first empty pass, so a container create already in flight goes too.
+            let removed = cluster_tests::remove_interrupted_cluster(&docker, PLAYGROUND).await?;
             return Err(Error::new(format!(
                 "interrupted; removed what had been made ({} containers, {} network)",
                 removed.containers, removed.networks
