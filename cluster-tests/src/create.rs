@@ -76,6 +76,23 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16) -> Cont
     }
 }
 
+/// Makes the cluster's network, or reuses the one of the same cluster that Docker could not remove (it keeps an
+/// endpoint of a removed container, moby/moby#42119). `create` has checked that no container of it is left.
+async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_>) -> Result<()> {
+    let Err(e) = docker.create_network(&spec.name, spec.labels()).await else {
+        return Ok(());
+    };
+    let left = docker.networks(&[cluster_filter(&spec.name)]).await?;
+    if !left.iter().any(|n| n.name == spec.name) {
+        return Err(e);
+    }
+    progress(&format!(
+        "network: reusing {}, which Docker could not remove after the last run (a Docker engine bug)",
+        spec.name
+    ));
+    Ok(())
+}
+
 /// Starts a node container and waits until it answers; returns its address and node id. A container whose
 /// server does not answer is removed again.
 pub(crate) async fn start_node(docker: &Docker, container: ContainerSpec, port: u16) -> Result<(SocketAddr, String)> {
@@ -210,7 +227,7 @@ impl Cluster {
         let start = Instant::now();
         let result = async {
             let spec = &cluster.spec;
-            docker.create_network(&spec.name, spec.labels()).await?;
+            make_network(docker, spec, &|_| {}).await?;
             let nodes = cluster.start_nodes(&tag, 0..spec.node_count()).await?;
             let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
@@ -252,7 +269,7 @@ impl Cluster {
         let spec = &self.spec;
         let start = Instant::now();
         let step_timeout = spec.step_timeout();
-        self.docker.create_network(&spec.name, spec.labels()).await?;
+        make_network(&self.docker, spec, progress).await?;
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
         let masters = self.start_nodes(tag, 0..spec.masters).await?;

@@ -150,11 +150,17 @@ impl Docker {
             .collect())
     }
 
-    /// Removes a network; a network that is already gone is not an error.
-    pub async fn remove_network(&self, name: &str) -> Result<()> {
+    /// Removes a network; a network that is already gone is not an error. Returns false, not an error, while
+    /// Docker refuses because the network still has endpoints (containers being removed are still attached).
+    pub async fn remove_network(&self, name: &str) -> Result<bool> {
         match self.api.remove_network(name).await {
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("has active endpoints") =>
+            {
+                Ok(false)
+            }
             Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing network {name}"))),
-            _ => Ok(()),
+            _ => Ok(true),
         }
     }
 
