@@ -196,7 +196,7 @@ impl Cluster {
 
     /// Creates a cluster for a test, per [`ClusterSpec::for_test`], building the node image first if needed.
     ///
-    /// Clusters of test processes that died without cleaning up (killed by a timeout, say) are removed first.
+    /// Clusters of test processes that died without cleaning up (killed by a timeout, say) are removed meanwhile.
     pub async fn start_for_test() -> Result<Self> {
         let docker = Docker::connect().await?;
         let spec = ClusterSpec::for_test()?;
