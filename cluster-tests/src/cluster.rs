@@ -1,9 +1,9 @@
 //! The [`Cluster`] handle: find a cluster's nodes through Docker, read their views, wait for readiness, remove it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use redis::cluster::ClusterClient;
@@ -15,6 +15,7 @@ use crate::docker::{
 };
 use crate::node::{CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
+use crate::removal::{Removed, remove_cluster, remove_orphans};
 use crate::topology::ClusterNodes;
 use crate::versions::Version;
 use crate::{Error, Result, bail, owner, wait};
@@ -355,167 +356,4 @@ fn to_node(c: Container) -> Option<Node> {
         image: c.image,
         addr,
     })
-}
-
-/// What [`remove_cluster`] removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Removed {
-    /// Containers removed.
-    pub containers: usize,
-    /// Networks removed.
-    pub networks: usize,
-}
-
-/// Removes every container and network labelled with cluster `name`, and says how many there were.
-///
-/// Removal is repeated until nothing of the cluster is left (a removal by another process, or a container still
-/// being made, can keep the network busy for a moment); it fails only if something is still there after 30 s,
-/// and then says what.
-pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    remove_labelled(docker, &[cluster_filter(name)], name, Patience::DEFAULT).await
-}
-
-/// Removes a cluster whose making was cut short (Ctrl-C, a failed step), like [`remove_cluster`]: container
-/// creations already sent to the engine can land after a pass found nothing, so it keeps looking for a while
-/// after the first empty pass.
-pub async fn remove_interrupted_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    let patience = Patience {
-        settle: Duration::from_secs(2),
-        ..Patience::DEFAULT
-    };
-    remove_labelled(docker, &[cluster_filter(name)], name, patience).await
-}
-
-/// How long [`remove_labelled`] keeps at it.
-#[derive(Clone, Copy)]
-struct Patience {
-    /// How long passes must find nothing before the removal counts as done.
-    settle: Duration,
-    /// How long a network may refuse removal for endpoints while no container is left. Docker 20.10 can keep an
-    /// endpoint of a removed container for good (moby/moby#42119); only restarting the daemon clears it.
-    phantom: Duration,
-}
-
-impl Patience {
-    const DEFAULT: Self = Self {
-        settle: Duration::ZERO,
-        phantom: Duration::from_secs(5),
-    };
-}
-
-/// Removes the containers and networks matching all `filters`, in passes, until nothing is left.
-async fn remove_labelled(docker: &Docker, filters: &[String], name: &str, patience: Patience) -> Result<Removed> {
-    /// What the passes saw: container ids and network names (to say what went), since when passes find nothing,
-    /// and since when only networks refusing for endpoints are left.
-    #[derive(Default)]
-    struct Seen {
-        containers: BTreeSet<String>,
-        networks: BTreeSet<String>,
-        empty_since: Option<Instant>,
-        only_busy_networks_since: Option<Instant>,
-    }
-    let seen = std::sync::Mutex::new(Seen::default());
-    // Ok(None): all gone; Ok(Some(e)): give up at once with e; Err: not yet.
-    let outcome = wait::until(
-        &format!("every container and the network of cluster `{name}` to be removed"),
-        patience.settle + Duration::from_secs(30),
-        || {
-            let seen = &seen;
-            async move {
-                let left = docker.containers(filters).await?;
-                let errors = join_all(left.iter().map(|c| docker.remove_container(&c.id))).await;
-                let mut last = errors.into_iter().find_map(Result::err);
-                let left_networks = docker.networks(filters).await?;
-                let mut busy = Vec::new();
-                for network in &left_networks {
-                    match docker.remove_network(&network.name).await {
-                        Ok(true) => {}
-                        Ok(false) => busy.push(network.name.as_str()),
-                        Err(e) => last = Some(e),
-                    }
-                }
-                let now = Instant::now();
-                let (empty_since, busy_since) = {
-                    let mut seen = seen.lock().map_err(|_| Error::new("removal state poisoned"))?;
-                    seen.containers.extend(left.iter().map(|c| c.id.clone()));
-                    seen.networks.extend(left_networks.iter().map(|n| n.name.clone()));
-                    let found_nothing = left.is_empty() && left_networks.is_empty();
-                    seen.empty_since = if found_nothing {
-                        seen.empty_since.or(Some(now))
-                    } else {
-                        None
-                    };
-                    let only_busy = left.is_empty() && !busy.is_empty() && last.is_none();
-                    seen.only_busy_networks_since = if only_busy {
-                        seen.only_busy_networks_since.or(Some(now))
-                    } else {
-                        None
-                    };
-                    (seen.empty_since, seen.only_busy_networks_since)
-                };
-                if let Some(e) = last {
-                    return Err(e);
-                }
-                if let Some(since) = busy_since {
-                    if since.elapsed() >= patience.phantom {
-                        return Ok(Some(Error::new(format!(
-                            "network {} has no container left but Docker still counts an endpoint on it (a Docker \
-                             engine bug, moby/moby#42119); restarting the Docker daemon clears it, and a new cluster \
-                             of the same name reuses it meanwhile",
-                            busy.join(", ")
-                        ))));
-                    }
-                    bail!("network {} still has endpoints", busy.join(", "));
-                }
-                match empty_since {
-                    Some(since) if since.elapsed() >= patience.settle => Ok(None),
-                    Some(_) => bail!("nothing left; watching for containers still being made"),
-                    None => bail!(
-                        "{} container(s) and {} network(s) still there",
-                        left.len(),
-                        left_networks.len()
-                    ),
-                }
-            }
-        },
-    )
-    .await?;
-    if let Some(e) = outcome {
-        return Err(e);
-    }
-    let seen = seen.into_inner().unwrap_or_default();
-    Ok(Removed {
-        containers: seen.containers.len(),
-        networks: seen.networks.len(),
-    })
-}
-
-/// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
-/// Only what carries the dead owner's label goes, so a new cluster that reuses the name (a reused pid) stays.
-/// Best effort and quick: another test process may be removing the same cluster at the same moment, and a network
-/// Docker cannot remove is left for a later run.
-async fn remove_orphans(docker: &Docker) {
-    let orphan = |labels: &HashMap<String, String>| {
-        let owner = labels.get(LABEL_OWNER).filter(|owner| owner::is_gone(owner))?;
-        Some((labels.get(LABEL_CLUSTER)?.clone(), owner.clone()))
-    };
-    // Networks too: a process killed between making the network and starting containers leaves only that.
-    let any_owner = [LABEL_OWNER.to_owned()];
-    let (containers, networks) = tokio::join!(docker.containers(&any_owner), docker.networks(&any_owner));
-    let mut orphans: BTreeSet<(String, String)> = containers
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| orphan(&c.labels))
-        .collect();
-    orphans.extend(networks.unwrap_or_default().iter().filter_map(|n| orphan(&n.labels)));
-    let patience = Patience {
-        settle: Duration::ZERO,
-        phantom: Duration::ZERO,
-    };
-    for (name, owner) in orphans {
-        let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];
-        if let Err(e) = remove_labelled(docker, &filters, &name, patience).await {
-            eprintln!("cluster-tests: could not remove orphaned cluster {name}: {e}");
-        }
-    }
 }

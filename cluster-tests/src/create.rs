@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::{Cluster, ClusterSpec, remove_interrupted_cluster};
+use crate::cluster::{Cluster, ClusterSpec};
 use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
 use crate::node::{self, command};
 use crate::ready::Shape;
+use crate::removal::remove_interrupted_cluster;
 use crate::topology::{SLOTS, SlotRange, format_ranges};
 use crate::{Error, Progress, Result, bail, image, wait};
 

@@ -25,18 +25,17 @@ mod membership;
 pub mod node;
 mod owner;
 pub mod ready;
+mod removal;
 pub mod topology;
 pub mod versions;
 pub mod wait;
 
-pub use cluster::{
-    Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND, Removed, remove_cluster,
-    remove_interrupted_cluster,
-};
+pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND};
 pub use create::{CreateReport, slot_ranges};
 pub use error::{Error, Result};
 pub use faults::{FailoverKind, FailoverReport};
 pub use membership::JoinReport;
+pub use removal::{Removed, remove_cluster, remove_interrupted_cluster};
 pub use versions::Version;
 
 /// A callback that receives one line of progress at a time (image builds, cluster creation).
