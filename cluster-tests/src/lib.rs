@@ -34,7 +34,7 @@ pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, 
 pub use create::{CreateReport, slot_ranges};
 pub use error::{Error, Result};
 pub use faults::{FailoverKind, FailoverReport};
-pub use membership::JoinReport;
+pub use membership::{JoinPlan, JoinReport};
 pub use removal::{Removed, remove_cluster, remove_interrupted_cluster};
 pub use versions::Version;
 

@@ -10,6 +10,7 @@ use crate::cluster::{Cluster, check_ports};
 use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::node::command;
 use crate::ready::Shape;
+use crate::removal::remove_interrupted_node;
 use crate::topology::{NodeEntry, Role, format_ports};
 use crate::{Error, Result, bail};
 
@@ -26,11 +27,31 @@ pub struct JoinReport {
     pub ready_after: Duration,
 }
 
+/// A join decided but not carried out yet: where the new node goes and whom it replicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinPlan {
+    /// Port of the new node.
+    pub port: u16,
+    /// Node id of the master it will replicate.
+    pub master_id: String,
+    /// Port of that master.
+    pub master_port: u16,
+    /// Image it runs: the one the cluster already runs, even if the recipe changed since.
+    image: String,
+}
+
 impl Cluster {
     /// Starts a new node and makes it a replica of the master on `replicate` (default: the live master that has
     /// no replica left, e.g. the one a failover promoted). Its port is `port`, or the lowest free one from the
     /// first node's port up (so a failed node's port is reused). Returns once it is synced and the cluster ready.
     pub async fn join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinReport> {
+        let plan = self.plan_join(replicate_port, port).await?;
+        self.carry_out_join(&plan).await
+    }
+
+    /// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); refuses what cannot work.
+    /// Starts nothing.
+    pub async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
         let topology = self.topology().await?;
         let masters = topology.live_masters();
         let master: &NodeEntry = match replicate_port {
@@ -63,16 +84,26 @@ impl Cluster {
                 .ok_or_else(|| Error::new("no free port is left above the first node's"))?,
         };
         check_ports(port.into(), port.into())?;
-        // The image the cluster already runs, even if the recipe changed since it was made.
         let image = nodes
             .iter()
             .find(|n| n.addr.is_some())
             .map(|n| n.image.clone())
             .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))?;
-        let master_addr = master
-            .addr
+        let master_port = master
+            .port()
             .ok_or_else(|| Error::new(format!("master {} has no address", master.id)))?;
-        let container = node_container(&self.spec, &image, port);
+        Ok(JoinPlan {
+            port,
+            master_id: master.id.clone(),
+            master_port,
+            image,
+        })
+    }
+
+    /// Starts the node `plan` describes and joins it; on failure nothing of it is left.
+    pub async fn carry_out_join(&self, plan: &JoinPlan) -> Result<JoinReport> {
+        let port = plan.port;
+        let container = node_container(&self.spec, &plan.image, port);
         let name = container.name.clone();
         let start = Instant::now();
         let timeout = self.spec.step_timeout();
@@ -82,7 +113,7 @@ impl Cluster {
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
             meet_all(&[(addr, id.clone())], &others).await?;
-            replicate(addr, &master.id, timeout).await?;
+            replicate(addr, &plan.master_id, timeout).await?;
             self.wait_ready(Shape::Any, timeout).await
         };
         if let Err(e) = joined.await {
@@ -94,9 +125,15 @@ impl Cluster {
         Ok(JoinReport {
             port,
             id,
-            master: master_addr.port(),
+            master: plan.master_port,
             ready_after: start.elapsed(),
         })
+    }
+
+    /// Undoes a join cut short (Ctrl-C): removes the planned node's container, also one whose creation was still
+    /// on its way to the engine. Other nodes that had met it mark it failed; [`Cluster::forget_gone`] clears it.
+    pub async fn undo_join(&self, plan: &JoinPlan) -> Result<()> {
+        remove_interrupted_node(&self.docker, self.name(), plan.port).await
     }
 
     /// Makes every live node forget the nodes whose containers are gone (`CLUSTER FORGET` on each live node,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::docker::{Docker, LABEL_CLUSTER, LABEL_OWNER, cluster_filter};
+use crate::docker::{Docker, LABEL_CLUSTER, LABEL_OWNER, LABEL_PORT, cluster_filter};
 use crate::{Error, Result, bail, owner, wait};
 
 /// What [`remove_cluster`] removed.
@@ -24,7 +24,7 @@ pub struct Removed {
 /// being made, can keep the network busy for a moment); it fails only if something is still there after 30 s,
 /// and then says what.
 pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    remove_labelled(docker, &[cluster_filter(name)], name, Patience::DEFAULT).await
+    remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::DEFAULT).await
 }
 
 /// Removes a cluster whose making was cut short (Ctrl-C, a failed step), like [`remove_cluster`]: container
@@ -35,7 +35,24 @@ pub async fn remove_interrupted_cluster(docker: &Docker, name: &str) -> Result<R
         settle: Duration::from_secs(2),
         ..Patience::DEFAULT
     };
-    remove_labelled(docker, &[cluster_filter(name)], name, patience).await
+    remove_labelled(docker, &[cluster_filter(name)], &whole(name), patience).await
+}
+
+/// Removes the container of cluster `name`'s node on `port` whose start was cut short, watching for a while as
+/// [`remove_interrupted_cluster`] does.
+pub(crate) async fn remove_interrupted_node(docker: &Docker, name: &str, port: u16) -> Result<()> {
+    let filters = [cluster_filter(name), format!("{LABEL_PORT}={port}")];
+    let patience = Patience {
+        settle: Duration::from_secs(2),
+        ..Patience::DEFAULT
+    };
+    remove_labelled(docker, &filters, &format!("container {name}-{port}"), patience)
+        .await
+        .map(drop)
+}
+
+fn whole(cluster: &str) -> String {
+    format!("every container and the network of cluster `{cluster}`")
 }
 
 /// How long [`remove_labelled`] keeps at it.
@@ -56,7 +73,7 @@ impl Patience {
 }
 
 /// Removes the containers and networks matching all `filters`, in passes, until nothing is left.
-async fn remove_labelled(docker: &Docker, filters: &[String], name: &str, patience: Patience) -> Result<Removed> {
+async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patience: Patience) -> Result<Removed> {
     /// What the passes saw: container ids and network names (to say what went), since when passes find nothing,
     /// and since when only networks refusing for endpoints are left.
     #[derive(Default)]
@@ -69,7 +86,7 @@ async fn remove_labelled(docker: &Docker, filters: &[String], name: &str, patien
     let seen = std::sync::Mutex::new(Seen::default());
     // Ok(None): all gone; Ok(Some(e)): give up at once with e; Err: not yet.
     let outcome = wait::until(
-        &format!("every container and the network of cluster `{name}` to be removed"),
+        &format!("{what} to be removed"),
         patience.settle + Duration::from_secs(30),
         || {
             let seen = &seen;
@@ -166,7 +183,7 @@ pub(crate) async fn remove_orphans(docker: &Docker) {
     };
     for (name, owner) in orphans {
         let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];
-        if let Err(e) = remove_labelled(docker, &filters, &name, patience).await {
+        if let Err(e) = remove_labelled(docker, &filters, &whole(&name), patience).await {
             eprintln!("cluster-tests: could not remove orphaned cluster {name}: {e}");
         }
     }

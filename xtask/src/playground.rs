@@ -146,10 +146,21 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
     Ok(())
 }
 
-/// `join`: adds a replica and reports when it is synced.
+/// `join`: adds a replica and reports when it is synced. Ctrl-C removes the node being joined.
 pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
     let cluster = playground().await?;
-    let report = cluster.join(replicate, port).await?;
+    let plan = cluster.plan_join(replicate, port).await?;
+    let report = tokio::select! {
+        report = cluster.carry_out_join(&plan) => report?,
+        _ = tokio::signal::ctrl_c() => {
+            cluster.undo_join(&plan).await?;
+            return Err(Error::new(format!(
+                "interrupted; removed the node being joined on port {} (if others had met it, \
+                 `cargo xtask forget` clears it from their tables)",
+                plan.port
+            )));
+        }
+    };
     println!(
         "node {} joined as a replica of {} and is synced ({:.2} s)",
         report.port,
