@@ -31,24 +31,21 @@ pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
 /// creations already sent to the engine can land after a pass found nothing, so it keeps looking for a while
 /// after the first empty pass.
 pub async fn remove_interrupted_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    let patience = Patience {
-        settle: Duration::from_secs(2),
-        ..Patience::DEFAULT
-    };
-    remove_labelled(docker, &[cluster_filter(name)], &whole(name), patience).await
+    remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::INTERRUPTED).await
 }
 
 /// Removes the container of cluster `name`'s node on `port` whose start was cut short, watching for a while as
 /// [`remove_interrupted_cluster`] does.
 pub(crate) async fn remove_interrupted_node(docker: &Docker, name: &str, port: u16) -> Result<()> {
     let filters = [cluster_filter(name), format!("{LABEL_PORT}={port}")];
-    let patience = Patience {
-        settle: Duration::from_secs(2),
-        ..Patience::DEFAULT
-    };
-    remove_labelled(docker, &filters, &format!("container {name}-{port}"), patience)
-        .await
-        .map(drop)
+    remove_labelled(
+        docker,
+        &filters,
+        &format!("container {name}-{port}"),
+        Patience::INTERRUPTED,
+    )
+    .await
+    .map(drop)
 }
 
 fn whole(cluster: &str) -> String {
@@ -66,9 +63,21 @@ struct Patience {
 }
 
 impl Patience {
+    /// Nothing is being made: done at the first empty pass.
     const DEFAULT: Self = Self {
         settle: Duration::ZERO,
         phantom: Duration::from_secs(5),
+    };
+    /// Making was cut short: container creations already sent may still land, so watch 2 s after the first empty
+    /// pass.
+    const INTERRUPTED: Self = Self {
+        settle: Duration::from_secs(2),
+        phantom: Duration::from_secs(5),
+    };
+    /// Best-effort clean-up that must not hold anyone up: a network refusing for endpoints is left at once.
+    const QUICK: Self = Self {
+        settle: Duration::ZERO,
+        phantom: Duration::ZERO,
     };
 }
 
@@ -177,13 +186,9 @@ pub(crate) async fn remove_orphans(docker: &Docker) {
         .filter_map(|c| orphan(&c.labels))
         .collect();
     orphans.extend(networks.unwrap_or_default().iter().filter_map(|n| orphan(&n.labels)));
-    let patience = Patience {
-        settle: Duration::ZERO,
-        phantom: Duration::ZERO,
-    };
     for (name, owner) in orphans {
         let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];
-        if let Err(e) = remove_labelled(docker, &filters, &whole(&name), patience).await {
+        if let Err(e) = remove_labelled(docker, &filters, &whole(&name), Patience::QUICK).await {
             eprintln!("cluster-tests: could not remove orphaned cluster {name}: {e}");
         }
     }
