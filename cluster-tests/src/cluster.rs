@@ -1,24 +1,26 @@
 //! The [`Cluster`] handle: find a cluster's nodes through Docker, read their views, wait for readiness, remove it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{join_all, try_join_all};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
-    Container, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PORT, LABEL_VERSION,
-    cluster_filter,
+    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
+    LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
 };
-use crate::node::{CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
+use crate::networking::{Attachment, Networking, find_attachment};
+use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
 use crate::removal::{Removed, remove_cluster, remove_orphans};
 use crate::topology::ClusterNodes;
 use crate::versions::Version;
-use crate::{Error, Result, bail, owner, wait};
+use crate::{Error, Result, bail, data, owner, wait};
 
 /// Name of the cluster the CLI makes and finds.
 pub const PLAYGROUND: &str = "playground";
@@ -28,6 +30,8 @@ pub const PLAYGROUND: &str = "playground";
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
 pub const FIRST_PORT: u16 = 7001;
+/// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
+pub const DEFAULT_SPARE_PORTS: usize = 3;
 
 /// What a cluster is made of.
 #[derive(Debug, Clone)]
@@ -42,8 +46,13 @@ pub struct ClusterSpec {
     pub replicas: usize,
     /// `cluster-node-timeout`.
     pub node_timeout: Duration,
-    /// Port of the first node.
-    pub first_port: u16,
+    /// Port of the first node; `None` picks a free range on the host (the tests' choice; [`FIRST_PORT`] with
+    /// [`Networking::Bridge`], which publishes nothing).
+    pub first_port: Option<u16>,
+    /// How the nodes are networked and reached from the host.
+    pub networking: Networking,
+    /// Ports published beyond the nodes' own, for nodes that join later ([`Networking::Pod`] only).
+    pub spare_ports: usize,
     /// Whether dropping the [`Cluster`] removes it (tests) or it is kept until `stop` (the CLI).
     pub remove_on_drop: bool,
 }
@@ -57,7 +66,9 @@ impl ClusterSpec {
             masters: 3,
             replicas: 1,
             node_timeout: DEFAULT_NODE_TIMEOUT,
-            first_port: FIRST_PORT,
+            first_port: Some(FIRST_PORT),
+            networking: Networking::Pod,
+            spare_ports: DEFAULT_SPARE_PORTS,
             remove_on_drop: false,
         }
     }
@@ -68,9 +79,22 @@ impl ClusterSpec {
         let name = format!("ct{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         Ok(Self {
             name,
+            first_port: None,
             remove_on_drop: true,
             ..Self::playground(Version::from_env()?)
         })
+    }
+
+    /// Makes the cluster this spec describes (see [`Cluster::create`]), printing progress to stderr; clusters of
+    /// test processes that died without cleaning up are removed meanwhile.
+    pub async fn start(self) -> Result<Cluster> {
+        let docker = Docker::connect().await?;
+        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
+        let ((), created) = tokio::join!(
+            remove_orphans(&docker),
+            Cluster::create(&docker, self, &|line| eprintln!("{line}"))
+        );
+        Ok(created?.0)
     }
 
     /// How long one step of making or healing the cluster may take (forming, a failover, a join): several node
@@ -82,6 +106,11 @@ impl ClusterSpec {
     /// Total number of nodes.
     pub fn node_count(&self) -> usize {
         self.masters * (1 + self.replicas)
+    }
+
+    /// How many host ports the cluster's pod publishes: the nodes' and the spare ones.
+    pub fn published_count(&self) -> usize {
+        self.node_count() + self.spare_ports
     }
 
     /// Rejects specs the servers cannot run; the message says what would work.
@@ -99,10 +128,19 @@ impl ClusterSpec {
                 self.replicas
             );
         }
-        check_ports(
-            u32::from(self.first_port),
-            u32::from(self.first_port) + self.node_count() as u32 - 1,
-        )?;
+        if self.spare_ports > 100 {
+            bail!(
+                "{} spare ports is more than joins need (each costs a proxy process on the host)",
+                self.spare_ports
+            );
+        }
+        if let Some(first) = self.first_port {
+            let count = match self.networking {
+                Networking::Pod => self.published_count(),
+                Networking::Bridge => self.node_count(),
+            };
+            check_ports(u32::from(first), u32::from(first) + count as u32 - 1)?;
+        }
         if self.node_timeout < Duration::from_millis(100) {
             bail!("a node timeout under 100 ms would fail healthy nodes");
         }
@@ -123,7 +161,11 @@ impl ClusterSpec {
             (LABEL_CLUSTER.to_owned(), self.name.clone()),
             (LABEL_VERSION.to_owned(), self.version.name.clone()),
             (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
-            (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
+            (
+                LABEL_FIRST_PORT.to_owned(),
+                self.first_port.unwrap_or(FIRST_PORT).to_string(),
+            ),
+            (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
         ]);
         if self.remove_on_drop {
             labels.insert(LABEL_OWNER.to_owned(), owner::this_process());
@@ -140,7 +182,7 @@ pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
         } else {
             format!("ports {first}..{last}")
         };
-        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000)");
+        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick another `--port-base`");
     }
     Ok(())
 }
@@ -156,7 +198,7 @@ pub struct Node {
     pub port: u16,
     /// Image it runs.
     pub image: String,
-    /// Address on the cluster network, while running.
+    /// Address the harness reaches it on, while running: 127.0.0.1 in a pod, the container's address on a bridge.
     pub addr: Option<SocketAddr>,
 }
 
@@ -164,6 +206,8 @@ pub struct Node {
 pub struct Cluster {
     pub(crate) spec: ClusterSpec,
     pub(crate) docker: Docker,
+    /// Where nodes attach: read from Docker when the cluster is found, set when it is made.
+    pub(crate) attachment: Attachment,
 }
 
 impl Cluster {
@@ -179,6 +223,8 @@ impl Cluster {
             .parse()
             .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis);
         let first_port = label(LABEL_FIRST_PORT).parse().unwrap_or(FIRST_PORT);
+        let networking = Networking::named(&label(LABEL_NETWORKING)).unwrap_or(Networking::Bridge);
+        let attachment = find_attachment(docker, name, networking).await?;
         let spec = ClusterSpec {
             name: name.to_owned(),
             version,
@@ -186,12 +232,15 @@ impl Cluster {
             masters: 0,
             replicas: 0,
             node_timeout,
-            first_port,
+            first_port: Some(first_port),
+            networking,
+            spare_ports: 0,
             remove_on_drop: false,
         };
         Ok(Self {
             spec,
             docker: docker.clone(),
+            attachment,
         })
     }
 
@@ -199,14 +248,7 @@ impl Cluster {
     ///
     /// Clusters of test processes that died without cleaning up (killed by a timeout, say) are removed meanwhile.
     pub async fn start_for_test() -> Result<Self> {
-        let docker = Docker::connect().await?;
-        let spec = ClusterSpec::for_test()?;
-        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
-        let ((), created) = tokio::join!(
-            remove_orphans(&docker),
-            Self::create(&docker, spec, &|line| eprintln!("{line}"))
-        );
-        Ok(created?.0)
+        ClusterSpec::for_test()?.start().await
     }
 
     /// Cluster name.
@@ -217,6 +259,31 @@ impl Cluster {
     /// Server version the cluster runs.
     pub fn version(&self) -> &'static Version {
         self.spec.version
+    }
+
+    /// How the cluster's nodes are networked.
+    pub fn networking(&self) -> Networking {
+        self.spec.networking
+    }
+
+    /// Port of the first node (the others were made on the ports after it).
+    pub fn first_port(&self) -> u16 {
+        self.spec.first_port.unwrap_or(FIRST_PORT)
+    }
+
+    /// The host ports published on 127.0.0.1 for nodes, spare ones included (none on a bridge network).
+    pub fn published_ports(&self) -> Option<RangeInclusive<u16>> {
+        self.attachment.published().cloned()
+    }
+
+    /// URLs of the live nodes (`redis://127.0.0.1:7001/`, ...), the seeds any cluster client library needs.
+    pub async fn initial_nodes(&self) -> Result<Vec<String>> {
+        Ok(self
+            .live_addrs()
+            .await?
+            .iter()
+            .map(|a| format!("redis://{a}/"))
+            .collect())
     }
 
     /// The node timeout the cluster runs with.
@@ -293,28 +360,54 @@ impl Cluster {
     }
 
     /// Waits until the cluster is ready (see [`ready`](crate::ready)) and has `shape`.
+    ///
+    /// A replica whose replication offset is still 0 is hidden from clients by Redis 7.0+ until its master's
+    /// next replication ping (10 s by default); meanwhile its master gets a write that leaves nothing behind
+    /// (`MULTI`, `SET`, `DEL`, `EXEC` of a key of its own), which moves the offset at once.
     pub async fn wait_ready(&self, shape: Shape, timeout: Duration) -> Result<()> {
         wait::until("the cluster to be ready", timeout, || async {
             let views = self.views().await?;
-            ready::check(&views, shape)
+            let verdict = ready::check(&views, shape);
+            if verdict.is_err() {
+                advance_idle_masters(&views).await?;
+            }
+            verdict
         })
         .await
     }
 
     /// A cluster client (the `redis` crate's) connected to the live nodes, with connect and response timeouts.
     pub async fn client(&self) -> Result<ClusterConnection> {
-        let urls: Vec<String> = self
-            .live_addrs()
-            .await?
-            .iter()
-            .map(|a| format!("redis://{a}/"))
-            .collect();
-        let client = ClusterClient::builder(urls)
+        let client = ClusterClient::builder(self.initial_nodes().await?)
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT)
             .retries(8)
             .build()?;
         Ok(client.get_async_connection().await?)
+    }
+
+    /// Runs the node image's command-line client (`redis-cli` or `valkey-cli`) with `args` on the host's network,
+    /// as a program on the host would (Linux; on Docker Desktop the "host" network is the VM's). Returns its
+    /// output, or an error with it if the client exits non-zero.
+    pub async fn host_cli(&self, args: &[&str]) -> Result<String> {
+        static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
+        let image = self.nodes().await?.into_iter().next().map(|n| n.image);
+        let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.spec.name)))?;
+        let cli = self.spec.version.cli_bin.clone();
+        let spec = ContainerSpec {
+            name: format!("{}-cli-{}", self.spec.name, CLI_RUNS.fetch_add(1, Ordering::Relaxed)),
+            image,
+            network: "host".into(),
+            entrypoint: Some(vec![cli.clone()]),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            labels: self.spec.labels(),
+            ..Default::default()
+        };
+        let (code, output) = self.docker.run_to_end(&spec, RESPONSE_TIMEOUT * 5).await?;
+        if code != 0 {
+            bail!("{cli} {} exited with {code}: {output}", args.join(" "));
+        }
+        Ok(output)
     }
 
     /// Removes every container and the network of this cluster; safe to call when they are already gone.
@@ -346,9 +439,29 @@ impl Drop for Cluster {
     }
 }
 
+/// Writes (and at once deletes) a key on each master that has a synced replica at replication offset 0.
+pub(crate) async fn advance_idle_masters(views: &[NodeView]) -> Result<()> {
+    let idle = views
+        .iter()
+        .filter(|v| v.replication.replica_synced() && v.replication.offset == 0);
+    let masters: BTreeSet<&str> = idle.filter_map(|v| v.nodes.myself()?.master_id.as_deref()).collect();
+    let writes = views.iter().filter_map(|v| {
+        let me = v.nodes.myself().filter(|me| masters.contains(me.id.as_str()))?;
+        let key = data::key_in(&me.slots, "cluster-tests:offset")?;
+        let mut pipe = redis::pipe();
+        pipe.atomic().set(&key, "").ignore().del(&key).ignore();
+        Some(node::query_pipe(v.addr, pipe))
+    });
+    try_join_all(writes).await.map(drop)
+}
+
 fn to_node(c: Container) -> Option<Node> {
     let port = c.labels.get(LABEL_PORT)?.parse().ok()?;
-    let addr = c.ip.filter(|_| c.running).map(|ip| SocketAddr::new(ip, port));
+    let networking = c
+        .labels
+        .get(LABEL_NETWORKING)
+        .map_or(Ok(Networking::Bridge), |n| Networking::named(n));
+    let addr = networking.ok()?.node_addr(c.ip, port).filter(|_| c.running);
     Some(Node {
         container: c.name,
         id: c.id,

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::{Cluster, ClusterSpec};
+use crate::cluster::{Cluster, ClusterSpec, FIRST_PORT, advance_idle_masters};
 use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
+use crate::networking::{Attachment, Networking, start_pod};
 use crate::node::{self, command};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
@@ -44,8 +45,8 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
     ranges
 }
 
-/// The container spec of the node listening on `port`.
-pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16) -> ContainerSpec {
+/// The container spec of the node listening on `port`, attached to the cluster's pod or network.
+pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachment: &Attachment) -> ContainerSpec {
     let mut labels = spec.labels();
     labels.insert(LABEL_PORT.to_owned(), port.to_string());
     let args = [
@@ -68,12 +69,33 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16) -> Cont
         "--repl-diskless-sync",
         "no",
     ];
-    ContainerSpec {
+    let mut container = ContainerSpec {
         name: format!("{}-{port}", spec.name),
         image: image.to_owned(),
-        network: spec.name.clone(),
+        // Its own uid, so that rules inside a shared network namespace can single out its traffic.
+        user: Some(port.to_string()),
         args: args.iter().map(|a| a.to_string()).collect(),
         labels,
+        ..Default::default()
+    };
+    attachment.attach(&mut container);
+    container
+}
+
+/// Makes the cluster's pod (its first port then known) or bridge network.
+async fn attach_cluster(
+    docker: &Docker,
+    spec: &ClusterSpec,
+    image: &str,
+    progress: Progress<'_>,
+) -> Result<(Attachment, u16)> {
+    match spec.networking {
+        Networking::Pod => start_pod(docker, spec, image, progress).await,
+        Networking::Bridge => {
+            make_network(docker, spec, progress).await?;
+            let network = spec.name.clone();
+            Ok((Attachment::Bridge { network }, spec.first_port.unwrap_or(FIRST_PORT)))
+        }
     }
 }
 
@@ -96,13 +118,17 @@ async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_
 
 /// Starts a node container and waits until it answers; returns its address and node id. A container whose
 /// server does not answer is removed again.
-pub(crate) async fn start_node(docker: &Docker, container: ContainerSpec, port: u16) -> Result<(SocketAddr, String)> {
+pub(crate) async fn start_node(
+    docker: &Docker,
+    container: ContainerSpec,
+    port: u16,
+    networking: Networking,
+) -> Result<(SocketAddr, String)> {
     let started = docker.run(&container).await?;
     let answered = async {
-        let ip = started
-            .ip
+        let addr = networking
+            .node_addr(started.ip, port)
             .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
-        let addr = SocketAddr::new(ip, port);
         let id = wait::until(
             &format!("{} to answer", container.name),
             Duration::from_secs(20),
@@ -196,24 +222,37 @@ impl Cluster {
         if outcome == image::BuildOutcome::Built {
             progress(&format!("image: built {tag} ({:.1} s)", took.as_secs_f64()));
         }
-        let cluster = Cluster {
-            spec,
-            docker: docker.clone(),
+        let start = Instant::now();
+        let made = async {
+            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, progress).await?;
+            let spec = ClusterSpec {
+                first_port: Some(first_port),
+                ..spec.clone()
+            };
+            let cluster = Cluster {
+                spec,
+                docker: docker.clone(),
+                attachment,
+            };
+            let report = cluster.form(&tag, start, progress).await?;
+            Ok((cluster, report))
         };
-        match cluster.form(&tag, progress).await {
-            Ok(report) => Ok((cluster, report)),
-            Err(e) => {
-                remove_interrupted_cluster(docker, cluster.name()).await.ok();
-                Err(e)
-            }
+        let made = made.await;
+        if made.is_err() {
+            remove_interrupted_cluster(docker, &spec.name).await.ok();
         }
+        made
     }
 
     /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
     async fn start_nodes(&self, tag: &str, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
         let spec = &self.spec;
-        let ports = nodes.map(|i| spec.first_port + i as u16);
-        try_join_all(ports.map(|port| start_node(&self.docker, node_container(spec, tag, port), port))).await
+        let ports = nodes.map(|i| self.first_port() + i as u16);
+        try_join_all(ports.map(|port| {
+            let container = node_container(spec, tag, port, &self.attachment);
+            start_node(&self.docker, container, port, spec.networking)
+        }))
+        .await
     }
 
     /// The standard route, for comparison: starts the same containers and runs `redis-cli --cluster create`
@@ -221,14 +260,18 @@ impl Cluster {
     pub async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
         spec.validate()?;
         let (tag, _, _) = image::ensure_built(docker, spec.version, &|_| {}).await?;
-        let cluster = Cluster {
-            spec,
-            docker: docker.clone(),
-        };
         let start = Instant::now();
         let result = async {
+            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, &|_| {}).await?;
+            let cluster = Cluster {
+                spec: ClusterSpec {
+                    first_port: Some(first_port),
+                    ..spec.clone()
+                },
+                docker: docker.clone(),
+                attachment,
+            };
             let spec = &cluster.spec;
-            make_network(docker, spec, &|_| {}).await?;
             let nodes = cluster.start_nodes(&tag, 0..spec.node_count()).await?;
             let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
@@ -237,7 +280,7 @@ impl Cluster {
                 spec.replicas.to_string(),
                 "--cluster-yes".into(),
             ]);
-            let first = format!("{}-{}", spec.name, spec.first_port);
+            let first = format!("{}-{}", spec.name, cluster.first_port());
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
             let (code, output) = tokio::time::timeout(spec.step_timeout(), docker.exec(&first, &cmd))
                 .await
@@ -254,23 +297,23 @@ impl Cluster {
                 masters: spec.masters,
                 replicas_per_master: spec.replicas,
             };
-            cluster.wait_ready(shape, spec.step_timeout()).await
+            cluster.wait_ready(shape, spec.step_timeout()).await?;
+            Ok(cluster)
         }
         .await;
         match result {
-            Ok(()) => Ok((cluster, start.elapsed())),
+            Ok(cluster) => Ok((cluster, start.elapsed())),
             Err(e) => {
-                remove_interrupted_cluster(docker, cluster.name()).await.ok();
+                remove_interrupted_cluster(docker, &spec.name).await.ok();
                 Err(e)
             }
         }
     }
 
-    async fn form(&self, tag: &str, progress: Progress<'_>) -> Result<CreateReport> {
+    /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
+    async fn form(&self, tag: &str, start: Instant, progress: Progress<'_>) -> Result<CreateReport> {
         let spec = &self.spec;
-        let start = Instant::now();
         let step_timeout = spec.step_timeout();
-        make_network(&self.docker, spec, progress).await?;
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
         let masters = self.start_nodes(tag, 0..spec.masters).await?;
@@ -288,10 +331,13 @@ impl Cluster {
         })?;
         let containers_started = start.elapsed();
         progress(&format!(
-            "containers: {} nodes of {} up on network {} ({:.2} s)",
+            "containers: {} nodes of {} up ({}) ({:.2} s)",
             masters.len() + replicas.len(),
             spec.version.server,
-            spec.name,
+            match self.attachment.published() {
+                Some(ports) => format!("at 127.0.0.1, ports {}-{} published", ports.start(), ports.end()),
+                None => format!("on network {}", spec.name),
+            },
             containers_started.as_secs_f64()
         ));
         set_config_epochs(&replicas, masters.len() + 1).await?;
@@ -320,6 +366,8 @@ impl Cluster {
 
         wait::until("every node to serve all slots", step_timeout, || async {
             let views = self.views().await?;
+            // Replicas sync within the masters' writable delay: let clients discover them meanwhile.
+            advance_idle_masters(&views).await?;
             match views
                 .iter()
                 .find(|v| !v.info.state_ok() || v.info.slots_ok() != u64::from(SLOTS))

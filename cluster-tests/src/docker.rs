@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest};
+use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest, PortBinding};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, WaitContainerOptions,
 };
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// Label naming the cluster a container or network belongs to.
 pub const LABEL_CLUSTER: &str = "cluster-tests.cluster";
@@ -25,9 +25,18 @@ pub const LABEL_VERSION: &str = "cluster-tests.version";
 pub const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
 /// Label holding the port of a cluster's first node (a joining node takes the lowest free port from there).
 pub const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
+/// Label saying how a cluster's nodes are networked (`pod` or `bridge`, see [`crate::Networking`]).
+pub const LABEL_NETWORKING: &str = "cluster-tests.networking";
+/// Label holding the host port range a pod publishes on 127.0.0.1 (`first-last`).
+pub const LABEL_PUBLISHED: &str = "cluster-tests.published";
+/// Label marking the container that holds a pod's network namespace (it runs no node).
+pub const LABEL_HOLDER: &str = "cluster-tests.holder";
 /// Label naming the test process that owns a cluster, so that a later run can remove it if that process died
 /// (absent on clusters the CLI keeps).
 pub const LABEL_OWNER: &str = "cluster-tests.owner";
+
+/// The only host address node ports are ever published on.
+pub const LOOPBACK: &str = "127.0.0.1";
 
 /// How long one call to the Docker engine may take before it is given up.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,16 +47,24 @@ pub struct Docker {
     api: bollard::Docker,
 }
 
-/// What it takes to start one node container.
-#[derive(Debug, Clone)]
+/// What it takes to start one container.
+#[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
-    /// Container name (and host name).
+    /// Container name.
     pub name: String,
+    /// Host name inside the container (not allowed when it shares another container's network).
+    pub hostname: Option<String>,
     /// Image tag.
     pub image: String,
-    /// Network the container joins.
+    /// Docker network mode: a network's name, `container:<id>` to share that container's namespace, or `host`.
     pub network: String,
-    /// Arguments passed to the image's entry point.
+    /// User (uid) the entry point runs as; the image's default when absent.
+    pub user: Option<String>,
+    /// Ports published on the host's 127.0.0.1 only, each on the same port number as inside.
+    pub published: Vec<u16>,
+    /// Entry point instead of the image's.
+    pub entrypoint: Option<Vec<String>>,
+    /// Arguments passed to the entry point.
     pub args: Vec<String>,
     /// Labels set on the container.
     pub labels: HashMap<String, String>,
@@ -164,15 +181,53 @@ impl Docker {
         }
     }
 
-    /// Creates and starts a container, and returns it as Docker then reports it.
+    /// Creates and starts a container, and returns it as Docker then reports it. A port that cannot be published
+    /// gives [`Error::PortTaken`] naming it.
     pub async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
+        let id = self.create(spec).await?;
+        if let Err(e) = self.api.start_container(&id, None).await {
+            self.remove_container(&id).await.ok();
+            return Err(
+                port_taken(&e).unwrap_or_else(|| Error::from(e).context(format!("starting container {}", spec.name)))
+            );
+        }
+        let id = &id;
+        let filters = HashMap::from([("id", vec![id.clone()])]);
+        let listed = self.list(filters).await.and_then(|found| {
+            found
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::new(format!("container {} vanished right after it started", spec.name)))
+        });
+        if listed.is_err() {
+            self.remove_container(id).await.ok();
+        }
+        listed
+    }
+
+    /// Creates (does not start) a container; returns its id.
+    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        let published = || spec.published.iter().map(|p| format!("{p}/tcp"));
+        let bindings: HashMap<String, Option<Vec<PortBinding>>> = published()
+            .map(|port| {
+                let binding = PortBinding {
+                    host_ip: Some(LOOPBACK.into()),
+                    host_port: Some(port.trim_end_matches("/tcp").into()),
+                };
+                (port, Some(vec![binding]))
+            })
+            .collect();
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.args.clone()),
-            hostname: Some(spec.name.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            hostname: spec.hostname.clone(),
+            user: spec.user.clone(),
             labels: Some(spec.labels.clone()),
+            exposed_ports: (!spec.published.is_empty()).then(|| published().collect()),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
+                port_bindings: (!bindings.is_empty()).then_some(bindings),
                 init: Some(false),
                 ..Default::default()
             }),
@@ -184,21 +239,39 @@ impl Docker {
             .create_container(Some(options), body)
             .await
             .map_err(|e| Error::from(e).context(format!("creating container {}", spec.name)))?;
-        if let Err(e) = self.api.start_container(&created.id, None).await {
-            self.remove_container(&created.id).await.ok();
-            return Err(Error::from(e).context(format!("starting container {}", spec.name)));
-        }
-        let filters = HashMap::from([("id", vec![created.id.clone()])]);
-        let listed = self.list(filters).await.and_then(|found| {
-            found
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::new(format!("container {} vanished right after it started", spec.name)))
+        Ok(created.id)
+    }
+
+    /// Runs a container to its end (at most `timeout`), removes it, and returns its exit code and output.
+    pub async fn run_to_end(&self, spec: &ContainerSpec, timeout: Duration) -> Result<(i64, String)> {
+        use futures_util::StreamExt;
+        let id = self.create(spec).await?;
+        let outcome = async {
+            self.api.start_container(&id, None).await?;
+            let mut waits = self.api.wait_container(&id, None::<WaitContainerOptions>);
+            let code = match waits.next().await {
+                Some(Ok(done)) => done.status_code,
+                // bollard reports a non-zero exit as an error that carries the code.
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return Err(e.into()),
+                None => -1,
+            };
+            let options = LogsOptionsBuilder::default().stdout(true).stderr(true).build();
+            let mut logs = self.api.logs(&id, Some(options));
+            let mut text = String::new();
+            while let Some(chunk) = logs.next().await {
+                text.push_str(&chunk?.to_string());
+            }
+            Ok((code, text))
+        };
+        let result = tokio::time::timeout(timeout, outcome).await.unwrap_or_else(|_| {
+            Err(Error::new(format!(
+                "container {} did not finish in {timeout:?}",
+                spec.name
+            )))
         });
-        if listed.is_err() {
-            self.remove_container(&created.id).await.ok();
-        }
-        listed
+        self.remove_container(&id).await?;
+        result
     }
 
     /// Containers (running or not) whose labels match every one of `filters` (`key=value`, or `key` for any
@@ -302,6 +375,25 @@ impl Docker {
             _ => Ok(()),
         }
     }
+}
+
+/// The port Docker could not publish because something else holds it, if that is what `e` says. Docker says
+/// "Bind for 127.0.0.1:7001 failed: port is already allocated" when another container holds it and "listen tcp4
+/// 127.0.0.1:7001: bind: address already in use" when another program does.
+fn port_taken(e: &bollard::errors::Error) -> Option<Error> {
+    let bollard::errors::Error::DockerResponseServerError { message, .. } = e else {
+        return None;
+    };
+    if !message.contains("already allocated") && !message.contains("address already in use") {
+        return None;
+    }
+    let after = &message[message.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let port: u16 = digits.parse().ok()?;
+    Some(Error::with_kind(
+        ErrorKind::PortTaken(port),
+        format!("port {port} on 127.0.0.1 is already in use by another program or container"),
+    ))
 }
 
 fn is_removal_in_progress(e: &bollard::errors::Error) -> bool {

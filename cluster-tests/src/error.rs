@@ -1,49 +1,107 @@
-//! The harness's error type: a message meant for the person running the cluster.
+//! The harness's error type: a message meant for the person running the cluster, a kind for code to match on,
+//! and the underlying error where there is one.
 
 use std::fmt;
+use std::sync::Arc;
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A host port the cluster needs is held by another program or container.
+    PortTaken(u16),
+    /// A wait ran out of time; the message says what it waited for and what it last saw.
+    Timeout,
+    /// The Docker engine refused or failed a call.
+    Docker,
+    /// A server answered with an error, or could not be reached.
+    Redis,
+    /// Anything else: bad input refused, a cluster not in the state asked for.
+    Other,
+}
 
 /// An error from the harness, carrying a message that says what failed and, where it can, what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(String);
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
 
 /// The harness's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An error with this message.
+    /// An error of kind [`ErrorKind::Other`] with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self::with_kind(ErrorKind::Other, message)
+    }
+
+    /// An error of `kind` with this message.
+    pub fn with_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The server's error, if this error came from one (e.g. to read a `MOVED` redirect's target).
+    pub fn redis_error(&self) -> Option<&redis::RedisError> {
+        self.source.as_deref()?.downcast_ref()
     }
 
     /// The same error with `context` put in front of its message.
-    pub fn context(self, context: impl fmt::Display) -> Self {
-        Self(format!("{context}: {}", self.0))
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
-        Self(e.to_string())
+        Self {
+            kind: ErrorKind::Redis,
+            message: e.to_string(),
+            source: Some(Arc::new(e)),
+        }
     }
 }
 
 impl From<bollard::errors::Error> for Error {
     fn from(e: bollard::errors::Error) -> Self {
-        Self(format!("docker: {e}"))
+        Self {
+            kind: ErrorKind::Docker,
+            message: format!("docker: {e}"),
+            source: Some(Arc::new(e)),
+        }
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Self(e.to_string())
+        Self {
+            kind: ErrorKind::Other,
+            message: e.to_string(),
+            source: Some(Arc::new(e)),
+        }
     }
 }
 

@@ -22,6 +22,7 @@ mod error;
 mod faults;
 pub mod image;
 mod membership;
+mod networking;
 pub mod node;
 mod owner;
 pub mod ready;
@@ -30,11 +31,12 @@ pub mod topology;
 pub mod versions;
 pub mod wait;
 
-pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Node, PLAYGROUND};
+pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, Node, PLAYGROUND};
 pub use create::{CreateReport, slot_ranges};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use faults::{FailoverKind, FailoverReport};
 pub use membership::{JoinPlan, JoinReport};
+pub use networking::Networking;
 pub use removal::{Removed, remove_cluster, remove_interrupted_cluster};
 pub use versions::Version;
 

@@ -74,16 +74,34 @@ impl Cluster {
         };
         let nodes = self.nodes().await?;
         let used: BTreeSet<u16> = nodes.iter().map(|n| n.port).collect();
+        let published = self.published_ports();
         let port = match port {
             Some(p) if used.contains(&p) => {
                 bail!("port {p} is already used by a node of this cluster")
             }
             Some(p) => p,
-            None => (self.spec.first_port..=u16::MAX)
+            None => (self.first_port()..=*published.as_ref().map_or(&u16::MAX, |r| r.end()))
                 .find(|p| !used.contains(p))
-                .ok_or_else(|| Error::new("no free port is left above the first node's"))?,
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "every port the cluster publishes ({}) has a node already; make the cluster with more \
+                         spare ports (`create --spare-ports N`)",
+                        published
+                            .as_ref()
+                            .map_or(String::new(), |r| format!("{}-{}", r.start(), r.end()))
+                    ))
+                })?,
         };
         check_ports(port.into(), port.into())?;
+        if let Some(range) = published.filter(|r| !r.contains(&port)) {
+            bail!(
+                "port {port} is not published for this cluster (its pod publishes 127.0.0.1:{}-{}, and a running pod \
+                 cannot publish more); pick a free port in that range, or make the cluster with more spare ports \
+                 (`create --spare-ports N`)",
+                range.start(),
+                range.end()
+            );
+        }
         let image = nodes
             .iter()
             .find(|n| n.addr.is_some())
@@ -103,13 +121,15 @@ impl Cluster {
     /// Starts the node `plan` describes and joins it; on failure nothing of it is left.
     pub async fn carry_out_join(&self, plan: &JoinPlan) -> Result<JoinReport> {
         let port = plan.port;
-        let container = node_container(&self.spec, &plan.image, port);
+        let container = node_container(&self.spec, &plan.image, port, &self.attachment);
         let name = container.name.clone();
         let start = Instant::now();
         let timeout = self.spec.step_timeout();
         let fail = |e: Error| e.context(format!("joining a node on port {port}"));
         // A node that never answers is removed by start_node itself.
-        let (addr, id) = start_node(&self.docker, container, port).await.map_err(fail)?;
+        let (addr, id) = start_node(&self.docker, container, port, self.networking())
+            .await
+            .map_err(fail)?;
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
             meet_all(&[(addr, id.clone())], &others).await?;

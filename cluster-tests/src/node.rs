@@ -6,8 +6,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
-use crate::topology::{ClusterInfo, ClusterNodes, ReplicationInfo};
-use crate::{Error, Result};
+use crate::topology::{ClusterInfo, ClusterNodes, ClusterShards, ClusterSlots, ReplicationInfo};
+use crate::{Error, ErrorKind, Result};
 
 /// How long a TCP connect to a node may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -34,6 +34,14 @@ pub async fn query<T: FromRedisValue>(addr: SocketAddr, cmd: &redis::Cmd) -> Res
         .map_err(|e| Error::from(e).context(addr))
 }
 
+/// Runs a pipeline (or transaction) on the node at `addr`, ignoring its replies.
+pub async fn query_pipe(addr: SocketAddr, pipe: redis::Pipeline) -> Result<()> {
+    let mut conn = connect(addr).await?;
+    pipe.exec_async(&mut conn)
+        .await
+        .map_err(|e| Error::from(e).context(addr))
+}
+
 /// Runs a command given as words, e.g. `["CLUSTER", "MEET", ip, port]` (the words are copied at once).
 pub fn command<T: FromRedisValue>(addr: SocketAddr, words: &[&str]) -> impl Future<Output = Result<T>> + use<T> {
     let mut cmd = redis::cmd(words[0]);
@@ -52,27 +60,49 @@ pub struct NodeView {
     pub nodes: ClusterNodes,
     /// Its `INFO replication`.
     pub replication: ReplicationInfo,
+    /// Its `CLUSTER SLOTS`: the map it gives clients.
+    pub slots: ClusterSlots,
+    /// Its `CLUSTER SHARDS`, where the server has the command (Redis 7.0+, Valkey).
+    pub shards: Option<ClusterShards>,
 }
 
 impl NodeView {
-    /// Reads `CLUSTER INFO`, `CLUSTER NODES` and `INFO replication` from the node at `addr`.
+    /// Reads `CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`, `CLUSTER SLOTS` and `CLUSTER SHARDS` from the node
+    /// at `addr`, in one round trip.
     pub async fn read(addr: SocketAddr) -> Result<Self> {
         let mut conn = connect(addr).await?;
-        let (info, nodes, replication): (String, String, String) = redis::pipe()
+        let replies: Vec<redis::RedisResult<redis::Value>> = redis::pipe()
+            .ignore_errors()
             .cmd("CLUSTER")
             .arg("INFO")
             .cmd("CLUSTER")
             .arg("NODES")
             .cmd("INFO")
             .arg("replication")
+            .cmd("CLUSTER")
+            .arg("SLOTS")
+            .cmd("CLUSTER")
+            .arg("SHARDS")
             .query_async(&mut conn)
             .await
             .map_err(|e| Error::from(e).context(addr))?;
+        let [info, nodes, replication, slots, shards] = <[_; 5]>::try_from(replies)
+            .map_err(|r| Error::new(format!("{addr}: {} replies to 5 commands", r.len())))?;
+        let text = |reply: redis::RedisResult<redis::Value>| -> Result<String> {
+            redis::from_redis_value(reply?).map_err(|e| Error::with_kind(ErrorKind::Redis, format!("{addr}: {e}")))
+        };
         Ok(Self {
             addr,
-            info: ClusterInfo::parse(&info),
-            nodes: ClusterNodes::parse(&nodes).map_err(|e| e.context(addr))?,
-            replication: ReplicationInfo::parse(&replication),
+            info: ClusterInfo::parse(&text(info)?),
+            nodes: ClusterNodes::parse(&text(nodes)?).map_err(|e| e.context(addr))?,
+            replication: ReplicationInfo::parse(&text(replication)?),
+            slots: ClusterSlots::from_value(&slots?).map_err(|e| e.context(addr))?,
+            // A server without the command (Redis 6.0) answers an error: then there is nothing to check.
+            shards: shards
+                .ok()
+                .map(|v| ClusterShards::from_value(&v))
+                .transpose()
+                .map_err(|e| e.context(addr))?,
         })
     }
 }

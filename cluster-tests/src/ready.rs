@@ -3,7 +3,10 @@
 //! Ready: every live node answers and says `cluster_state:ok` with all 16384 slots assigned and ok; every live
 //! node sees every other live node (no handshake, no failure flag, bus link connected) and they all agree on
 //! each node's role, master and slots; nodes that are gone are marked failed by everyone; and every replica's
-//! link to its master is up with the first sync done, which its master confirms (`state=online`).
+//! link to its master is up with the first sync done, which its master confirms (`state=online`); and what clients
+//! discover is complete: every node's `CLUSTER SLOTS` lists every replica, and its `CLUSTER SHARDS` (where the server
+//! has it) says every live node is `online` (Redis 7.0+ hides a replica, or calls it `loading`, until its
+//! replication offset is non-zero).
 
 use std::collections::BTreeSet;
 
@@ -107,7 +110,43 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
             );
         }
     }
+    check_discovery(views, &live)?;
     check_shape(views, shape)
+}
+
+/// Every node offers clients every live replica (`CLUSTER SLOTS`) and calls every live node online (`SHARDS`).
+fn check_discovery(views: &[NodeView], live: &BTreeSet<&str>) -> Result<()> {
+    let replicas: Vec<&str> = views
+        .iter()
+        .filter_map(|v| v.nodes.myself())
+        .filter(|me| me.role == Role::Replica)
+        .map(|me| me.id.as_str())
+        .collect();
+    for v in views {
+        let listed = v.slots.replica_ids();
+        if let Some(id) = replicas.iter().find(|id| !listed.contains(**id)) {
+            bail!(
+                "{}: CLUSTER SLOTS does not offer replica {} to clients yet",
+                v.addr,
+                short(id)
+            );
+        }
+        let Some(shards) = &v.shards else { continue };
+        for id in live {
+            match shards.nodes().find(|n| n.id == *id) {
+                None => bail!("{}: CLUSTER SHARDS does not list node {} yet", v.addr, short(id)),
+                Some(n) if n.health != "online" => {
+                    bail!("{}: CLUSTER SHARDS says node {} is {}", v.addr, short(id), n.health)
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
 }
 
 fn check_shape(views: &[NodeView], shape: Shape) -> Result<()> {
@@ -141,7 +180,7 @@ fn check_shape(views: &[NodeView], shape: Shape) -> Result<()> {
 
 fn describe(entry: &NodeEntry) -> String {
     match entry.addr {
-        Some(addr) => format!("{addr} ({})", &entry.id[..entry.id.len().min(8)]),
+        Some(addr) => format!("{addr} ({})", short(&entry.id)),
         None => entry.id.clone(),
     }
 }
@@ -151,7 +190,9 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::topology::{ClusterInfo, ClusterNodes, ReplicationInfo};
+    use crate::topology::{
+        ClusterInfo, ClusterNodes, ClusterShards, ClusterSlots, Endpoint, ReplicationInfo, ShardNode, SlotsEntry,
+    };
 
     /// Real `CLUSTER NODES` of healthy 3 x 1 clusters, one per wording (`slave` in Redis, Valkey's own build).
     const NODES: [&str; 2] = [
@@ -199,9 +240,50 @@ mod tests {
                     info: ClusterInfo::parse(INFO),
                     nodes,
                     replication: ReplicationInfo::parse(&replication),
+                    slots: slots_of(&all),
+                    shards: Some(shards_of(&all)),
                 }
             })
             .collect()
+    }
+
+    fn endpoint(n: &NodeEntry) -> Endpoint {
+        let addr = n.addr.unwrap();
+        Endpoint {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            id: Some(n.id.clone()),
+        }
+    }
+
+    /// `CLUSTER SLOTS` of a cluster whose replicas all have a non-zero offset.
+    fn slots_of(all: &ClusterNodes) -> ClusterSlots {
+        let entries = all.live_masters().into_iter().flat_map(|m| {
+            m.slots.iter().map(|range| SlotsEntry {
+                range: *range,
+                master: endpoint(m),
+                replicas: all.replicas_of(&m.id).into_iter().map(endpoint).collect(),
+            })
+        });
+        ClusterSlots(entries.collect())
+    }
+
+    /// `CLUSTER SHARDS` with every node online.
+    fn shards_of(all: &ClusterNodes) -> ClusterShards {
+        let node = |n: &NodeEntry| ShardNode {
+            id: n.id.clone(),
+            ip: Some(n.addr.unwrap().ip().to_string()),
+            endpoint: Some(n.addr.unwrap().ip().to_string()),
+            port: n.port(),
+            role: n.role,
+            health: "online".into(),
+        };
+        let shards = all.live_masters().into_iter().map(|m| {
+            std::iter::once(node(m))
+                .chain(all.replicas_of(&m.id).into_iter().map(node))
+                .collect()
+        });
+        ClusterShards(shards.collect())
     }
 
     fn view_of(views: &mut [NodeView], port: u16) -> &mut NodeView {
@@ -210,6 +292,31 @@ mod tests {
 
     fn not_ready(views: &[NodeView], shape: Shape) -> String {
         check(views, shape).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_replica_clients_cannot_discover_yet_is_not_ready() {
+        // Redis 7.0 leaves a replica with replication offset 0 out of CLUSTER SLOTS...
+        let mut views = healthy(NODES[0]);
+        for entry in &mut view_of(&mut views, 7002).slots.0 {
+            entry.replicas.retain(|r| r.port != 7006);
+        }
+        let err = not_ready(&views, Shape::Any);
+        assert!(err.contains(":7002: CLUSTER SLOTS does not offer replica"), "{err}");
+        // ...and calls it `loading` in CLUSTER SHARDS.
+        let mut views = healthy(NODES[1]);
+        let shards = view_of(&mut views, 7003).shards.as_mut().unwrap();
+        let replica = shards.0.iter_mut().flatten().find(|n| n.role == Role::Replica).unwrap();
+        replica.health = "loading".into();
+        let err = not_ready(&views, Shape::Any);
+        assert!(
+            err.contains(":7003: CLUSTER SHARDS says node") && err.ends_with("is loading"),
+            "{err}"
+        );
+        // A server without CLUSTER SHARDS (Redis 6.0) is judged on CLUSTER SLOTS alone.
+        let mut views = healthy(NODES[0]);
+        views.iter_mut().for_each(|v| v.shards = None);
+        check(&views, EXACT).unwrap();
     }
 
     #[test]

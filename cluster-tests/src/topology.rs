@@ -1,10 +1,13 @@
-//! The one place that turns server output (`CLUSTER NODES`, `CLUSTER INFO`, `INFO replication`) into typed values.
+//! The one place that turns server output (`CLUSTER NODES`, `CLUSTER INFO`, `CLUSTER SLOTS`, `CLUSTER SHARDS`,
+//! `INFO replication`) into typed values.
 //!
 //! Parsing is lenient: versions differ in wording (`slave` / `replica`), in the address field (Redis 7 adds
 //! `,hostname`) and in the keys they print, so unknown fields are kept or skipped, never fatal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+
+use redis::Value;
 
 use crate::{Error, Result};
 
@@ -316,6 +319,178 @@ fn parse_slot_range(field: &str) -> Result<SlotRange> {
         return Err(bad());
     }
     Ok(SlotRange { start, end })
+}
+
+/// A node as `CLUSTER SLOTS` names it to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The address clients are told to use (an IP, or a host name where the server prefers those).
+    pub host: String,
+    /// Client port.
+    pub port: u16,
+    /// Node id (every server of the matrix gives it).
+    pub id: Option<String>,
+}
+
+/// One slot range of `CLUSTER SLOTS`: who serves it, and the replicas a client may read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotsEntry {
+    /// The slots.
+    pub range: SlotRange,
+    /// Their master.
+    pub master: Endpoint,
+    /// The replicas the server offers clients (Redis 7.0+ leaves out a replica whose replication offset is 0).
+    pub replicas: Vec<Endpoint>,
+}
+
+/// The parsed reply of `CLUSTER SLOTS`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterSlots(pub Vec<SlotsEntry>);
+
+impl ClusterSlots {
+    /// Parses a `CLUSTER SLOTS` reply; fields servers add after the id (Redis 7's metadata map) are skipped.
+    pub fn from_value(value: &Value) -> Result<Self> {
+        let bad = |what: &str| Error::new(format!("CLUSTER SLOTS: {what}"));
+        let entries = items(value).ok_or_else(|| bad("not an array"))?;
+        let endpoint = |v: &Value| -> Option<Endpoint> {
+            let fields = items(v)?;
+            Some(Endpoint {
+                host: text(fields.first()?)?,
+                port: u16::try_from(int(fields.get(1)?)?).ok()?,
+                id: fields.get(2).and_then(text),
+            })
+        };
+        let parsed = entries
+            .iter()
+            .map(|entry| {
+                let fields = items(entry)?;
+                let start = u16::try_from(int(fields.first()?)?).ok()?;
+                let end = u16::try_from(int(fields.get(1)?)?).ok()?;
+                let mut nodes = fields[2..].iter().map(endpoint);
+                Some(SlotsEntry {
+                    range: SlotRange { start, end },
+                    master: nodes.next()??,
+                    replicas: nodes.collect::<Option<_>>()?,
+                })
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("an entry is not [start, end, master, replicas...]"))?;
+        Ok(Self(parsed))
+    }
+
+    /// Ids of every replica listed, for any range.
+    pub fn replica_ids(&self) -> BTreeSet<&str> {
+        self.0
+            .iter()
+            .flat_map(|e| e.replicas.iter().filter_map(|r| r.id.as_deref()))
+            .collect()
+    }
+
+    /// Every address handed to clients, masters and replicas.
+    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.0
+            .iter()
+            .flat_map(|e| std::iter::once(&e.master).chain(&e.replicas))
+    }
+}
+
+/// One node of a `CLUSTER SHARDS` shard (Redis 7.0+, Valkey).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardNode {
+    /// Node id.
+    pub id: String,
+    /// `ip` field.
+    pub ip: Option<String>,
+    /// `endpoint` field: the address clients are told to use.
+    pub endpoint: Option<String>,
+    /// Client port (`port`, or `tls-port` on a TLS-only node).
+    pub port: Option<u16>,
+    /// `master` or `replica`.
+    pub role: Role,
+    /// `online`, `loading` (a replica whose replication offset is still 0) or `fail`.
+    pub health: String,
+}
+
+/// The parsed reply of `CLUSTER SHARDS`: one list of nodes per shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterShards(pub Vec<Vec<ShardNode>>);
+
+impl ClusterShards {
+    /// Parses a `CLUSTER SHARDS` reply (RESP2 flat key/value arrays or RESP3 maps); unknown fields are skipped.
+    pub fn from_value(value: &Value) -> Result<Self> {
+        let shards = items(value)
+            .ok_or_else(|| Error::new("CLUSTER SHARDS: not an array"))?
+            .iter()
+            .map(|shard| {
+                let nodes = field(shard, "nodes").and_then(items).unwrap_or_default();
+                nodes
+                    .iter()
+                    .map(|n| {
+                        let get = |key: &str| field(n, key).and_then(text);
+                        let port = field(n, "port").or_else(|| field(n, "tls-port")).and_then(int);
+                        Some(ShardNode {
+                            id: get("id")?,
+                            ip: get("ip"),
+                            endpoint: get("endpoint"),
+                            port: port.and_then(|p| u16::try_from(p).ok()),
+                            role: match get("role").as_deref() {
+                                Some("master" | "primary") => Role::Master,
+                                Some("replica" | "slave") => Role::Replica,
+                                _ => Role::Unknown,
+                            },
+                            health: get("health").unwrap_or_default(),
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::new("CLUSTER SHARDS: a node has no id"))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self(shards))
+    }
+
+    /// Every node of every shard.
+    pub fn nodes(&self) -> impl Iterator<Item = &ShardNode> {
+        self.0.iter().flatten()
+    }
+}
+
+/// The elements of an array-like reply.
+fn items(v: &Value) -> Option<&[Value]> {
+    match v {
+        Value::Array(items) | Value::Set(items) => Some(items),
+        _ => None,
+    }
+}
+
+/// A reply that is text (bulk, simple or verbatim string).
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(n) => Some(*n),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+/// The value under `key` in a RESP3 map or a RESP2 flat `[key, value, ...]` array.
+fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| text(k).as_deref() == Some(key))
+            .map(|(_, v)| v),
+        Value::Array(flat) => flat
+            .chunks_exact(2)
+            .find(|pair| text(&pair[0]).as_deref() == Some(key))
+            .map(|pair| &pair[1]),
+        _ => None,
+    }
 }
 
 /// Parsed `key:value` lines, as printed by `CLUSTER INFO` and `INFO`.

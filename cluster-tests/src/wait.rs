@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// How often a condition is polled.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -27,10 +27,13 @@ where
             Err(_) => Error::new("the last check did not answer in time"),
         };
         if Instant::now() + POLL_INTERVAL >= deadline {
-            return Err(Error::new(format!(
-                "timed out after {:.1} s waiting for {what}; last seen: {last}",
-                start.elapsed().as_secs_f64()
-            )));
+            return Err(Error::with_kind(
+                ErrorKind::Timeout,
+                format!(
+                    "timed out after {:.1} s waiting for {what}; last seen: {last}",
+                    start.elapsed().as_secs_f64()
+                ),
+            ));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

@@ -30,7 +30,7 @@ async fn create_gives_a_ready_cluster_of_three_masters_with_one_replica_each() -
             m.addr
         );
     }
-    // Replica j follows master j: 7004 -> 7001, 7005 -> 7002, 7006 -> 7003, each a different master.
+    // Replica j follows master j (7004 -> 7001, 7005 -> 7002, 7006 -> 7003 from 7001), each a different master.
     let replicas: Vec<_> = topology.nodes.iter().filter(|n| n.role == Role::Replica).collect();
     assert_eq!(replicas.len(), 3);
     let mut followed = BTreeSet::new();

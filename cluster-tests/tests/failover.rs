@@ -22,12 +22,13 @@ async fn removing_a_master_promotes_its_replica_and_keeps_acknowledged_writes() 
         "every master's replica acknowledged"
     );
 
+    let first = cluster.first_port();
     let before = cluster.topology().await?;
-    let master = before.by_port(7001).expect("node 7001").clone();
+    let master = before.by_port(first).expect("the first node").clone();
     let replica = before.replicas_of(&master.id)[0].port();
 
-    let report = cluster.failover(Some(7001), REMOVE).await?;
-    assert_eq!(report.old_master, 7001);
+    let report = cluster.failover(Some(first), REMOVE).await?;
+    assert_eq!(report.old_master, first);
     assert_eq!(report.new_master, replica, "the removed master's own replica took over");
     assert_eq!(report.slots, master.slots);
 
@@ -86,12 +87,14 @@ async fn failover_right_after_create_works() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_refuses_replicas_unknown_ports_and_masters_without_replica() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let err = cluster.failover(Some(7004), REMOVE).await.unwrap_err().to_string();
+    let first = cluster.first_port();
+    let err = cluster.failover(Some(first + 3), REMOVE).await.unwrap_err().to_string();
     assert!(err.contains("is a replica"), "{err}");
-    let err = cluster.failover(Some(7999), REMOVE).await.unwrap_err().to_string();
-    assert!(err.contains("no node listens on port 7999"), "{err}");
+    let unknown = first + 100;
+    let err = cluster.failover(Some(unknown), REMOVE).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("no node listens on port {unknown}")), "{err}");
 
-    let report = cluster.failover(Some(7001), REMOVE).await?;
+    let report = cluster.failover(Some(first), REMOVE).await?;
     let promoted = report.new_master.expect("promoted");
     let err = cluster.failover(Some(promoted), REMOVE).await.unwrap_err().to_string();
     assert!(err.contains("has no replica") && err.contains("--force"), "{err}");

@@ -16,8 +16,9 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     data::write(&mut client, &keys).await?;
     assert_eq!(data::wait_replicated(&mut client, 1, WAIT).await?, 1);
 
+    let first = cluster.first_port();
     let promoted = cluster
-        .failover(Some(7001), REMOVE)
+        .failover(Some(first), REMOVE)
         .await?
         .new_master
         .expect("a replica took over");
@@ -26,13 +27,13 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
         joined.master, promoted,
         "the new node replicates the master left without replica"
     );
-    assert_eq!(joined.port, 7001, "the failed master's port is reused");
+    assert_eq!(joined.port, first, "the failed master's port is reused");
 
     let topology = cluster.topology().await?;
-    let node = topology.by_port(7001).expect("the joined node is known");
+    let node = topology.by_port(first).expect("the joined node is known");
     assert_eq!(node.role, Role::Replica);
     assert_eq!(node.master_id, topology.by_port(promoted).map(|m| m.id.clone()));
-    let view = cluster_tests::node::NodeView::read(cluster.addr(7001).await?).await?;
+    let view = cluster_tests::node::NodeView::read(cluster.addr(first).await?).await?;
     assert!(view.replication.replica_synced(), "the joined node is synced");
 
     let forgotten = cluster.forget_gone().await?;
@@ -44,7 +45,7 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     let mut client = cluster.client().await?;
     assert_eq!(data::wait_replicated(&mut client, 1, WAIT).await?, 1);
     let report = cluster.failover(Some(promoted), REMOVE).await?;
-    assert_eq!(report.new_master, Some(7001), "the joined node takes over");
+    assert_eq!(report.new_master, Some(first), "the joined node takes over");
     data::check(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }

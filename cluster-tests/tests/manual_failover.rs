@@ -10,14 +10,15 @@ async fn manual_failover_swaps_master_and_replica_without_data_loss() -> Result<
     data::write(&mut cluster.client().await?, &keys).await?;
 
     let before = cluster.topology().await?;
-    let master = before.by_port(7002).expect("node 7002").clone();
+    let second = cluster.first_port() + 1;
+    let master = before.by_port(second).expect("the second node").clone();
     let replica = before.replicas_of(&master.id)[0].port();
 
-    let report = cluster.failover(Some(7002), FailoverKind::Manual).await?;
+    let report = cluster.failover(Some(second), FailoverKind::Manual).await?;
     assert_eq!(report.new_master, replica);
 
     let after = cluster.topology().await?;
-    let old = after.by_port(7002).unwrap();
+    let old = after.by_port(second).unwrap();
     let new = after.by_port(replica.unwrap()).unwrap();
     assert_eq!((new.role, &new.slots), (Role::Master, &master.slots));
     assert_eq!(old.role, Role::Replica);

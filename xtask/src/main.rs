@@ -8,7 +8,9 @@ mod playground;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cluster_tests::Version;
+use std::time::Duration;
+
+use cluster_tests::{ClusterSpec, Networking, Version};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,16 @@ enum Command {
         /// cluster-node-timeout in milliseconds.
         #[arg(long, default_value_t = cluster_tests::DEFAULT_NODE_TIMEOUT.as_millis() as u64)]
         node_timeout: u64,
+        /// Port of the first node on 127.0.0.1; the others follow.
+        #[arg(long, default_value_t = cluster_tests::FIRST_PORT)]
+        port_base: u16,
+        /// Ports published beyond the nodes' own, for `join` (a running cluster cannot publish more).
+        #[arg(long, default_value_t = cluster_tests::DEFAULT_SPARE_PORTS)]
+        spare_ports: usize,
+        /// `pod`: every node at 127.0.0.1:<port> on the host, as the original tool had; `bridge`: each node in its
+        /// own network namespace, at its container address (reachable from a Linux host only).
+        #[arg(long, default_value = "pod", value_parser = ["pod", "bridge"])]
+        networking: String,
     },
     /// Print CLUSTER INFO of a live node.
     Info {
@@ -131,7 +143,21 @@ fn main() -> ExitCode {
                 masters,
                 replicas,
                 node_timeout,
-            } => playground::create(Version::named(&version)?, masters, replicas, node_timeout).await,
+                port_base,
+                spare_ports,
+                networking,
+            } => {
+                let spec = ClusterSpec {
+                    masters,
+                    replicas,
+                    node_timeout: Duration::from_millis(node_timeout),
+                    first_port: Some(port_base),
+                    spare_ports,
+                    networking: Networking::named(&networking)?,
+                    ..ClusterSpec::playground(Version::named(&version)?)
+                };
+                playground::create(spec).await
+            }
             Command::Info { port } => playground::cluster_command("INFO", port).await,
             Command::Nodes { port } => playground::cluster_command("NODES", port).await,
             Command::Connect { port, command } => playground::connect(port, &command).await,

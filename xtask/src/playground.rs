@@ -1,7 +1,6 @@
 //! The playground commands: build, create, info, nodes, connect, failover, join, forget, stop.
 
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use cluster_tests::docker::Docker;
 use cluster_tests::image::{self, BuildOutcome};
@@ -34,14 +33,8 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
 }
 
 /// `create`: makes the playground cluster, or refuses if one runs. Ctrl-C removes what was made.
-pub async fn create(version: &'static Version, masters: usize, replicas: usize, node_timeout_ms: u64) -> Result<()> {
+pub async fn create(spec: ClusterSpec) -> Result<()> {
     let docker = Docker::connect().await?;
-    let spec = ClusterSpec {
-        masters,
-        replicas,
-        node_timeout: Duration::from_millis(node_timeout_ms),
-        ..ClusterSpec::playground(version)
-    };
     let created = tokio::select! {
         created = Cluster::create(&docker, spec, &say) => created?,
         _ = tokio::signal::ctrl_c() => {
@@ -60,7 +53,13 @@ pub async fn create(version: &'static Version, masters: usize, replicas: usize, 
         cluster.node_timeout().as_millis()
     );
     print_topology(&cluster.topology().await?);
-    println!("next: `cargo xtask connect`, `cargo xtask failover`, `cargo xtask stop`");
+    match cluster.published_ports() {
+        Some(_) => println!(
+            "next: `redis-cli -c -p {}` (or `cargo xtask connect`), `cargo xtask failover`, `cargo xtask stop`",
+            cluster.first_port()
+        ),
+        None => println!("next: `cargo xtask connect`, `cargo xtask failover`, `cargo xtask stop`"),
+    }
     Ok(())
 }
 

@@ -1,0 +1,283 @@
+//! How a cluster's nodes are networked, and how the host reaches them.
+//!
+//! - [`Networking::Pod`] (the default): one network namespace per cluster, held by a *holder* container that runs
+//!   no node and publishes the cluster's port range on the host's 127.0.0.1 (never on other interfaces). Every node
+//!   joins that namespace, listens on its own host port and announces 127.0.0.1, so every address the cluster hands
+//!   out (`MOVED`, `ASK`, `CLUSTER SLOTS`/`SHARDS`/`NODES`) works from the host, on any OS, and between the nodes
+//!   alike. Ports are published when the pod starts, so a pod publishes spare ports for nodes that join later.
+//!   The holder must outlive the nodes: it is never a fault target.
+//! - [`Networking::Bridge`]: a private bridge network per cluster, each node in a network namespace of its own and
+//!   announced by its container address (reachable from a Linux host only). Faults that need per-node namespaces
+//!   can use it.
+//!
+//! Nodes run as uid = their port in both, so rules inside a shared namespace can tell their traffic apart.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
+
+use crate::cluster::ClusterSpec;
+use crate::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
+use crate::{Error, ErrorKind, Progress, Result};
+
+/// How a cluster's nodes are networked (see the [module](self) docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Networking {
+    /// One shared namespace per cluster, its ports published on the host's 127.0.0.1; nodes announce 127.0.0.1.
+    #[default]
+    Pod,
+    /// A bridge network per cluster; each node has its own namespace and announces its container address.
+    Bridge,
+}
+
+impl Networking {
+    /// The name used in labels and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pod => "pod",
+            Self::Bridge => "bridge",
+        }
+    }
+
+    /// The networking called `name` (as [`Networking::name`] spells it).
+    pub fn named(name: &str) -> Result<Self> {
+        match name {
+            "pod" => Ok(Self::Pod),
+            "bridge" => Ok(Self::Bridge),
+            other => Err(Error::new(format!(
+                "unknown networking `{other}`; use `pod` or `bridge`"
+            ))),
+        }
+    }
+
+    /// The address the harness dials for a running node on `port` whose container address is `ip`.
+    pub(crate) fn node_addr(self, ip: Option<IpAddr>, port: u16) -> Option<SocketAddr> {
+        match self {
+            Self::Pod => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+            Self::Bridge => ip.map(|ip| SocketAddr::new(ip, port)),
+        }
+    }
+}
+
+/// Where a cluster's nodes attach, once its network or pod exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Attachment {
+    /// The pod's holder container (by id) and the host ports it publishes.
+    Pod {
+        holder: String,
+        published: RangeInclusive<u16>,
+    },
+    /// The cluster's bridge network, by name.
+    Bridge { network: String },
+}
+
+impl Attachment {
+    /// Puts a node container on this attachment: its network mode, host name, and the server arguments that make
+    /// it announce an address the others and the host can use.
+    pub(crate) fn attach(&self, container: &mut ContainerSpec) {
+        match self {
+            Self::Pod { holder, .. } => {
+                container.network = format!("container:{holder}");
+                container.hostname = None;
+                // docker-proxy reaches the pod on its bridge address, so the node listens on every interface of
+                // the pod; only the holder's published ports (on the host's 127.0.0.1) lead into it.
+                container
+                    .args
+                    .extend(["--bind", "0.0.0.0", "--cluster-announce-ip", LOOPBACK].map(String::from));
+            }
+            Self::Bridge { network } => {
+                container.network = network.clone();
+                container.hostname = Some(container.name.clone());
+            }
+        }
+    }
+
+    /// The host ports published for nodes, if any.
+    pub(crate) fn published(&self) -> Option<&RangeInclusive<u16>> {
+        match self {
+            Self::Pod { published, .. } => Some(published),
+            Self::Bridge { .. } => None,
+        }
+    }
+}
+
+/// Parses a [`LABEL_PUBLISHED`] value (`first-last`).
+pub(crate) fn parse_range(text: &str) -> Option<RangeInclusive<u16>> {
+    let (first, last) = text.split_once('-')?;
+    Some(first.parse().ok()?..=last.parse().ok()?)
+}
+
+/// Lowest port of the band free port ranges are drawn from: below Linux's ephemeral range (32768-60999), so
+/// outgoing connections never hold them, and above the ports people usually run servers on.
+const FREE_BAND: RangeInclusive<u16> = 20000..=32000;
+/// How many random ranges are tried before giving up on finding a free one.
+const FREE_TRIES: usize = 20;
+
+/// Makes the pod of `spec` with the node image `image`: on `spec.first_port`, or on a free range when it is
+/// `None`. Returns its attachment and the first port.
+pub(crate) async fn start_pod(
+    docker: &Docker,
+    spec: &ClusterSpec,
+    image: &str,
+    progress: Progress<'_>,
+) -> Result<(Attachment, u16)> {
+    let span = spec.published_count() as u16;
+    if let Some(first) = spec.first_port {
+        let range = first..=first + span - 1;
+        if let Some(port) = taken_port(range.clone()) {
+            return Err(port_in_use(port, spec));
+        }
+        return start_holder(docker, spec, image, range, progress)
+            .await
+            .map(|a| (a, first))
+            .map_err(|e| match e.kind() {
+                ErrorKind::PortTaken(port) => port_in_use(port, spec),
+                _ => e,
+            });
+    }
+    let mut last = Error::new("no free range was tried");
+    for _ in 0..FREE_TRIES {
+        let first = random_in(*FREE_BAND.start(), FREE_BAND.end() - span);
+        let range = first..=first + span - 1;
+        if let Some(port) = taken_port(range.clone()) {
+            last = Error::new(format!(
+                "port {port} of 127.0.0.1:{}-{} is in use",
+                range.start(),
+                range.end()
+            ));
+            continue;
+        }
+        // Another process may take a port between the check and Docker's bind: then try another range.
+        match start_holder(docker, spec, image, range, progress).await {
+            Err(e) if matches!(e.kind(), ErrorKind::PortTaken(_)) => last = e,
+            other => return other.map(|a| (a, first)),
+        }
+    }
+    Err(last.context(format!(
+        "no free range of {span} ports found on 127.0.0.1 in {FREE_TRIES} tries between {} and {}",
+        FREE_BAND.start(),
+        FREE_BAND.end()
+    )))
+}
+
+fn port_in_use(port: u16, spec: &ClusterSpec) -> Error {
+    Error::with_kind(
+        ErrorKind::PortTaken(port),
+        format!(
+            "port {port} on 127.0.0.1 is already in use by another program or container, and cluster `{}` needs \
+             ports {} to {}; free it, or pick another range (`--port-base`)",
+            spec.name,
+            spec.first_port.unwrap_or_default(),
+            spec.first_port.unwrap_or_default() as usize + spec.published_count() - 1
+        ),
+    )
+}
+
+/// Starts the holder publishing `range`; it runs a server with no TCP port, which is what keeps it alive (the
+/// node images have no shell or sleep).
+async fn start_holder(
+    docker: &Docker,
+    spec: &ClusterSpec,
+    image: &str,
+    range: RangeInclusive<u16>,
+    progress: Progress<'_>,
+) -> Result<Attachment> {
+    let spec = ClusterSpec {
+        first_port: Some(*range.start()),
+        ..spec.clone()
+    };
+    let mut labels = spec.labels();
+    labels.insert(LABEL_HOLDER.to_owned(), "yes".to_owned());
+    labels.insert(LABEL_PUBLISHED.to_owned(), format!("{}-{}", range.start(), range.end()));
+    let holder = ContainerSpec {
+        name: format!("{}-pod", spec.name),
+        image: image.to_owned(),
+        network: "bridge".into(),
+        published: range.clone().collect(),
+        args: [
+            "--port",
+            "0",
+            "--unixsocket",
+            "/tmp/holder.sock",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .map(String::from)
+        .to_vec(),
+        labels,
+        ..Default::default()
+    };
+    let started = docker.run(&holder).await?;
+    progress(&format!(
+        "pod: ports 127.0.0.1:{}-{} published for cluster `{}`",
+        range.start(),
+        range.end(),
+        spec.name
+    ));
+    Ok(Attachment::Pod {
+        holder: started.id,
+        published: range,
+    })
+}
+
+/// The attachment of an existing cluster `name`, read back from Docker: its pod's holder, or its bridge network.
+pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Networking) -> Result<Attachment> {
+    match networking {
+        Networking::Bridge => Ok(Attachment::Bridge {
+            network: name.to_owned(),
+        }),
+        Networking::Pod => {
+            let filters = [cluster_filter(name), LABEL_HOLDER.to_owned()];
+            let holder = docker.containers(&filters).await?.into_iter().find(|c| c.running);
+            let holder = holder.ok_or_else(|| {
+                Error::new(format!(
+                    "the container holding cluster `{name}`'s network ({name}-pod) is not running, so no node can \
+                     be reached or added; `cargo xtask stop` removes what is left"
+                ))
+            })?;
+            let published = holder.labels.get(LABEL_PUBLISHED).and_then(|r| parse_range(r));
+            let published = published.ok_or_else(|| Error::new(format!("{} has no published range", holder.name)))?;
+            Ok(Attachment::Pod {
+                holder: holder.id,
+                published,
+            })
+        }
+    }
+}
+
+/// The first port of `range` that something on this host holds on 127.0.0.1.
+fn taken_port(range: RangeInclusive<u16>) -> Option<u16> {
+    range.into_iter().find(|p| TcpListener::bind((LOOPBACK, *p)).is_err())
+}
+
+/// A random number in `low..=high` (std's randomly keyed hasher is random enough to spread clusters).
+fn random_in(low: u16, high: u16) -> u16 {
+    let span = u64::from(high - low) + 1;
+    low + (RandomState::new().hash_one(std::time::Instant::now()) % span) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_random_ports_stay_in_the_band() {
+        assert_eq!(parse_range("7001-7009"), Some(7001..=7009));
+        assert_eq!(parse_range("7001"), None);
+        for _ in 0..1000 {
+            let p = random_in(20000, 20010);
+            assert!((20000..=20010).contains(&p), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_port_held_on_loopback_is_found() {
+        let held = TcpListener::bind((LOOPBACK, 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
+        assert_eq!(taken_port(port..=port), Some(port));
+        drop(held);
+    }
+}
