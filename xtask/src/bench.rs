@@ -7,7 +7,7 @@ use cluster_tests::docker::Docker;
 use cluster_tests::image::{self, BuildOutcome};
 use cluster_tests::node::command;
 use cluster_tests::topology::InfoFields;
-use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Result, Version};
+use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Networking, Result, Version};
 
 /// Options of `cargo xtask bench`.
 #[derive(clap::Args)]
@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 /// Figures by name, in seconds (or bytes, or a ratio): one sample per run.
-type Samples = BTreeMap<&'static str, Vec<f64>>;
+type Samples = BTreeMap<String, Vec<f64>>;
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: Args) -> Result<()> {
@@ -50,17 +50,17 @@ pub async fn run(args: Args) -> Result<()> {
     let (_, outcome, warm) = image::ensure_built(&docker, version, &log).await?;
     debug_assert_eq!(outcome, BuildOutcome::Present);
     samples
-        .entry("image build warm (s)")
+        .entry("image build warm (s)".into())
         .or_default()
         .push(warm.as_secs_f64());
     samples
-        .entry("image size (MB)")
+        .entry("image size (MB)".into())
         .or_default()
         .push(docker.image_size(&tag).await? as f64 / 1e6);
     if args.cold_build {
         log("image: cold build into a throwaway tag");
         samples
-            .entry("image build cold (s)")
+            .entry("image build cold (s)".into())
             .or_default()
             .push(image::time_cold_build(&docker, version).await?);
     }
@@ -68,48 +68,67 @@ pub async fn run(args: Args) -> Result<()> {
     let mut node_timeout = Duration::ZERO;
     for run in 0..args.runs {
         log(&format!("run {}/{}", run + 1, args.runs));
-        let spec = bench_spec(version, "ours", run);
-        let (cluster, report) = Cluster::create(&docker, spec, &|_| {}).await?;
-        node_timeout = cluster.node_timeout();
-        let mut add = |name, d: Duration| samples.entry(name).or_default().push(d.as_secs_f64());
-        add("create: containers started (s)", report.containers_started);
-        add("create: cluster formed (s)", report.cluster_formed);
-        add("create: replicas synced = ready (s)", report.replicas_synced);
-        if run == 0 {
-            for rss in memory(&cluster).await? {
+        let mut ready = Duration::ZERO;
+        for networking in [Networking::Pod, Networking::Bridge] {
+            let spec = bench_spec(version, networking, "ours", run);
+            let (cluster, report) = Cluster::create(&docker, spec, &|_| {}).await?;
+            node_timeout = cluster.node_timeout();
+            let tag = networking.name();
+            let mut timings: Vec<(&str, Duration)> = Vec::new();
+            let mut add = |name, d| timings.push((name, d));
+            add("create: containers started", report.containers_started);
+            add("create: cluster formed", report.cluster_formed);
+            add("create: replicas synced = ready", report.replicas_synced);
+            let failover = cluster
+                .failover(None, FailoverKind::RemoveMaster { force: false })
+                .await?;
+            add(
+                "failover: replica promoted",
+                failover.promoted_after.unwrap_or_default(),
+            );
+            add("failover: cluster_state ok", failover.ready_after);
+            let join = cluster.join(None, None).await?;
+            add("join: new replica synced", join.ready_after);
+            if networking == Networking::Pod {
+                ready = report.replicas_synced;
+                if run == 0 {
+                    for rss in memory(&cluster).await? {
+                        samples
+                            .entry("memory per node at rest, RSS (MB)".into())
+                            .or_default()
+                            .push(rss);
+                    }
+                }
+            }
+            let removing = std::time::Instant::now();
+            cluster.remove().await?;
+            add("remove", removing.elapsed());
+            for (name, d) in timings {
                 samples
-                    .entry("memory per node at rest, RSS (MB)")
+                    .entry(format!("{name} [{tag}] (s)"))
                     .or_default()
-                    .push(rss);
+                    .push(d.as_secs_f64());
             }
         }
-        let failover = cluster
-            .failover(None, FailoverKind::RemoveMaster { force: false })
-            .await?;
-        let mut add = |name, d: Duration| samples.entry(name).or_default().push(d.as_secs_f64());
-        add(
-            "failover: replica promoted (s)",
-            failover.promoted_after.unwrap_or_default(),
-        );
-        add("failover: cluster_state ok (s)", failover.ready_after);
-        let join = cluster.join(None, None).await?;
-        add("join: new replica synced (s)", join.ready_after);
-        drop(cluster);
 
-        let (baseline, took) = Cluster::create_with_cli(&docker, bench_spec(version, "cli", run)).await?;
-        drop(baseline);
+        let spec = bench_spec(version, Networking::Pod, "cli", run);
+        let (baseline, took) = Cluster::create_with_cli(&docker, spec).await?;
+        baseline.remove().await?;
         samples
-            .entry("baseline create: <cli> --cluster create (s)")
+            .entry("baseline create: <cli> --cluster create [pod] (s)".into())
             .or_default()
             .push(took.as_secs_f64());
-        let ratio = report.replicas_synced.as_secs_f64() / took.as_secs_f64();
-        samples.entry("create ours / baseline (ratio)").or_default().push(ratio);
+        let ratio = ready.as_secs_f64() / took.as_secs_f64();
+        samples
+            .entry("create ours / baseline [pod] (ratio)".into())
+            .or_default()
+            .push(ratio);
     }
 
     if !args.no_suite {
         log("suite: running the whole test suite once");
         let seconds = crate::matrix::time_suite(version)?;
-        samples.entry("suite wall time (s)").or_default().push(seconds);
+        samples.entry("suite wall time (s)".into()).or_default().push(seconds);
     }
 
     let node_timeout_s = node_timeout.as_secs_f64();
@@ -140,9 +159,12 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn bench_spec(version: &'static Version, route: &str, run: usize) -> ClusterSpec {
+/// A cluster of the playground's shape on a free port range, so a running playground is no obstacle.
+fn bench_spec(version: &'static Version, networking: Networking, route: &str, run: usize) -> ClusterSpec {
     ClusterSpec {
-        name: format!("bench{}-{route}{run}", std::process::id()),
+        name: format!("bench{}-{route}{run}-{}", std::process::id(), networking.name()),
+        first_port: None,
+        networking,
         remove_on_drop: true,
         ..ClusterSpec::playground(version)
     }
