@@ -363,13 +363,13 @@ impl Cluster {
     ///
     /// A replica whose replication offset is still 0 is hidden from clients by Redis 7.0+ until its master's
     /// next replication ping (10 s by default); meanwhile its master gets a write that leaves nothing behind
-    /// (`MULTI`, `SET`, `DEL`, `EXEC` of a key of its own), which moves the offset at once.
+    /// ([`Nudge::WriteAndDelete`]), which moves the offset at once.
     pub async fn wait_ready(&self, shape: Shape, timeout: Duration) -> Result<()> {
         wait::until("the cluster to be ready", timeout, || async {
             let views = self.views().await?;
             let verdict = ready::check(&views, shape);
             if verdict.is_err() {
-                advance_idle_masters(&views).await?;
+                advance_idle_masters(&views, Nudge::WriteAndDelete).await?;
             }
             verdict
         })
@@ -439,17 +439,32 @@ impl Drop for Cluster {
     }
 }
 
-/// Writes (and at once deletes) a key on each master that has a synced replica at replication offset 0.
-pub(crate) async fn advance_idle_masters(views: &[NodeView]) -> Result<()> {
+/// How [`advance_idle_masters`] moves a master's replication offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nudge {
+    /// `FLUSHALL`: keyless, so allowed while the cluster is still down, and always replicated; only for masters
+    /// known to hold nothing (a cluster being made).
+    FlushEmpty,
+    /// `MULTI`, `SET`, `DEL`, `EXEC` of a key of the master's own: needs the cluster up, leaves nothing behind.
+    WriteAndDelete,
+}
+
+/// Moves the replication offset of each master that has a synced replica at offset 0 (see [`Cluster::wait_ready`]).
+pub(crate) async fn advance_idle_masters(views: &[NodeView], nudge: Nudge) -> Result<()> {
     let idle = views
         .iter()
         .filter(|v| v.replication.replica_synced() && v.replication.offset == 0);
     let masters: BTreeSet<&str> = idle.filter_map(|v| v.nodes.myself()?.master_id.as_deref()).collect();
     let writes = views.iter().filter_map(|v| {
         let me = v.nodes.myself().filter(|me| masters.contains(me.id.as_str()))?;
-        let key = data::key_in(&me.slots, "cluster-tests:offset")?;
         let mut pipe = redis::pipe();
-        pipe.atomic().set(&key, "").ignore().del(&key).ignore();
+        match nudge {
+            Nudge::FlushEmpty => pipe.cmd("FLUSHALL").ignore(),
+            Nudge::WriteAndDelete => {
+                let key = data::key_in(&me.slots, "cluster-tests:offset")?;
+                pipe.atomic().set(&key, "").ignore().del(&key).ignore()
+            }
+        };
         Some(node::query_pipe(v.addr, pipe))
     });
     try_join_all(writes).await.map(drop)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::{Cluster, ClusterSpec, FIRST_PORT, advance_idle_masters};
+use crate::cluster::{Cluster, ClusterSpec, FIRST_PORT, Nudge, advance_idle_masters};
 use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
 use crate::node::{self, command};
@@ -366,8 +366,9 @@ impl Cluster {
 
         wait::until("every node to serve all slots", step_timeout, || async {
             let views = self.views().await?;
-            // Replicas sync within the masters' writable delay: let clients discover them meanwhile.
-            advance_idle_masters(&views).await?;
+            // Replicas sync within the masters' writable delay: let clients discover them meanwhile. The masters
+            // were made a moment ago and hold nothing yet.
+            advance_idle_masters(&views, Nudge::FlushEmpty).await?;
             match views
                 .iter()
                 .find(|v| !v.info.state_ok() || v.info.slots_ok() != u64::from(SLOTS))
