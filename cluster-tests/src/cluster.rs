@@ -11,8 +11,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
-    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
-    LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
+    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING,
+    LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
@@ -155,7 +155,7 @@ impl ClusterSpec {
         Ok(())
     }
 
-    /// Labels put on every container and the network of this cluster.
+    /// Labels put on every container and the network this process makes for this cluster.
     pub(crate) fn labels(&self) -> HashMap<String, String> {
         let mut labels = HashMap::from([
             (LABEL_CLUSTER.to_owned(), self.name.clone()),
@@ -166,6 +166,7 @@ impl ClusterSpec {
                 self.first_port.unwrap_or(FIRST_PORT).to_string(),
             ),
             (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
+            (LABEL_MAKER.to_owned(), owner::this_process()),
         ]);
         if self.remove_on_drop {
             labels.insert(LABEL_OWNER.to_owned(), owner::this_process());

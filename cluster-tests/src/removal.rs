@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::docker::{Docker, LABEL_CLUSTER, LABEL_OWNER, LABEL_PORT, cluster_filter};
+use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, cluster_filter};
 use crate::{Error, Result, bail, owner, wait};
 
 /// What [`remove_cluster`] removed.
@@ -27,17 +27,19 @@ pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
     remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::DEFAULT).await
 }
 
-/// Removes a cluster whose making was cut short (Ctrl-C, a failed step), like [`remove_cluster`]: container
+/// Removes what this process made of cluster `name` when its making was cut short (a signal, a failed step), like
+/// [`remove_cluster`] but sparing what another process made (a concurrent `create` that won the name): container
 /// creations already sent to the engine can land after a pass found nothing, so it keeps looking for a while
 /// after the first empty pass.
 pub async fn remove_interrupted_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::INTERRUPTED).await
+    let filters = [cluster_filter(name), made_here()];
+    remove_labelled(docker, &filters, &whole(name), Patience::INTERRUPTED).await
 }
 
-/// Removes the container of cluster `name`'s node on `port` whose start was cut short, watching for a while as
-/// [`remove_interrupted_cluster`] does.
+/// Removes the container this process made for cluster `name`'s node on `port` when its start was cut short,
+/// watching for a while as [`remove_interrupted_cluster`] does.
 pub(crate) async fn remove_interrupted_node(docker: &Docker, name: &str, port: u16) -> Result<()> {
-    let filters = [cluster_filter(name), format!("{LABEL_PORT}={port}")];
+    let filters = [cluster_filter(name), format!("{LABEL_PORT}={port}"), made_here()];
     remove_labelled(
         docker,
         &filters,
@@ -46,6 +48,11 @@ pub(crate) async fn remove_interrupted_node(docker: &Docker, name: &str, port: u
     )
     .await
     .map(drop)
+}
+
+/// The label filter that selects what this process made.
+fn made_here() -> String {
+    format!("{LABEL_MAKER}={}", owner::this_process())
 }
 
 fn whole(cluster: &str) -> String {
@@ -83,7 +90,7 @@ impl Patience {
 
 /// Removes the containers and networks matching all `filters`, in passes, until nothing is left.
 async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patience: Patience) -> Result<Removed> {
-    /// What the passes saw: container ids and network names (to say what went), since when passes find nothing,
+    /// What the passes saw: container and network ids (to say what went), since when passes find nothing,
     /// and since when only networks refusing for endpoints are left.
     #[derive(Default)]
     struct Seen {
@@ -106,7 +113,7 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 let left_networks = docker.networks(filters).await?;
                 let mut busy = Vec::new();
                 for network in &left_networks {
-                    match docker.remove_network(&network.name).await {
+                    match docker.remove_network(&network.id).await {
                         Ok(true) => {}
                         Ok(false) => busy.push(network.name.as_str()),
                         Err(e) => last = Some(e),
@@ -116,7 +123,7 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 let (empty_since, busy_since) = {
                     let mut seen = seen.lock().map_err(|_| Error::new("removal state poisoned"))?;
                     seen.containers.extend(left.iter().map(|c| c.id.clone()));
-                    seen.networks.extend(left_networks.iter().map(|n| n.name.clone()));
+                    seen.networks.extend(left_networks.iter().map(|n| n.id.clone()));
                     let found_nothing = left.is_empty() && left_networks.is_empty();
                     seen.empty_since = if found_nothing {
                         seen.empty_since.or(Some(now))
