@@ -163,12 +163,30 @@ pub(crate) async fn start_node(
         let addr = networking
             .node_addr(started.ip, port)
             .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
+        // Ok(Err(e)): the server exited, give up at once with its last words.
         let id = wait::until(
             &format!("{} to answer", container.name),
             Duration::from_secs(20),
-            || command::<String>(addr, &["CLUSTER", "MYID"]),
+            || async {
+                let e = match command::<String>(addr, &["CLUSTER", "MYID"]).await {
+                    Ok(id) => return Ok(Ok(id)),
+                    Err(e) => e,
+                };
+                match docker.state(&started.id).await? {
+                    Some(state) if state == "running" => Err(e),
+                    state => {
+                        let logs = docker.log_tail(&started.id, 5).await.unwrap_or_default();
+                        Ok(Err(Error::new(format!(
+                            "the server of {} stopped ({}) instead of answering; its last words:\n{}",
+                            container.name,
+                            state.as_deref().unwrap_or("removed"),
+                            logs.trim_end()
+                        ))))
+                    }
+                }
+            },
         )
-        .await?;
+        .await??;
         Ok((addr, id))
     };
     let result = answered.await;
