@@ -175,6 +175,69 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
     })
 }
 
+/// The clusters on this Docker engine, by whether anyone still owns them (see [`census`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Clusters no live process owns: the CLI's (which have no owner) and those of test processes that are gone.
+    pub abandoned: Vec<Abandoned>,
+    /// Clusters whose owner still runs, or runs where this process cannot tell, by name, with why they are kept.
+    pub owned: Vec<(String, String)>,
+}
+
+/// A cluster no live process owns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Abandoned {
+    /// Cluster name.
+    pub name: String,
+    /// Its owner label, if it has one (what removal matches, so a new cluster of the same name stays).
+    owner: Option<String>,
+}
+
+/// Sorts every cluster of the project on this engine (containers and networks labelled [`LABEL_CLUSTER`]) into
+/// abandoned and owned.
+pub async fn census(docker: &Docker) -> Result<Census> {
+    let any = [LABEL_CLUSTER.to_owned()];
+    let (containers, networks) = tokio::join!(docker.containers(&any), docker.networks(&any));
+    let labels = containers?
+        .into_iter()
+        .map(|c| c.labels)
+        .chain(networks?.into_iter().map(|n| n.labels));
+    let mut abandoned = BTreeSet::new();
+    let mut owned = std::collections::BTreeMap::new();
+    for labels in labels {
+        let Some(name) = labels.get(LABEL_CLUSTER) else {
+            continue;
+        };
+        let owner = labels.get(LABEL_OWNER);
+        match owner.map(|o| (o, owner::is_gone(o))) {
+            Some((o, false)) => {
+                let pid = o.split('/').nth(2).unwrap_or("?");
+                owned.insert(
+                    name.clone(),
+                    format!("its owner, process {pid}, is alive (or runs where this process cannot see it)"),
+                );
+            }
+            _ => {
+                abandoned.insert(Abandoned {
+                    name: name.clone(),
+                    owner: owner.cloned(),
+                });
+            }
+        }
+    }
+    Ok(Census {
+        abandoned: abandoned.into_iter().collect(),
+        owned: owned.into_iter().collect(),
+    })
+}
+
+/// Removes an abandoned cluster: what carries its owner label, or, for a cluster with no owner, all of it.
+pub async fn remove_abandoned(docker: &Docker, cluster: &Abandoned) -> Result<Removed> {
+    let mut filters = vec![cluster_filter(&cluster.name)];
+    filters.extend(cluster.owner.iter().map(|o| format!("{LABEL_OWNER}={o}")));
+    remove_labelled(docker, &filters, &whole(&cluster.name), Patience::DEFAULT).await
+}
+
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
 /// Only what carries the dead owner's label goes, so a new cluster that reuses the name (a reused pid) stays.
 /// Best effort and quick: another test process may be removing the same cluster at the same moment, and a network
