@@ -11,8 +11,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
-    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
-    LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
+    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING,
+    LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
@@ -28,6 +28,8 @@ pub const PLAYGROUND: &str = "playground";
 /// 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no false failure with five clusters
 /// being made and broken at once on a 2-core machine. `create --node-timeout` raises it for busier machines.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Longest node timeout accepted: failover then takes over a minute, more than any step of the harness waits.
+pub const MAX_NODE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
 pub const FIRST_PORT: u16 = 7001;
 /// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
@@ -144,6 +146,12 @@ impl ClusterSpec {
         if self.node_timeout < Duration::from_millis(100) {
             bail!("a node timeout under 100 ms would fail healthy nodes");
         }
+        if self.node_timeout > MAX_NODE_TIMEOUT {
+            bail!(
+                "a node timeout over {} ms would leave a failed master unnoticed for over a minute",
+                MAX_NODE_TIMEOUT.as_millis()
+            );
+        }
         if self.name.is_empty()
             || !self
                 .name
@@ -155,7 +163,7 @@ impl ClusterSpec {
         Ok(())
     }
 
-    /// Labels put on every container and the network of this cluster.
+    /// Labels put on every container and the network this process makes for this cluster.
     pub(crate) fn labels(&self) -> HashMap<String, String> {
         let mut labels = HashMap::from([
             (LABEL_CLUSTER.to_owned(), self.name.clone()),
@@ -166,6 +174,7 @@ impl ClusterSpec {
                 self.first_port.unwrap_or(FIRST_PORT).to_string(),
             ),
             (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
+            (LABEL_MAKER.to_owned(), owner::this_process()),
         ]);
         if self.remove_on_drop {
             labels.insert(LABEL_OWNER.to_owned(), owner::this_process());
@@ -200,6 +209,8 @@ pub struct Node {
     pub image: String,
     /// Address the harness reaches it on, while running: 127.0.0.1 in a pod, the container's address on a bridge.
     pub addr: Option<SocketAddr>,
+    /// Docker's state of its container: `running`, `paused`, `exited`, ...
+    pub state: String,
 }
 
 /// A running cluster. Its nodes are always read back from Docker, so the handle never goes stale.
@@ -317,8 +328,18 @@ impl Cluster {
     /// The running node listening on `port`, or an error that lists the ports there are.
     pub async fn node(&self, port: u16) -> Result<Node> {
         let nodes = self.nodes().await?;
-        match nodes.iter().find(|n| n.port == port && n.addr.is_some()) {
-            Some(node) => Ok(node.clone()),
+        match nodes.iter().find(|n| n.port == port) {
+            Some(node) if node.addr.is_some() => Ok(node.clone()),
+            Some(node) => bail!(
+                "the node of cluster `{}` on port {port} is {} and does not answer (`docker {}` brings it back)",
+                self.spec.name,
+                node.state,
+                if node.state == "paused" {
+                    format!("unpause {}", node.container)
+                } else {
+                    format!("start {}", node.container)
+                }
+            ),
             None => {
                 let ports: Vec<String> = nodes
                     .iter()
@@ -483,5 +504,23 @@ fn to_node(c: Container) -> Option<Node> {
         port,
         image: c.image,
         addr,
+        state: c.state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_timeouts_are_bounded() {
+        let spec = |ms| ClusterSpec {
+            node_timeout: Duration::from_millis(ms),
+            ..ClusterSpec::playground(Version::default_version())
+        };
+        assert!(spec(1000).validate().is_ok());
+        assert!(spec(60_000).validate().is_ok());
+        let err = spec(u64::MAX).validate().unwrap_err().to_string();
+        assert!(err.contains("60000 ms"), "{err}");
+    }
 }

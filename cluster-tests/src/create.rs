@@ -1,18 +1,20 @@
 //! Making a cluster: start the node containers, meet them, assign slots, attach replicas, wait until ready.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
 use crate::cluster::{Cluster, ClusterSpec, FIRST_PORT, Nudge, advance_idle_masters};
-use crate::docker::{ContainerSpec, Docker, LABEL_PORT, cluster_filter};
+use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
 use crate::node::{self, command};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
 use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, Progress, Result, bail, image, wait};
+use crate::{Error, ErrorKind, Progress, Result, bail, image, owner, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,28 +94,60 @@ async fn attach_cluster(
     match spec.networking {
         Networking::Pod => start_pod(docker, spec, image, progress).await,
         Networking::Bridge => {
-            make_network(docker, spec, progress).await?;
-            let network = spec.name.clone();
+            let network = make_network(docker, spec, progress).await?;
             Ok((Attachment::Bridge { network }, spec.first_port.unwrap_or(FIRST_PORT)))
         }
     }
 }
 
-/// Makes the cluster's network, or reuses the one of the same cluster that Docker could not remove (it keeps an
-/// endpoint of a removed container, moby/moby#42119). `create` has checked that no container of it is left.
-async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_>) -> Result<()> {
-    let Err(e) = docker.create_network(&spec.name, spec.labels()).await else {
-        return Ok(());
-    };
-    let left = docker.networks(&[cluster_filter(&spec.name)]).await?;
-    if !left.iter().any(|n| n.name == spec.name) {
-        return Err(e);
+/// Makes the cluster's network and returns its id, or reuses one of the same cluster left by a process that is
+/// gone (Docker could not remove it: it keeps an endpoint of a removed container, moby/moby#42119). `create` has
+/// checked that no container of the cluster is left. Refuses a network of that name the cluster does not own.
+///
+/// Docker 20.10 makes a second network of the same name without complaint, so two `create`s at once both get
+/// one: each then looks again, and all but the maker of the oldest remove theirs and give up.
+async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_>) -> Result<String> {
+    let name = &spec.name;
+    let ours = |n: &Network| n.labels.get(LABEL_CLUSTER) == Some(name);
+    let existing = docker.networks_named(name).await?;
+    if let Some(foreign) = existing.iter().find(|n| !ours(n)) {
+        bail!(
+            "a network called {name} exists that is not cluster `{name}`'s (id {}, not labelled {LABEL_CLUSTER}={name}); \
+             remove it with `docker network rm {}` or name the cluster differently",
+            short(&foreign.id),
+            short(&foreign.id)
+        );
     }
-    progress(&format!(
-        "network: reusing {}, which Docker could not remove after the last run (a Docker engine bug)",
-        spec.name
-    ));
-    Ok(())
+    if let Some(left) = existing.first() {
+        if left.labels.get(LABEL_MAKER).is_some_and(|m| !owner::is_gone(m)) {
+            return Err(being_made(name));
+        }
+        progress(&format!(
+            "network: reusing {name} ({}), left by an earlier run that Docker could not remove (a Docker engine bug)",
+            short(&left.id)
+        ));
+        return Ok(left.id.clone());
+    }
+    let id = docker.create_network(name, spec.labels()).await?;
+    let oldest = docker.networks_named(name).await?.into_iter().next();
+    if oldest.is_some_and(|n| n.id != id) {
+        docker.remove_network(&id).await.ok();
+        return Err(being_made(name));
+    }
+    Ok(id)
+}
+
+/// The error of a `create` that found its cluster's name taken by another.
+fn being_made(name: &str) -> Error {
+    Error::with_kind(
+        ErrorKind::NameTaken,
+        format!("cluster `{name}` is being created or already exists; `cargo xtask stop` removes it"),
+    )
+}
+
+/// The first 12 characters of a Docker id, as `docker` prints it.
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
 }
 
 /// Starts a node container and waits until it answers; returns its address and node id. A container whose
@@ -129,12 +163,30 @@ pub(crate) async fn start_node(
         let addr = networking
             .node_addr(started.ip, port)
             .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
+        // Ok(Err(e)): the server exited, give up at once with its last words.
         let id = wait::until(
             &format!("{} to answer", container.name),
             Duration::from_secs(20),
-            || command::<String>(addr, &["CLUSTER", "MYID"]),
+            || async {
+                let e = match command::<String>(addr, &["CLUSTER", "MYID"]).await {
+                    Ok(id) => return Ok(Ok(id)),
+                    Err(e) => e,
+                };
+                match docker.state(&started.id).await? {
+                    Some(state) if state == "running" => Err(e),
+                    state => {
+                        let logs = docker.log_tail(&started.id, 5).await.unwrap_or_default();
+                        Ok(Err(Error::new(format!(
+                            "the server of {} stopped ({}) instead of answering; its last words:\n{}",
+                            container.name,
+                            state.as_deref().unwrap_or("removed"),
+                            logs.trim_end()
+                        ))))
+                    }
+                }
+            },
         )
-        .await?;
+        .await??;
         Ok((addr, id))
     };
     let result = answered.await;
@@ -199,20 +251,55 @@ pub(crate) fn is_unknown_command(e: &Error) -> bool {
     text.contains("unknown subcommand") || text.contains("unknown command")
 }
 
+/// Names of the clusters this process is making. What a create makes carries this process as its maker, which is
+/// how a failed create spares a concurrent one of another process; two of one process could not be told apart, so
+/// the second is refused at once.
+static MAKING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// A name in [`MAKING`], taken out again when the create ends.
+struct Making(String);
+
+impl Making {
+    fn claim(name: &str) -> Result<Self> {
+        let mut making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+        if !making.insert(name.to_owned()) {
+            return Err(being_made(name));
+        }
+        Ok(Self(name.to_owned()))
+    }
+}
+
+impl Drop for Making {
+    fn drop(&mut self) {
+        MAKING.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+    }
+}
+
 impl Cluster {
     /// Creates the cluster `spec` describes and returns once it is ready, printing progress as it goes.
     ///
-    /// Refuses if a cluster of that name exists; builds the node image if it is missing. On any failure
-    /// everything made so far is removed.
+    /// Refuses if a cluster of that name exists or is being made (then with [`ErrorKind::NameTaken`]); builds
+    /// the node image if it is missing. On any failure everything this call made is removed, and nothing else.
     pub async fn create(docker: &Docker, spec: ClusterSpec, progress: Progress<'_>) -> Result<(Self, CreateReport)> {
         spec.validate()?;
+        let _making = Making::claim(&spec.name)?;
         let existing = docker.containers(&[cluster_filter(&spec.name)]).await?;
         if !existing.is_empty() {
-            bail!(
-                "cluster `{}` is already running ({} containers); `cargo xtask stop` removes it",
-                spec.name,
-                existing.len()
-            );
+            let running = existing.iter().filter(|c| c.running).count();
+            return Err(Error::with_kind(
+                ErrorKind::NameTaken,
+                format!(
+                    "cluster `{}` already exists: {} containers, {running} of them running{}; `cargo xtask stop` \
+                     removes it",
+                    spec.name,
+                    existing.len(),
+                    if running < existing.len() {
+                        " (a cluster stopped or left half-made)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
         }
         progress(&format!(
             "creating cluster `{}`: {} masters x {} replicas, {}",
@@ -235,13 +322,19 @@ impl Cluster {
                 attachment,
             };
             let report = cluster.form(&tag, start, progress).await?;
-            Ok((cluster, report))
+            Ok::<_, Error>((cluster, report))
         };
-        let made = made.await;
-        if made.is_err() {
-            remove_interrupted_cluster(docker, &spec.name).await.ok();
+        match made.await {
+            Err(e) => {
+                remove_interrupted_cluster(docker, &spec.name).await.ok();
+                // The holder's (or a node's) container name is taken: another create got there first.
+                Err(match e.kind() {
+                    ErrorKind::NameTaken => being_made(&spec.name),
+                    _ => e,
+                })
+            }
+            made => made,
         }
-        made
     }
 
     /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.

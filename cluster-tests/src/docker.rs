@@ -35,6 +35,10 @@ pub const LABEL_HOLDER: &str = "cluster-tests.holder";
 /// (absent on clusters the CLI keeps).
 pub const LABEL_OWNER: &str = "cluster-tests.owner";
 
+/// Label naming the process that made a container or network (written as owner values are), so that a create or
+/// join cut short removes only what it made itself, never what a concurrent one made.
+pub const LABEL_MAKER: &str = "cluster-tests.made-by";
+
 /// The only host address node ports are ever published on.
 pub const LOOPBACK: &str = "127.0.0.1";
 
@@ -75,11 +79,15 @@ pub fn cluster_filter(name: &str) -> String {
     format!("{LABEL_CLUSTER}={name}")
 }
 
-/// A network of the project, as Docker reports it.
+/// A network, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
+    /// Network id: what the harness refers to it by, since Docker 20.10 lets several networks share a name.
+    pub id: String,
     /// Network name.
     pub name: String,
+    /// When it was made, as Docker reports it (RFC 3339).
+    pub created: String,
     /// The network's labels.
     pub labels: HashMap<String, String>,
 }
@@ -95,8 +103,12 @@ pub struct Container {
     pub image: String,
     /// Address on the cluster's network (absent while the container is not running).
     pub ip: Option<IpAddr>,
+    /// Id of the network it is attached to (absent when it shares another container's namespace).
+    pub network_id: Option<String>,
     /// Whether the container is running.
     pub running: bool,
+    /// Docker's state of it: `running`, `paused`, `exited`, `created`, ...
+    pub state: String,
     /// The container's labels.
     pub labels: HashMap<String, String>,
 }
@@ -137,9 +149,12 @@ impl Docker {
         Ok(image.size.unwrap_or_default().max(0) as u64)
     }
 
-    /// Creates a bridge network with these labels.
-    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
-        self.api
+    /// Creates a bridge network with these labels and returns its id. Docker before API 1.44 makes a second
+    /// network of the same name without complaint (and bollard cannot ask it to check), so callers look first
+    /// (see [`Docker::networks_named`]).
+    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String> {
+        let created = self
+            .api
             .create_network(NetworkCreateRequest {
                 name: name.to_owned(),
                 driver: Some("bridge".into()),
@@ -148,12 +163,26 @@ impl Docker {
             })
             .await
             .map_err(|e| Error::from(e).context(format!("creating network {name}")))?;
-        Ok(())
+        Ok(created.id)
     }
 
     /// Networks whose labels match every one of `filters` (`key=value`, or `key` for any value).
     pub async fn networks(&self, filters: &[String]) -> Result<Vec<Network>> {
-        let filters = HashMap::from([("label", filters.to_vec())]);
+        self.list_networks(HashMap::from([("label", filters.to_vec())])).await
+    }
+
+    /// Every network called exactly `name`, labelled or not, oldest first (Docker 20.10 allows several).
+    pub async fn networks_named(&self, name: &str) -> Result<Vec<Network>> {
+        let mut networks = self
+            .list_networks(HashMap::from([("name", vec![name.to_owned()])]))
+            .await?;
+        // The name filter matches substrings.
+        networks.retain(|n| n.name == name);
+        networks.sort_by_key(|n| (created_order(&n.created), n.id.clone()));
+        Ok(networks)
+    }
+
+    async fn list_networks(&self, filters: HashMap<&str, Vec<String>>) -> Result<Vec<Network>> {
         let networks = self
             .api
             .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
@@ -161,22 +190,24 @@ impl Docker {
         Ok(networks
             .into_iter()
             .map(|n| Network {
+                id: n.id.unwrap_or_default(),
                 name: n.name.unwrap_or_default(),
+                created: n.created.unwrap_or_default(),
                 labels: n.labels.unwrap_or_default(),
             })
             .collect())
     }
 
-    /// Removes a network; a network that is already gone is not an error. Returns false, not an error, while
-    /// Docker refuses because the network still has endpoints (containers being removed are still attached).
-    pub async fn remove_network(&self, name: &str) -> Result<bool> {
-        match self.api.remove_network(name).await {
+    /// Removes a network by id; a network that is already gone is not an error. Returns false, not an error,
+    /// while Docker refuses because the network still has endpoints (containers being removed are still attached).
+    pub async fn remove_network(&self, id: &str) -> Result<bool> {
+        match self.api.remove_network(id).await {
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 if message.contains("has active endpoints") =>
             {
                 Ok(false)
             }
-            Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing network {name}"))),
+            Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing network {id}"))),
             _ => Ok(true),
         }
     }
@@ -234,11 +265,14 @@ impl Docker {
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-        let created = self
-            .api
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| Error::from(e).context(format!("creating container {}", spec.name)))?;
+        let created = self.api.create_container(Some(options), body).await.map_err(|e| {
+            let conflict = matches!(
+                e,
+                bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }
+            );
+            let e = Error::from(e).context(format!("creating container {}", spec.name));
+            if conflict { e.of_kind(ErrorKind::NameTaken) } else { e }
+        })?;
         Ok(created.id)
     }
 
@@ -299,14 +333,12 @@ impl Docker {
                     .trim_start_matches('/')
                     .to_owned(),
                 image: c.image.unwrap_or_default(),
-                ip: c
-                    .network_settings
-                    .and_then(|s| s.networks)
-                    .into_iter()
-                    .flat_map(|n| n.into_values())
-                    .filter_map(|e| e.ip_address)
+                ip: endpoints(&c.network_settings)
+                    .filter_map(|e| e.ip_address.as_deref())
                     .find_map(|ip| ip.parse().ok()),
+                network_id: endpoints(&c.network_settings).find_map(|e| e.network_id.clone()),
                 running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+                state: c.state.map_or_else(|| "unknown".into(), |s| s.to_string()),
                 labels: c.labels.unwrap_or_default(),
             })
             .collect();
@@ -324,6 +356,28 @@ impl Docker {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The container's state (`running`, `exited`, ...), or `None` if it no longer exists.
+    pub async fn state(&self, id: &str) -> Result<Option<String>> {
+        let found = self.list(HashMap::from([("id", vec![id.to_owned()])])).await?;
+        Ok(found.into_iter().next().map(|c| c.state))
+    }
+
+    /// The last `lines` lines of a container's output (stdout and stderr), e.g. a server's own error on exit.
+    pub async fn log_tail(&self, id: &str, lines: usize) -> Result<String> {
+        use futures_util::StreamExt;
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut logs = self.api.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(chunk) = logs.next().await {
+            text.push_str(&chunk?.to_string());
+        }
+        Ok(text)
     }
 
     /// Runs `cmd` inside a running container and returns its exit code and combined output.
@@ -396,6 +450,20 @@ fn port_taken(e: &bollard::errors::Error) -> Option<Error> {
     ))
 }
 
+/// The network endpoints of a listed container.
+fn endpoints(
+    settings: &Option<bollard::models::ContainerSummaryNetworkSettings>,
+) -> impl Iterator<Item = &bollard::models::EndpointSettings> {
+    settings.iter().flat_map(|s| s.networks.iter().flat_map(|n| n.values()))
+}
+
+/// A sort key for Docker's RFC 3339 creation times, whose fraction has up to nine digits with trailing zeros cut.
+fn created_order(created: &str) -> (String, String) {
+    let (whole, rest) = created.split_once('.').unwrap_or((created.trim_end_matches('Z'), ""));
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (whole.to_owned(), format!("{digits:0<9}"))
+}
+
 fn is_removal_in_progress(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
@@ -409,4 +477,17 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
         e,
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_times_order_whatever_their_fraction() {
+        let a = created_order("2026-11-25T10:00:05.1Z");
+        let b = created_order("2026-11-25T10:00:05.10001Z");
+        let c = created_order("2026-11-25T10:00:06Z");
+        assert!(a < b && b < c, "{a:?} {b:?} {c:?}");
+    }
 }

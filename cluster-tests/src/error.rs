@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Timeout,
     /// The Docker engine refused or failed a call.
     Docker,
+    /// A container name is taken: a cluster of that name exists or is being made by someone else.
+    NameTaken,
     /// A server answered with an error, or could not be reached.
     Redis,
     /// Anything else: bad input refused, a cluster not in the state asked for.
@@ -54,6 +56,12 @@ impl Error {
     /// The server's error, if this error came from one (e.g. to read a `MOVED` redirect's target).
     pub fn redis_error(&self) -> Option<&redis::RedisError> {
         self.source.as_deref()?.downcast_ref()
+    }
+
+    /// The same error, of `kind`.
+    pub(crate) fn of_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// The same error with `context` put in front of its message.

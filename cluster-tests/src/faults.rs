@@ -7,7 +7,7 @@ use crate::cluster::Cluster;
 use crate::node::{NodeView, command};
 use crate::ready::Shape;
 use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
-use crate::{Error, Result, bail, wait};
+use crate::{Error, Progress, Result, bail, wait};
 
 /// What happened during a failover, with times measured from the moment the fault was injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,12 +37,19 @@ pub enum FailoverKind {
 }
 
 impl Cluster {
-    /// Fails the master on `port` (default: the master with the lowest port) and waits for the outcome.
-    pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
+    /// Fails the master on `port` (default: the master with the lowest port that serves slots) and waits for
+    /// the outcome, saying each step to `progress`.
+    pub async fn failover(
+        &self,
+        port: Option<u16>,
+        kind: FailoverKind,
+        progress: Progress<'_>,
+    ) -> Result<FailoverReport> {
         let timeout = self.spec.step_timeout();
         // Bad input is refused at once; then, since a replica whose first sync is not done refuses to take over,
         // the cluster must be ready before anything is broken. The plan is made again on the ready topology.
         plan(&self.topology().await?, port, kind)?;
+        progress("ready: checking the cluster is healthy first");
         self.wait_ready(Shape::Any, timeout)
             .await
             .map_err(|e| e.context("the cluster is not healthy, so a failover would not be a fair test"))?;
@@ -52,6 +59,10 @@ impl Cluster {
             FailoverKind::RemoveMaster { .. } => {
                 let node = self.node(old_port).await?;
                 self.docker.remove_container(&node.id).await?;
+                progress(&format!(
+                    "fault: removed the container of master {old_port} (slots {})",
+                    format_ranges(&master.slots)
+                ));
                 if replicas.is_empty() {
                     self.wait_failure_agreed(&master.id, timeout).await?;
                     return Ok(FailoverReport {
@@ -63,7 +74,13 @@ impl Cluster {
                     });
                 }
             }
-            FailoverKind::Manual => command::<()>(replicas[0], &["CLUSTER", "FAILOVER"]).await?,
+            FailoverKind::Manual => {
+                command::<()>(replicas[0], &["CLUSTER", "FAILOVER"]).await?;
+                progress(&format!(
+                    "fault: asked replica {} to take over from {old_port}",
+                    replicas[0].port()
+                ));
+            }
         }
         let promoted = wait::until(&format!("a replica of {old_port} to be promoted"), timeout, || async {
             for addr in &replicas {
@@ -80,6 +97,10 @@ impl Cluster {
         })
         .await?;
         let promoted_after = start.elapsed();
+        progress(&format!(
+            "promoted: replica {promoted} is master ({:.2} s); waiting for every node to agree",
+            promoted_after.as_secs_f64()
+        ));
         self.wait_ready(Shape::Any, timeout).await?;
         Ok(FailoverReport {
             old_master: old_port,
@@ -124,14 +145,22 @@ fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Resul
 }
 
 /// The live master on `port`, or the one with the lowest port; refuses replicas and unknown ports.
-fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry> {
+pub(crate) fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry> {
     let masters = topology.live_masters();
     let list = || format_ports(&masters);
     let Some(port) = port else {
         return masters
-            .first()
+            .iter()
             .copied()
-            .ok_or_else(|| Error::new("the cluster has no live master"));
+            .find(|m| !m.slots.is_empty())
+            .ok_or_else(|| match masters.len() {
+                0 => Error::new("no master of the cluster is alive"),
+                _ => Error::new(format!(
+                    "no live master serves slots (masters without slots: {}); a failover moves slots, so there is \
+                 nothing to fail over",
+                    list()
+                )),
+            });
     };
     match topology.by_port(port) {
         Some(n) if n.role == Role::Master && !n.is_failing() => Ok(n),

@@ -124,6 +124,14 @@ fn lock_file() -> Result<std::fs::File> {
 
 /// Runs the build script for `version`; its progress goes to stderr. On failure no tag is left behind.
 fn build(version: &Version, tag: &str) -> Result<()> {
+    if !is_root() {
+        bail!(
+            "the {} image is not built yet, and building it needs root (mmdebstrap unpacks root-owned files); run \
+             `sudo -E cargo xtask build --version {}` once (or run as root), then retry",
+            version.name,
+            version.name
+        );
+    }
     ensure_mmdebstrap()?;
     let mut args: Vec<String> = vec!["-s".into(), "--".into(), "--tag".into(), tag.into()];
     args.extend(["--suite".into(), version.suite.clone()]);
@@ -170,11 +178,7 @@ fn ensure_mmdebstrap() -> Result<()> {
         return Ok(());
     }
     let debian = Path::new("/etc/debian_version").exists();
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !(debian && root) {
+    if !(debian && is_root()) {
         bail!(
             "mmdebstrap is needed to build node images and is not installed.\n\
              Install it with: sudo apt-get install -y mmdebstrap   (Debian/Ubuntu; image builds run as root)"
@@ -196,6 +200,13 @@ fn ensure_mmdebstrap() -> Result<()> {
         bail!("installing mmdebstrap with apt-get failed; run `apt-get update && apt-get install -y mmdebstrap`");
     }
     Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {

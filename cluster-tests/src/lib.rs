@@ -31,13 +31,15 @@ pub mod topology;
 pub mod versions;
 pub mod wait;
 
-pub use cluster::{Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, Node, PLAYGROUND};
+pub use cluster::{
+    Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, MAX_NODE_TIMEOUT, Node, PLAYGROUND,
+};
 pub use create::{CreateReport, slot_ranges};
 pub use error::{Error, ErrorKind, Result};
 pub use faults::{FailoverKind, FailoverReport};
-pub use membership::{JoinPlan, JoinReport};
+pub use membership::{ForgetReport, JoinPlan, JoinReport};
 pub use networking::Networking;
-pub use removal::{Removed, remove_cluster, remove_interrupted_cluster};
+pub use removal::{Abandoned, Census, Removed, census, remove_abandoned, remove_cluster, remove_interrupted_cluster};
 pub use versions::Version;
 
 /// A callback that receives one line of progress at a time (image builds, cluster creation).

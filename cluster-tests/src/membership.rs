@@ -1,6 +1,6 @@
 //! Changing who is in the cluster: add a node as a replica, forget nodes that are gone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -8,11 +8,12 @@ use futures_util::future::join_all;
 
 use crate::cluster::{Cluster, check_ports};
 use crate::create::{meet_all, node_container, replicate, start_node};
+use crate::faults::pick_master;
 use crate::node::command;
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_node;
 use crate::topology::{NodeEntry, Role, format_ports};
-use crate::{Error, Result, bail};
+use crate::{Error, Progress, Result, bail};
 
 /// What `join` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,15 @@ pub struct JoinReport {
     pub master: u16,
     /// Time from starting its container until it was synced and the cluster ready.
     pub ready_after: Duration,
+}
+
+/// What [`Cluster::forget_gone`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForgetReport {
+    /// Ids of the nodes forgotten: their containers no longer exist.
+    pub forgotten: Vec<String>,
+    /// Port and Docker state of the nodes left known because their containers exist but do not run.
+    pub left_alone: Vec<(u16, String)>,
 }
 
 /// A join decided but not carried out yet: where the new node goes and whom it replicates.
@@ -43,24 +53,31 @@ pub struct JoinPlan {
 impl Cluster {
     /// Starts a new node and makes it a replica of the master on `replicate` (default: the live master that has
     /// no replica left, e.g. the one a failover promoted). Its port is `port`, or the lowest free one from the
-    /// first node's port up (so a failed node's port is reused). Returns once it is synced and the cluster ready.
-    pub async fn join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinReport> {
+    /// first node's port up (so a failed node's port is reused). Returns once it is synced and the cluster ready;
+    /// says each step to `progress`.
+    pub async fn join(
+        &self,
+        replicate_port: Option<u16>,
+        port: Option<u16>,
+        progress: Progress<'_>,
+    ) -> Result<JoinReport> {
         let plan = self.plan_join(replicate_port, port).await?;
-        self.carry_out_join(&plan).await
+        self.carry_out_join(&plan, progress).await
     }
 
-    /// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); refuses what cannot work.
-    /// Starts nothing.
+    /// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); refuses what cannot work,
+    /// a cluster that is not ready included. Starts nothing.
     pub async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
+        // A node joined to a cluster that is down would wait out a whole step for nothing: check first, briefly.
+        let healthy = self.spec.node_timeout * 2 + Duration::from_secs(3);
+        self.wait_ready(Shape::Any, healthy)
+            .await
+            .map_err(|e| e.context("the cluster is not healthy, so no node is joined to it"))?;
         let topology = self.topology().await?;
         let masters = topology.live_masters();
         let master: &NodeEntry = match replicate_port {
-            Some(p) => masters.iter().copied().find(|m| m.port() == Some(p)).ok_or_else(|| {
-                Error::new(format!(
-                    "no live master listens on port {p}; masters: {}",
-                    format_ports(&masters)
-                ))
-            })?,
+            Some(p) => pick_master(&topology, Some(p))?,
+            None if masters.is_empty() => bail!("no master of cluster `{}` is alive to replicate", self.name()),
             None => masters
                 .iter()
                 .copied()
@@ -118,8 +135,9 @@ impl Cluster {
         })
     }
 
-    /// Starts the node `plan` describes and joins it; on failure nothing of it is left.
-    pub async fn carry_out_join(&self, plan: &JoinPlan) -> Result<JoinReport> {
+    /// Starts the node `plan` describes and joins it, saying each step to `progress`; on failure nothing of it is
+    /// left.
+    pub async fn carry_out_join(&self, plan: &JoinPlan, progress: Progress<'_>) -> Result<JoinReport> {
         let port = plan.port;
         let container = node_container(&self.spec, &plan.image, port, &self.attachment);
         let name = container.name.clone();
@@ -130,10 +148,19 @@ impl Cluster {
         let (addr, id) = start_node(&self.docker, container, port, self.networking())
             .await
             .map_err(fail)?;
+        progress(&format!(
+            "node: {name} answers as {id} ({:.2} s)",
+            start.elapsed().as_secs_f64()
+        ));
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
             meet_all(&[(addr, id.clone())], &others).await?;
+            progress(&format!("meet: {port} met the {} other live nodes", others.len()));
             replicate(addr, &plan.master_id, timeout).await?;
+            progress(&format!(
+                "replica: {port} replicates {}; waiting for its sync",
+                plan.master_port
+            ));
             self.wait_ready(Shape::Any, timeout).await
         };
         if let Err(e) = joined.await {
@@ -157,23 +184,34 @@ impl Cluster {
     }
 
     /// Makes every live node forget the nodes whose containers are gone (`CLUSTER FORGET` on each live node,
-    /// all at once so gossip cannot bring them back). Returns the ids forgotten.
-    pub async fn forget_gone(&self) -> Result<Vec<String>> {
-        let views = self.views().await?;
+    /// all at once so gossip cannot bring them back). A node whose container still exists but does not run
+    /// (stopped, paused) is left known: it can come back, and the servers refuse a forgotten id for 60 s.
+    pub async fn forget_gone(&self) -> Result<ForgetReport> {
+        let (views, containers) = (self.views().await?, self.nodes().await?);
         let live: BTreeSet<&str> = views
             .iter()
             .filter_map(|v| v.nodes.myself())
             .map(|n| n.id.as_str())
             .collect();
-        let gone: BTreeSet<&str> = views
+        let mut report = ForgetReport::default();
+        let unknown: BTreeMap<&str, &NodeEntry> = views
             .iter()
             .flat_map(|v| v.nodes.nodes.iter())
-            .map(|n| n.id.as_str())
-            .filter(|id| !live.contains(id))
+            .filter(|n| !live.contains(n.id.as_str()))
+            .map(|n| (n.id.as_str(), n))
             .collect();
-        let gone: Vec<&str> = gone.into_iter().collect();
-        self.forget(&gone).await?;
-        Ok(gone.into_iter().map(str::to_owned).collect())
+        for node in unknown.into_values() {
+            // A running container on its port is another node that took the port over (a join).
+            let container = containers.iter().find(|c| Some(c.port) == node.port());
+            match container {
+                Some(c) if c.addr.is_none() => report.left_alone.push((c.port, c.state.clone())),
+                _ => report.forgotten.push(node.id.clone()),
+            }
+        }
+        report.left_alone.dedup();
+        let ids: Vec<&str> = report.forgotten.iter().map(String::as_str).collect();
+        self.forget(&ids).await?;
+        Ok(report)
     }
 
     /// `CLUSTER FORGET` of each of `ids` on every live node that knows it, all at once.

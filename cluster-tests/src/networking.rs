@@ -68,7 +68,7 @@ pub(crate) enum Attachment {
         holder: String,
         published: RangeInclusive<u16>,
     },
-    /// The cluster's bridge network, by name.
+    /// The cluster's bridge network, by id (Docker 20.10 lets several networks share its name).
     Bridge { network: String },
 }
 
@@ -226,9 +226,25 @@ async fn start_holder(
 /// The attachment of an existing cluster `name`, read back from Docker: its pod's holder, or its bridge network.
 pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Networking) -> Result<Attachment> {
     match networking {
-        Networking::Bridge => Ok(Attachment::Bridge {
-            network: name.to_owned(),
-        }),
+        Networking::Bridge => {
+            // The network a node is on; a cluster made before networks were told apart by id may have several.
+            let containers = docker.containers(&[cluster_filter(name)]).await?;
+            let network = match containers.iter().find_map(|c| c.network_id.clone()) {
+                Some(id) => id,
+                None => docker
+                    .networks(&[cluster_filter(name)])
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|n| n.id)
+                    .ok_or_else(|| {
+                        Error::new(format!(
+                            "cluster `{name}` has no network; `cargo xtask stop` removes what is left"
+                        ))
+                    })?,
+            };
+            Ok(Attachment::Bridge { network })
+        }
         Networking::Pod => {
             let filters = [cluster_filter(name), LABEL_HOLDER.to_owned()];
             let holder = docker.containers(&filters).await?.into_iter().find(|c| c.running);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::docker::{Docker, LABEL_CLUSTER, LABEL_OWNER, LABEL_PORT, cluster_filter};
+use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, cluster_filter};
 use crate::{Error, Result, bail, owner, wait};
 
 /// What [`remove_cluster`] removed.
@@ -27,17 +27,19 @@ pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
     remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::DEFAULT).await
 }
 
-/// Removes a cluster whose making was cut short (Ctrl-C, a failed step), like [`remove_cluster`]: container
+/// Removes what this process made of cluster `name` when its making was cut short (a signal, a failed step), like
+/// [`remove_cluster`] but sparing what another process made (a concurrent `create` that won the name): container
 /// creations already sent to the engine can land after a pass found nothing, so it keeps looking for a while
 /// after the first empty pass.
 pub async fn remove_interrupted_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::INTERRUPTED).await
+    let filters = [cluster_filter(name), made_here()];
+    remove_labelled(docker, &filters, &whole(name), Patience::INTERRUPTED).await
 }
 
-/// Removes the container of cluster `name`'s node on `port` whose start was cut short, watching for a while as
-/// [`remove_interrupted_cluster`] does.
+/// Removes the container this process made for cluster `name`'s node on `port` when its start was cut short,
+/// watching for a while as [`remove_interrupted_cluster`] does.
 pub(crate) async fn remove_interrupted_node(docker: &Docker, name: &str, port: u16) -> Result<()> {
-    let filters = [cluster_filter(name), format!("{LABEL_PORT}={port}")];
+    let filters = [cluster_filter(name), format!("{LABEL_PORT}={port}"), made_here()];
     remove_labelled(
         docker,
         &filters,
@@ -46,6 +48,11 @@ pub(crate) async fn remove_interrupted_node(docker: &Docker, name: &str, port: u
     )
     .await
     .map(drop)
+}
+
+/// The label filter that selects what this process made.
+fn made_here() -> String {
+    format!("{LABEL_MAKER}={}", owner::this_process())
 }
 
 fn whole(cluster: &str) -> String {
@@ -83,7 +90,7 @@ impl Patience {
 
 /// Removes the containers and networks matching all `filters`, in passes, until nothing is left.
 async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patience: Patience) -> Result<Removed> {
-    /// What the passes saw: container ids and network names (to say what went), since when passes find nothing,
+    /// What the passes saw: container and network ids (to say what went), since when passes find nothing,
     /// and since when only networks refusing for endpoints are left.
     #[derive(Default)]
     struct Seen {
@@ -106,7 +113,7 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 let left_networks = docker.networks(filters).await?;
                 let mut busy = Vec::new();
                 for network in &left_networks {
-                    match docker.remove_network(&network.name).await {
+                    match docker.remove_network(&network.id).await {
                         Ok(true) => {}
                         Ok(false) => busy.push(network.name.as_str()),
                         Err(e) => last = Some(e),
@@ -116,7 +123,7 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 let (empty_since, busy_since) = {
                     let mut seen = seen.lock().map_err(|_| Error::new("removal state poisoned"))?;
                     seen.containers.extend(left.iter().map(|c| c.id.clone()));
-                    seen.networks.extend(left_networks.iter().map(|n| n.name.clone()));
+                    seen.networks.extend(left_networks.iter().map(|n| n.id.clone()));
                     let found_nothing = left.is_empty() && left_networks.is_empty();
                     seen.empty_since = if found_nothing {
                         seen.empty_since.or(Some(now))
@@ -166,6 +173,69 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
         containers: seen.containers.len(),
         networks: seen.networks.len(),
     })
+}
+
+/// The clusters on this Docker engine, by whether anyone still owns them (see [`census`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Clusters no live process owns: the CLI's (which have no owner) and those of test processes that are gone.
+    pub abandoned: Vec<Abandoned>,
+    /// Clusters whose owner still runs, or runs where this process cannot tell, by name, with why they are kept.
+    pub owned: Vec<(String, String)>,
+}
+
+/// A cluster no live process owns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Abandoned {
+    /// Cluster name.
+    pub name: String,
+    /// Its owner label, if it has one (what removal matches, so a new cluster of the same name stays).
+    owner: Option<String>,
+}
+
+/// Sorts every cluster of the project on this engine (containers and networks labelled [`LABEL_CLUSTER`]) into
+/// abandoned and owned.
+pub async fn census(docker: &Docker) -> Result<Census> {
+    let any = [LABEL_CLUSTER.to_owned()];
+    let (containers, networks) = tokio::join!(docker.containers(&any), docker.networks(&any));
+    let labels = containers?
+        .into_iter()
+        .map(|c| c.labels)
+        .chain(networks?.into_iter().map(|n| n.labels));
+    let mut abandoned = BTreeSet::new();
+    let mut owned = std::collections::BTreeMap::new();
+    for labels in labels {
+        let Some(name) = labels.get(LABEL_CLUSTER) else {
+            continue;
+        };
+        let owner = labels.get(LABEL_OWNER);
+        match owner.map(|o| (o, owner::is_gone(o))) {
+            Some((o, false)) => {
+                let pid = o.split('/').nth(2).unwrap_or("?");
+                owned.insert(
+                    name.clone(),
+                    format!("its owner, process {pid}, is alive (or runs where this process cannot see it)"),
+                );
+            }
+            _ => {
+                abandoned.insert(Abandoned {
+                    name: name.clone(),
+                    owner: owner.cloned(),
+                });
+            }
+        }
+    }
+    Ok(Census {
+        abandoned: abandoned.into_iter().collect(),
+        owned: owned.into_iter().collect(),
+    })
+}
+
+/// Removes an abandoned cluster: what carries its owner label, or, for a cluster with no owner, all of it.
+pub async fn remove_abandoned(docker: &Docker, cluster: &Abandoned) -> Result<Removed> {
+    let mut filters = vec![cluster_filter(&cluster.name)];
+    filters.extend(cluster.owner.iter().map(|o| format!("{LABEL_OWNER}={o}")));
+    remove_labelled(docker, &filters, &whole(&cluster.name), Patience::DEFAULT).await
 }
 
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).

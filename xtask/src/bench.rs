@@ -18,7 +18,7 @@ pub struct Args {
     /// Runs per figure (medians are over these).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Also time a cold image build (into a throwaway tag, ~20 s).
+    /// Also time a cold image build (into a throwaway tag, ~5 s).
     #[arg(long)]
     cold_build: bool,
     /// Skip the test-suite wall time (it runs the whole suite once).
@@ -80,14 +80,14 @@ pub async fn run(args: Args) -> Result<()> {
             add("create: cluster formed", report.cluster_formed);
             add("create: replicas synced = ready", report.replicas_synced);
             let failover = cluster
-                .failover(None, FailoverKind::RemoveMaster { force: false })
+                .failover(None, FailoverKind::RemoveMaster { force: false }, &|_| {})
                 .await?;
             add(
                 "failover: replica promoted",
                 failover.promoted_after.unwrap_or_default(),
             );
             add("failover: cluster_state ok", failover.ready_after);
-            let join = cluster.join(None, None).await?;
+            let join = cluster.join(None, None, &|_| {}).await?;
             add("join: new replica synced", join.ready_after);
             if networking == Networking::Pod {
                 ready = report.replicas_synced;

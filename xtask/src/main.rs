@@ -15,6 +15,7 @@ use cluster_tests::{ClusterSpec, Networking, Version};
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "A real Redis Cluster out of Docker containers: make it, break it, check it"
 )]
 struct Cli {
@@ -27,13 +28,13 @@ enum Command {
     /// Build node images from Debian packages (an unchanged recipe is not rebuilt).
     Build {
         /// Version to build, or `all`.
-        #[arg(long, default_value_t = default_version())]
+        #[arg(long, default_value_t = default_version(), value_parser = version_names(true))]
         version: String,
     },
     /// Create the cluster (3 masters + 3 replicas by default) and wait until it is ready.
     Create {
-        /// Server version (see `cargo xtask build --help` for the list).
-        #[arg(long, default_value_t = default_version())]
+        /// Server version.
+        #[arg(long, default_value_t = default_version(), value_parser = version_names(false))]
         version: String,
         /// Number of masters (at least 3).
         #[arg(long, default_value_t = 3)]
@@ -41,7 +42,7 @@ enum Command {
         /// Replicas per master.
         #[arg(long, default_value_t = 1)]
         replicas: usize,
-        /// cluster-node-timeout in milliseconds.
+        /// cluster-node-timeout in milliseconds (100 to 60000).
         #[arg(long, default_value_t = cluster_tests::DEFAULT_NODE_TIMEOUT.as_millis() as u64)]
         node_timeout: u64,
         /// Port of the first node on 127.0.0.1; the others follow.
@@ -96,14 +97,19 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
-    /// Make every live node forget the nodes whose containers are gone (CLUSTER FORGET).
+    /// Make every live node forget the nodes whose containers are gone (CLUSTER FORGET); stopped ones stay known.
     Forget,
     /// Remove every container and network of the cluster.
-    Stop,
+    Stop {
+        /// Remove every cluster this project made that no live process owns: the playground and those of killed tests
+        /// or benches (clusters of running tests are kept, and named).
+        #[arg(long)]
+        all: bool,
+    },
     /// Run the test suite once per server version and print a version x scenario table.
     Test {
         /// Version to test, or `all`.
-        #[arg(long, default_value = "all")]
+        #[arg(long, default_value = "all", value_parser = version_names(true))]
         version: String,
         /// Arguments passed on to `cargo nextest run`.
         #[arg(last = true)]
@@ -111,6 +117,12 @@ enum Command {
     },
     /// Measure create, failover, join, image and suite times, and memory.
     Bench(bench::Args),
+}
+
+/// The versions of the matrix (and `all` where `with_all`), so `--help` lists them and a typo is refused.
+fn version_names(with_all: bool) -> clap::builder::PossibleValuesParser {
+    let names = Version::all().iter().map(|v| v.name.as_str());
+    clap::builder::PossibleValuesParser::new(names.chain(with_all.then_some("all")))
 }
 
 fn default_version() -> String {
@@ -127,10 +139,23 @@ fn versions(name: &str) -> cluster_tests::Result<Vec<&'static Version>> {
 }
 
 fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`cargo xtask nodes | head -1`), as Unix tools do, instead of panicking.
-    // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
+    // Commands that only read die quietly on a closed pipe (`cargo xtask nodes | head -1`), as Unix tools do.
+    // Those that change Docker's state keep it ignored and print through `out!`, which ignores a failed write:
+    // dying between two steps would leave a half-made cluster or node.
+    let changes_state = matches!(
+        cli.command,
+        Command::Create { .. }
+            | Command::Failover { .. }
+            | Command::Join { .. }
+            | Command::Forget
+            | Command::Stop { .. }
+            | Command::Bench(_)
+    );
+    if !changes_state {
+        // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -164,7 +189,7 @@ fn main() -> ExitCode {
             Command::Failover { port, force, manual } => playground::failover(port, force, manual).await,
             Command::Join { replicate, port } => playground::join(replicate, port).await,
             Command::Forget => playground::forget().await,
-            Command::Stop => playground::stop().await,
+            Command::Stop { all } => playground::stop(all).await,
             Command::Test { version, nextest_args } => matrix::run(&versions(&version)?, &nextest_args).await,
             Command::Bench(args) => bench::run(args).await,
         }

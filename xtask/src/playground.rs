@@ -1,15 +1,51 @@
 //! The playground commands: build, create, info, nodes, connect, failover, join, forget, stop.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 
 use cluster_tests::docker::Docker;
 use cluster_tests::image::{self, BuildOutcome};
-use cluster_tests::node::command;
+use cluster_tests::node::{self, command};
 use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
 use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, PLAYGROUND, Result, Version};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// Prints a line to stdout and ignores a failed write: the commands that change the cluster keep SIGPIPE ignored
+/// (see `main`), so a closed pipe (`cargo xtask create | head -1`) or a hung-up terminal never cuts one short
+/// between two steps.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 fn say(line: &str) {
-    println!("  {line}");
+    out!("  {line}");
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught from when this is made: each means "stop and undo what is half-made".
+struct Interrupts([Signal; 3]);
+
+impl Interrupts {
+    fn catch() -> Result<Self> {
+        let catch = |kind| signal(kind).map_err(|e| Error::new(format!("catching signals: {e}")));
+        Ok(Self([
+            catch(SignalKind::interrupt())?,
+            catch(SignalKind::terminate())?,
+            catch(SignalKind::hangup())?,
+        ]))
+    }
+
+    /// Waits for the first of them and returns its name.
+    async fn next(&mut self) -> &'static str {
+        let [int, term, hup] = &mut self.0;
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+        }
+    }
 }
 
 /// `build`: makes the images of `versions` that are missing.
@@ -23,7 +59,7 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
         } else {
             "up to date"
         };
-        println!(
+        out!(
             "{:<11} {tag}  {what} in {:.1} s, {size:.1} MB",
             version.name,
             took.as_secs_f64()
@@ -32,33 +68,34 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
     Ok(())
 }
 
-/// `create`: makes the playground cluster, or refuses if one runs. Ctrl-C removes what was made.
+/// `create`: makes the playground cluster, or refuses if one runs. SIGINT, SIGTERM or SIGHUP removes what was made.
 pub async fn create(spec: ClusterSpec) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let docker = Docker::connect().await?;
     let created = tokio::select! {
         created = Cluster::create(&docker, spec, &say) => created?,
-        _ = tokio::signal::ctrl_c() => {
+        signal = interrupts.next() => {
             // Watches for a while after the first empty pass, so a container create already in flight goes too.
             let removed = cluster_tests::remove_interrupted_cluster(&docker, PLAYGROUND).await?;
             return Err(Error::new(format!(
-                "interrupted; removed what had been made ({} containers, {} network)",
+                "interrupted by {signal}; removed what had been made ({} containers, {} network)",
                 removed.containers, removed.networks
             )));
         }
     };
     let (cluster, report) = created;
-    println!(
+    out!(
         "ready in {:.2} s (node timeout {} ms)",
         report.replicas_synced.as_secs_f64(),
         cluster.node_timeout().as_millis()
     );
     print_topology(&cluster.topology().await?);
     match cluster.published_ports() {
-        Some(_) => println!(
+        Some(_) => out!(
             "next: `redis-cli -c -p {}` (or `cargo xtask connect`), `cargo xtask failover`, `cargo xtask stop`",
             cluster.first_port()
         ),
-        None => println!("next: `cargo xtask connect`, `cargo xtask failover`, `cargo xtask stop`"),
+        None => out!("next: `cargo xtask connect`, `cargo xtask failover`, `cargo xtask stop`"),
     }
     Ok(())
 }
@@ -89,14 +126,22 @@ pub async fn cluster_command(what: &str, port: Option<u16>) -> Result<()> {
     Ok(())
 }
 
-/// `connect`: an interactive `redis-cli -c` inside the node's container (so redirects reach every node).
+/// `connect`: an interactive `redis-cli -c` inside the node's container (so redirects reach every node), or,
+/// with a command, that command sent by the harness itself, following redirects; an error reply exits 1.
 pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
     let cluster = playground().await?;
     let node = pick(&cluster, port).await?;
+    if !args.is_empty() {
+        let reply = run_command(node.addr.expect("picked nodes run"), args).await?;
+        print_reply(&reply);
+        return Ok(());
+    }
     let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
+    // With a terminal, -t: its hang-up ends the cli. Without, -i alone: the cli ends when its stdin closes, which
+    // Docker does when this client goes, however it goes, so no cli is left running in the container.
     let tty = if std::io::stdin().is_terminal() { "-it" } else { "-i" };
     let (container, cli, port) = (&node.container, &cluster.version().cli_bin, node.port.to_string());
-    let cmd = xshell::cmd!(sh, "docker exec {tty} {container} {cli} -c -p {port} {args...}");
+    let cmd = xshell::cmd!(sh, "docker exec {tty} {container} {cli} -c -p {port}");
     // Interactive: the session needs this terminal's stdin, which xshell's own `run` would close.
     let status = std::process::Command::from(cmd)
         .status()
@@ -107,6 +152,60 @@ pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Sends `words` to the node at `addr`, following `MOVED` and `ASK` redirects as `redis-cli -c` does; a server's
+/// error reply is an error.
+async fn run_command(mut addr: SocketAddr, words: &[String]) -> Result<redis::Value> {
+    const REDIRECTS: usize = 5;
+    let mut cmd = redis::cmd(&words[0]);
+    cmd.arg(&words[1..]);
+    let mut asking = false;
+    for _ in 0..=REDIRECTS {
+        let mut conn = node::connect(addr).await?;
+        let mut pipe = redis::pipe();
+        if asking {
+            pipe.cmd("ASKING").ignore();
+        }
+        pipe.add_command(cmd.clone());
+        let reply: redis::RedisResult<(redis::Value,)> = pipe.query_async(&mut conn).await;
+        let e = match reply {
+            Ok((value,)) => return Ok(value),
+            Err(e) => e,
+        };
+        let Some(target) = e.redirect_node().and_then(|(to, _)| to.parse().ok()) else {
+            return Err(e.into());
+        };
+        asking = e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask);
+        say(&format!("-> redirected to {target}"));
+        addr = target;
+    }
+    Err(Error::new(format!(
+        "more than {REDIRECTS} redirects for {}",
+        words.join(" ")
+    )))
+}
+
+/// Prints a reply as `redis-cli` does when its output is not a terminal: one line per value.
+fn print_reply(value: &redis::Value) {
+    use redis::Value;
+    match value {
+        Value::Nil => out!(""),
+        Value::Int(n) => out!("{n}"),
+        Value::Okay => out!("OK"),
+        Value::SimpleString(s) => out!("{s}"),
+        Value::BulkString(bytes) => out!("{}", String::from_utf8_lossy(bytes).trim_end_matches('\n')),
+        Value::VerbatimString { text, .. } => out!("{}", text.trim_end_matches('\n')),
+        Value::Double(d) => out!("{d}"),
+        Value::Boolean(b) => out!("{}", i32::from(*b)),
+        Value::BigNumber(n) => out!("{}", String::from_utf8_lossy(n)),
+        Value::Array(items) | Value::Set(items) => items.iter().for_each(print_reply),
+        Value::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            print_reply(k);
+            print_reply(v);
+        }),
+        other => out!("{other:?}"),
+    }
+}
+
 /// `failover`: removes a master (or, with `manual`, swaps it with its replica) and reports the takeover.
 pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()> {
     let cluster = playground().await?;
@@ -115,27 +214,27 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
     } else {
         FailoverKind::RemoveMaster { force }
     };
-    let report = cluster.failover(port, kind).await?;
+    let report = cluster.failover(port, kind, &say).await?;
     let verb = if manual {
         "handing over"
     } else {
         "removed the container of"
     };
-    println!(
+    out!(
         "{verb} master {} (slots {})",
         report.old_master,
         format_ranges(&report.slots)
     );
     match (report.new_master, report.promoted_after) {
         (Some(new), Some(after)) => {
-            println!("replica {new} promoted to master after {:.2} s", after.as_secs_f64());
-            println!(
+            out!("replica {new} promoted to master after {:.2} s", after.as_secs_f64());
+            out!(
                 "cluster_state:ok on every node after {:.2} s (node timeout {} ms)",
                 report.ready_after.as_secs_f64(),
                 cluster.node_timeout().as_millis()
             );
         }
-        _ => println!(
+        _ => out!(
             "no replica could take over: the cluster marked {} failed after {:.2} s and is down",
             report.old_master,
             report.ready_after.as_secs_f64()
@@ -145,22 +244,27 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
     Ok(())
 }
 
-/// `join`: adds a replica and reports when it is synced. Ctrl-C removes the node being joined.
+/// `join`: adds a replica and reports when it is synced. SIGINT, SIGTERM or SIGHUP removes the node being joined.
 pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let cluster = playground().await?;
     let plan = cluster.plan_join(replicate, port).await?;
+    say(&format!(
+        "joining a node on port {} as a replica of {}",
+        plan.port, plan.master_port
+    ));
     let report = tokio::select! {
-        report = cluster.carry_out_join(&plan) => report?,
-        _ = tokio::signal::ctrl_c() => {
+        report = cluster.carry_out_join(&plan, &say) => report?,
+        signal = interrupts.next() => {
             cluster.undo_join(&plan).await?;
             return Err(Error::new(format!(
-                "interrupted; removed the node being joined on port {} (if others had met it, \
+                "interrupted by {signal}; removed the node being joined on port {} (if others had met it, \
                  `cargo xtask forget` clears it from their tables)",
                 plan.port
             )));
         }
     };
-    println!(
+    out!(
         "node {} joined as a replica of {} and is synced ({:.2} s)",
         report.port,
         report.master,
@@ -169,31 +273,77 @@ pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
     let topology = cluster.topology().await?;
     print_topology(&topology);
     if topology.nodes.iter().any(|n| n.is_failed()) {
-        println!("failed nodes are still known to the cluster; `cargo xtask forget` removes them");
+        out!("failed nodes are still known to the cluster; `cargo xtask forget` removes them");
     }
     Ok(())
 }
 
-/// `forget`: every live node forgets the nodes that are gone.
+/// `forget`: every live node forgets the nodes whose containers are gone; stopped ones are left known.
 pub async fn forget() -> Result<()> {
     let cluster = playground().await?;
-    let gone = cluster.forget_gone().await?;
-    if gone.is_empty() {
-        println!("no gone node to forget");
+    let report = cluster.forget_gone().await?;
+    if report.forgotten.is_empty() {
+        out!("no gone node to forget");
     } else {
-        println!("forgot {} gone node(s): {}", gone.len(), gone.join(", "));
+        out!(
+            "forgot {} gone node(s): {}",
+            report.forgotten.len(),
+            report.forgotten.join(", ")
+        );
+    }
+    for (port, state) in &report.left_alone {
+        out!(
+            "left node {port} known: its container is {state}, not gone (remove it with `docker rm -f \
+             {PLAYGROUND}-{port}` first to have it forgotten)"
+        );
     }
     Ok(())
 }
 
-/// `stop`: removes the playground's containers and network; does nothing (successfully) if there are none.
-pub async fn stop() -> Result<()> {
+/// `stop`: removes the playground's containers and network (does nothing, successfully, if there are none), and
+/// mentions abandoned clusters; with `all`, removes every cluster whose owner is gone or that has none.
+pub async fn stop(all: bool) -> Result<()> {
     let docker = Docker::connect().await?;
+    let census = cluster_tests::census(&docker).await?;
+    if all {
+        let mut failed = None;
+        for cluster in &census.abandoned {
+            match cluster_tests::remove_abandoned(&docker, cluster).await {
+                Ok(removed) => out!(
+                    "removed `{}`: {} containers, {} network(s)",
+                    cluster.name,
+                    removed.containers,
+                    removed.networks
+                ),
+                Err(e) => failed = Some(e.context(format!("removing `{}`", cluster.name))),
+            }
+        }
+        if census.abandoned.is_empty() {
+            out!("no abandoned cluster; nothing to stop");
+        }
+        for (name, why) in &census.owned {
+            out!("kept `{name}`: {why}");
+        }
+        return failed.map_or(Ok(()), Err);
+    }
     let removed = cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
     match (removed.containers, removed.networks) {
-        (0, 0) => println!("no cluster running; nothing to stop"),
-        (0, _) => println!("no cluster running; removed the network `{PLAYGROUND}` left behind"),
-        (n, _) => println!("stopped `{PLAYGROUND}`: removed {n} containers and its network"),
+        (0, 0) => out!("no cluster running; nothing to stop"),
+        (0, _) => out!("no cluster running; removed the network `{PLAYGROUND}` left behind"),
+        (n, _) => out!("stopped `{PLAYGROUND}`: removed {n} containers and its network"),
+    }
+    let others: Vec<&str> = census
+        .abandoned
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|name| *name != PLAYGROUND)
+        .collect();
+    if !others.is_empty() {
+        out!(
+            "left {} other abandoned cluster(s) whose maker is gone: {}; `cargo xtask stop --all` removes them",
+            others.len(),
+            others.join(", ")
+        );
     }
     Ok(())
 }
@@ -202,9 +352,12 @@ pub async fn stop() -> Result<()> {
 fn print_topology(topology: &ClusterNodes) {
     let mut nodes: Vec<_> = topology.nodes.iter().collect();
     nodes.sort_by_key(|n| (n.port().unwrap_or(u16::MAX), n.id.clone()));
-    println!(
+    out!(
         "  {:<6} {:<14} {:<22} {:<14} REPLICATES",
-        "PORT", "ROLE", "ADDRESS", "SLOTS"
+        "PORT",
+        "ROLE",
+        "ADDRESS",
+        "SLOTS"
     );
     for n in nodes {
         let mut role = match n.role {
@@ -221,7 +374,7 @@ fn print_topology(topology: &ClusterNodes) {
             .as_deref()
             .and_then(|id| topology.get(id))
             .and_then(|m| m.port());
-        println!(
+        out!(
             "  {:<6} {:<14} {:<22} {:<14} {}",
             n.port().map_or("-".into(), |p| p.to_string()),
             role,
