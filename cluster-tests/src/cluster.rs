@@ -1,200 +1,27 @@
 //! The [`Cluster`] handle: find a cluster's nodes through Docker, read their views, wait for readiness, remove it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::{join_all, try_join_all};
-use redis::cluster::ClusterClient;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
-    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING,
-    LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
+    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
+    LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
-use crate::removal::{Removed, remove_cluster, remove_orphans};
+use crate::removal::{Removed, remove_cluster};
+use crate::spec::{ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Identity, KEEP_ENV, OnDrop};
 use crate::topology::ClusterNodes;
 use crate::versions::Version;
-use crate::{Error, Result, bail, data, owner, wait};
-
-/// Name of the cluster the CLI makes and finds.
-pub const PLAYGROUND: &str = "playground";
-/// Default cluster node timeout. Failover takes about this plus 1.3 s (failure agreement and the servers' fixed
-/// 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no false failure with five clusters
-/// being made and broken at once on a 2-core machine. `create --node-timeout` raises it for busier machines.
-pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
-/// Longest node timeout accepted: failover then takes over a minute, more than any step of the harness waits.
-pub const MAX_NODE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
-pub const FIRST_PORT: u16 = 7001;
-/// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
-pub const DEFAULT_SPARE_PORTS: usize = 3;
-
-/// What a cluster is made of.
-#[derive(Debug, Clone)]
-pub struct ClusterSpec {
-    /// Cluster name: prefix of its container names and its network's name.
-    pub name: String,
-    /// Server version.
-    pub version: &'static Version,
-    /// Masters (at least 3, as Redis Cluster needs a majority of masters to fail a node over).
-    pub masters: usize,
-    /// Replicas per master.
-    pub replicas: usize,
-    /// `cluster-node-timeout`.
-    pub node_timeout: Duration,
-    /// Port of the first node; `None` picks a free range on the host (the tests' choice; [`FIRST_PORT`] with
-    /// [`Networking::Bridge`], which publishes nothing).
-    pub first_port: Option<u16>,
-    /// How the nodes are networked and reached from the host.
-    pub networking: Networking,
-    /// Ports published beyond the nodes' own, for nodes that join later ([`Networking::Pod`] only).
-    pub spare_ports: usize,
-    /// Whether dropping the [`Cluster`] removes it (tests) or it is kept until `stop` (the CLI).
-    pub remove_on_drop: bool,
-}
-
-impl ClusterSpec {
-    /// The CLI's cluster: 3 masters and 1 replica each, kept until `cargo xtask stop`.
-    pub fn playground(version: &'static Version) -> Self {
-        Self {
-            name: PLAYGROUND.into(),
-            version,
-            masters: 3,
-            replicas: 1,
-            node_timeout: DEFAULT_NODE_TIMEOUT,
-            first_port: Some(FIRST_PORT),
-            networking: Networking::Pod,
-            spare_ports: DEFAULT_SPARE_PORTS,
-            remove_on_drop: false,
-        }
-    }
-
-    /// A test's cluster: the version from `$CLUSTER_VERSION`, a name no other test process uses, removed on drop.
-    pub fn for_test() -> Result<Self> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!("ct{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        Ok(Self {
-            name,
-            first_port: None,
-            remove_on_drop: true,
-            ..Self::playground(Version::from_env()?)
-        })
-    }
-
-    /// Makes the cluster this spec describes (see [`Cluster::create`]), printing progress to stderr; clusters of
-    /// test processes that died without cleaning up are removed meanwhile.
-    pub async fn start(self) -> Result<Cluster> {
-        let docker = Docker::connect().await?;
-        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
-        let ((), created) = tokio::join!(
-            remove_orphans(&docker),
-            Cluster::create(&docker, self, &|line| eprintln!("{line}"))
-        );
-        Ok(created?.0)
-    }
-
-    /// How long one step of making or healing the cluster may take (forming, a failover, a join): several node
-    /// timeouts, plus room for a busy machine.
-    pub(crate) fn step_timeout(&self) -> Duration {
-        self.node_timeout * 5 + Duration::from_secs(20)
-    }
-
-    /// Total number of nodes.
-    pub fn node_count(&self) -> usize {
-        self.masters * (1 + self.replicas)
-    }
-
-    /// How many host ports the cluster's pod publishes: the nodes' and the spare ones.
-    pub fn published_count(&self) -> usize {
-        self.node_count() + self.spare_ports
-    }
-
-    /// Rejects specs the servers cannot run; the message says what would work.
-    pub fn validate(&self) -> Result<()> {
-        if self.masters < 3 {
-            bail!(
-                "a Redis Cluster needs at least 3 masters (got {}): fewer cannot elect a failover",
-                self.masters
-            );
-        }
-        if self.masters > 100 || self.replicas > 10 {
-            bail!(
-                "{} masters with {} replicas each is more than one machine should run",
-                self.masters,
-                self.replicas
-            );
-        }
-        if self.spare_ports > 100 {
-            bail!(
-                "{} spare ports is more than joins need (each costs a proxy process on the host)",
-                self.spare_ports
-            );
-        }
-        if let Some(first) = self.first_port {
-            let count = match self.networking {
-                Networking::Pod => self.published_count(),
-                Networking::Bridge => self.node_count(),
-            };
-            check_ports(u32::from(first), u32::from(first) + count as u32 - 1)?;
-        }
-        if self.node_timeout < Duration::from_millis(100) {
-            bail!("a node timeout under 100 ms would fail healthy nodes");
-        }
-        if self.node_timeout > MAX_NODE_TIMEOUT {
-            bail!(
-                "a node timeout over {} ms would leave a failed master unnoticed for over a minute",
-                MAX_NODE_TIMEOUT.as_millis()
-            );
-        }
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
-        }
-        Ok(())
-    }
-
-    /// Labels put on every container and the network this process makes for this cluster.
-    pub(crate) fn labels(&self) -> HashMap<String, String> {
-        let mut labels = HashMap::from([
-            (LABEL_CLUSTER.to_owned(), self.name.clone()),
-            (LABEL_VERSION.to_owned(), self.version.name.clone()),
-            (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
-            (
-                LABEL_FIRST_PORT.to_owned(),
-                self.first_port.unwrap_or(FIRST_PORT).to_string(),
-            ),
-            (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
-            (LABEL_MAKER.to_owned(), owner::this_process()),
-        ]);
-        if self.remove_on_drop {
-            labels.insert(LABEL_OWNER.to_owned(), owner::this_process());
-        }
-        labels
-    }
-}
-
-/// Refuses node ports `first..=last` outside 1024..=55535: the cluster bus listens on port + 10000.
-pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
-    if first < 1024 || last > 55535 {
-        let ports = if first == last {
-            format!("port {first}")
-        } else {
-            format!("ports {first}..{last}")
-        };
-        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick another `--port-base`");
-    }
-    Ok(())
-}
+use crate::{Error, Result, bail, data, wait};
 
 /// A node container of a cluster, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,17 +40,21 @@ pub struct Node {
     pub state: String,
 }
 
-/// A running cluster. Its nodes are always read back from Docker, so the handle never goes stale.
+/// A running cluster. Its nodes are always read back from Docker, so the handle never goes stale. A test's
+/// cluster is removed when its handle is dropped (see [`ClusterSpec`]); [`Cluster::remove`] removes it and says
+/// what went.
+#[derive(Debug)]
 pub struct Cluster {
-    pub(crate) spec: ClusterSpec,
+    pub(crate) identity: Identity,
     pub(crate) docker: Docker,
     /// Where nodes attach: read from Docker when the cluster is found, set when it is made.
     pub(crate) attachment: Attachment,
+    pub(crate) on_drop: OnDrop,
 }
 
 impl Cluster {
     /// Finds the running cluster called `name`, or says that none runs.
-    pub async fn find(docker: &Docker, name: &str) -> Result<Self> {
+    pub(crate) async fn find(docker: &Docker, name: &str) -> Result<Self> {
         let containers = docker.containers(&[cluster_filter(name)]).await?;
         let Some(first) = containers.first() else {
             bail!("no cluster is running (make one with `cargo xtask create`)");
@@ -236,50 +67,46 @@ impl Cluster {
         let first_port = label(LABEL_FIRST_PORT).parse().unwrap_or(FIRST_PORT);
         let networking = Networking::named(&label(LABEL_NETWORKING)).unwrap_or(Networking::Bridge);
         let attachment = find_attachment(docker, name, networking).await?;
-        let spec = ClusterSpec {
+        let identity = Identity {
             name: name.to_owned(),
             version,
-            // The shape a cluster was made with is not kept: after failovers and joins only the servers know it.
-            masters: 0,
-            replicas: 0,
             node_timeout,
-            first_port: Some(first_port),
+            first_port,
             networking,
-            spare_ports: 0,
-            remove_on_drop: false,
+            owner: first.labels.get(LABEL_OWNER).cloned(),
         };
         Ok(Self {
-            spec,
+            identity,
             docker: docker.clone(),
             attachment,
+            // A cluster found, not made, is someone else's to remove.
+            on_drop: OnDrop::Keep,
         })
     }
 
-    /// Creates a cluster for a test, per [`ClusterSpec::for_test`], building the node image first if needed.
-    ///
-    /// Clusters of test processes that died without cleaning up (killed by a timeout, say) are removed meanwhile.
+    /// Makes a test's cluster: [`ClusterSpec::from_env`] then [`ClusterSpec::start`].
     pub async fn start_for_test() -> Result<Self> {
-        ClusterSpec::for_test()?.start().await
+        ClusterSpec::from_env()?.start().await
     }
 
     /// Cluster name.
     pub fn name(&self) -> &str {
-        &self.spec.name
+        &self.identity.name
     }
 
     /// Server version the cluster runs.
     pub fn version(&self) -> &'static Version {
-        self.spec.version
+        self.identity.version
     }
 
     /// How the cluster's nodes are networked.
     pub fn networking(&self) -> Networking {
-        self.spec.networking
+        self.identity.networking
     }
 
     /// Port of the first node (the others were made on the ports after it).
     pub fn first_port(&self) -> u16 {
-        self.spec.first_port.unwrap_or(FIRST_PORT)
+        self.identity.first_port
     }
 
     /// The host ports published on 127.0.0.1 for nodes, spare ones included (none on a bridge network).
@@ -299,19 +126,14 @@ impl Cluster {
 
     /// The node timeout the cluster runs with.
     pub fn node_timeout(&self) -> Duration {
-        self.spec.node_timeout
-    }
-
-    /// The Docker connection the cluster uses.
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+        self.identity.node_timeout
     }
 
     /// The cluster's node containers, sorted by port.
     pub async fn nodes(&self) -> Result<Vec<Node>> {
         let mut nodes: Vec<Node> = self
             .docker
-            .containers(&[cluster_filter(&self.spec.name)])
+            .containers(&[cluster_filter(&self.identity.name)])
             .await?
             .into_iter()
             .filter_map(to_node)
@@ -332,7 +154,7 @@ impl Cluster {
             Some(node) if node.addr.is_some() => Ok(node.clone()),
             Some(node) => bail!(
                 "the node of cluster `{}` on port {port} is {} and does not answer (`docker {}` brings it back)",
-                self.spec.name,
+                self.identity.name,
                 node.state,
                 if node.state == "paused" {
                     format!("unpause {}", node.container)
@@ -348,7 +170,7 @@ impl Cluster {
                     .collect();
                 bail!(
                     "no node of cluster `{}` listens on port {port}; live ports: {}",
-                    self.spec.name,
+                    self.identity.name,
                     ports.join(", ")
                 )
             }
@@ -370,7 +192,7 @@ impl Cluster {
 
     /// The topology as the first live node that answers sees it.
     pub async fn topology(&self) -> Result<ClusterNodes> {
-        let mut last = Error::new(format!("cluster `{}` has no live node", self.spec.name));
+        let mut last = Error::new(format!("cluster `{}` has no live node", self.identity.name));
         for addr in self.live_addrs().await? {
             match NodeView::read(addr).await {
                 Ok(view) => return Ok(view.nodes),
@@ -397,14 +219,22 @@ impl Cluster {
         .await
     }
 
-    /// A cluster client (the `redis` crate's) connected to the live nodes, with connect and response timeouts.
+    /// A cluster client (the `redis` crate's) connected to the live nodes, with connect and response timeouts and
+    /// 8 retries (enough to ride out a failover).
     pub async fn client(&self) -> Result<ClusterConnection> {
-        let client = ClusterClient::builder(self.initial_nodes().await?)
+        self.client_with(|builder| builder.retries(8)).await
+    }
+
+    /// A cluster client made by `configure` from a builder seeded with the live nodes, whose connect and response
+    /// timeouts are set; e.g. `cluster.client_with(|b| b.retries(0))` to test a retry policy of your own.
+    pub async fn client_with(
+        &self,
+        configure: impl FnOnce(ClusterClientBuilder) -> ClusterClientBuilder,
+    ) -> Result<ClusterConnection> {
+        let builder = ClusterClient::builder(self.initial_nodes().await?)
             .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT)
-            .retries(8)
-            .build()?;
-        Ok(client.get_async_connection().await?)
+            .response_timeout(RESPONSE_TIMEOUT);
+        Ok(configure(builder).build()?.get_async_connection().await?)
     }
 
     /// Runs the node image's command-line client (`redis-cli` or `valkey-cli`) with `args` on the host's network,
@@ -413,15 +243,19 @@ impl Cluster {
     pub async fn host_cli(&self, args: &[&str]) -> Result<String> {
         static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
-        let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.spec.name)))?;
-        let cli = self.spec.version.cli_bin.clone();
+        let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.identity.name)))?;
+        let cli = self.identity.version.cli_bin.clone();
         let spec = ContainerSpec {
-            name: format!("{}-cli-{}", self.spec.name, CLI_RUNS.fetch_add(1, Ordering::Relaxed)),
+            name: format!(
+                "{}-cli-{}",
+                self.identity.name,
+                CLI_RUNS.fetch_add(1, Ordering::Relaxed)
+            ),
             image,
             network: "host".into(),
             entrypoint: Some(vec![cli.clone()]),
             args: args.iter().map(|a| a.to_string()).collect(),
-            labels: self.spec.labels(),
+            labels: self.identity.labels(),
             ..Default::default()
         };
         let (code, output) = self.docker.run_to_end(&spec, RESPONSE_TIMEOUT * 5).await?;
@@ -431,32 +265,59 @@ impl Cluster {
         Ok(output)
     }
 
-    /// Removes every container and the network of this cluster; safe to call when they are already gone.
-    pub async fn remove(&self) -> Result<Removed> {
-        remove_cluster(&self.docker, &self.spec.name).await
+    /// Removes every container and network of this cluster (only its owner's, for a test's cluster) and says
+    /// what went; the handle is used up, so dropping it removes nothing more.
+    pub async fn remove(mut self) -> Result<Removed> {
+        self.on_drop = OnDrop::Keep;
+        remove_cluster(&self.docker, &self.identity.name, self.identity.owner.as_deref()).await
+    }
+
+    /// How to remove this cluster by hand, for messages.
+    fn removal_hint(&self) -> String {
+        format!(
+            "`cargo xtask stop --all`, or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
+            self.identity.name
+        )
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if !self.spec.remove_on_drop {
+        let keep = match self.on_drop {
+            OnDrop::Keep => return,
+            OnDrop::KeepOnPanic => std::thread::panicking(),
+            OnDrop::Remove => false,
+        };
+        let name = self.identity.name.clone();
+        if keep {
+            eprintln!(
+                "cluster-tests: kept cluster {name} ({KEEP_ENV}){}; remove it with {}",
+                self.published_ports()
+                    .map_or(String::new(), |r| format!(" at 127.0.0.1:{}-{}", r.start(), r.end())),
+                self.removal_hint()
+            );
             return;
         }
-        let name = self.spec.name.clone();
+        let owner = self.identity.owner.clone();
         // A fresh runtime on its own thread: drop may run inside (or outside) the test's runtime.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let docker = Docker::connect().await?;
-                remove_cluster(&docker, &name).await
+                remove_cluster(&docker, &name, owner.as_deref()).await
             })?;
             Ok::<_, Error>(())
         });
-        match cleanup.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("cluster-tests: could not remove cluster {}: {e}", self.spec.name),
-            Err(_) => eprintln!("cluster-tests: cleanup of cluster {} panicked", self.spec.name),
-        }
+        let failed = match cleanup.join() {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the clean-up panicked".to_owned(),
+        };
+        eprintln!(
+            "cluster-tests: could not remove cluster {}: {failed}; remove it with {}",
+            self.identity.name,
+            self.removal_hint()
+        );
     }
 }
 
@@ -506,21 +367,4 @@ fn to_node(c: Container) -> Option<Node> {
         addr,
         state: c.state,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_timeouts_are_bounded() {
-        let spec = |ms| ClusterSpec {
-            node_timeout: Duration::from_millis(ms),
-            ..ClusterSpec::playground(Version::default_version())
-        };
-        assert!(spec(1000).validate().is_ok());
-        assert!(spec(60_000).validate().is_ok());
-        let err = spec(u64::MAX).validate().unwrap_err().to_string();
-        assert!(err.contains("60000 ms"), "{err}");
-    }
 }

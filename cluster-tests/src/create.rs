@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::{Cluster, ClusterSpec, FIRST_PORT, Nudge, advance_idle_masters};
+use crate::cluster::{Cluster, Nudge, advance_idle_masters};
 use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
 use crate::node::{self, command};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
+use crate::spec::{ClusterSpec, FIRST_PORT, Identity};
 use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, ErrorKind, Progress, Result, bail, image, owner, wait};
+use crate::{Error, ErrorKind, Result, bail, image, owner, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +49,8 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
 }
 
 /// The container spec of the node listening on `port`, attached to the cluster's pod or network.
-pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachment: &Attachment) -> ContainerSpec {
-    let mut labels = spec.labels();
+pub(crate) fn node_container(identity: &Identity, image: &str, port: u16, attachment: &Attachment) -> ContainerSpec {
+    let mut labels = identity.labels();
     labels.insert(LABEL_PORT.to_owned(), port.to_string());
     let args = [
         "--port",
@@ -59,7 +60,7 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachm
         "--cluster-config-file",
         "nodes.conf",
         "--cluster-node-timeout",
-        &spec.node_timeout.as_millis().to_string(),
+        &identity.node_timeout.as_millis().to_string(),
         "--protected-mode",
         "no",
         "--save",
@@ -72,7 +73,7 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachm
         "no",
     ];
     let mut container = ContainerSpec {
-        name: format!("{}-{port}", spec.name),
+        name: format!("{}-{port}", identity.name),
         image: image.to_owned(),
         // Its own uid, so that rules inside a shared network namespace can single out its traffic.
         user: Some(port.to_string()),
@@ -85,16 +86,11 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachm
 }
 
 /// Makes the cluster's pod (its first port then known) or bridge network.
-async fn attach_cluster(
-    docker: &Docker,
-    spec: &ClusterSpec,
-    image: &str,
-    progress: Progress<'_>,
-) -> Result<(Attachment, u16)> {
+async fn attach_cluster(docker: &Docker, spec: &ClusterSpec, image: &str) -> Result<(Attachment, u16)> {
     match spec.networking {
-        Networking::Pod => start_pod(docker, spec, image, progress).await,
+        Networking::Pod => start_pod(docker, spec, image).await,
         Networking::Bridge => {
-            let network = make_network(docker, spec, progress).await?;
+            let network = make_network(docker, spec).await?;
             Ok((Attachment::Bridge { network }, spec.first_port.unwrap_or(FIRST_PORT)))
         }
     }
@@ -106,7 +102,7 @@ async fn attach_cluster(
 ///
 /// Docker 20.10 makes a second network of the same name without complaint, so two `create`s at once both get
 /// one: each then looks again, and all but the maker of the oldest remove theirs and give up.
-async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_>) -> Result<String> {
+async fn make_network(docker: &Docker, spec: &ClusterSpec) -> Result<String> {
     let name = &spec.name;
     let ours = |n: &Network| n.labels.get(LABEL_CLUSTER) == Some(name);
     let existing = docker.networks_named(name).await?;
@@ -122,13 +118,14 @@ async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_
         if left.labels.get(LABEL_MAKER).is_some_and(|m| !owner::is_gone(m)) {
             return Err(being_made(name));
         }
-        progress(&format!(
+        tracing::info!(
             "network: reusing {name} ({}), left by an earlier run that Docker could not remove (a Docker engine bug)",
             short(&left.id)
-        ));
+        );
         return Ok(left.id.clone());
     }
-    let id = docker.create_network(name, spec.labels()).await?;
+    let first_port = spec.first_port.unwrap_or(FIRST_PORT);
+    let id = docker.create_network(name, spec.identity(first_port).labels()).await?;
     let oldest = docker.networks_named(name).await?.into_iter().next();
     if oldest.is_some_and(|n| n.id != id) {
         docker.remove_network(&id).await.ok();
@@ -275,12 +272,24 @@ impl Drop for Making {
     }
 }
 
+/// Removes what a failed create made and returns its error, saying also what could not be removed and how.
+async fn undo_create(docker: &Docker, spec: &ClusterSpec, error: Error) -> Error {
+    match remove_interrupted_cluster(docker, &spec.name).await {
+        Ok(_) => error,
+        Err(e) => error.context(format!(
+            "cluster `{}` could not be made, and what was made could not all be removed ({e}; `cargo xtask stop \
+             --all` tries again)",
+            spec.name
+        )),
+    }
+}
+
 impl Cluster {
     /// Creates the cluster `spec` describes and returns once it is ready, printing progress as it goes.
     ///
     /// Refuses if a cluster of that name exists or is being made (then with [`ErrorKind::NameTaken`]); builds
     /// the node image if it is missing. On any failure everything this call made is removed, and nothing else.
-    pub async fn create(docker: &Docker, spec: ClusterSpec, progress: Progress<'_>) -> Result<(Self, CreateReport)> {
+    pub(crate) async fn create(docker: &Docker, spec: ClusterSpec) -> Result<(Self, CreateReport)> {
         spec.validate()?;
         let _making = Making::claim(&spec.name)?;
         let existing = docker.containers(&[cluster_filter(&spec.name)]).await?;
@@ -301,70 +310,60 @@ impl Cluster {
                 ),
             ));
         }
-        progress(&format!(
+        tracing::info!(
             "creating cluster `{}`: {} masters x {} replicas, {}",
-            spec.name, spec.masters, spec.replicas, spec.version.server
-        ));
-        let (tag, outcome, took) = image::ensure_built(docker, spec.version, progress).await?;
+            spec.name,
+            spec.masters,
+            spec.replicas,
+            spec.version.server
+        );
+        let (tag, outcome, took) = image::ensure_built(docker, spec.version).await?;
         if outcome == image::BuildOutcome::Built {
-            progress(&format!("image: built {tag} ({:.1} s)", took.as_secs_f64()));
+            tracing::info!("image: built {tag} ({:.1} s)", took.as_secs_f64());
         }
         let start = Instant::now();
         let made = async {
-            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, progress).await?;
-            let spec = ClusterSpec {
-                first_port: Some(first_port),
-                ..spec.clone()
-            };
-            let cluster = Cluster {
-                spec,
-                docker: docker.clone(),
-                attachment,
-            };
-            let report = cluster.form(&tag, start, progress).await?;
+            let cluster = Self::attach(docker, &spec, &tag).await?;
+            let report = cluster.form(&spec, &tag, start).await?;
             Ok::<_, Error>((cluster, report))
         };
         match made.await {
-            Err(e) => {
-                remove_interrupted_cluster(docker, &spec.name).await.ok();
-                // The holder's (or a node's) container name is taken: another create got there first.
-                Err(match e.kind() {
-                    ErrorKind::NameTaken => being_made(&spec.name),
-                    _ => e,
-                })
-            }
-            made => made,
+            Ok(made) => Ok(made),
+            // The holder's (or a node's) container name is taken: another create got there first.
+            Err(e) if e.kind() == ErrorKind::NameTaken => Err(undo_create(docker, &spec, being_made(&spec.name)).await),
+            Err(e) => Err(undo_create(docker, &spec, e).await),
         }
+    }
+
+    /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be.
+    async fn attach(docker: &Docker, spec: &ClusterSpec, tag: &str) -> Result<Self> {
+        let (attachment, first_port) = attach_cluster(docker, spec, tag).await?;
+        Ok(Cluster {
+            identity: spec.identity(first_port),
+            docker: docker.clone(),
+            attachment,
+            on_drop: spec.on_drop(),
+        })
     }
 
     /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
     async fn start_nodes(&self, tag: &str, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
-        let spec = &self.spec;
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
-            let container = node_container(spec, tag, port, &self.attachment);
-            start_node(&self.docker, container, port, spec.networking)
+            let container = node_container(&self.identity, tag, port, &self.attachment);
+            start_node(&self.docker, container, port, self.identity.networking)
         }))
         .await
     }
 
     /// The standard route, for comparison: starts the same containers and runs `redis-cli --cluster create`
     /// (or `valkey-cli`) inside the cluster's network, then waits for the same readiness. Returns the time taken.
-    pub async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
+    pub(crate) async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
         spec.validate()?;
-        let (tag, _, _) = image::ensure_built(docker, spec.version, &|_| {}).await?;
+        let (tag, _, _) = image::ensure_built(docker, spec.version).await?;
         let start = Instant::now();
         let result = async {
-            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, &|_| {}).await?;
-            let cluster = Cluster {
-                spec: ClusterSpec {
-                    first_port: Some(first_port),
-                    ..spec.clone()
-                },
-                docker: docker.clone(),
-                attachment,
-            };
-            let spec = &cluster.spec;
+            let cluster = Self::attach(docker, &spec, &tag).await?;
             let nodes = cluster.start_nodes(&tag, 0..spec.node_count()).await?;
             let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
@@ -374,8 +373,9 @@ impl Cluster {
                 "--cluster-yes".into(),
             ]);
             let first = format!("{}-{}", spec.name, cluster.first_port());
+            let step_timeout = cluster.identity.step_timeout();
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
-            let (code, output) = tokio::time::timeout(spec.step_timeout(), docker.exec(&first, &cmd))
+            let (code, output) = tokio::time::timeout(step_timeout, docker.exec(&first, &cmd))
                 .await
                 .map_err(|_| {
                     Error::new(format!(
@@ -390,23 +390,19 @@ impl Cluster {
                 masters: spec.masters,
                 replicas_per_master: spec.replicas,
             };
-            cluster.wait_ready(shape, spec.step_timeout()).await?;
+            cluster.wait_ready(shape, step_timeout).await?;
             Ok(cluster)
         }
         .await;
         match result {
             Ok(cluster) => Ok((cluster, start.elapsed())),
-            Err(e) => {
-                remove_interrupted_cluster(docker, &spec.name).await.ok();
-                Err(e)
-            }
+            Err(e) => Err(undo_create(docker, &spec, e).await),
         }
     }
 
     /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
-    async fn form(&self, tag: &str, start: Instant, progress: Progress<'_>) -> Result<CreateReport> {
-        let spec = &self.spec;
-        let step_timeout = spec.step_timeout();
+    async fn form(&self, spec: &ClusterSpec, tag: &str, start: Instant) -> Result<CreateReport> {
+        let step_timeout = self.identity.step_timeout();
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
         let masters = self.start_nodes(tag, 0..spec.masters).await?;
@@ -423,7 +419,7 @@ impl Cluster {
             meet_all(&masters, &[]).await
         })?;
         let containers_started = start.elapsed();
-        progress(&format!(
+        tracing::info!(
             "containers: {} nodes of {} up ({}) ({:.2} s)",
             masters.len() + replicas.len(),
             spec.version.server,
@@ -432,16 +428,16 @@ impl Cluster {
                 None => format!("on network {}", spec.name),
             },
             containers_started.as_secs_f64()
-        ));
+        );
         set_config_epochs(&replicas, masters.len() + 1).await?;
         let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
         meet_all(&replicas, &master_addrs).await?;
-        progress(&format!(
+        tracing::info!(
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,
             spec.masters,
             format_ranges(&ranges)
-        ));
+        );
 
         // Replica j follows master j % masters: every master gets the same number of replicas, each its own.
         let master_of = |j: usize| &masters[j % spec.masters];
@@ -455,7 +451,7 @@ impl Cluster {
             .enumerate()
             .map(|(j, (r, _))| format!("{}->{}", r.port(), master_of(j).0.port()))
             .collect();
-        progress(&format!("replicas: {}", pairs.join(", ")));
+        tracing::info!("replicas: {}", pairs.join(", "));
 
         wait::until("every node to serve all slots", step_timeout, || async {
             let views = self.views().await?;
@@ -476,10 +472,10 @@ impl Cluster {
         })
         .await?;
         let cluster_formed = start.elapsed();
-        progress(&format!(
+        tracing::info!(
             "cluster: state ok on every node ({:.2} s)",
             cluster_formed.as_secs_f64()
-        ));
+        );
 
         let shape = Shape::Exact {
             masters: spec.masters,
@@ -487,10 +483,10 @@ impl Cluster {
         };
         self.wait_ready(shape, step_timeout).await?;
         let replicas_synced = start.elapsed();
-        progress(&format!(
+        tracing::info!(
             "sync: every replica linked and synced; cluster ready ({:.2} s)",
             replicas_synced.as_secs_f64()
-        ));
+        );
         Ok(CreateReport {
             containers_started,
             cluster_formed,

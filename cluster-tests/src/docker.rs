@@ -16,31 +16,31 @@ use bollard::query_parameters::{
 use crate::{Error, ErrorKind, Result};
 
 /// Label naming the cluster a container or network belongs to.
-pub const LABEL_CLUSTER: &str = "cluster-tests.cluster";
+pub(crate) const LABEL_CLUSTER: &str = "cluster-tests.cluster";
 /// Label holding the port a node container listens on.
-pub const LABEL_PORT: &str = "cluster-tests.port";
+pub(crate) const LABEL_PORT: &str = "cluster-tests.port";
 /// Label holding the server version name a cluster runs.
-pub const LABEL_VERSION: &str = "cluster-tests.version";
+pub(crate) const LABEL_VERSION: &str = "cluster-tests.version";
 /// Label holding the cluster's node timeout in milliseconds.
-pub const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
+pub(crate) const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
 /// Label holding the port of a cluster's first node (a joining node takes the lowest free port from there).
-pub const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
+pub(crate) const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
 /// Label saying how a cluster's nodes are networked (`pod` or `bridge`, see [`crate::Networking`]).
-pub const LABEL_NETWORKING: &str = "cluster-tests.networking";
+pub(crate) const LABEL_NETWORKING: &str = "cluster-tests.networking";
 /// Label holding the host port range a pod publishes on 127.0.0.1 (`first-last`).
-pub const LABEL_PUBLISHED: &str = "cluster-tests.published";
+pub(crate) const LABEL_PUBLISHED: &str = "cluster-tests.published";
 /// Label marking the container that holds a pod's network namespace (it runs no node).
-pub const LABEL_HOLDER: &str = "cluster-tests.holder";
+pub(crate) const LABEL_HOLDER: &str = "cluster-tests.holder";
 /// Label naming the test process that owns a cluster, so that a later run can remove it if that process died
 /// (absent on clusters the CLI keeps).
-pub const LABEL_OWNER: &str = "cluster-tests.owner";
+pub(crate) const LABEL_OWNER: &str = "cluster-tests.owner";
 
 /// Label naming the process that made a container or network (written as owner values are), so that a create or
 /// join cut short removes only what it made itself, never what a concurrent one made.
-pub const LABEL_MAKER: &str = "cluster-tests.made-by";
+pub(crate) const LABEL_MAKER: &str = "cluster-tests.made-by";
 
 /// The only host address node ports are ever published on.
-pub const LOOPBACK: &str = "127.0.0.1";
+pub(crate) const LOOPBACK: &str = "127.0.0.1";
 
 /// How long one call to the Docker engine may take before it is given up.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -51,9 +51,18 @@ pub struct Docker {
     api: bollard::Docker,
 }
 
+impl std::fmt::Debug for Docker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let version = self.api.client_version();
+        f.debug_struct("Docker")
+            .field("api_version", &version.to_string())
+            .finish()
+    }
+}
+
 /// What it takes to start one container.
 #[derive(Debug, Clone, Default)]
-pub struct ContainerSpec {
+pub(crate) struct ContainerSpec {
     /// Container name.
     pub name: String,
     /// Host name inside the container (not allowed when it shares another container's network).
@@ -75,13 +84,13 @@ pub struct ContainerSpec {
 }
 
 /// The label filter that selects everything of cluster `name`.
-pub fn cluster_filter(name: &str) -> String {
+pub(crate) fn cluster_filter(name: &str) -> String {
     format!("{LABEL_CLUSTER}={name}")
 }
 
 /// A network, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Network {
+pub(crate) struct Network {
     /// Network id: what the harness refers to it by, since Docker 20.10 lets several networks share a name.
     pub id: String,
     /// Network name.
@@ -94,7 +103,7 @@ pub struct Network {
 
 /// A container of the project, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
+pub(crate) struct Container {
     /// Container id.
     pub id: String,
     /// Container name, without Docker's leading slash.
@@ -135,7 +144,7 @@ impl Docker {
     }
 
     /// Whether an image with this tag exists locally.
-    pub async fn image_exists(&self, tag: &str) -> Result<bool> {
+    pub(crate) async fn image_exists(&self, tag: &str) -> Result<bool> {
         match self.api.inspect_image(tag).await {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
@@ -152,7 +161,7 @@ impl Docker {
     /// Creates a bridge network with these labels and returns its id. Docker before API 1.44 makes a second
     /// network of the same name without complaint (and bollard cannot ask it to check), so callers look first
     /// (see [`Docker::networks_named`]).
-    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String> {
+    pub(crate) async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String> {
         let created = self
             .api
             .create_network(NetworkCreateRequest {
@@ -167,12 +176,12 @@ impl Docker {
     }
 
     /// Networks whose labels match every one of `filters` (`key=value`, or `key` for any value).
-    pub async fn networks(&self, filters: &[String]) -> Result<Vec<Network>> {
+    pub(crate) async fn networks(&self, filters: &[String]) -> Result<Vec<Network>> {
         self.list_networks(HashMap::from([("label", filters.to_vec())])).await
     }
 
     /// Every network called exactly `name`, labelled or not, oldest first (Docker 20.10 allows several).
-    pub async fn networks_named(&self, name: &str) -> Result<Vec<Network>> {
+    pub(crate) async fn networks_named(&self, name: &str) -> Result<Vec<Network>> {
         let mut networks = self
             .list_networks(HashMap::from([("name", vec![name.to_owned()])]))
             .await?;
@@ -200,7 +209,7 @@ impl Docker {
 
     /// Removes a network by id; a network that is already gone is not an error. Returns false, not an error,
     /// while Docker refuses because the network still has endpoints (containers being removed are still attached).
-    pub async fn remove_network(&self, id: &str) -> Result<bool> {
+    pub(crate) async fn remove_network(&self, id: &str) -> Result<bool> {
         match self.api.remove_network(id).await {
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 if message.contains("has active endpoints") =>
@@ -214,7 +223,7 @@ impl Docker {
 
     /// Creates and starts a container, and returns it as Docker then reports it. A port that cannot be published
     /// gives [`Error::PortTaken`] naming it.
-    pub async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
+    pub(crate) async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
         let id = self.create(spec).await?;
         if let Err(e) = self.api.start_container(&id, None).await {
             self.remove_container(&id).await.ok();
@@ -277,7 +286,7 @@ impl Docker {
     }
 
     /// Runs a container to its end (at most `timeout`), removes it, and returns its exit code and output.
-    pub async fn run_to_end(&self, spec: &ContainerSpec, timeout: Duration) -> Result<(i64, String)> {
+    pub(crate) async fn run_to_end(&self, spec: &ContainerSpec, timeout: Duration) -> Result<(i64, String)> {
         use futures_util::StreamExt;
         let id = self.create(spec).await?;
         let outcome = async {
@@ -310,7 +319,7 @@ impl Docker {
 
     /// Containers (running or not) whose labels match every one of `filters` (`key=value`, or `key` for any
     /// value), sorted by name.
-    pub async fn containers(&self, filters: &[String]) -> Result<Vec<Container>> {
+    pub(crate) async fn containers(&self, filters: &[String]) -> Result<Vec<Container>> {
         self.list(HashMap::from([("label", filters.to_vec())])).await
     }
 
@@ -348,7 +357,7 @@ impl Docker {
 
     /// Removes a container at once (SIGKILL, like a machine losing power); one already gone, or already being
     /// removed by someone else, is not an error.
-    pub async fn remove_container(&self, id: &str) -> Result<()> {
+    pub(crate) async fn remove_container(&self, id: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.api.remove_container(id, Some(options)).await {
             Err(e) if !is_not_found(&e) && !is_removal_in_progress(&e) => {
@@ -359,13 +368,13 @@ impl Docker {
     }
 
     /// The container's state (`running`, `exited`, ...), or `None` if it no longer exists.
-    pub async fn state(&self, id: &str) -> Result<Option<String>> {
+    pub(crate) async fn state(&self, id: &str) -> Result<Option<String>> {
         let found = self.list(HashMap::from([("id", vec![id.to_owned()])])).await?;
         Ok(found.into_iter().next().map(|c| c.state))
     }
 
     /// The last `lines` lines of a container's output (stdout and stderr), e.g. a server's own error on exit.
-    pub async fn log_tail(&self, id: &str, lines: usize) -> Result<String> {
+    pub(crate) async fn log_tail(&self, id: &str, lines: usize) -> Result<String> {
         use futures_util::StreamExt;
         let options = LogsOptionsBuilder::default()
             .stdout(true)
@@ -381,7 +390,7 @@ impl Docker {
     }
 
     /// Runs `cmd` inside a running container and returns its exit code and combined output.
-    pub async fn exec(&self, container: &str, cmd: &[String]) -> Result<(i64, String)> {
+    pub(crate) async fn exec(&self, container: &str, cmd: &[String]) -> Result<(i64, String)> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         use futures_util::StreamExt;
         let exec = self
@@ -407,7 +416,7 @@ impl Docker {
     }
 
     /// Tags of the local images whose reference matches `pattern` (e.g. `repo:prefix-*`).
-    pub async fn image_tags(&self, pattern: &str) -> Result<Vec<String>> {
+    pub(crate) async fn image_tags(&self, pattern: &str) -> Result<Vec<String>> {
         let filters = HashMap::from([("reference", vec![pattern.to_owned()])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
             .filters(&filters)
@@ -422,7 +431,7 @@ impl Docker {
     }
 
     /// Removes a local image tag (refused by Docker while a container uses it); one already gone is not an error.
-    pub async fn remove_image(&self, tag: &str) -> Result<()> {
+    pub(crate) async fn remove_image(&self, tag: &str) -> Result<()> {
         let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
         match self.api.remove_image(tag, Some(options), None).await {
             Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing image {tag}"))),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::docker::Docker;
 use crate::versions::Version;
-use crate::{Error, Progress, Result, bail};
+use crate::{Error, Result, bail};
 
 /// Repository part of every node image tag.
 pub const IMAGE_REPOSITORY: &str = "cluster-tests-node";
@@ -54,11 +54,7 @@ pub enum BuildOutcome {
 /// Makes sure the image for `version` exists, building it if not, and returns its tag.
 ///
 /// Builds are serialised across processes with a lock file, so parallel test processes build an image once.
-pub async fn ensure_built(
-    docker: &Docker,
-    version: &Version,
-    progress: Progress<'_>,
-) -> Result<(String, BuildOutcome, Duration)> {
+pub async fn ensure_built(docker: &Docker, version: &Version) -> Result<(String, BuildOutcome, Duration)> {
     let tag = tag(version);
     let start = Instant::now();
     if docker.image_exists(&tag).await? {
@@ -73,10 +69,10 @@ pub async fn ensure_built(
     if docker.image_exists(&tag).await? {
         return Ok((tag, BuildOutcome::Present, start.elapsed()));
     }
-    progress(&format!(
+    tracing::info!(
         "image: {tag} is not built yet; building it from Debian {} packages",
         version.suite
-    ));
+    );
     let (recipe, build_tag) = (version.clone(), tag.clone());
     tokio::task::spawn_blocking(move || build(&recipe, &build_tag))
         .await
@@ -88,7 +84,7 @@ pub async fn ensure_built(
         .await?
     {
         if stale != tag && docker.remove_image(&stale).await.is_ok() {
-            progress(&format!("image: removed {stale}, built from an earlier recipe"));
+            tracing::info!("image: removed {stale}, built from an earlier recipe");
         }
     }
     Ok((tag, BuildOutcome::Built, start.elapsed()))

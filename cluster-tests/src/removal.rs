@@ -18,13 +18,27 @@ pub struct Removed {
     pub networks: usize,
 }
 
-/// Removes every container and network labelled with cluster `name`, and says how many there were.
+/// Removes every container and network labelled with cluster `name` — only those of `owner` when given (a
+/// test's cluster: another machine sharing the engine may have one of the same name) — and says how many there
+/// were.
 ///
 /// Removal is repeated until nothing of the cluster is left (a removal by another process, or a container still
 /// being made, can keep the network busy for a moment); it fails only if something is still there after 30 s,
 /// and then says what.
-pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::DEFAULT).await
+pub async fn remove_cluster(docker: &Docker, name: &str, owner: Option<&str>) -> Result<Removed> {
+    let mut filters = vec![cluster_filter(name)];
+    filters.extend(owner.map(|o| format!("{LABEL_OWNER}={o}")));
+    let mut removed = remove_labelled(docker, &filters, &whole(name), Patience::DEFAULT).await?;
+    if owner.is_some() {
+        // A network the cluster reused (one a dead process left, see `create`) carries no owner of ours.
+        for network in docker.networks(&[cluster_filter(name)]).await? {
+            let owner = network.labels.get(LABEL_OWNER);
+            if owner.is_none_or(|o| owner::is_gone(o)) && docker.remove_network(&network.id).await? {
+                removed.networks += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Removes what this process made of cluster `name` when its making was cut short (a signal, a failed step), like
@@ -241,8 +255,9 @@ pub async fn remove_abandoned(docker: &Docker, cluster: &Abandoned) -> Result<Re
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
 /// Only what carries the dead owner's label goes, so a new cluster that reuses the name (a reused pid) stays.
 /// Best effort and quick: another test process may be removing the same cluster at the same moment, and a network
-/// Docker cannot remove is left for a later run.
-pub(crate) async fn remove_orphans(docker: &Docker) {
+/// Docker cannot remove is left for a later run. Fails with what could not be listed or removed, and how to remove
+/// it by hand.
+pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
     let orphan = |labels: &HashMap<String, String>| {
         let owner = labels.get(LABEL_OWNER).filter(|owner| owner::is_gone(owner))?;
         Some((labels.get(LABEL_CLUSTER)?.clone(), owner.clone()))
@@ -250,16 +265,25 @@ pub(crate) async fn remove_orphans(docker: &Docker) {
     // Networks too: a process killed between making the network and starting containers leaves only that.
     let any_owner = [LABEL_OWNER.to_owned()];
     let (containers, networks) = tokio::join!(docker.containers(&any_owner), docker.networks(&any_owner));
+    let listing = |e: Error| e.context("listing the clusters of test processes that are gone");
     let mut orphans: BTreeSet<(String, String)> = containers
-        .unwrap_or_default()
+        .map_err(listing)?
         .iter()
         .filter_map(|c| orphan(&c.labels))
         .collect();
-    orphans.extend(networks.unwrap_or_default().iter().filter_map(|n| orphan(&n.labels)));
+    orphans.extend(networks.map_err(listing)?.iter().filter_map(|n| orphan(&n.labels)));
+    let mut failed = Vec::new();
     for (name, owner) in orphans {
         let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];
         if let Err(e) = remove_labelled(docker, &filters, &whole(&name), Patience::QUICK).await {
-            eprintln!("cluster-tests: could not remove orphaned cluster {name}: {e}");
+            failed.push(format!("{name} ({e})"));
         }
     }
+    if !failed.is_empty() {
+        bail!(
+            "could not remove the clusters of test processes that are gone: {}; `cargo xtask stop --all` tries again",
+            failed.join("; ")
+        );
+    }
+    Ok(())
 }

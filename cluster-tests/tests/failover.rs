@@ -27,7 +27,7 @@ async fn removing_a_master_promotes_its_replica_and_keeps_acknowledged_writes() 
     let master = before.by_port(first).expect("the first node").clone();
     let replica = before.replicas_of(&master.id)[0].port();
 
-    let report = cluster.failover(Some(first), REMOVE, &|_| {}).await?;
+    let report = cluster.failover(Some(first), REMOVE).await?;
     assert_eq!(report.old_master, first);
     assert_eq!(report.new_master, replica, "the removed master's own replica took over");
     assert_eq!(report.slots, master.slots);
@@ -75,7 +75,7 @@ async fn removing_a_master_promotes_its_replica_and_keeps_acknowledged_writes() 
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_right_after_create_works() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let report = cluster.failover(None, REMOVE, &|_| {}).await?;
+    let report = cluster.failover(None, REMOVE).await?;
     assert!(report.new_master.is_some(), "a replica took over: {report:?}");
     let mut client = cluster.client().await?;
     let _: () = client.set("foo", "bar").await?;
@@ -88,27 +88,15 @@ async fn failover_right_after_create_works() -> Result<()> {
 async fn failover_refuses_replicas_unknown_ports_and_masters_without_replica() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
     let first = cluster.first_port();
-    let err = cluster
-        .failover(Some(first + 3), REMOVE, &|_| {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = cluster.failover(Some(first + 3), REMOVE).await.unwrap_err().to_string();
     assert!(err.contains("is a replica"), "{err}");
     let unknown = first + 100;
-    let err = cluster
-        .failover(Some(unknown), REMOVE, &|_| {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = cluster.failover(Some(unknown), REMOVE).await.unwrap_err().to_string();
     assert!(err.contains(&format!("no node listens on port {unknown}")), "{err}");
 
-    let report = cluster.failover(Some(first), REMOVE, &|_| {}).await?;
+    let report = cluster.failover(Some(first), REMOVE).await?;
     let promoted = report.new_master.expect("promoted");
-    let err = cluster
-        .failover(Some(promoted), REMOVE, &|_| {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = cluster.failover(Some(promoted), REMOVE).await.unwrap_err().to_string();
     assert!(err.contains("has no replica") && err.contains("--force"), "{err}");
     assert_eq!(
         cluster.live_addrs().await?.len(),
@@ -117,7 +105,7 @@ async fn failover_refuses_replicas_unknown_ports_and_masters_without_replica() -
     );
 
     let report = cluster
-        .failover(Some(promoted), FailoverKind::RemoveMaster { force: true }, &|_| {})
+        .failover(Some(promoted), FailoverKind::RemoveMaster { force: true })
         .await?;
     assert_eq!(report.new_master, None);
     for v in cluster.views().await? {

@@ -123,7 +123,7 @@ async fn a_client_given_one_loopback_port_serves_every_slot_through_failover_and
     );
 
     let report = cluster
-        .failover(Some(first), FailoverKind::RemoveMaster { force: false }, &|_| {})
+        .failover(Some(first), FailoverKind::RemoveMaster { force: false })
         .await?;
     let promoted = report.new_master.expect("a replica took over");
     assert_every_address_is_loopback(&cluster).await?;
@@ -136,7 +136,7 @@ async fn a_client_given_one_loopback_port_serves_every_slot_through_failover_and
     data::check(&mut client, &keys).await?;
     data::check(&mut client_from(promoted).await?, &keys).await?;
 
-    let joined = cluster.join(None, None, &|_| {}).await?;
+    let joined = cluster.join(None, None).await?;
     assert_eq!(
         joined.port, first,
         "the failed master's port, published since create, is reused"
@@ -160,11 +160,7 @@ async fn a_join_outside_the_published_ports_is_refused_with_the_range() -> Resul
     let published = cluster.published_ports().expect("a pod publishes ports");
     let beyond = published.end() + 1;
     let primary = cluster.first_port();
-    let err = cluster
-        .join(Some(primary), Some(beyond), &|_| {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = cluster.join(Some(primary), Some(beyond)).await.unwrap_err().to_string();
     let range = format!("127.0.0.1:{}-{}", published.start(), published.end());
     assert!(
         err.contains(&format!("port {beyond} is not published")) && err.contains(&range),
@@ -229,7 +225,7 @@ async fn a_host_cli_follows_redirects_as_in_the_tutorial() -> Result<()> {
 async fn bridge_networking_gives_each_node_a_namespace_and_address_of_its_own() -> Result<()> {
     let cluster = ClusterSpec {
         networking: Networking::Bridge,
-        ..ClusterSpec::for_test()?
+        ..ClusterSpec::from_env()?
     }
     .start()
     .await?;
@@ -239,7 +235,7 @@ async fn bridge_networking_gives_each_node_a_namespace_and_address_of_its_own() 
     assert_eq!(ips.len(), 6, "six nodes, six container addresses: {addrs:?}");
     assert!(!ips.contains(&LOOPBACK));
     let report = cluster
-        .failover(None, FailoverKind::RemoveMaster { force: false }, &|_| {})
+        .failover(None, FailoverKind::RemoveMaster { force: false })
         .await?;
     assert!(report.new_master.is_some(), "{report:?}");
     let keys = data::keys("bridge", 500);

@@ -18,11 +18,11 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
 
     let first = cluster.first_port();
     let promoted = cluster
-        .failover(Some(first), REMOVE, &|_| {})
+        .failover(Some(first), REMOVE)
         .await?
         .new_master
         .expect("a replica took over");
-    let joined = cluster.join(None, None, &|_| {}).await?;
+    let joined = cluster.join(None, None).await?;
     assert_eq!(
         joined.master, promoted,
         "the new node replicates the master left without replica"
@@ -44,7 +44,7 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
 
     let mut client = cluster.client().await?;
     assert_eq!(data::wait_replicated(&mut client, 1, WAIT).await?, 1);
-    let report = cluster.failover(Some(promoted), REMOVE, &|_| {}).await?;
+    let report = cluster.failover(Some(promoted), REMOVE).await?;
     assert_eq!(report.new_master, Some(first), "the joined node takes over");
     data::check(&mut cluster.client().await?, &keys).await?;
     Ok(())

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cluster_tests::docker::Docker;
-use cluster_tests::image::{self, BuildOutcome};
 use cluster_tests::node::command;
+use cluster_tests::playground::{self as harness, BuildOutcome, Docker, ensure_built, time_cold_build};
 use cluster_tests::topology::InfoFields;
 use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Networking, Result, Version};
 
@@ -46,8 +45,8 @@ pub async fn run(args: Args) -> Result<()> {
         }
     };
 
-    let (tag, _, _) = image::ensure_built(&docker, version, &log).await?;
-    let (_, outcome, warm) = image::ensure_built(&docker, version, &log).await?;
+    let (tag, _, _) = ensure_built(&docker, version).await?;
+    let (_, outcome, warm) = ensure_built(&docker, version).await?;
     debug_assert_eq!(outcome, BuildOutcome::Present);
     samples
         .entry("image build warm (s)".into())
@@ -62,7 +61,7 @@ pub async fn run(args: Args) -> Result<()> {
         samples
             .entry("image build cold (s)".into())
             .or_default()
-            .push(image::time_cold_build(&docker, version).await?);
+            .push(time_cold_build(&docker, version).await?);
     }
 
     let mut node_timeout = Duration::ZERO;
@@ -71,7 +70,7 @@ pub async fn run(args: Args) -> Result<()> {
         let mut ready = Duration::ZERO;
         for networking in [Networking::Pod, Networking::Bridge] {
             let spec = bench_spec(version, networking, "ours", run);
-            let (cluster, report) = Cluster::create(&docker, spec, &|_| {}).await?;
+            let (cluster, report) = harness::create(&docker, spec).await?;
             node_timeout = cluster.node_timeout();
             let tag = networking.name();
             let mut timings: Vec<(&str, Duration)> = Vec::new();
@@ -80,14 +79,14 @@ pub async fn run(args: Args) -> Result<()> {
             add("create: cluster formed", report.cluster_formed);
             add("create: replicas synced = ready", report.replicas_synced);
             let failover = cluster
-                .failover(None, FailoverKind::RemoveMaster { force: false }, &|_| {})
+                .failover(None, FailoverKind::RemoveMaster { force: false })
                 .await?;
             add(
                 "failover: replica promoted",
                 failover.promoted_after.unwrap_or_default(),
             );
             add("failover: cluster_state ok", failover.ready_after);
-            let join = cluster.join(None, None, &|_| {}).await?;
+            let join = cluster.join(None, None).await?;
             add("join: new replica synced", join.ready_after);
             if networking == Networking::Pod {
                 ready = report.replicas_synced;
@@ -112,7 +111,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
 
         let spec = bench_spec(version, Networking::Pod, "cli", run);
-        let (baseline, took) = Cluster::create_with_cli(&docker, spec).await?;
+        let (baseline, took) = harness::create_with_cli(&docker, spec).await?;
         baseline.remove().await?;
         samples
             .entry("baseline create: <cli> --cluster create [pod] (s)".into())
@@ -159,15 +158,17 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// A cluster of the playground's shape on a free port range, so a running playground is no obstacle.
+/// A cluster of the playground's shape on a free port range (a running playground is no obstacle), owned by this
+/// process so that it goes if the bench is killed.
 fn bench_spec(version: &'static Version, networking: Networking, route: &str, run: usize) -> ClusterSpec {
-    ClusterSpec {
-        name: format!("bench{}-{route}{run}-{}", std::process::id(), networking.name()),
-        first_port: None,
-        networking,
-        remove_on_drop: true,
-        ..ClusterSpec::playground(version)
-    }
+    ClusterSpec::default()
+        .name(format!(
+            "bench{}-{route}{run}-{}",
+            std::process::id(),
+            networking.name()
+        ))
+        .version(version)
+        .networking(networking)
 }
 
 /// Resident memory (`used_memory_rss`) of every live node, in MB.

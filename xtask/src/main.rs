@@ -4,11 +4,14 @@
 mod bench;
 mod matrix;
 mod playground;
+mod progress;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
+
+use tracing::Level;
 
 use cluster_tests::{ClusterSpec, Networking, Version};
 
@@ -156,6 +159,9 @@ fn main() -> ExitCode {
         // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    // The bench prints its own figures; the harness's step-by-step progress would drown them.
+    let bench = matches!(cli.command, Command::Bench(_));
+    progress::show(if bench { Level::WARN } else { Level::INFO });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -179,7 +185,7 @@ fn main() -> ExitCode {
                     first_port: Some(port_base),
                     spare_ports,
                     networking: Networking::named(&networking)?,
-                    ..ClusterSpec::playground(Version::named(&version)?)
+                    ..cluster_tests::playground::spec(Version::named(&version)?)
                 };
                 playground::create(spec).await
             }

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use cluster_tests::docker::Docker;
-use cluster_tests::versions::VERSION_ENV;
-use cluster_tests::{Error, Result, Version, image};
+use cluster_tests::playground::{Docker, ensure_built};
+use cluster_tests::{Error, Result, VERSION_ENV, Version};
 
 /// One test's outcome in one version's run.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +21,7 @@ pub struct Outcome {
 pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Result<()> {
     let docker = Docker::connect().await?;
     for version in versions {
-        image::ensure_built(&docker, version, &|line| println!("  {line}")).await?;
+        ensure_built(&docker, version).await?;
     }
     let workspace = Workspace::locate()?;
     let (user_filters, other_args) = split_filtersets(nextest_args);

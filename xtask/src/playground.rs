@@ -3,11 +3,13 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
-use cluster_tests::docker::Docker;
-use cluster_tests::image::{self, BuildOutcome};
 use cluster_tests::node::{self, command};
+use cluster_tests::playground::{
+    self as harness, BuildOutcome, Docker, PLAYGROUND, census, ensure_built, remove_abandoned, remove_cluster,
+    remove_interrupted_cluster,
+};
 use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
-use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, PLAYGROUND, Result, Version};
+use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Result, Version};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// Prints a line to stdout and ignores a failed write: the commands that change the cluster keep SIGPIPE ignored
@@ -52,7 +54,7 @@ impl Interrupts {
 pub async fn build(versions: &[&'static Version]) -> Result<()> {
     let docker = Docker::connect().await?;
     for version in versions {
-        let (tag, outcome, took) = image::ensure_built(&docker, version, &say).await?;
+        let (tag, outcome, took) = ensure_built(&docker, version).await?;
         let size = docker.image_size(&tag).await? as f64 / 1e6;
         let what = if outcome == BuildOutcome::Built {
             "built"
@@ -73,10 +75,10 @@ pub async fn create(spec: ClusterSpec) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
     let docker = Docker::connect().await?;
     let created = tokio::select! {
-        created = Cluster::create(&docker, spec, &say) => created?,
+        created = harness::create(&docker, spec) => created?,
         signal = interrupts.next() => {
             // Watches for a while after the first empty pass, so a container create already in flight goes too.
-            let removed = cluster_tests::remove_interrupted_cluster(&docker, PLAYGROUND).await?;
+            let removed = remove_interrupted_cluster(&docker, PLAYGROUND).await?;
             return Err(Error::new(format!(
                 "interrupted by {signal}; removed what had been made ({} containers, {} network)",
                 removed.containers, removed.networks
@@ -101,7 +103,7 @@ pub async fn create(spec: ClusterSpec) -> Result<()> {
 }
 
 async fn playground() -> Result<Cluster> {
-    Cluster::find(&Docker::connect().await?, PLAYGROUND).await
+    harness::find(&Docker::connect().await?, PLAYGROUND).await
 }
 
 /// The node on `port`, or the first live one.
@@ -214,7 +216,7 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
     } else {
         FailoverKind::RemoveMaster { force }
     };
-    let report = cluster.failover(port, kind, &say).await?;
+    let report = cluster.failover(port, kind).await?;
     let verb = if manual {
         "handing over"
     } else {
@@ -248,15 +250,15 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
 pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
     let cluster = playground().await?;
-    let plan = cluster.plan_join(replicate, port).await?;
+    let plan = harness::plan_join(&cluster, replicate, port).await?;
     say(&format!(
         "joining a node on port {} as a replica of {}",
         plan.port, plan.master_port
     ));
     let report = tokio::select! {
-        report = cluster.carry_out_join(&plan, &say) => report?,
+        report = harness::carry_out_join(&cluster, &plan) => report?,
         signal = interrupts.next() => {
-            cluster.undo_join(&plan).await?;
+            harness::undo_join(&cluster, &plan).await?;
             return Err(Error::new(format!(
                 "interrupted by {signal}; removed the node being joined on port {} (if others had met it, \
                  `cargo xtask forget` clears it from their tables)",
@@ -304,11 +306,11 @@ pub async fn forget() -> Result<()> {
 /// mentions abandoned clusters; with `all`, removes every cluster whose owner is gone or that has none.
 pub async fn stop(all: bool) -> Result<()> {
     let docker = Docker::connect().await?;
-    let census = cluster_tests::census(&docker).await?;
+    let census = census(&docker).await?;
     if all {
         let mut failed = None;
         for cluster in &census.abandoned {
-            match cluster_tests::remove_abandoned(&docker, cluster).await {
+            match remove_abandoned(&docker, cluster).await {
                 Ok(removed) => out!(
                     "removed `{}`: {} containers, {} network(s)",
                     cluster.name,
@@ -326,7 +328,7 @@ pub async fn stop(all: bool) -> Result<()> {
         }
         return failed.map_or(Ok(()), Err);
     }
-    let removed = cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
+    let removed = remove_cluster(&docker, PLAYGROUND, None).await?;
     match (removed.containers, removed.networks) {
         (0, 0) => out!("no cluster running; nothing to stop"),
         (0, _) => out!("no cluster running; removed the network `{PLAYGROUND}` left behind"),

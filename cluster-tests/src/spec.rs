@@ -1,0 +1,368 @@
+//! What to make: [`ClusterSpec`] with its defaults and builder methods, the checks that refuse what cannot work,
+//! and the [`Identity`] a made cluster carries in its labels.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::cluster::Cluster;
+use crate::docker::{
+    Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING, LABEL_NODE_TIMEOUT, LABEL_OWNER,
+    LABEL_VERSION,
+};
+use crate::networking::Networking;
+use crate::removal::remove_orphans;
+use crate::versions::Version;
+use crate::{Error, Result, bail, owner};
+
+/// Default cluster node timeout. Failover takes about this plus 1.3 s (failure agreement and the servers' fixed
+/// 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no false failure with five clusters
+/// being made and broken at once on a 2-core machine. `create --node-timeout` raises it for busier machines.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Longest node timeout accepted: failover then takes over a minute, more than any step of the harness waits.
+pub const MAX_NODE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
+pub const FIRST_PORT: u16 = 7001;
+/// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
+pub const DEFAULT_SPARE_PORTS: usize = 3;
+/// Environment variable that keeps test clusters up for debugging: `always`, or `on-failure` (a test that
+/// panics keeps its cluster). A kept cluster has no owner, so later runs leave it alone; `cargo xtask stop --all`
+/// removes it.
+pub const KEEP_ENV: &str = "CLUSTER_TESTS_KEEP";
+
+/// How long a cluster lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A test's: removed when its [`Cluster`] is dropped (unless [`KEEP_ENV`] says otherwise), and by a later test
+    /// run if this process dies first.
+    Test,
+    /// Kept until removed on purpose ([`Cluster::remove`], `cargo xtask stop`).
+    Kept,
+}
+
+/// What a cluster is made of. `Default` is a test's cluster (3 masters with one replica each, the default server
+/// version, a unique name, a free port range, removed on drop); change it with the builder methods or with struct
+/// update syntax, and make it with [`ClusterSpec::start`].
+///
+/// ```no_run
+/// # async fn demo() -> cluster_tests::Result<()> {
+/// use std::time::Duration;
+/// use cluster_tests::ClusterSpec;
+/// let cluster = ClusterSpec::from_env()?.masters(4).replicas(2).node_timeout(Duration::from_secs(2)).start().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Cluster name: prefix of its container names.
+    pub name: String,
+    /// Server version.
+    pub version: &'static Version,
+    /// Masters (at least 3, as Redis Cluster needs a majority of masters to fail a node over).
+    pub masters: usize,
+    /// Replicas per master.
+    pub replicas: usize,
+    /// `cluster-node-timeout`.
+    pub node_timeout: Duration,
+    /// Port of the first node; `None` picks a free range on the host ([`FIRST_PORT`] with
+    /// [`Networking::Bridge`], which publishes nothing).
+    pub first_port: Option<u16>,
+    /// How the nodes are networked and reached from the host.
+    pub networking: Networking,
+    /// Ports published beyond the nodes' own, for nodes that join later ([`Networking::Pod`] only).
+    pub spare_ports: usize,
+    /// How long the cluster lives.
+    pub lifetime: Lifetime,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self {
+            name: unique_name(),
+            version: Version::default_version(),
+            masters: 3,
+            replicas: 1,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
+            first_port: None,
+            networking: Networking::Pod,
+            spare_ports: DEFAULT_SPARE_PORTS,
+            lifetime: Lifetime::Test,
+        }
+    }
+}
+
+impl ClusterSpec {
+    /// A test's cluster ([`Default`]) running the version `$CLUSTER_VERSION` names (the default one if unset).
+    pub fn from_env() -> Result<Self> {
+        Ok(Self::default().version(Version::from_env()?))
+    }
+
+    /// Sets the cluster's name (its containers are called `<name>-<port>`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the server version.
+    pub fn version(mut self, version: &'static Version) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Sets the number of masters.
+    pub fn masters(mut self, masters: usize) -> Self {
+        self.masters = masters;
+        self
+    }
+
+    /// Sets the number of replicas per master.
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Sets `cluster-node-timeout`.
+    pub fn node_timeout(mut self, node_timeout: Duration) -> Self {
+        self.node_timeout = node_timeout;
+        self
+    }
+
+    /// Puts the first node on `port` (the others follow) instead of a free range.
+    pub fn first_port(mut self, port: u16) -> Self {
+        self.first_port = Some(port);
+        self
+    }
+
+    /// Sets how the nodes are networked.
+    pub fn networking(mut self, networking: Networking) -> Self {
+        self.networking = networking;
+        self
+    }
+
+    /// Sets how many ports are published beyond the nodes' own, for joins.
+    pub fn spare_ports(mut self, spare_ports: usize) -> Self {
+        self.spare_ports = spare_ports;
+        self
+    }
+
+    /// Sets how long the cluster lives.
+    pub fn lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Makes the cluster and returns once it is ready (see [`crate::ready`]), building the node image first if it
+    /// is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress goes
+    /// to `tracing` at info level.
+    pub async fn start(self) -> Result<Cluster> {
+        let docker = Docker::connect().await?;
+        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
+        let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
+        if let Err(e) = reaped {
+            tracing::warn!("{e}");
+        }
+        Ok(created?.0)
+    }
+
+    /// Total number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.masters * (1 + self.replicas)
+    }
+
+    /// How many host ports the cluster's pod publishes: the nodes' and the spare ones.
+    pub fn published_count(&self) -> usize {
+        self.node_count() + self.spare_ports
+    }
+
+    /// Rejects specs the servers cannot run; the message says what would work.
+    pub fn validate(&self) -> Result<()> {
+        if self.masters < 3 {
+            bail!(
+                "a Redis Cluster needs at least 3 masters (got {}): fewer cannot elect a failover",
+                self.masters
+            );
+        }
+        if self.masters > 100 || self.replicas > 10 {
+            bail!(
+                "{} masters with {} replicas each is more than one machine should run",
+                self.masters,
+                self.replicas
+            );
+        }
+        if self.spare_ports > 100 {
+            bail!(
+                "{} spare ports is more than joins need (each costs a proxy process on the host)",
+                self.spare_ports
+            );
+        }
+        if let Some(first) = self.first_port {
+            let count = match self.networking {
+                Networking::Pod => self.published_count(),
+                Networking::Bridge => self.node_count(),
+            };
+            check_ports(u32::from(first), u32::from(first) + count as u32 - 1)?;
+        }
+        if self.node_timeout < Duration::from_millis(100) {
+            bail!("a node timeout under 100 ms would fail healthy nodes");
+        }
+        if self.node_timeout > MAX_NODE_TIMEOUT {
+            bail!(
+                "a node timeout over {} ms would leave a failed master unnoticed for over a minute",
+                MAX_NODE_TIMEOUT.as_millis()
+            );
+        }
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
+        }
+        keep_switch()?;
+        Ok(())
+    }
+
+    /// The identity of the cluster this spec makes, once its first port is known.
+    pub(crate) fn identity(&self, first_port: u16) -> Identity {
+        let owned = self.lifetime == Lifetime::Test && keep_switch().ok().flatten().is_none();
+        Identity {
+            name: self.name.clone(),
+            version: self.version,
+            node_timeout: self.node_timeout,
+            first_port,
+            networking: self.networking,
+            owner: owned.then(owner::this_process),
+        }
+    }
+
+    /// What dropping the handle of this spec's cluster does.
+    pub(crate) fn on_drop(&self) -> OnDrop {
+        match (self.lifetime, keep_switch().ok().flatten()) {
+            (Lifetime::Kept, _) => OnDrop::Keep,
+            (Lifetime::Test, None) => OnDrop::Remove,
+            (Lifetime::Test, Some(keep)) => keep,
+        }
+    }
+}
+
+/// What dropping a [`Cluster`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDrop {
+    /// Remove it.
+    Remove,
+    /// Leave it, and say so.
+    Keep,
+    /// Leave it if the thread is panicking (a failed assertion), else remove it.
+    KeepOnPanic,
+}
+
+/// What [`KEEP_ENV`] asks for, if anything.
+fn keep_switch() -> Result<Option<OnDrop>> {
+    match std::env::var(KEEP_ENV).as_deref() {
+        Err(_) | Ok("") => Ok(None),
+        Ok("always") => Ok(Some(OnDrop::Keep)),
+        Ok("on-failure") => Ok(Some(OnDrop::KeepOnPanic)),
+        Ok(other) => Err(Error::new(format!(
+            "{KEEP_ENV}={other} is not understood; use `always` or `on-failure` (or unset it)"
+        ))),
+    }
+}
+
+/// The facts of a made cluster, written into every label it carries and read back from them.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) name: String,
+    pub(crate) version: &'static Version,
+    pub(crate) node_timeout: Duration,
+    pub(crate) first_port: u16,
+    pub(crate) networking: Networking,
+    /// The process that owns it (tests); `None` for clusters kept until removed on purpose.
+    pub(crate) owner: Option<String>,
+}
+
+impl Identity {
+    /// How long one step of making or healing the cluster may take (forming, a failover, a join): several node
+    /// timeouts, plus room for a busy machine; at most 5 minutes, as the node timeout is bounded.
+    pub(crate) fn step_timeout(&self) -> Duration {
+        self.node_timeout * 5 + Duration::from_secs(20)
+    }
+
+    /// Labels put on every container and network this process makes for the cluster.
+    pub(crate) fn labels(&self) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (LABEL_CLUSTER.to_owned(), self.name.clone()),
+            (LABEL_VERSION.to_owned(), self.version.name.clone()),
+            (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
+            (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
+            (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
+            (LABEL_MAKER.to_owned(), owner::this_process()),
+        ]);
+        if let Some(owner) = &self.owner {
+            labels.insert(LABEL_OWNER.to_owned(), owner.clone());
+        }
+        labels
+    }
+}
+
+/// Refuses node ports `first..=last` outside 1024..=55535: the cluster bus listens on port + 10000.
+pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
+    if first < 1024 || last > 55535 {
+        let ports = if first == last {
+            format!("port {first}")
+        } else {
+            format!("ports {first}..{last}")
+        };
+        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick another `--port-base`");
+    }
+    Ok(())
+}
+
+/// A cluster name no other process uses, here or on another machine sharing the engine: `ct` and 8 random hex
+/// digits (std's randomly keyed hasher over the pid, the time and a counter), then this process's count.
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now(), n)) as u32;
+    format!("ct{random:08x}x{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_timeouts_are_bounded() {
+        let spec = |ms| ClusterSpec::default().node_timeout(Duration::from_millis(ms));
+        assert!(spec(1000).validate().is_ok());
+        assert!(spec(60_000).validate().is_ok());
+        let err = spec(u64::MAX).validate().unwrap_err().to_string();
+        assert!(err.contains("60000 ms"), "{err}");
+    }
+
+    #[test]
+    fn default_names_are_unique_and_valid() {
+        let names: std::collections::BTreeSet<String> = (0..1000).map(|_| ClusterSpec::default().name).collect();
+        assert_eq!(names.len(), 1000);
+        assert!(
+            names
+                .iter()
+                .all(|n| ClusterSpec::default().name(n.clone()).validate().is_ok())
+        );
+    }
+
+    #[test]
+    fn builders_and_struct_update_agree() {
+        let built = ClusterSpec::default().name("x").masters(4).replicas(2).spare_ports(0);
+        let updated = ClusterSpec {
+            masters: 4,
+            replicas: 2,
+            spare_ports: 0,
+            ..ClusterSpec::default().name("x")
+        };
+        assert_eq!(format!("{built:?}"), format!("{updated:?}"));
+        assert_eq!(built.node_count(), 12);
+        assert!(ClusterSpec::default().masters(2).validate().is_err());
+    }
+}
