@@ -1,6 +1,6 @@
 //! The [`Cluster`] handle: find a cluster's nodes through Docker, read their views, wait for readiness, remove it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,7 +19,7 @@ use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::ready::{self, Shape};
 use crate::removal::{Removed, remove_cluster};
 use crate::spec::{ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Identity, KEEP_ENV, OnDrop};
-use crate::topology::ClusterNodes;
+use crate::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::versions::Version;
 use crate::{Error, Result, bail, data, wait};
 
@@ -215,6 +215,38 @@ impl Cluster {
                 advance_idle_masters(&views, Nudge::WriteAndDelete).await?;
             }
             verdict
+        })
+        .await
+    }
+
+    /// Waits until every live master's replicas have acknowledged all it had written when the call began (each
+    /// replica's offset, as its master lists it in `INFO replication`, reaches the master's offset), and returns
+    /// the port of each master serving slots with the number of its replicas that did. Replicas acknowledge once
+    /// a second, so this takes up to about a second on a quiet cluster.
+    pub async fn wait_replicated(&self, timeout: Duration) -> Result<BTreeMap<u16, usize>> {
+        let masters: Vec<(SocketAddr, u64)> = self
+            .views()
+            .await?
+            .into_iter()
+            .filter(|v| {
+                v.nodes
+                    .myself()
+                    .is_some_and(|me| me.role == Role::Master && !me.slots.is_empty())
+            })
+            .map(|v| (v.addr, v.replication.offset))
+            .collect();
+        wait::until("every master's replicas to acknowledge its writes", timeout, || async {
+            let mut acknowledged = BTreeMap::new();
+            for (addr, offset) in &masters {
+                let info: String = node::command(*addr, &["INFO", "replication"]).await?;
+                let links = ReplicationInfo::parse(&info).replicas;
+                let behind = links.iter().filter(|r| r.offset < *offset).count();
+                if links.is_empty() || behind > 0 {
+                    bail!("{addr}: {behind} of {} replicas behind offset {offset}", links.len());
+                }
+                acknowledged.insert(addr.port(), links.len());
+            }
+            Ok(acknowledged)
         })
         .await
     }

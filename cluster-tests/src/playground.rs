@@ -8,7 +8,8 @@ pub use crate::docker::Docker;
 pub use crate::image::{BuildOutcome, ensure_built, time_cold_build};
 pub use crate::membership::JoinPlan;
 pub use crate::removal::{
-    Abandoned, Census, Removed, census, remove_abandoned, remove_cluster, remove_interrupted_cluster,
+    Abandoned, Census, Leftovers, Removed, census, leftovers, remove_abandoned, remove_cluster,
+    remove_interrupted_cluster,
 };
 use crate::{Cluster, ClusterSpec, CreateReport, FIRST_PORT, JoinReport, Lifetime, Result, Version};
 

@@ -287,3 +287,50 @@ pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
     }
     Ok(())
 }
+
+/// What finished test runs left behind: everything whose owner process is gone (tests remove their clusters, so
+/// nothing should be), apart from networks Docker cannot remove for a phantom endpoint (moby/moby#42119). Clusters
+/// of test processes still running are theirs, not leftovers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Names of the containers left.
+    pub containers: Vec<String>,
+    /// Names of the networks left (each was removed when found, so a second look finds none).
+    pub networks: Vec<String>,
+    /// Names of the networks with no container that Docker refuses to remove: an engine bug, not a leak.
+    pub phantom_networks: Vec<String>,
+}
+
+impl Leftovers {
+    /// Whether the runs left something behind (phantom networks aside).
+    pub fn any(&self) -> bool {
+        !self.containers.is_empty() || !self.networks.is_empty()
+    }
+}
+
+/// Lists what test runs left behind (see [`Leftovers`]); a network left with no container is removed on the way,
+/// which tells a removable leftover from a phantom one.
+pub async fn leftovers(docker: &Docker) -> Result<Leftovers> {
+    let owned = [LABEL_OWNER.to_owned()];
+    let gone = |labels: &HashMap<String, String>| labels.get(LABEL_OWNER).is_some_and(|o| owner::is_gone(o));
+    let containers = docker.containers(&owned).await?.into_iter().filter(|c| gone(&c.labels));
+    let mut found = Leftovers {
+        containers: containers.map(|c| c.name).collect(),
+        ..Leftovers::default()
+    };
+    for network in docker.networks(&owned).await?.into_iter().filter(|n| gone(&n.labels)) {
+        let attached = docker
+            .containers(&[cluster_filter(
+                network.labels.get(LABEL_CLUSTER).map_or("", String::as_str),
+            )])
+            .await?
+            .into_iter()
+            .any(|c| c.network_id.as_deref() == Some(network.id.as_str()));
+        if !attached && !docker.remove_network(&network.id).await? {
+            found.phantom_networks.push(network.name);
+        } else {
+            found.networks.push(network.name);
+        }
+    }
+    Ok(found)
+}

@@ -46,7 +46,9 @@ async fn create_gives_a_ready_cluster_of_three_masters_with_one_replica_each() -
         followed.insert(master_port);
     }
     assert_eq!(followed.len(), 3, "every replica follows a different master");
-    for v in views.iter().filter(|v| v.replication.role == Role::Replica) {
+    let replica_views: Vec<_> = views.iter().filter(|v| v.replication.role == Role::Replica).collect();
+    assert_eq!(replica_views.len(), 3, "three nodes say they are replicas");
+    for v in replica_views {
         assert!(v.replication.replica_synced(), "{} is synced", v.addr);
     }
     Ok(())

@@ -109,6 +109,8 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Check that test runs left nothing behind (containers or networks of test clusters); exit 1 if they did.
+    Leftovers,
     /// Run the test suite once per server version and print a version x scenario table.
     Test {
         /// Version to test, or `all`.
@@ -198,6 +200,7 @@ fn main() -> ExitCode {
             Command::Stop { all } => playground::stop(all).await,
             Command::Test { version, nextest_args } => matrix::run(&versions(&version)?, &nextest_args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Leftovers => playground::leftovers().await,
         }
     });
     match result {

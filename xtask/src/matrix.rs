@@ -27,7 +27,7 @@ pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Resu
     let (user_filters, other_args) = split_filtersets(nextest_args);
     // With filters of the user's (filtersets, or name filters: words not starting with `-`, which may also be an
     // option's value) a run may match nothing; without, it must run something.
-    let narrowed = !user_filters.is_empty() || other_args.iter().any(|a| !a.starts_with('-'));
+    let narrowed = !user_filters.is_empty() || !name_filters(&other_args).is_empty();
     let user_no_tests = other_args.iter().any(|a| a.starts_with("--no-tests"));
     let with = |base: &str| -> Vec<String> {
         let mut args = vec!["-E".to_owned(), combine(base, &user_filters)];
@@ -153,6 +153,55 @@ fn split_filtersets(args: &[String]) -> (Vec<String>, Vec<String>) {
     (filters, rest)
 }
 
+/// nextest options that take a value as the next argument (the value is not a name filter).
+const VALUED_OPTIONS: &[&str] = &[
+    "-j",
+    "--test-threads",
+    "--retries",
+    "--max-fail",
+    "-P",
+    "--profile",
+    "--partition",
+    "--run-ignored",
+    "--no-tests",
+    "--status-level",
+    "--final-status-level",
+    "--failure-output",
+    "--success-output",
+    "--message-format",
+    "--cargo-profile",
+    "-F",
+    "--features",
+    "--target",
+    "-p",
+    "--package",
+    "--bin",
+    "--test",
+    "--example",
+    "--bench",
+    "--exclude",
+    "--config",
+    "--tool-config-file",
+    "--target-dir",
+    "--manifest-path",
+    "--color",
+    "--threads",
+];
+
+/// The name filters among nextest arguments: words that are neither options nor an option's value.
+fn name_filters(args: &[String]) -> Vec<&str> {
+    let mut filters = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if VALUED_OPTIONS.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg.as_str());
+        }
+    }
+    filters
+}
+
 /// `(base) & ((f1) | (f2) ...)`, or just `base` with no user filters.
 fn combine(base: &str, user: &[String]) -> String {
     if user.is_empty() {
@@ -259,6 +308,16 @@ fn print_table(results: &[(&Version, Suite)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_values_are_not_name_filters() {
+        let args = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert!(name_filters(&args(&["--test-threads", "1", "--no-capture"])).is_empty());
+        assert_eq!(
+            name_filters(&args(&["-j", "2", "failover", "--retries=1"])),
+            vec!["failover"]
+        );
+    }
 
     #[test]
     fn junit_cases_are_read_with_their_outcome() {

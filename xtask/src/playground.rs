@@ -8,6 +8,7 @@ use cluster_tests::playground::{
     self as harness, BuildOutcome, Docker, PLAYGROUND, census, ensure_built, remove_abandoned, remove_cluster,
     remove_interrupted_cluster,
 };
+
 use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
 use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Result, Version};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -385,4 +386,26 @@ fn print_topology(topology: &ClusterNodes) {
             of.map_or(String::new(), |p| p.to_string())
         );
     }
+}
+
+/// `leftovers`: what CI checks after the suite; the same check wherever it runs.
+pub async fn leftovers() -> Result<()> {
+    let found = harness::leftovers(&Docker::connect().await?).await?;
+    for name in &found.phantom_networks {
+        out!(
+            "warning: network {name} keeps a phantom endpoint (Docker engine bug moby/moby#42119); restarting the \
+             Docker daemon clears it"
+        );
+    }
+    if found.any() {
+        return Err(Error::new(format!(
+            "the test run left {} container(s) ({}) and {} network(s) ({}) behind",
+            found.containers.len(),
+            found.containers.join(", "),
+            found.networks.len(),
+            found.networks.join(", ")
+        )));
+    }
+    out!("nothing left behind");
+    Ok(())
 }
