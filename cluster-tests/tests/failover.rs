@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cluster_tests::node::command;
 use cluster_tests::topology::Role;
-use cluster_tests::{Cluster, FailoverKind, Result, data};
+use cluster_tests::{Cluster, ErrorKind, FailoverKind, Result, data};
 use redis::AsyncCommands;
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
@@ -89,7 +89,9 @@ async fn failover_right_after_create_works() -> Result<()> {
 async fn failover_refuses_replicas_unknown_ports_and_masters_without_replica() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
     let first = cluster.first_port();
-    let err = cluster.failover(Some(first + 3), REMOVE).await.unwrap_err().to_string();
+    let err = cluster.failover(Some(first + 3), REMOVE).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
+    let err = err.to_string();
     assert!(err.contains("is a replica"), "{err}");
     let unknown = first + 100;
     let err = cluster.failover(Some(unknown), REMOVE).await.unwrap_err().to_string();

@@ -27,6 +27,22 @@ fn networks_named(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// A network the test made by hand, removed when dropped, also when the test fails.
+struct Network(String);
+
+impl Network {
+    fn create(args: &[&str]) -> Self {
+        Self(docker_cli(&[&["network", "create"], args].concat()))
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // Already gone when the cluster that reused it was removed.
+        Command::new("docker").args(["network", "rm", &self.0]).output().ok();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_creates_at_once_make_one_cluster_and_the_loser_leaves_it_alone() -> Result<()> {
     let docker = Docker::connect().await?;
@@ -79,22 +95,17 @@ impl std::io::Write for Collected {
 async fn a_foreign_network_of_the_name_is_refused_and_a_leftover_one_reused() -> Result<()> {
     let engine = Docker::connect().await?;
     let spec = ClusterSpec::from_env()?.networking(Networking::Bridge);
-    let foreign = docker_cli(&["network", "create", &spec.name]);
+    let foreign = Network::create(&[&spec.name]);
     let refused = playground::create(&engine, spec.clone()).await;
-    docker_cli(&["network", "rm", &foreign]);
+    drop(foreign);
     let err = refused.expect_err("a foreign network refuses create").to_string();
     assert!(err.contains("is not cluster"), "{err}");
     let label = format!("label=cluster-tests.cluster={}", spec.name);
     assert_eq!(docker_cli(&["ps", "-aq", "--filter", &label]), "", "nothing was made");
 
     // A network of the cluster's, with no maker alive: what Docker 20.10 can fail to remove (moby/moby#42119).
-    let leftover = docker_cli(&[
-        "network",
-        "create",
-        "--label",
-        &format!("cluster-tests.cluster={}", spec.name),
-        &spec.name,
-    ]);
+    let label = format!("cluster-tests.cluster={}", spec.name);
+    let leftover = Network::create(&["--label", &label, &spec.name]);
     let log = Collected::default();
     let writer = log.clone();
     let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).finish();
@@ -102,7 +113,7 @@ async fn a_foreign_network_of_the_name_is_refused_and_a_leftover_one_reused() ->
     let (cluster, _) = playground::create(&engine, spec.clone()).await?;
     assert_eq!(
         networks_named(&spec.name),
-        vec![leftover],
+        vec![leftover.0.clone()],
         "the leftover is reused, no second network made"
     );
     let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();

@@ -22,6 +22,10 @@ use cluster_tests::{ClusterSpec, Networking, Version};
     about = "A real Redis Cluster out of Docker containers: make it, break it, check it"
 )]
 struct Cli {
+    /// The cluster to act on: `playground` unless a name is given (several can run side by side, each created
+    /// with its own `--port-base`).
+    #[arg(long, global = true, default_value = cluster_tests::playground::PLAYGROUND)]
+    cluster: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -168,6 +172,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let name = &cli.cluster;
     let result = runtime.block_on(async {
         match cli.command {
             Command::Build { version } => playground::build(&versions(&version)?).await,
@@ -187,17 +192,17 @@ fn main() -> ExitCode {
                     first_port: Some(port_base),
                     spare_ports,
                     networking: Networking::named(&networking)?,
-                    ..cluster_tests::playground::spec(Version::named(&version)?)
+                    ..cluster_tests::playground::spec(Version::named(&version)?).name(name.clone())
                 };
                 playground::create(spec).await
             }
-            Command::Info { port } => playground::cluster_command("INFO", port).await,
-            Command::Nodes { port } => playground::cluster_command("NODES", port).await,
-            Command::Connect { port, command } => playground::connect(port, &command).await,
-            Command::Failover { port, force, manual } => playground::failover(port, force, manual).await,
-            Command::Join { replicate, port } => playground::join(replicate, port).await,
-            Command::Forget => playground::forget().await,
-            Command::Stop { all } => playground::stop(all).await,
+            Command::Info { port } => playground::cluster_command(name, "INFO", port).await,
+            Command::Nodes { port } => playground::cluster_command(name, "NODES", port).await,
+            Command::Connect { port, command } => playground::connect(name, port, &command).await,
+            Command::Failover { port, force, manual } => playground::failover(name, port, force, manual).await,
+            Command::Join { replicate, port } => playground::join(name, replicate, port).await,
+            Command::Forget => playground::forget(name).await,
+            Command::Stop { all } => playground::stop(name, all).await,
             Command::Test { version, nextest_args } => matrix::run(&versions(&version)?, &nextest_args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Leftovers => playground::leftovers().await,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use cluster_tests::node::{self, command};
 use cluster_tests::playground::{
-    self as harness, BuildOutcome, Docker, PLAYGROUND, census, ensure_built, remove_abandoned, remove_cluster,
+    self as harness, BuildOutcome, Docker, census, ensure_built, remove_abandoned, remove_cluster,
     remove_interrupted_cluster,
 };
 
@@ -73,13 +73,14 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
 
 /// `create`: makes the playground cluster, or refuses if one runs. SIGINT, SIGTERM or SIGHUP removes what was made.
 pub async fn create(spec: ClusterSpec) -> Result<()> {
+    let name = spec.name.clone();
     let mut interrupts = Interrupts::catch()?;
     let docker = Docker::connect().await?;
     let created = tokio::select! {
         created = harness::create(&docker, spec) => created?,
         signal = interrupts.next() => {
             // Watches for a while after the first empty pass, so a container create already in flight goes too.
-            let removed = remove_interrupted_cluster(&docker, PLAYGROUND).await?;
+            let removed = remove_interrupted_cluster(&docker, &name).await?;
             return Err(Error::new(format!(
                 "interrupted by {signal}; removed what had been made ({} containers, {} network)",
                 removed.containers, removed.networks
@@ -103,8 +104,8 @@ pub async fn create(spec: ClusterSpec) -> Result<()> {
     Ok(())
 }
 
-async fn playground() -> Result<Cluster> {
-    harness::find(&Docker::connect().await?, PLAYGROUND).await
+async fn find(name: &str) -> Result<Cluster> {
+    harness::find(&Docker::connect().await?, name).await
 }
 
 /// The node on `port`, or the first live one.
@@ -121,8 +122,8 @@ async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Nod
 }
 
 /// `info` / `nodes`: prints `CLUSTER <what>` of a live node as the server prints it.
-pub async fn cluster_command(what: &str, port: Option<u16>) -> Result<()> {
-    let cluster = playground().await?;
+pub async fn cluster_command(name: &str, what: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
     let node = pick(&cluster, port).await?;
     let text: String = command(node.addr.expect("picked nodes run"), &["CLUSTER", what]).await?;
     print!("{}", text.replace("\r\n", "\n"));
@@ -131,8 +132,8 @@ pub async fn cluster_command(what: &str, port: Option<u16>) -> Result<()> {
 
 /// `connect`: an interactive `redis-cli -c` inside the node's container (so redirects reach every node), or,
 /// with a command, that command sent by the harness itself, following redirects; an error reply exits 1.
-pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
-    let cluster = playground().await?;
+pub async fn connect(name: &str, port: Option<u16>, args: &[String]) -> Result<()> {
+    let cluster = find(name).await?;
     let node = pick(&cluster, port).await?;
     if !args.is_empty() {
         let reply = run_command(node.addr.expect("picked nodes run"), args).await?;
@@ -164,14 +165,12 @@ async fn run_command(mut addr: SocketAddr, words: &[String]) -> Result<redis::Va
     let mut asking = false;
     for _ in 0..=REDIRECTS {
         let mut conn = node::connect(addr).await?;
-        let mut pipe = redis::pipe();
         if asking {
-            pipe.cmd("ASKING").ignore();
+            // On the same connection, just before the command: the target serves a slot it imports only then.
+            redis::cmd("ASKING").exec_async(&mut conn).await?;
         }
-        pipe.add_command(cmd.clone());
-        let reply: redis::RedisResult<(redis::Value,)> = pipe.query_async(&mut conn).await;
-        let e = match reply {
-            Ok((value,)) => return Ok(value),
+        let e = match cmd.query_async::<redis::Value>(&mut conn).await {
+            Ok(value) => return Ok(value),
             Err(e) => e,
         };
         let Some(target) = e.redirect_node().and_then(|(to, _)| to.parse().ok()) else {
@@ -210,33 +209,22 @@ fn print_reply(value: &redis::Value) {
 }
 
 /// `failover`: removes a master (or, with `manual`, swaps it with its replica) and reports the takeover.
-pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()> {
-    let cluster = playground().await?;
+pub async fn failover(name: &str, port: Option<u16>, force: bool, manual: bool) -> Result<()> {
+    let cluster = find(name).await?;
     let kind = if manual {
         FailoverKind::Manual
     } else {
         FailoverKind::RemoveMaster { force }
     };
+    // The steps (what was removed, who was promoted and when) come as the harness's progress lines.
     let report = cluster.failover(port, kind).await?;
-    let verb = if manual {
-        "handing over"
-    } else {
-        "removed the container of"
-    };
-    out!(
-        "{verb} master {} (slots {})",
-        report.old_master,
-        format_ranges(&report.slots)
-    );
-    match (report.new_master, report.promoted_after) {
-        (Some(new), Some(after)) => {
-            out!("replica {new} promoted to master after {:.2} s", after.as_secs_f64());
-            out!(
-                "cluster_state:ok on every node after {:.2} s (node timeout {} ms)",
-                report.ready_after.as_secs_f64(),
-                cluster.node_timeout().as_millis()
-            );
-        }
+    match report.new_master {
+        Some(new) => out!(
+            "replica {new} took over slots {}; cluster_state:ok on every node after {:.2} s (node timeout {} ms)",
+            format_ranges(&report.slots),
+            report.ready_after.as_secs_f64(),
+            cluster.node_timeout().as_millis()
+        ),
         _ => out!(
             "no replica could take over: the cluster marked {} failed after {:.2} s and is down",
             report.old_master,
@@ -248,9 +236,9 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
 }
 
 /// `join`: adds a replica and reports when it is synced. SIGINT, SIGTERM or SIGHUP removes the node being joined.
-pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
+pub async fn join(name: &str, replicate: Option<u16>, port: Option<u16>) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
-    let cluster = playground().await?;
+    let cluster = find(name).await?;
     let plan = harness::plan_join(&cluster, replicate, port).await?;
     say(&format!(
         "joining a node on port {} as a replica of {}",
@@ -282,8 +270,8 @@ pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
 }
 
 /// `forget`: every live node forgets the nodes whose containers are gone; stopped ones are left known.
-pub async fn forget() -> Result<()> {
-    let cluster = playground().await?;
+pub async fn forget(name: &str) -> Result<()> {
+    let cluster = find(name).await?;
     let report = cluster.forget_gone().await?;
     if report.forgotten.is_empty() {
         out!("no gone node to forget");
@@ -297,7 +285,7 @@ pub async fn forget() -> Result<()> {
     for (port, state) in &report.left_alone {
         out!(
             "left node {port} known: its container is {state}, not gone (remove it with `docker rm -f \
-             {PLAYGROUND}-{port}` first to have it forgotten)"
+             {name}-{port}` first to have it forgotten)"
         );
     }
     Ok(())
@@ -305,7 +293,7 @@ pub async fn forget() -> Result<()> {
 
 /// `stop`: removes the playground's containers and network (does nothing, successfully, if there are none), and
 /// mentions abandoned clusters; with `all`, removes every cluster whose owner is gone or that has none.
-pub async fn stop(all: bool) -> Result<()> {
+pub async fn stop(name: &str, all: bool) -> Result<()> {
     let docker = Docker::connect().await?;
     let census = census(&docker).await?;
     if all {
@@ -329,17 +317,18 @@ pub async fn stop(all: bool) -> Result<()> {
         }
         return failed.map_or(Ok(()), Err);
     }
-    let removed = remove_cluster(&docker, PLAYGROUND, None).await?;
+    let removed = remove_cluster(&docker, name, None).await?;
     match (removed.containers, removed.networks) {
         (0, 0) => out!("no cluster running; nothing to stop"),
-        (0, _) => out!("no cluster running; removed the network `{PLAYGROUND}` left behind"),
-        (n, _) => out!("stopped `{PLAYGROUND}`: removed {n} containers and its network"),
+        (0, _) => out!("no cluster running; removed the network `{name}` left behind"),
+        (n, 0) => out!("stopped `{name}`: removed {n} containers"),
+        (n, _) => out!("stopped `{name}`: removed {n} containers and its network"),
     }
     let others: Vec<&str> = census
         .abandoned
         .iter()
         .map(|c| c.name.as_str())
-        .filter(|name| *name != PLAYGROUND)
+        .filter(|other| *other != name)
         .collect();
     if !others.is_empty() {
         out!(
