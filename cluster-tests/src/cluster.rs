@@ -50,6 +50,8 @@ pub struct Cluster {
     /// Where nodes attach: read from Docker when the cluster is found, set when it is made.
     pub(crate) attachment: Attachment,
     pub(crate) on_drop: OnDrop,
+    /// Connections to the nodes, reused by every poll.
+    pub(crate) pool: node::Pool,
 }
 
 impl Cluster {
@@ -81,6 +83,7 @@ impl Cluster {
             attachment,
             // A cluster found, not made, is someone else's to remove.
             on_drop: OnDrop::Keep,
+            pool: node::Pool::default(),
         })
     }
 
@@ -184,7 +187,7 @@ impl Cluster {
 
     /// Every live node's view (`CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`), read concurrently.
     pub async fn views(&self) -> Result<Vec<NodeView>> {
-        join_all(self.live_addrs().await?.into_iter().map(NodeView::read))
+        join_all(self.live_addrs().await?.into_iter().map(|addr| self.pool.view(addr)))
             .await
             .into_iter()
             .collect()

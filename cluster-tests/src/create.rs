@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, stream};
 
 use crate::cluster::{Cluster, Nudge, advance_idle_masters};
 use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
@@ -215,18 +216,32 @@ async fn set_config_epochs(nodes: &[(SocketAddr, String)], first: usize) -> Resu
     try_join_all(epochs).await.map(drop)
 }
 
-/// Has each of `new` meet every node of `known` and every earlier node of `new` directly, so that nobody waits
-/// for gossip to learn of the others.
-pub(crate) async fn meet_all(new: &[(SocketAddr, String)], known: &[SocketAddr]) -> Result<()> {
+/// How many nodes a new node meets directly: up to 9 nodes that is all of them, so nobody waits for gossip to learn
+/// of the others; beyond, gossip spreads the rest within a few node timeouts, and the meets stay linear in the
+/// number of nodes (a full mesh of 100 nodes is 4,950 meets, which a 2-core machine cannot answer in time).
+const MEET_FANOUT: usize = 8;
+/// How many commands of one step are in flight at once.
+const IN_FLIGHT: usize = 32;
+
+/// Has each of `new` meet the [`MEET_FANOUT`] nodes made just before it (the last of `known`, then the earlier
+/// of `new`).
+pub(crate) async fn meet_all(pool: &node::Pool, new: &[(SocketAddr, String)], known: &[SocketAddr]) -> Result<()> {
+    let all: Vec<SocketAddr> = known.iter().copied().chain(new.iter().map(|(addr, _)| *addr)).collect();
     let meets = new.iter().enumerate().flat_map(|(j, (from, _))| {
-        known.iter().chain(new[..j].iter().map(|(to, _)| to)).map(move |to| {
-            command::<()>(
-                *from,
-                &["CLUSTER", "MEET", &to.ip().to_string(), &to.port().to_string()],
-            )
-        })
+        let before = &all[..known.len() + j];
+        before[before.len().saturating_sub(MEET_FANOUT)..]
+            .iter()
+            .map(move |to| {
+                let mut meet = redis::cmd("CLUSTER");
+                meet.arg("MEET").arg(to.ip().to_string()).arg(to.port());
+                async move { pool.query::<()>(*from, &meet).await }
+            })
     });
-    try_join_all(meets).await.map(drop)
+    let mut meets = stream::iter(meets).buffer_unordered(IN_FLIGHT);
+    while let Some(met) = meets.next().await {
+        met?;
+    }
+    Ok(())
 }
 
 /// Assigns `range` to the master at `addr`: one `ADDSLOTSRANGE` where supported (Redis 7+), else one `ADDSLOTS`.
@@ -343,6 +358,7 @@ impl Cluster {
             docker: docker.clone(),
             attachment,
             on_drop: spec.on_drop(),
+            pool: node::Pool::default(),
         })
     }
 
@@ -373,7 +389,7 @@ impl Cluster {
                 "--cluster-yes".into(),
             ]);
             let first = format!("{}-{}", spec.name, cluster.first_port());
-            let step_timeout = cluster.identity.step_timeout();
+            let step_timeout = cluster.identity.step_timeout(spec.node_count());
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
             let (code, output) = tokio::time::timeout(step_timeout, docker.exec(&first, &cmd))
                 .await
@@ -402,7 +418,7 @@ impl Cluster {
 
     /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
     async fn form(&self, spec: &ClusterSpec, tag: &str, start: Instant) -> Result<CreateReport> {
-        let step_timeout = self.identity.step_timeout();
+        let step_timeout = self.identity.step_timeout(spec.node_count());
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
         let masters = self.start_nodes(tag, 0..spec.masters).await?;
@@ -416,7 +432,7 @@ impl Cluster {
                     .map(|((addr, _), range)| assign_slots(*addr, *range)),
             )
             .await?;
-            meet_all(&masters, &[]).await
+            meet_all(&self.pool, &masters, &[]).await
         })?;
         let containers_started = start.elapsed();
         tracing::info!(
@@ -431,7 +447,7 @@ impl Cluster {
         );
         set_config_epochs(&replicas, masters.len() + 1).await?;
         let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
-        meet_all(&replicas, &master_addrs).await?;
+        meet_all(&self.pool, &replicas, &master_addrs).await?;
         tracing::info!(
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,

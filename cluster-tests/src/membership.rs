@@ -138,7 +138,7 @@ impl Cluster {
         let container = node_container(&self.identity, &plan.image, port, &self.attachment);
         let name = container.name.clone();
         let start = Instant::now();
-        let timeout = self.identity.step_timeout();
+        let timeout = self.identity.step_timeout(self.nodes().await?.len() + 1);
         let fail = |e: Error| e.context(format!("joining a node on port {port}"));
         // A node that never answers is removed by start_node itself.
         let (addr, id) = start_node(&self.docker, container, port, self.networking())
@@ -147,7 +147,7 @@ impl Cluster {
         tracing::info!("node: {name} answers as {id} ({:.2} s)", start.elapsed().as_secs_f64());
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
-            meet_all(&[(addr, id.clone())], &others).await?;
+            meet_all(&self.pool, &[(addr, id.clone())], &others).await?;
             tracing::info!("meet: {port} met the {} other live nodes", others.len());
             replicate(addr, &plan.master_id, timeout).await?;
             tracing::info!("replica: {port} replicates {}; waiting for its sync", plan.master_port);

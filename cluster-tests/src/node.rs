@@ -1,6 +1,8 @@
 //! Talking to one node, always with connect and response timeouts (a removed container's address never answers).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -24,6 +26,58 @@ pub async fn connect(addr: SocketAddr) -> Result<MultiplexedConnection> {
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .map_err(|e| Error::from(e).context(addr))
+}
+
+/// Connections to nodes, opened once and reused (a poll of a large cluster would otherwise open one per node each
+/// time); one that fails is dropped, and opened again when next needed.
+#[derive(Default)]
+pub(crate) struct Pool(Mutex<HashMap<SocketAddr, MultiplexedConnection>>);
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.0.lock().map_or(0, |c| c.len());
+        f.debug_struct("Pool").field("open", &open).finish()
+    }
+}
+
+impl Pool {
+    async fn connection(&self, addr: SocketAddr) -> Result<MultiplexedConnection> {
+        if let Some(conn) = self.lock().get(&addr) {
+            return Ok(conn.clone());
+        }
+        let conn = connect(addr).await?;
+        self.lock().insert(addr, conn.clone());
+        Ok(conn)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, MultiplexedConnection>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `cmd` on the node at `addr` over its pooled connection; a failure drops that connection.
+    pub(crate) async fn query<T: FromRedisValue>(&self, addr: SocketAddr, cmd: &redis::Cmd) -> Result<T> {
+        let mut conn = self.connection(addr).await?;
+        let reply = cmd.query_async(&mut conn).await;
+        self.dropping_on_failure(addr, reply.map_err(|e| Error::from(e).context(addr)))
+    }
+
+    /// [`NodeView::read`] over the pooled connection.
+    pub(crate) async fn view(&self, addr: SocketAddr) -> Result<NodeView> {
+        let mut conn = self.connection(addr).await?;
+        let view = NodeView::read_on(addr, &mut conn).await;
+        self.dropping_on_failure(addr, view)
+    }
+
+    fn dropping_on_failure<T>(&self, addr: SocketAddr, result: Result<T>) -> Result<T> {
+        // A server's error reply leaves the connection fine; anything else (a timeout, a closed socket) may not.
+        if result
+            .as_ref()
+            .is_err_and(|e| e.redis_error().is_none_or(|r| r.kind() == redis::ErrorKind::Io))
+        {
+            self.lock().remove(&addr);
+        }
+        result
+    }
 }
 
 /// Runs one command on the node at `addr`.
@@ -70,7 +124,11 @@ impl NodeView {
     /// Reads `CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`, `CLUSTER SLOTS` and `CLUSTER SHARDS` from the node
     /// at `addr`, in one round trip.
     pub async fn read(addr: SocketAddr) -> Result<Self> {
-        let mut conn = connect(addr).await?;
+        Self::read_on(addr, &mut connect(addr).await?).await
+    }
+
+    /// [`NodeView::read`] over a connection already open to the node at `addr`.
+    async fn read_on(addr: SocketAddr, conn: &mut MultiplexedConnection) -> Result<Self> {
         let replies: Vec<redis::RedisResult<redis::Value>> = redis::pipe()
             .ignore_errors()
             .cmd("CLUSTER")
@@ -83,7 +141,7 @@ impl NodeView {
             .arg("SLOTS")
             .cmd("CLUSTER")
             .arg("SHARDS")
-            .query_async(&mut conn)
+            .query_async(conn)
             .await
             .map_err(|e| Error::from(e).context(addr))?;
         let [info, nodes, replication, slots, shards] = <[_; 5]>::try_from(replies)

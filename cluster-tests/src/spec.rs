@@ -17,10 +17,18 @@ use crate::removal::remove_orphans;
 use crate::versions::Version;
 use crate::{Error, Result, bail, owner};
 
-/// Default cluster node timeout. Failover takes about this plus 1.3 s (failure agreement and the servers' fixed
-/// 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no false failure with five clusters
-/// being made and broken at once on a 2-core machine. `create --node-timeout` raises it for busier machines.
+/// Default cluster node timeout of clusters up to 20 nodes. Failover takes about this plus 1.3 s (failure
+/// agreement and the servers' fixed 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no
+/// false failure with five clusters being made and broken at once on a 2-core machine. `create --node-timeout`
+/// raises it for busier machines.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Node timeout per node of larger clusters, unless one is set: every node pings every other at least twice per
+/// node timeout, so the servers' own load grows with the square of the nodes. Measured on 2 cores: 100 nodes at a
+/// 1 s timeout kept flagging healthy nodes as failing and took 93 s to be ready; at 5 s (50 ms per node), 29 s.
+pub const NODE_TIMEOUT_PER_NODE: Duration = Duration::from_millis(50);
+/// Most nodes one cluster may have: the largest measured to become ready on a 2-core machine (100 nodes, 50
+/// masters with a replica each, in about 30 s).
+pub const MAX_NODES: usize = 100;
 /// Longest node timeout accepted: failover then takes over a minute, more than any step of the harness waits.
 pub const MAX_NODE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
@@ -63,8 +71,9 @@ pub struct ClusterSpec {
     pub masters: usize,
     /// Replicas per master.
     pub replicas: usize,
-    /// `cluster-node-timeout`.
-    pub node_timeout: Duration,
+    /// `cluster-node-timeout`; `None` scales it with the cluster: [`DEFAULT_NODE_TIMEOUT`], or
+    /// [`NODE_TIMEOUT_PER_NODE`] per node when that is more.
+    pub node_timeout: Option<Duration>,
     /// Port of the first node; `None` picks a free range on the host ([`FIRST_PORT`] with
     /// [`Networking::Bridge`], which publishes nothing).
     pub first_port: Option<u16>,
@@ -83,7 +92,7 @@ impl Default for ClusterSpec {
             version: Version::default_version(),
             masters: 3,
             replicas: 1,
-            node_timeout: DEFAULT_NODE_TIMEOUT,
+            node_timeout: None,
             first_port: None,
             networking: Networking::Pod,
             spare_ports: DEFAULT_SPARE_PORTS,
@@ -124,8 +133,14 @@ impl ClusterSpec {
 
     /// Sets `cluster-node-timeout`.
     pub fn node_timeout(mut self, node_timeout: Duration) -> Self {
-        self.node_timeout = node_timeout;
+        self.node_timeout = Some(node_timeout);
         self
+    }
+
+    /// The node timeout the cluster runs with: the one set, or one scaled to its size.
+    pub fn effective_node_timeout(&self) -> Duration {
+        self.node_timeout
+            .unwrap_or_else(|| DEFAULT_NODE_TIMEOUT.max(NODE_TIMEOUT_PER_NODE * self.node_count() as u32))
     }
 
     /// Puts the first node on `port` (the others follow) instead of a free range.
@@ -183,11 +198,13 @@ impl ClusterSpec {
                 self.masters
             );
         }
-        if self.masters > 100 || self.replicas > 10 {
+        if self.replicas > 10 || self.node_count() > MAX_NODES {
             bail!(
-                "{} masters with {} replicas each is more than one machine should run",
+                "{} masters with {} replicas each make {} nodes; at most {MAX_NODES} were measured to become ready on \
+                 a 2-core machine (in about 30 s), and at most 10 replicas per master",
                 self.masters,
-                self.replicas
+                self.replicas,
+                self.node_count()
             );
         }
         if self.spare_ports > 100 {
@@ -203,10 +220,11 @@ impl ClusterSpec {
             };
             check_ports(u32::from(first), u32::from(first) + count as u32 - 1)?;
         }
-        if self.node_timeout < Duration::from_millis(100) {
+        let node_timeout = self.effective_node_timeout();
+        if node_timeout < Duration::from_millis(100) {
             bail!("a node timeout under 100 ms would fail healthy nodes");
         }
-        if self.node_timeout > MAX_NODE_TIMEOUT {
+        if node_timeout > MAX_NODE_TIMEOUT {
             bail!(
                 "a node timeout over {} ms would leave a failed master unnoticed for over a minute",
                 MAX_NODE_TIMEOUT.as_millis()
@@ -230,7 +248,7 @@ impl ClusterSpec {
         Identity {
             name: self.name.clone(),
             version: self.version,
-            node_timeout: self.node_timeout,
+            node_timeout: self.effective_node_timeout(),
             first_port,
             networking: self.networking,
             owner: owned.then(owner::this_process),
@@ -283,10 +301,12 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// How long one step of making or healing the cluster may take (forming, a failover, a join): several node
-    /// timeouts, plus room for a busy machine; at most 5 minutes, as the node timeout is bounded.
-    pub(crate) fn step_timeout(&self) -> Duration {
-        self.node_timeout * 5 + Duration::from_secs(20)
+    /// How long one step of making or healing a cluster of `nodes` nodes may take (forming, a failover, a join):
+    /// several node timeouts, plus room for a busy machine and a quarter of a second per node (a 100-node cluster
+    /// needs about 10 s more to be met, gossiped and checked than a small one); at most about 6 minutes, as the
+    /// node timeout and the number of nodes are bounded.
+    pub(crate) fn step_timeout(&self, nodes: usize) -> Duration {
+        self.node_timeout * 5 + Duration::from_secs(20) + Duration::from_millis(250) * nodes as u32
     }
 
     /// Labels put on every container and network this process makes for the cluster.
@@ -331,6 +351,17 @@ fn unique_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_timeouts_scale_with_big_clusters_unless_set() {
+        assert_eq!(ClusterSpec::default().effective_node_timeout(), DEFAULT_NODE_TIMEOUT);
+        let big = ClusterSpec::default().masters(50);
+        assert_eq!(big.effective_node_timeout(), Duration::from_secs(5));
+        let set = big.clone().node_timeout(Duration::from_millis(1500));
+        assert_eq!(set.effective_node_timeout(), Duration::from_millis(1500));
+        let err = big.masters(51).validate().unwrap_err().to_string();
+        assert!(err.contains("102 nodes") && err.contains("at most 100"), "{err}");
+    }
 
     #[test]
     fn node_timeouts_are_bounded() {

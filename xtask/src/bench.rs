@@ -26,7 +26,14 @@ pub struct Args {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Measure how create scales instead: time to ready and the harness's own CPU time for clusters of 6, 12, 30,
+    /// 60 and 100 nodes (masters with one replica each), once each.
+    #[arg(long)]
+    scale: bool,
 }
+
+/// Cluster sizes `--scale` measures, as masters with one replica each.
+const SCALE_MASTERS: [usize; 5] = [3, 6, 15, 30, 50];
 
 /// Figures by name, in seconds (or bytes, or a ratio): one sample per run.
 type Samples = BTreeMap<String, Vec<f64>>;
@@ -38,6 +45,9 @@ pub async fn run(args: Args) -> Result<()> {
         return Err(Error::new("--runs must be at least 1"));
     }
     let docker = Docker::connect().await?;
+    if args.scale {
+        return scale(&docker, version, &args).await;
+    }
     let mut samples = Samples::new();
     let log = |line: &str| {
         if !args.json {
@@ -156,6 +166,70 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--scale`: one cluster of each size of [`SCALE_MASTERS`], made and removed in turn.
+async fn scale(docker: &Docker, version: &'static Version, args: &Args) -> Result<()> {
+    ensure_built(docker, version).await?;
+    let mut rows = Vec::new();
+    for masters in SCALE_MASTERS {
+        let spec = bench_spec(version, Networking::Pod, "scale", masters).masters(masters);
+        let (nodes, node_timeout) = (spec.node_count(), spec.effective_node_timeout());
+        if !args.json {
+            eprintln!("  {nodes} nodes ...");
+        }
+        let cpu = cpu_time();
+        let (cluster, report) = harness::create(docker, spec).await?;
+        let cpu = cpu_time() - cpu;
+        cluster.remove().await?;
+        rows.push((nodes, node_timeout, report, cpu));
+    }
+    if args.json {
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(nodes, timeout, report, cpu)| {
+                serde_json::json!({
+                    "nodes": nodes,
+                    "node_timeout_s": timeout.as_secs_f64(),
+                    "containers_started_s": report.containers_started.as_secs_f64(),
+                    "cluster_formed_s": report.cluster_formed.as_secs_f64(),
+                    "ready_s": report.replicas_synced.as_secs_f64(),
+                    "harness_cpu_s": cpu.as_secs_f64(),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({ "version": version.name, "scale": rows });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        return Ok(());
+    }
+    println!("\n{} ({}), create by cluster size", version.name, version.server);
+    println!(
+        "{:>6} {:>13} {:>19} {:>10} {:>9} {:>13}",
+        "nodes", "node timeout", "containers started", "formed", "ready", "harness CPU"
+    );
+    for (nodes, timeout, report, cpu) in rows {
+        println!(
+            "{nodes:>6} {:>11.1} s {:>17.2} s {:>8.2} s {:>7.2} s {:>11.2} s",
+            timeout.as_secs_f64(),
+            report.containers_started.as_secs_f64(),
+            report.cluster_formed.as_secs_f64(),
+            report.replicas_synced.as_secs_f64(),
+            cpu.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// User and system CPU time this process has used so far (every thread of it: the harness's own work).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is a valid target.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// A cluster of the playground's shape on a free port range (a running playground is no obstacle), owned by this

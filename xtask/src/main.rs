@@ -49,9 +49,9 @@ enum Command {
         /// Replicas per master.
         #[arg(long, default_value_t = 1)]
         replicas: usize,
-        /// cluster-node-timeout in milliseconds (100 to 60000).
-        #[arg(long, default_value_t = cluster_tests::DEFAULT_NODE_TIMEOUT.as_millis() as u64)]
-        node_timeout: u64,
+        /// cluster-node-timeout in milliseconds (default: 1000, or 50 per node for clusters over 20 nodes).
+        #[arg(long)]
+        node_timeout: Option<u64>,
         /// Port of the first node on 127.0.0.1; the others follow.
         #[arg(long, default_value_t = cluster_tests::FIRST_PORT)]
         port_base: u16,
@@ -188,7 +188,7 @@ fn main() -> ExitCode {
                 let spec = ClusterSpec {
                     masters,
                     replicas,
-                    node_timeout: Duration::from_millis(node_timeout),
+                    node_timeout: node_timeout.map(Duration::from_millis),
                     first_port: Some(port_base),
                     spare_ports,
                     networking: Networking::named(&networking)?,
