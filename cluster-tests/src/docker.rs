@@ -72,6 +72,30 @@ pub struct ContainerSpec {
     pub args: Vec<String>,
     /// Labels set on the container.
     pub labels: HashMap<String, String>,
+    /// Paths where an empty tmpfs writable by every user is mounted (e.g. a data directory the node's uid could
+    /// not write in the image).
+    pub tmpfs: Vec<String>,
+}
+
+/// A local image, as Docker reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Image id (`sha256:...`).
+    pub id: String,
+    /// Its tags (`repo:tag`).
+    pub tags: Vec<String>,
+    /// CPU architecture (`amd64`, `arm64`, ...).
+    pub architecture: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Entry point of its config.
+    pub entrypoint: Vec<String>,
+    /// Default command of its config.
+    pub cmd: Vec<String>,
+    /// `PATH` of its config's environment, if set.
+    pub path: Option<String>,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
 }
 
 /// The label filter that selects everything of cluster `name`.
@@ -141,6 +165,107 @@ impl Docker {
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A local image, or `None` when there is none of that reference.
+    pub async fn image_info(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        let image = match self.api.inspect_image(reference).await {
+            Ok(image) => image,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(Error::from(e).context(format!("inspecting image {reference}"))),
+        };
+        let config = image.config.unwrap_or_default();
+        Ok(Some(ImageInfo {
+            id: image.id.unwrap_or_default(),
+            tags: image.repo_tags.unwrap_or_default(),
+            architecture: image.architecture.unwrap_or_default(),
+            size: image.size.unwrap_or_default().max(0) as u64,
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            cmd: config.cmd.unwrap_or_default(),
+            path: config
+                .env
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|e| e.strip_prefix("PATH=").map(str::to_owned)),
+            labels: config.labels.unwrap_or_default(),
+        }))
+    }
+
+    /// The local images carrying the label `filter` (`key` or `key=value`), each as [`Docker::image_info`] gives.
+    pub async fn images_labelled(&self, filter: &str) -> Result<Vec<ImageInfo>> {
+        let filters = HashMap::from([("label", vec![filter.to_owned()])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let mut images = Vec::new();
+        for summary in self.api.list_images(Some(options)).await? {
+            if let Some(info) = self.image_info(&summary.id).await? {
+                images.push(info);
+            }
+        }
+        Ok(images)
+    }
+
+    /// Pulls `reference` from its registry, saying each layer's progress to `progress` (one line per status
+    /// change), within `timeout`. The engine's own refusal (no registry reachable, no such image, a malformed
+    /// reference) comes back as the error.
+    pub async fn pull(&self, reference: &str, progress: &(dyn Fn(&str) + Send + Sync), timeout: Duration) -> Result<()> {
+        use futures_util::StreamExt;
+        let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let pulling = async {
+            let mut stream = self.api.create_image(Some(options), None, None);
+            let mut last = String::new();
+            while let Some(item) = stream.next().await {
+                let info = item?;
+                if let Some(detail) = info.error_detail {
+                    return Err(Error::with_kind(
+                        ErrorKind::Docker,
+                        detail.message.unwrap_or_else(|| "the pull failed".into()),
+                    ));
+                }
+                let line = match (info.id, info.status) {
+                    (Some(id), Some(status)) => format!("{id}: {status}"),
+                    (None, Some(status)) => status,
+                    _ => continue,
+                };
+                if line != last {
+                    progress(&line);
+                    last = line;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, pulling).await.map_err(|_| {
+            Error::with_kind(
+                ErrorKind::Timeout,
+                format!("pulling {reference} did not finish in {} s", timeout.as_secs()),
+            )
+        })?
+    }
+
+    /// Makes image `tag` from a container (created, not necessarily started) with Dockerfile `changes` applied
+    /// (`ENTRYPOINT [...]`, `ENV ...`, `WORKDIR ...`, `LABEL ...`, one per line).
+    pub async fn commit(&self, container: &str, tag: &str, changes: &[&str]) -> Result<String> {
+        let (repo, version) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::default()
+            .container(container)
+            .repo(repo)
+            .tag(version)
+            .changes(&changes.join("\n"))
+            .build();
+        let made = self
+            .api
+            .commit_container(options, bollard::models::ContainerConfig::default())
+            .await
+            .map_err(|e| Error::from(e).context(format!("committing {container} as {tag}")))?;
+        Ok(made.id)
+    }
+
+    /// Creates (does not start) a container; returns its id.
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        self.create(spec).await
     }
 
     /// The size in bytes of a local image.
@@ -259,6 +384,8 @@ impl Docker {
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
+                tmpfs: (!spec.tmpfs.is_empty())
+                    .then(|| spec.tmpfs.iter().map(|p| (p.clone(), "mode=1777".to_owned())).collect()),
                 init: Some(false),
                 ..Default::default()
             }),
