@@ -16,6 +16,7 @@ use crate::docker::{
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
+use crate::node_image::{ImageSource, NodeImage};
 use crate::ready::{self, Shape};
 use crate::removal::{Removed, remove_cluster, remove_orphans};
 use crate::topology::ClusterNodes;
@@ -40,8 +41,8 @@ pub const DEFAULT_SPARE_PORTS: usize = 3;
 pub struct ClusterSpec {
     /// Cluster name: prefix of its container names and its network's name.
     pub name: String,
-    /// Server version.
-    pub version: &'static Version,
+    /// What the nodes run: a matrix version's image, or any image by reference.
+    pub image: ImageSource,
     /// Masters (at least 3, as Redis Cluster needs a majority of masters to fail a node over).
     pub masters: usize,
     /// Replicas per master.
@@ -61,10 +62,10 @@ pub struct ClusterSpec {
 
 impl ClusterSpec {
     /// The CLI's cluster: 3 masters and 1 replica each, kept until `cargo xtask stop`.
-    pub fn playground(version: &'static Version) -> Self {
+    pub fn playground(image: impl Into<ImageSource>) -> Self {
         Self {
             name: PLAYGROUND.into(),
-            version,
+            image: image.into(),
             masters: 3,
             replicas: 1,
             node_timeout: DEFAULT_NODE_TIMEOUT,
@@ -75,7 +76,8 @@ impl ClusterSpec {
         }
     }
 
-    /// A test's cluster: the version from `$CLUSTER_VERSION`, a name no other test process uses, removed on drop.
+    /// A test's cluster: the image of `$CLUSTER_IMAGE`, else the version of `$CLUSTER_VERSION`; a name no other test
+    /// process uses; removed on drop.
     pub fn for_test() -> Result<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!("ct{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -83,7 +85,7 @@ impl ClusterSpec {
             name,
             first_port: None,
             remove_on_drop: true,
-            ..Self::playground(Version::from_env()?)
+            ..Self::playground(ImageSource::from_env()?)
         })
     }
 
@@ -167,7 +169,7 @@ impl ClusterSpec {
     pub(crate) fn labels(&self) -> HashMap<String, String> {
         let mut labels = HashMap::from([
             (LABEL_CLUSTER.to_owned(), self.name.clone()),
-            (LABEL_VERSION.to_owned(), self.version.name.clone()),
+            (LABEL_VERSION.to_owned(), self.image.name().to_owned()),
             (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
             (
                 LABEL_FIRST_PORT.to_owned(),
@@ -216,6 +218,8 @@ pub struct Node {
 /// A running cluster. Its nodes are always read back from Docker, so the handle never goes stale.
 pub struct Cluster {
     pub(crate) spec: ClusterSpec,
+    /// The image its nodes run.
+    pub(crate) image: NodeImage,
     pub(crate) docker: Docker,
     /// Where nodes attach: read from Docker when the cluster is found, set when it is made.
     pub(crate) attachment: Attachment,
@@ -229,7 +233,17 @@ impl Cluster {
             bail!("no cluster is running (make one with `cargo xtask create`)");
         };
         let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
-        let version = Version::named(&label(LABEL_VERSION))?;
+        // The node image as a node's labels record it (the holder's carry the same).
+        let node = containers
+            .iter()
+            .find(|c| c.labels.contains_key(LABEL_PORT))
+            .unwrap_or(first);
+        let version = Version::named(&label(LABEL_VERSION)).ok();
+        let image = NodeImage::from_labels(&node.labels, &node.image, version)?;
+        let source = match version {
+            Some(v) => ImageSource::Recipe(v),
+            None => ImageSource::Reference(image.reference.clone()),
+        };
         let node_timeout = label(LABEL_NODE_TIMEOUT)
             .parse()
             .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis);
@@ -238,7 +252,7 @@ impl Cluster {
         let attachment = find_attachment(docker, name, networking).await?;
         let spec = ClusterSpec {
             name: name.to_owned(),
-            version,
+            image: source,
             // The shape a cluster was made with is not kept: after failovers and joins only the servers know it.
             masters: 0,
             replicas: 0,
@@ -250,6 +264,7 @@ impl Cluster {
         };
         Ok(Self {
             spec,
+            image,
             docker: docker.clone(),
             attachment,
         })
@@ -267,9 +282,14 @@ impl Cluster {
         &self.spec.name
     }
 
-    /// Server version the cluster runs.
-    pub fn version(&self) -> &'static Version {
-        self.spec.version
+    /// The matrix version the cluster runs, if its image was built from one (not for an image by reference).
+    pub fn version(&self) -> Option<&'static Version> {
+        self.image.version
+    }
+
+    /// The image the cluster's nodes run, its binaries and server.
+    pub fn image(&self) -> &NodeImage {
+        &self.image
     }
 
     /// How the cluster's nodes are networked.
@@ -414,7 +434,7 @@ impl Cluster {
         static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
         let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.spec.name)))?;
-        let cli = self.spec.version.cli_bin.clone();
+        let cli = self.image.cli()?.to_owned();
         let spec = ContainerSpec {
             name: format!("{}-cli-{}", self.spec.name, CLI_RUNS.fetch_add(1, Ordering::Relaxed)),
             image,

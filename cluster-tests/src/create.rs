@@ -11,10 +11,11 @@ use crate::cluster::{Cluster, ClusterSpec, FIRST_PORT, Nudge, advance_idle_maste
 use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
 use crate::node::{self, command};
+use crate::node_image::NodeImage;
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
 use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, ErrorKind, Progress, Result, bail, image, owner, wait};
+use crate::{Error, ErrorKind, Progress, Result, bail, owner, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,12 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
 }
 
 /// The container spec of the node listening on `port`, attached to the cluster's pod or network.
-pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachment: &Attachment) -> ContainerSpec {
+pub(crate) fn node_container(
+    spec: &ClusterSpec,
+    image: &NodeImage,
+    port: u16,
+    attachment: &Attachment,
+) -> ContainerSpec {
     let mut labels = spec.labels();
     labels.insert(LABEL_PORT.to_owned(), port.to_string());
     let args = [
@@ -73,13 +79,13 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachm
     ];
     let mut container = ContainerSpec {
         name: format!("{}-{port}", spec.name),
-        image: image.to_owned(),
         // Its own uid, so that rules inside a shared network namespace can single out its traffic.
         user: Some(port.to_string()),
         args: args.iter().map(|a| a.to_string()).collect(),
         labels,
         ..Default::default()
     };
+    image.apply(&mut container);
     attachment.attach(&mut container);
     container
 }
@@ -88,7 +94,7 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachm
 async fn attach_cluster(
     docker: &Docker,
     spec: &ClusterSpec,
-    image: &str,
+    image: &NodeImage,
     progress: Progress<'_>,
 ) -> Result<(Attachment, u16)> {
     match spec.networking {
@@ -303,25 +309,42 @@ impl Cluster {
         }
         progress(&format!(
             "creating cluster `{}`: {} masters x {} replicas, {}",
-            spec.name, spec.masters, spec.replicas, spec.version.server
+            spec.name,
+            spec.masters,
+            spec.replicas,
+            match &spec.image {
+                crate::ImageSource::Recipe(v) => v.server.clone(),
+                crate::ImageSource::Reference(r) => format!("image {r}"),
+            }
         ));
-        let (tag, outcome, took) = image::ensure_built(docker, spec.version, progress).await?;
-        if outcome == image::BuildOutcome::Built {
-            progress(&format!("image: built {tag} ({:.1} s)", took.as_secs_f64()));
+        let image = NodeImage::resolve(docker, &spec.image, progress).await?;
+        if spec.image.version().is_none() {
+            progress(&format!(
+                "image: {} runs {} ({}{})",
+                image.reference,
+                image.server,
+                image.server_bin,
+                if image.fresh_data_dir {
+                    ", data in a tmpfs at /data"
+                } else {
+                    ""
+                }
+            ));
         }
         let start = Instant::now();
         let made = async {
-            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, progress).await?;
+            let (attachment, first_port) = attach_cluster(docker, &spec, &image, progress).await?;
             let spec = ClusterSpec {
                 first_port: Some(first_port),
                 ..spec.clone()
             };
             let cluster = Cluster {
                 spec,
+                image,
                 docker: docker.clone(),
                 attachment,
             };
-            let report = cluster.form(&tag, start, progress).await?;
+            let report = cluster.form(start, progress).await?;
             Ok::<_, Error>((cluster, report))
         };
         match made.await {
@@ -338,11 +361,11 @@ impl Cluster {
     }
 
     /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
-    async fn start_nodes(&self, tag: &str, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
+    async fn start_nodes(&self, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
         let spec = &self.spec;
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
-            let container = node_container(spec, tag, port, &self.attachment);
+            let container = node_container(spec, &self.image, port, &self.attachment);
             start_node(&self.docker, container, port, spec.networking)
         }))
         .await
@@ -352,11 +375,13 @@ impl Cluster {
     /// (or `valkey-cli`) inside the cluster's network, then waits for the same readiness. Returns the time taken.
     pub async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
         spec.validate()?;
-        let (tag, _, _) = image::ensure_built(docker, spec.version, &|_| {}).await?;
+        let image = NodeImage::resolve(docker, &spec.image, &|_| {}).await?;
+        let cli = image.cli()?.to_owned();
         let start = Instant::now();
         let result = async {
-            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, &|_| {}).await?;
+            let (attachment, first_port) = attach_cluster(docker, &spec, &image, &|_| {}).await?;
             let cluster = Cluster {
+                image: image.clone(),
                 spec: ClusterSpec {
                     first_port: Some(first_port),
                     ..spec.clone()
@@ -365,8 +390,8 @@ impl Cluster {
                 attachment,
             };
             let spec = &cluster.spec;
-            let nodes = cluster.start_nodes(&tag, 0..spec.node_count()).await?;
-            let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
+            let nodes = cluster.start_nodes(0..spec.node_count()).await?;
+            let mut cmd = vec![cli.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([
                 "--cluster-replicas".into(),
@@ -377,14 +402,9 @@ impl Cluster {
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
             let (code, output) = tokio::time::timeout(spec.step_timeout(), docker.exec(&first, &cmd))
                 .await
-                .map_err(|_| {
-                    Error::new(format!(
-                        "{} --cluster create did not finish in time",
-                        spec.version.cli_bin
-                    ))
-                })??;
+                .map_err(|_| Error::new(format!("{cli} --cluster create did not finish in time")))??;
             if code != 0 {
-                bail!("{} --cluster create failed ({code}): {output}", spec.version.cli_bin);
+                bail!("{cli} --cluster create failed ({code}): {output}");
             }
             let shape = Shape::Exact {
                 masters: spec.masters,
@@ -404,14 +424,14 @@ impl Cluster {
     }
 
     /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
-    async fn form(&self, tag: &str, start: Instant, progress: Progress<'_>) -> Result<CreateReport> {
+    async fn form(&self, start: Instant, progress: Progress<'_>) -> Result<CreateReport> {
         let spec = &self.spec;
         let step_timeout = spec.step_timeout();
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
-        let masters = self.start_nodes(tag, 0..spec.masters).await?;
+        let masters = self.start_nodes(0..spec.masters).await?;
         let ranges = slot_ranges(spec.masters);
-        let (replicas, ()) = tokio::try_join!(self.start_nodes(tag, spec.masters..spec.node_count()), async {
+        let (replicas, ()) = tokio::try_join!(self.start_nodes(spec.masters..spec.node_count()), async {
             set_config_epochs(&masters, 1).await?;
             try_join_all(
                 masters
@@ -426,7 +446,7 @@ impl Cluster {
         progress(&format!(
             "containers: {} nodes of {} up ({}) ({:.2} s)",
             masters.len() + replicas.len(),
-            spec.version.server,
+            self.image.server,
             match self.attachment.published() {
                 Some(ports) => format!("at 127.0.0.1, ports {}-{} published", ports.start(), ports.end()),
                 None => format!("on network {}", spec.name),

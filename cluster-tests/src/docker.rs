@@ -39,6 +39,17 @@ pub const LABEL_OWNER: &str = "cluster-tests.owner";
 /// join cut short removes only what it made itself, never what a concurrent one made.
 pub const LABEL_MAKER: &str = "cluster-tests.made-by";
 
+/// Label of a node container naming the image it was made from, as given (a tag or a reference).
+pub const LABEL_IMAGE_REF: &str = "cluster-tests.image-ref";
+/// Label of a node container (and of a node image built here) holding the server binary's path in the image.
+pub const LABEL_SERVER_BIN: &str = "cluster-tests.server-bin";
+/// Label of a node container (and of a node image built here) holding the client binary's path in the image.
+pub const LABEL_CLI_BIN: &str = "cluster-tests.cli-bin";
+/// Label of a node container (and of a node image built here) naming the server and version (`Redis 7.0.15`).
+pub const LABEL_SERVER: &str = "cluster-tests.server";
+/// Label of a short-lived container that probes an image for its binaries (removed when the probe ends).
+pub const LABEL_PROBE: &str = "cluster-tests.probe";
+
 /// The only host address node ports are ever published on.
 pub const LOOPBACK: &str = "127.0.0.1";
 
@@ -209,7 +220,12 @@ impl Docker {
     /// Pulls `reference` from its registry, saying each layer's progress to `progress` (one line per status
     /// change), within `timeout`. The engine's own refusal (no registry reachable, no such image, a malformed
     /// reference) comes back as the error.
-    pub async fn pull(&self, reference: &str, progress: &(dyn Fn(&str) + Send + Sync), timeout: Duration) -> Result<()> {
+    pub async fn pull(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(&str) + Send + Sync),
+        timeout: Duration,
+    ) -> Result<()> {
         use futures_util::StreamExt;
         let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
             .from_image(reference)

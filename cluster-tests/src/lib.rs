@@ -24,6 +24,7 @@ pub mod image;
 mod membership;
 mod networking;
 pub mod node;
+pub mod node_image;
 mod owner;
 pub mod ready;
 mod removal;
@@ -39,6 +40,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use faults::{FailoverKind, FailoverReport};
 pub use membership::{ForgetReport, JoinPlan, JoinReport};
 pub use networking::Networking;
+pub use node_image::{ImageSource, NodeImage};
 pub use removal::{Abandoned, Census, Removed, census, remove_abandoned, remove_cluster, remove_interrupted_cluster};
 pub use versions::Version;
 

@@ -10,6 +10,7 @@ use crate::cluster::{Cluster, check_ports};
 use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::faults::pick_master;
 use crate::node::command;
+use crate::node_image::NodeImage;
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_node;
 use crate::topology::{NodeEntry, Role, format_ports};
@@ -47,7 +48,7 @@ pub struct JoinPlan {
     /// Port of that master.
     pub master_port: u16,
     /// Image it runs: the one the cluster already runs, even if the recipe changed since.
-    image: String,
+    image: NodeImage,
 }
 
 impl Cluster {
@@ -122,7 +123,10 @@ impl Cluster {
         let image = nodes
             .iter()
             .find(|n| n.addr.is_some())
-            .map(|n| n.image.clone())
+            .map(|n| NodeImage {
+                reference: n.image.clone(),
+                ..self.image.clone()
+            })
             .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))?;
         let master_port = master
             .port()

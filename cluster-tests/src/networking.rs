@@ -19,6 +19,7 @@ use std::ops::RangeInclusive;
 
 use crate::cluster::ClusterSpec;
 use crate::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
+use crate::node_image::NodeImage;
 use crate::{Error, ErrorKind, Progress, Result};
 
 /// How a cluster's nodes are networked (see the [module](self) docs).
@@ -119,7 +120,7 @@ const FREE_TRIES: usize = 20;
 pub(crate) async fn start_pod(
     docker: &Docker,
     spec: &ClusterSpec,
-    image: &str,
+    image: &NodeImage,
     progress: Progress<'_>,
 ) -> Result<(Attachment, u16)> {
     let span = spec.published_count() as u16;
@@ -179,7 +180,7 @@ fn port_in_use(port: u16, spec: &ClusterSpec) -> Error {
 async fn start_holder(
     docker: &Docker,
     spec: &ClusterSpec,
-    image: &str,
+    image: &NodeImage,
     range: RangeInclusive<u16>,
     progress: Progress<'_>,
 ) -> Result<Attachment> {
@@ -190,16 +191,16 @@ async fn start_holder(
     let mut labels = spec.labels();
     labels.insert(LABEL_HOLDER.to_owned(), "yes".to_owned());
     labels.insert(LABEL_PUBLISHED.to_owned(), format!("{}-{}", range.start(), range.end()));
-    let holder = ContainerSpec {
+    let mut holder = ContainerSpec {
         name: format!("{}-pod", spec.name),
-        image: image.to_owned(),
         network: "bridge".into(),
         published: range.clone().collect(),
         args: [
             "--port",
             "0",
             "--unixsocket",
-            "/tmp/holder.sock",
+            // Relative: in the data directory, which every node image has writable (/tmp may not exist).
+            "holder.sock",
             "--save",
             "",
             "--appendonly",
@@ -210,6 +211,7 @@ async fn start_holder(
         labels,
         ..Default::default()
     };
+    image.apply(&mut holder);
     let started = docker.run(&holder).await?;
     progress(&format!(
         "pod: ports 127.0.0.1:{}-{} published for cluster `{}`",
