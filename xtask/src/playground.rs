@@ -149,7 +149,7 @@ pub async fn images(prune: bool) -> Result<()> {
             e.tags.first().map_or("<untagged>", String::as_str),
             e.origin,
             if e.stale {
-                ", earlier recipe (--prune removes it)"
+                ", not this checkout's recipe (--prune removes it)"
             } else {
                 ""
             }
