@@ -16,6 +16,7 @@ use crate::docker::{
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
+use crate::node_image::NodeImage;
 use crate::ready::{self, Shape};
 use crate::removal::{Removed, remove_cluster};
 use crate::spec::{ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Identity, KEEP_ENV, OnDrop};
@@ -62,7 +63,13 @@ impl Cluster {
             bail!("no cluster is running (make one with `cargo xtask create`)");
         };
         let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
-        let version = Version::named(&label(LABEL_VERSION))?;
+        // The node image as a node's labels record it (the holder's carry the same).
+        let node = containers
+            .iter()
+            .find(|c| c.labels.contains_key(LABEL_PORT))
+            .unwrap_or(first);
+        let version = Version::named(&label(LABEL_VERSION)).ok();
+        let image = NodeImage::from_labels(&node.labels, &node.image, version)?;
         let node_timeout = label(LABEL_NODE_TIMEOUT)
             .parse()
             .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis);
@@ -71,7 +78,7 @@ impl Cluster {
         let attachment = find_attachment(docker, name, networking).await?;
         let identity = Identity {
             name: name.to_owned(),
-            version,
+            image,
             node_timeout,
             first_port,
             networking,
@@ -97,9 +104,14 @@ impl Cluster {
         &self.identity.name
     }
 
-    /// Server version the cluster runs.
-    pub fn version(&self) -> &'static Version {
-        self.identity.version
+    /// The matrix version the cluster runs, if its image was built from one (not for an image by reference).
+    pub fn version(&self) -> Option<&'static Version> {
+        self.identity.image.version
+    }
+
+    /// The image the cluster's nodes run: its reference, binaries and server (as the server binary reports it).
+    pub fn image(&self) -> &NodeImage {
+        &self.identity.image
     }
 
     /// How the cluster's nodes are networked.
@@ -279,7 +291,7 @@ impl Cluster {
         static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
         let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.identity.name)))?;
-        let cli = self.identity.version.cli_bin.clone();
+        let cli = self.identity.image.cli()?.to_owned();
         let spec = ContainerSpec {
             name: format!(
                 "{}-cli-{}",

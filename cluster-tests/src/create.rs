@@ -12,11 +12,12 @@ use crate::cluster::{Cluster, Nudge, advance_idle_masters};
 use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
 use crate::node::{self, command};
+use crate::node_image::{ImageSource, NodeImage};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
 use crate::spec::{ClusterSpec, FIRST_PORT, Identity};
 use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, ErrorKind, Result, bail, image, owner, wait};
+use crate::{Error, ErrorKind, Result, bail, owner, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +51,7 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
 }
 
 /// The container spec of the node listening on `port`, attached to the cluster's pod or network.
-pub(crate) fn node_container(identity: &Identity, image: &str, port: u16, attachment: &Attachment) -> ContainerSpec {
+pub(crate) fn node_container(identity: &Identity, port: u16, attachment: &Attachment) -> ContainerSpec {
     let mut labels = identity.labels();
     labels.insert(LABEL_PORT.to_owned(), port.to_string());
     let args = [
@@ -75,23 +76,23 @@ pub(crate) fn node_container(identity: &Identity, image: &str, port: u16, attach
     ];
     let mut container = ContainerSpec {
         name: format!("{}-{port}", identity.name),
-        image: image.to_owned(),
         // Its own uid, so that rules inside a shared network namespace can single out its traffic.
         user: Some(port.to_string()),
         args: args.iter().map(|a| a.to_string()).collect(),
         labels,
         ..Default::default()
     };
+    identity.image.apply(&mut container);
     attachment.attach(&mut container);
     container
 }
 
 /// Makes the cluster's pod (its first port then known) or bridge network.
-async fn attach_cluster(docker: &Docker, spec: &ClusterSpec, image: &str) -> Result<(Attachment, u16)> {
+async fn attach_cluster(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<(Attachment, u16)> {
     match spec.networking {
         Networking::Pod => start_pod(docker, spec, image).await,
         Networking::Bridge => {
-            let network = make_network(docker, spec).await?;
+            let network = make_network(docker, spec, image).await?;
             Ok((Attachment::Bridge { network }, spec.first_port.unwrap_or(FIRST_PORT)))
         }
     }
@@ -103,7 +104,7 @@ async fn attach_cluster(docker: &Docker, spec: &ClusterSpec, image: &str) -> Res
 ///
 /// Docker 20.10 makes a second network of the same name without complaint, so two `create`s at once both get
 /// one: each then looks again, and all but the maker of the oldest remove theirs and give up.
-async fn make_network(docker: &Docker, spec: &ClusterSpec) -> Result<String> {
+async fn make_network(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<String> {
     let name = &spec.name;
     let ours = |n: &Network| n.labels.get(LABEL_CLUSTER) == Some(name);
     let existing = docker.networks_named(name).await?;
@@ -126,7 +127,9 @@ async fn make_network(docker: &Docker, spec: &ClusterSpec) -> Result<String> {
         return Ok(left.id.clone());
     }
     let first_port = spec.first_port.unwrap_or(FIRST_PORT);
-    let id = docker.create_network(name, spec.identity(first_port).labels()).await?;
+    let id = docker
+        .create_network(name, spec.identity(first_port, image).labels())
+        .await?;
     let oldest = docker.networks_named(name).await?.into_iter().next();
     if oldest.is_some_and(|n| n.id != id) {
         docker.remove_network(&id).await.ok();
@@ -330,16 +333,29 @@ impl Cluster {
             spec.name,
             spec.masters,
             spec.replicas,
-            spec.version.server
+            match &spec.image {
+                ImageSource::Recipe(v) => v.server.clone(),
+                ImageSource::Reference(r) => format!("image {r}"),
+            }
         );
-        let (tag, outcome, took) = image::ensure_built(docker, spec.version).await?;
-        if outcome == image::BuildOutcome::Built {
-            tracing::info!("image: built {tag} ({:.1} s)", took.as_secs_f64());
+        let image = NodeImage::resolve(docker, &spec.image).await?;
+        if spec.image.version().is_none() {
+            tracing::info!(
+                "image: {} runs {} ({}{})",
+                image.reference,
+                image.server,
+                image.server_bin,
+                if image.fresh_data_dir {
+                    ", data in a tmpfs at /data"
+                } else {
+                    ""
+                }
+            );
         }
         let start = Instant::now();
         let made = async {
-            let cluster = Self::attach(docker, &spec, &tag).await?;
-            let report = cluster.form(&spec, &tag, start).await?;
+            let cluster = Self::attach(docker, &spec, &image).await?;
+            let report = cluster.form(&spec, start).await?;
             Ok::<_, Error>((cluster, report))
         };
         match made.await {
@@ -351,10 +367,10 @@ impl Cluster {
     }
 
     /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be.
-    async fn attach(docker: &Docker, spec: &ClusterSpec, tag: &str) -> Result<Self> {
-        let (attachment, first_port) = attach_cluster(docker, spec, tag).await?;
+    async fn attach(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Self> {
+        let (attachment, first_port) = attach_cluster(docker, spec, image).await?;
         Ok(Cluster {
-            identity: spec.identity(first_port),
+            identity: spec.identity(first_port, image),
             docker: docker.clone(),
             attachment,
             on_drop: spec.on_drop(),
@@ -363,10 +379,10 @@ impl Cluster {
     }
 
     /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
-    async fn start_nodes(&self, tag: &str, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
+    async fn start_nodes(&self, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
-            let container = node_container(&self.identity, tag, port, &self.attachment);
+            let container = node_container(&self.identity, port, &self.attachment);
             start_node(&self.docker, container, port, self.identity.networking)
         }))
         .await
@@ -376,12 +392,13 @@ impl Cluster {
     /// (or `valkey-cli`) inside the cluster's network, then waits for the same readiness. Returns the time taken.
     pub(crate) async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
         spec.validate()?;
-        let (tag, _, _) = image::ensure_built(docker, spec.version).await?;
+        let image = NodeImage::resolve(docker, &spec.image).await?;
+        let cli = image.cli()?.to_owned();
         let start = Instant::now();
         let result = async {
-            let cluster = Self::attach(docker, &spec, &tag).await?;
-            let nodes = cluster.start_nodes(&tag, 0..spec.node_count()).await?;
-            let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
+            let cluster = Self::attach(docker, &spec, &image).await?;
+            let nodes = cluster.start_nodes(0..spec.node_count()).await?;
+            let mut cmd = vec![cli.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([
                 "--cluster-replicas".into(),
@@ -393,14 +410,9 @@ impl Cluster {
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
             let (code, output) = tokio::time::timeout(step_timeout, docker.exec(&first, &cmd))
                 .await
-                .map_err(|_| {
-                    Error::new(format!(
-                        "{} --cluster create did not finish in time",
-                        spec.version.cli_bin
-                    ))
-                })??;
+                .map_err(|_| Error::new(format!("{cli} --cluster create did not finish in time")))??;
             if code != 0 {
-                bail!("{} --cluster create failed ({code}): {output}", spec.version.cli_bin);
+                bail!("{cli} --cluster create failed ({code}): {output}");
             }
             let shape = Shape::Exact {
                 masters: spec.masters,
@@ -417,13 +429,13 @@ impl Cluster {
     }
 
     /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
-    async fn form(&self, spec: &ClusterSpec, tag: &str, start: Instant) -> Result<CreateReport> {
+    async fn form(&self, spec: &ClusterSpec, start: Instant) -> Result<CreateReport> {
         let step_timeout = self.identity.step_timeout(spec.node_count());
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
-        let masters = self.start_nodes(tag, 0..spec.masters).await?;
+        let masters = self.start_nodes(0..spec.masters).await?;
         let ranges = slot_ranges(spec.masters);
-        let (replicas, ()) = tokio::try_join!(self.start_nodes(tag, spec.masters..spec.node_count()), async {
+        let (replicas, ()) = tokio::try_join!(self.start_nodes(spec.masters..spec.node_count()), async {
             set_config_epochs(&masters, 1).await?;
             try_join_all(
                 masters
@@ -438,7 +450,7 @@ impl Cluster {
         tracing::info!(
             "containers: {} nodes of {} up ({}) ({:.2} s)",
             masters.len() + replicas.len(),
-            spec.version.server,
+            self.identity.image.server,
             match self.attachment.published() {
                 Some(ports) => format!("at 127.0.0.1, ports {}-{} published", ports.start(), ports.end()),
                 None => format!("on network {}", spec.name),

@@ -39,6 +39,17 @@ pub(crate) const LABEL_OWNER: &str = "cluster-tests.owner";
 /// join cut short removes only what it made itself, never what a concurrent one made.
 pub(crate) const LABEL_MAKER: &str = "cluster-tests.made-by";
 
+/// Label of a node container naming the image it was made from, as given (a tag or a reference).
+pub(crate) const LABEL_IMAGE_REF: &str = "cluster-tests.image-ref";
+/// Label of a node container (and of a node image built here) holding the server binary's path in the image.
+pub(crate) const LABEL_SERVER_BIN: &str = "cluster-tests.server-bin";
+/// Label of a node container (and of a node image built here) holding the client binary's path in the image.
+pub(crate) const LABEL_CLI_BIN: &str = "cluster-tests.cli-bin";
+/// Label of a node container (and of a node image built here) naming the server and version (`Redis 7.0.15`).
+pub(crate) const LABEL_SERVER: &str = "cluster-tests.server";
+/// Label of a short-lived container that probes an image for its binaries (removed when the probe ends).
+pub(crate) const LABEL_PROBE: &str = "cluster-tests.probe";
+
 /// The only host address node ports are ever published on.
 pub(crate) const LOOPBACK: &str = "127.0.0.1";
 
@@ -80,6 +91,30 @@ pub(crate) struct ContainerSpec {
     /// Arguments passed to the entry point.
     pub args: Vec<String>,
     /// Labels set on the container.
+    pub labels: HashMap<String, String>,
+    /// Paths where an empty tmpfs writable by every user is mounted (e.g. a data directory the node's uid could
+    /// not write in the image).
+    pub tmpfs: Vec<String>,
+}
+
+/// A local image, as Docker reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ImageInfo {
+    /// Image id (`sha256:...`).
+    pub id: String,
+    /// Its tags (`repo:tag`).
+    pub tags: Vec<String>,
+    /// CPU architecture (`amd64`, `arm64`, ...).
+    pub architecture: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Entry point of its config.
+    pub entrypoint: Vec<String>,
+    /// Default command of its config.
+    pub cmd: Vec<String>,
+    /// `PATH` of its config's environment, if set.
+    pub path: Option<String>,
+    /// Its labels.
     pub labels: HashMap<String, String>,
 }
 
@@ -150,6 +185,89 @@ impl Docker {
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A local image, or `None` when there is none of that reference.
+    pub(crate) async fn image_info(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        let image = match self.api.inspect_image(reference).await {
+            Ok(image) => image,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(Error::from(e).context(format!("inspecting image {reference}"))),
+        };
+        let config = image.config.unwrap_or_default();
+        Ok(Some(ImageInfo {
+            id: image.id.unwrap_or_default(),
+            tags: image.repo_tags.unwrap_or_default(),
+            architecture: image.architecture.unwrap_or_default(),
+            size: image.size.unwrap_or_default().max(0) as u64,
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            cmd: config.cmd.unwrap_or_default(),
+            path: config
+                .env
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|e| e.strip_prefix("PATH=").map(str::to_owned)),
+            labels: config.labels.unwrap_or_default(),
+        }))
+    }
+
+    /// The local images carrying the label `filter` (`key` or `key=value`), each as [`Docker::image_info`] gives.
+    pub(crate) async fn images_labelled(&self, filter: &str) -> Result<Vec<ImageInfo>> {
+        let filters = HashMap::from([("label", vec![filter.to_owned()])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let mut images = Vec::new();
+        for summary in self.api.list_images(Some(options)).await? {
+            if let Some(info) = self.image_info(&summary.id).await? {
+                images.push(info);
+            }
+        }
+        Ok(images)
+    }
+
+    /// Pulls `reference` from its registry, saying each layer's progress to `progress` (one line per status
+    /// change), within `timeout`. The engine's own refusal (no registry reachable, no such image, a malformed
+    /// reference) comes back as the error.
+    pub(crate) async fn pull(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(&str) + Send + Sync),
+        timeout: Duration,
+    ) -> Result<()> {
+        use futures_util::StreamExt;
+        let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let pulling = async {
+            let mut stream = self.api.create_image(Some(options), None, None);
+            let mut last = String::new();
+            while let Some(item) = stream.next().await {
+                let info = item?;
+                if let Some(detail) = info.error_detail {
+                    return Err(Error::with_kind(
+                        ErrorKind::Docker,
+                        detail.message.unwrap_or_else(|| "the pull failed".into()),
+                    ));
+                }
+                let line = match (info.id, info.status) {
+                    (Some(id), Some(status)) => format!("{id}: {status}"),
+                    (None, Some(status)) => status,
+                    _ => continue,
+                };
+                if line != last {
+                    progress(&line);
+                    last = line;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, pulling).await.map_err(|_| {
+            Error::with_kind(
+                ErrorKind::Timeout,
+                format!("pulling {reference} did not finish in {} s", timeout.as_secs()),
+            )
+        })?
     }
 
     /// The size in bytes of a local image.
@@ -268,6 +386,8 @@ impl Docker {
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
+                tmpfs: (!spec.tmpfs.is_empty())
+                    .then(|| spec.tmpfs.iter().map(|p| (p.clone(), "mode=1777".to_owned())).collect()),
                 init: Some(false),
                 ..Default::default()
             }),

@@ -30,6 +30,7 @@ mod image;
 mod membership;
 mod networking;
 pub mod node;
+mod node_image;
 mod owner;
 pub mod playground;
 mod ready;
@@ -45,6 +46,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use faults::{FailoverKind, FailoverReport};
 pub use membership::{ForgetReport, JoinReport};
 pub use networking::Networking;
+pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use ready::Shape;
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,

@@ -10,9 +10,10 @@ use crate::cluster::Cluster;
 use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::faults::pick_master;
 use crate::node::command;
+use crate::node_image::NodeImage;
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_node;
-use crate::spec::check_ports;
+use crate::spec::{Identity, check_ports};
 use crate::topology::{NodeEntry, Role, format_ports};
 use crate::{Error, Result, bail};
 
@@ -48,7 +49,7 @@ pub struct JoinPlan {
     /// Port of that master.
     pub master_port: u16,
     /// Image it runs: the one the cluster already runs, even if the recipe changed since.
-    image: String,
+    image: NodeImage,
 }
 
 impl Cluster {
@@ -118,7 +119,10 @@ impl Cluster {
         let image = nodes
             .iter()
             .find(|n| n.addr.is_some())
-            .map(|n| n.image.clone())
+            .map(|n| NodeImage {
+                reference: n.image.clone(),
+                ..self.identity.image.clone()
+            })
             .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))?;
         let master_port = master
             .port()
@@ -135,7 +139,11 @@ impl Cluster {
     /// left.
     pub(crate) async fn carry_out_join(&self, plan: &JoinPlan) -> Result<JoinReport> {
         let port = plan.port;
-        let container = node_container(&self.identity, &plan.image, port, &self.attachment);
+        let identity = Identity {
+            image: plan.image.clone(),
+            ..self.identity.clone()
+        };
+        let container = node_container(&identity, port, &self.attachment);
         let name = container.name.clone();
         let start = Instant::now();
         let timeout = self.identity.step_timeout(self.nodes().await?.len() + 1);

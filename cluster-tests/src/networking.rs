@@ -18,6 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 
 use crate::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
+use crate::node_image::NodeImage;
 use crate::spec::ClusterSpec;
 use crate::{Error, ErrorKind, Result};
 
@@ -116,7 +117,7 @@ const FREE_TRIES: usize = 20;
 
 /// Makes the pod of `spec` with the node image `image`: on `spec.first_port`, or on a free range when it is
 /// `None`. Returns its attachment and the first port.
-pub(crate) async fn start_pod(docker: &Docker, spec: &ClusterSpec, image: &str) -> Result<(Attachment, u16)> {
+pub(crate) async fn start_pod(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<(Attachment, u16)> {
     let span = spec.published_count() as u16;
     if let Some(first) = spec.first_port {
         let range = first..=first + span - 1;
@@ -174,22 +175,22 @@ fn port_in_use(port: u16, spec: &ClusterSpec) -> Error {
 async fn start_holder(
     docker: &Docker,
     spec: &ClusterSpec,
-    image: &str,
+    image: &NodeImage,
     range: RangeInclusive<u16>,
 ) -> Result<Attachment> {
-    let mut labels = spec.identity(*range.start()).labels();
+    let mut labels = spec.identity(*range.start(), image).labels();
     labels.insert(LABEL_HOLDER.to_owned(), "yes".to_owned());
     labels.insert(LABEL_PUBLISHED.to_owned(), format!("{}-{}", range.start(), range.end()));
-    let holder = ContainerSpec {
+    let mut holder = ContainerSpec {
         name: format!("{}-pod", spec.name),
-        image: image.to_owned(),
         network: "bridge".into(),
         published: range.clone().collect(),
         args: [
             "--port",
             "0",
             "--unixsocket",
-            "/tmp/holder.sock",
+            // Relative: in the data directory, which every node image has writable (/tmp may not exist).
+            "holder.sock",
             "--save",
             "",
             "--appendonly",
@@ -200,6 +201,7 @@ async fn start_holder(
         labels,
         ..Default::default()
     };
+    image.apply(&mut holder);
     let started = docker.run(&holder).await?;
     tracing::info!(
         "pod: ports 127.0.0.1:{}-{} published for cluster `{}`",

@@ -5,22 +5,25 @@
 use std::time::Duration;
 
 pub use crate::docker::Docker;
-pub use crate::image::{BuildOutcome, ensure_built, time_cold_build};
+pub use crate::image::{
+    BuildOutcome, ImageEntry, build_into, build_timeout, ensure_built, list as images, missing_build_tools,
+    prune as prune_images, time_cold_build,
+};
 pub use crate::membership::JoinPlan;
 pub use crate::removal::{
     Abandoned, Census, Leftovers, Removed, census, leftovers, remove_abandoned, remove_cluster,
     remove_interrupted_cluster,
 };
-use crate::{Cluster, ClusterSpec, CreateReport, FIRST_PORT, JoinReport, Lifetime, Result, Version};
+use crate::{Cluster, ClusterSpec, CreateReport, FIRST_PORT, ImageSource, JoinReport, Lifetime, Result};
 
 /// Name of the cluster the CLI makes and finds.
 pub const PLAYGROUND: &str = "playground";
 
 /// The CLI's cluster: 3 masters with one replica each, on 127.0.0.1:7001 and up, kept until `cargo xtask stop`.
-pub fn spec(version: &'static Version) -> ClusterSpec {
+pub fn spec(image: impl Into<ImageSource>) -> ClusterSpec {
     ClusterSpec::default()
         .name(PLAYGROUND)
-        .version(version)
+        .image(image)
         .first_port(FIRST_PORT)
         .lifetime(Lifetime::Kept)
 }

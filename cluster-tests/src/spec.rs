@@ -13,6 +13,7 @@ use crate::docker::{
     LABEL_VERSION,
 };
 use crate::networking::Networking;
+use crate::node_image::{ImageSource, NodeImage};
 use crate::removal::remove_orphans;
 use crate::versions::Version;
 use crate::{Error, Result, bail, owner};
@@ -65,8 +66,8 @@ pub enum Lifetime {
 pub struct ClusterSpec {
     /// Cluster name: prefix of its container names.
     pub name: String,
-    /// Server version.
-    pub version: &'static Version,
+    /// What the nodes run: a matrix version's image, built here if missing, or any image by reference.
+    pub image: ImageSource,
     /// Masters (at least 3, as Redis Cluster needs a majority of masters to fail a node over).
     pub masters: usize,
     /// Replicas per master.
@@ -89,7 +90,7 @@ impl Default for ClusterSpec {
     fn default() -> Self {
         Self {
             name: unique_name(),
-            version: Version::default_version(),
+            image: ImageSource::Recipe(Version::default_version()),
             masters: 3,
             replicas: 1,
             node_timeout: None,
@@ -102,9 +103,10 @@ impl Default for ClusterSpec {
 }
 
 impl ClusterSpec {
-    /// A test's cluster ([`Default`]) running the version `$CLUSTER_VERSION` names (the default one if unset).
+    /// A test's cluster ([`Default`]) running the image `$CLUSTER_IMAGE` names, else the matrix version
+    /// `$CLUSTER_VERSION` names (the default one if neither is set).
     pub fn from_env() -> Result<Self> {
-        Ok(Self::default().version(Version::from_env()?))
+        Ok(Self::default().image(ImageSource::from_env()?))
     }
 
     /// Sets the cluster's name (its containers are called `<name>-<port>`).
@@ -113,9 +115,14 @@ impl ClusterSpec {
         self
     }
 
-    /// Sets the server version.
-    pub fn version(mut self, version: &'static Version) -> Self {
-        self.version = version;
+    /// Runs a matrix version, its image built here from Debian packages if missing.
+    pub fn version(self, version: &'static Version) -> Self {
+        self.image(version)
+    }
+
+    /// Runs this image: a matrix version, or any image by reference (pulled if missing, where the engine can).
+    pub fn image(mut self, image: impl Into<ImageSource>) -> Self {
+        self.image = image.into();
         self
     }
 
@@ -242,12 +249,12 @@ impl ClusterSpec {
         Ok(())
     }
 
-    /// The identity of the cluster this spec makes, once its first port is known.
-    pub(crate) fn identity(&self, first_port: u16) -> Identity {
+    /// The identity of the cluster this spec makes, once its image and first port are known.
+    pub(crate) fn identity(&self, first_port: u16, image: &NodeImage) -> Identity {
         let owned = self.lifetime == Lifetime::Test && keep_switch().ok().flatten().is_none();
         Identity {
             name: self.name.clone(),
-            version: self.version,
+            image: image.clone(),
             node_timeout: self.effective_node_timeout(),
             first_port,
             networking: self.networking,
@@ -292,7 +299,7 @@ fn keep_switch() -> Result<Option<OnDrop>> {
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
     pub(crate) name: String,
-    pub(crate) version: &'static Version,
+    pub(crate) image: NodeImage,
     pub(crate) node_timeout: Duration,
     pub(crate) first_port: u16,
     pub(crate) networking: Networking,
@@ -313,7 +320,7 @@ impl Identity {
     pub(crate) fn labels(&self) -> HashMap<String, String> {
         let mut labels = HashMap::from([
             (LABEL_CLUSTER.to_owned(), self.name.clone()),
-            (LABEL_VERSION.to_owned(), self.version.name.clone()),
+            (LABEL_VERSION.to_owned(), self.image.source_name().to_owned()),
             (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
             (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
             (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),

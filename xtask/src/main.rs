@@ -11,9 +11,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
+use cluster_tests::{ClusterSpec, ImageSource, Networking, Version};
 use tracing::Level;
-
-use cluster_tests::{ClusterSpec, Networking, Version};
 
 #[derive(Parser)]
 #[command(
@@ -32,17 +31,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build node images from Debian packages (an unchanged recipe is not rebuilt).
+    /// Build node images from Debian packages for this host's architecture (an unchanged recipe is not rebuilt).
+    /// Runs as root or as any user in the `docker` group.
     Build {
         /// Version to build, or `all`.
         #[arg(long, default_value_t = default_version(), value_parser = version_names(true))]
         version: String,
+        /// Build the version's recipe into this tag instead, even if its image exists (one version only).
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// List the node images present (version, server, size, architecture, origin); `--prune` removes those of
+    /// earlier recipes.
+    Images {
+        /// Remove the images built from recipes that are no longer current.
+        #[arg(long)]
+        prune: bool,
     },
     /// Create the cluster (3 masters + 3 replicas by default) and wait until it is ready.
     Create {
-        /// Server version.
+        /// Server version (an image built here from Debian packages).
         #[arg(long, default_value_t = default_version(), value_parser = version_names(false))]
         version: String,
+        /// Run any image holding redis-server or valkey-server instead (e.g. `redis:7.4`, `valkey/valkey:8.1`, a
+        /// local tag); pulled if missing, where the Docker engine can reach a registry.
+        #[arg(long, conflicts_with = "version", value_name = "REF")]
+        image: Option<String>,
         /// Number of masters (at least 3).
         #[arg(long, default_value_t = 3)]
         masters: usize,
@@ -120,6 +134,10 @@ enum Command {
         /// Version to test, or `all`.
         #[arg(long, default_value = "all", value_parser = version_names(true))]
         version: String,
+        /// `debian`: the images built here (the default, needs no registry); `upstream`: each version's official
+        /// image named in images/versions.toml (pulled; needs a registry).
+        #[arg(long, default_value = "debian", value_parser = ["debian", "upstream"])]
+        images: String,
         /// Arguments passed on to `cargo nextest run`.
         #[arg(last = true)]
         nextest_args: Vec<String>,
@@ -175,9 +193,11 @@ fn main() -> ExitCode {
     let name = &cli.cluster;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Build { version } => playground::build(&versions(&version)?).await,
+            Command::Build { version, tag } => playground::build(&versions(&version)?, tag.as_deref()).await,
+            Command::Images { prune } => playground::images(prune).await,
             Command::Create {
                 version,
+                image,
                 masters,
                 replicas,
                 node_timeout,
@@ -192,7 +212,11 @@ fn main() -> ExitCode {
                     first_port: Some(port_base),
                     spare_ports,
                     networking: Networking::named(&networking)?,
-                    ..cluster_tests::playground::spec(Version::named(&version)?).name(name.clone())
+                    ..cluster_tests::playground::spec(match image {
+                        Some(reference) => ImageSource::Reference(reference),
+                        None => ImageSource::Recipe(Version::named(&version)?),
+                    })
+                    .name(name.clone())
                 };
                 playground::create(spec).await
             }
@@ -203,7 +227,11 @@ fn main() -> ExitCode {
             Command::Join { replicate, port } => playground::join(name, replicate, port).await,
             Command::Forget => playground::forget(name).await,
             Command::Stop { all } => playground::stop(name, all).await,
-            Command::Test { version, nextest_args } => matrix::run(&versions(&version)?, &nextest_args).await,
+            Command::Test {
+                version,
+                images,
+                nextest_args,
+            } => matrix::run(&versions(&version)?, images == "upstream", &nextest_args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Leftovers => playground::leftovers().await,
         }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use cluster_tests::playground::{Docker, ensure_built};
-use cluster_tests::{Error, Result, VERSION_ENV, Version};
+use cluster_tests::{Error, IMAGE_ENV, ImageSource, NodeImage, Result, VERSION_ENV, Version};
 
 /// One test's outcome in one version's run.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,11 +17,17 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// Runs the suite for each version, prints the table, and fails if any cell failed.
-pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Result<()> {
+/// Runs the suite for each version (on its upstream image with `upstream`), prints the table, and fails if any cell
+/// failed.
+pub async fn run(versions: &[&'static Version], upstream: bool, nextest_args: &[String]) -> Result<()> {
     let docker = Docker::connect().await?;
     for version in versions {
-        ensure_built(&docker, version).await?;
+        if upstream {
+            let reference = upstream_image(version)?;
+            NodeImage::resolve(&docker, &ImageSource::Reference(reference.into())).await?;
+        } else {
+            ensure_built(&docker, version).await?;
+        }
     }
     let workspace = Workspace::locate()?;
     let (user_filters, other_args) = split_filtersets(nextest_args);
@@ -38,11 +44,22 @@ pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Resu
         args
     };
     println!("=== unit tests (the same for every version)");
-    let unit_run = run_suite(&workspace, Version::default_version(), &with("kind(lib) | kind(bin)"))?;
+    let unit_run = run_suite(
+        &workspace,
+        Version::default_version(),
+        None,
+        &with("kind(lib) | kind(bin)"),
+    )?;
     let mut results: Vec<(&Version, Suite)> = Vec::new();
     for version in versions {
-        println!("=== {} ({})", version.name, version.server);
-        let suite = run_suite(&workspace, version, &with("kind(test)"))?;
+        let image = if upstream { Some(upstream_image(version)?) } else { None };
+        println!(
+            "=== {} ({}{})",
+            version.name,
+            version.server,
+            image.map(|i| format!(", image {i}")).unwrap_or_default()
+        );
+        let suite = run_suite(&workspace, version, image, &with("kind(test)"))?;
         results.push((version, suite));
     }
     print_table(&results);
@@ -120,7 +137,7 @@ impl Workspace {
 /// Runs the whole suite (unit and integration tests) for `version` once; returns its wall time in seconds, or an
 /// error if it did not pass (a failed run's time means nothing).
 pub fn time_suite(version: &Version) -> Result<f64> {
-    let suite = run_suite(&Workspace::locate()?, version, &[])?;
+    let suite = run_suite(&Workspace::locate()?, version, None, &[])?;
     if !suite.nextest_ok || suite.outcomes.is_empty() || suite.outcomes.iter().any(|o| !o.passed) {
         return Err(Error::new("the test suite did not pass, so its time means nothing"));
     }
@@ -220,8 +237,18 @@ pub fn profile() -> &'static str {
     }
 }
 
-/// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set.
-fn run_suite(workspace: &Workspace, version: &Version, nextest_args: &[String]) -> Result<Suite> {
+/// The upstream image the matrix names for `version`.
+fn upstream_image(version: &Version) -> Result<&str> {
+    version.image.as_deref().ok_or_else(|| {
+        Error::new(format!(
+            "images/versions.toml names no upstream image for {} (`image = \"...\"`)",
+            version.name
+        ))
+    })
+}
+
+/// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`).
+fn run_suite(workspace: &Workspace, version: &Version, image: Option<&str>, nextest_args: &[String]) -> Result<Suite> {
     let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
     sh.change_dir(&workspace.root);
     let profile = profile();
@@ -234,6 +261,7 @@ fn run_suite(workspace: &Workspace, version: &Version, nextest_args: &[String]) 
         "cargo nextest run --workspace --profile {profile} {nextest_args...}"
     )
     .env(VERSION_ENV, &version.name)
+    .env(IMAGE_ENV, image.unwrap_or(""))
     .run()
     .is_ok();
     let seconds = start.elapsed().as_secs_f64();

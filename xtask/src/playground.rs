@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use cluster_tests::node::{self, command};
 use cluster_tests::playground::{
-    self as harness, BuildOutcome, Docker, census, ensure_built, remove_abandoned, remove_cluster,
-    remove_interrupted_cluster,
+    self as harness, BuildOutcome, Docker, build_into, build_timeout, census, ensure_built, missing_build_tools,
+    prune_images, remove_abandoned, remove_cluster, remove_interrupted_cluster,
 };
 
 use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
@@ -51,9 +51,25 @@ impl Interrupts {
     }
 }
 
-/// `build`: makes the images of `versions` that are missing.
-pub async fn build(versions: &[&'static Version]) -> Result<()> {
+/// `build`: makes the images of `versions` that are missing (or, with `tag`, builds the one version into it).
+/// Installs mmdebstrap first where it is missing and this is root on a Debian-family host.
+pub async fn build(versions: &[&'static Version], tag: Option<&str>) -> Result<()> {
+    install_build_tools()?;
     let docker = Docker::connect().await?;
+    if let Some(tag) = tag {
+        let [version] = versions else {
+            return Err(Error::new("--tag builds one version; name it with --version"));
+        };
+        let start = std::time::Instant::now();
+        build_into(version, tag, build_timeout()?).await?;
+        let size = docker.image_size(tag).await? as f64 / 1e6;
+        out!(
+            "{:<11} {tag}  built in {:.1} s, {size:.1} MB",
+            version.name,
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     for version in versions {
         let (tag, outcome, took) = ensure_built(&docker, version).await?;
         let size = docker.image_size(&tag).await? as f64 / 1e6;
@@ -66,6 +82,80 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
             "{:<11} {tag}  {what} in {:.1} s, {size:.1} MB",
             version.name,
             took.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Installs the missing build tools with apt when this is root on a Debian-family host (the library only reports
+/// them); elsewhere the build's own error names the command.
+fn install_build_tools() -> Result<()> {
+    let missing = missing_build_tools();
+    let root = unsafe { libc::geteuid() } == 0;
+    if missing.is_empty() || !root || !std::path::Path::new("/etc/debian_version").exists() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+    say(&format!(
+        "installing {} with apt-get (root on a Debian-family host)",
+        packages.join(" ")
+    ));
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .args(if args[0] == "install" { &packages[..] } else { &[] })
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(apt(&["install", "-y", "-qq"]) || (apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq"]))) {
+        return Err(Error::new(format!(
+            "installing {0} with apt-get failed; run `apt-get update && apt-get install -y {0}`",
+            packages.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// `images`: lists the node images present; with `prune`, removes those of earlier recipes.
+pub async fn images(prune: bool) -> Result<()> {
+    let docker = Docker::connect().await?;
+    if prune {
+        let lines = prune_images(&docker).await?;
+        if lines.is_empty() {
+            out!("no image of an earlier recipe; nothing to prune");
+        }
+        lines.iter().for_each(|l| out!("{l}"));
+        return Ok(());
+    }
+    let entries = harness::images(&docker).await?;
+    if entries.is_empty() {
+        out!("no node image here; `cargo xtask build` makes one");
+        return Ok(());
+    }
+    out!(
+        "{:<11} {:<15} {:>8} {:<6} {:<44} {}",
+        "VERSION",
+        "SERVER",
+        "SIZE",
+        "ARCH",
+        "TAG",
+        "ORIGIN"
+    );
+    for e in &entries {
+        out!(
+            "{:<11} {:<15} {:>6.1}MB {:<6} {:<44} {}{}",
+            e.version.as_deref().unwrap_or("-"),
+            if e.server.is_empty() { "-" } else { &e.server },
+            e.size as f64 / 1e6,
+            e.architecture,
+            e.tags.first().map_or("<untagged>", String::as_str),
+            e.origin,
+            if e.stale {
+                ", not this checkout's recipe (--prune removes it)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
@@ -144,7 +234,7 @@ pub async fn connect(name: &str, port: Option<u16>, args: &[String]) -> Result<(
     // With a terminal, -t: its hang-up ends the cli. Without, -i alone: the cli ends when its stdin closes, which
     // Docker does when this client goes, however it goes, so no cli is left running in the container.
     let tty = if std::io::stdin().is_terminal() { "-it" } else { "-i" };
-    let (container, cli, port) = (&node.container, &cluster.version().cli_bin, node.port.to_string());
+    let (container, cli, port) = (&node.container, cluster.image().cli()?, node.port.to_string());
     let cmd = xshell::cmd!(sh, "docker exec {tty} {container} {cli} -c -p {port}");
     // Interactive: the session needs this terminal's stdin, which xshell's own `run` would close.
     let status = std::process::Command::from(cmd)
