@@ -41,42 +41,61 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    async fn connection(&self, addr: SocketAddr) -> Result<MultiplexedConnection> {
+    /// The pooled connection to `addr`, and whether it was opened just now.
+    async fn connection(&self, addr: SocketAddr) -> Result<(MultiplexedConnection, bool)> {
         if let Some(conn) = self.lock().get(&addr) {
-            return Ok(conn.clone());
+            return Ok((conn.clone(), false));
         }
         let conn = connect(addr).await?;
         self.lock().insert(addr, conn.clone());
-        Ok(conn)
+        Ok((conn, true))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, MultiplexedConnection>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `cmd` on the node at `addr` over its pooled connection; a failure drops that connection.
+    /// Runs `op` over the pooled connection to `addr`. A connection that fails other than by a server's error reply
+    /// (a timeout, a closed socket: the node restarted, or another node took its port) is dropped; if it was an old
+    /// one, `op` runs once more on a new connection. The harness's commands may run twice: they are idempotent.
+    async fn with<T, F, Fut>(&self, addr: SocketAddr, op: F) -> Result<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let broken = |e: &Error| e.redis_error().is_none_or(|r| r.kind() == redis::ErrorKind::Io);
+        let (conn, fresh) = self.connection(addr).await?;
+        match op(conn).await {
+            Err(e) if broken(&e) => {
+                self.lock().remove(&addr);
+                if fresh {
+                    return Err(e);
+                }
+                let (conn, _) = self.connection(addr).await?;
+                let retried = op(conn).await;
+                if retried.as_ref().is_err_and(broken) {
+                    self.lock().remove(&addr);
+                }
+                retried
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `cmd` on the node at `addr` over its pooled connection.
     pub(crate) async fn query<T: FromRedisValue>(&self, addr: SocketAddr, cmd: &redis::Cmd) -> Result<T> {
-        let mut conn = self.connection(addr).await?;
-        let reply = cmd.query_async(&mut conn).await;
-        self.dropping_on_failure(addr, reply.map_err(|e| Error::from(e).context(addr)))
+        self.with(addr, |mut conn| async move {
+            cmd.query_async(&mut conn)
+                .await
+                .map_err(|e| Error::from(e).context(addr))
+        })
+        .await
     }
 
     /// [`NodeView::read`] over the pooled connection.
     pub(crate) async fn view(&self, addr: SocketAddr) -> Result<NodeView> {
-        let mut conn = self.connection(addr).await?;
-        let view = NodeView::read_on(addr, &mut conn).await;
-        self.dropping_on_failure(addr, view)
-    }
-
-    fn dropping_on_failure<T>(&self, addr: SocketAddr, result: Result<T>) -> Result<T> {
-        // A server's error reply leaves the connection fine; anything else (a timeout, a closed socket) may not.
-        if result
-            .as_ref()
-            .is_err_and(|e| e.redis_error().is_none_or(|r| r.kind() == redis::ErrorKind::Io))
-        {
-            self.lock().remove(&addr);
-        }
-        result
+        self.with(addr, |mut conn| async move { NodeView::read_on(addr, &mut conn).await })
+            .await
     }
 }
 
