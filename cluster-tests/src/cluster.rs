@@ -19,7 +19,7 @@ use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::node_image::NodeImage;
 use crate::ready::{self, Shape};
 use crate::removal::{Removed, remove_cluster};
-use crate::spec::{ClusterSpec, DEFAULT_NODE_TIMEOUT, FIRST_PORT, Identity, KEEP_ENV, OnDrop};
+use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
 use crate::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::versions::Version;
 use crate::{Error, Result, bail, data, wait};
@@ -63,6 +63,16 @@ impl Cluster {
             bail!("no cluster is running (make one with `cargo xtask create`)");
         };
         let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
+        // Labels this project wrote; one that does not parse is named rather than replaced by a default.
+        let parsed = |key: &str| -> Result<u64> {
+            label(key).parse().map_err(|_| {
+                Error::new(format!(
+                    "container {} has label {key}={:?}, which is not a number; was it made by this project?",
+                    first.name,
+                    label(key)
+                ))
+            })
+        };
         // The node image as a node's labels record it (the holder's carry the same).
         let node = containers
             .iter()
@@ -70,11 +80,9 @@ impl Cluster {
             .unwrap_or(first);
         let version = Version::named(&label(LABEL_VERSION)).ok();
         let image = NodeImage::from_labels(&node.labels, &node.image, version)?;
-        let node_timeout = label(LABEL_NODE_TIMEOUT)
-            .parse()
-            .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis);
-        let first_port = label(LABEL_FIRST_PORT).parse().unwrap_or(FIRST_PORT);
-        let networking = Networking::named(&label(LABEL_NETWORKING)).unwrap_or(Networking::Bridge);
+        let node_timeout = Duration::from_millis(parsed(LABEL_NODE_TIMEOUT)?);
+        let first_port = u16::try_from(parsed(LABEL_FIRST_PORT)?).map_err(|_| Error::new("first port out of range"))?;
+        let networking = Networking::named(&label(LABEL_NETWORKING))?;
         let attachment = find_attachment(docker, name, networking).await?;
         let identity = Identity {
             name: name.to_owned(),

@@ -163,9 +163,18 @@ impl Cluster {
         };
         if let Err(e) = joined.await {
             // Nothing half-made stays: the container goes, and the others forget the new node.
-            self.docker.remove_container(&name).await.ok();
-            self.forget(&[id.as_str()]).await.ok();
-            return Err(fail(e));
+            let undone = match self.docker.remove_container(&name).await {
+                Ok(()) => self.forget(&[id.as_str()]).await.err().map(|e| {
+                    format!("the other nodes could not all forget it ({e}); `cargo xtask forget` tries again")
+                }),
+                Err(e) => Some(format!(
+                    "its container could not be removed ({e}); `docker rm -f {name}` removes it"
+                )),
+            };
+            return Err(match undone {
+                Some(left) => fail(e).context(left),
+                None => fail(e),
+            });
         }
         Ok(JoinReport {
             port,
