@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
-use crate::node::{NodeView, command};
 use crate::ready::Shape;
 use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
 use crate::{Error, Result, bail, wait};
@@ -70,7 +69,9 @@ impl Cluster {
                 }
             }
             FailoverKind::Manual => {
-                command::<()>(replicas[0], &["CLUSTER", "FAILOVER"]).await?;
+                self.access()
+                    .command::<()>(replicas[0], &["CLUSTER", "FAILOVER"])
+                    .await?;
                 tracing::info!(
                     "fault: asked replica {} to take over from {old_port}",
                     replicas[0].port()
@@ -79,7 +80,7 @@ impl Cluster {
         }
         let promoted = wait::until(&format!("a replica of {old_port} to be promoted"), timeout, || async {
             for addr in &replicas {
-                if let Ok(view) = NodeView::read(*addr).await
+                if let Ok(view) = self.access().view(*addr).await
                     && view
                         .nodes
                         .myself()
