@@ -53,6 +53,9 @@ impl Cluster {
             FailoverKind::RemoveMaster { .. } => {
                 let node = self.node(old_port).await?;
                 self.docker.remove_container(&node.id).await?;
+                if let Some(addr) = node.addr {
+                    self.pool.forget(addr);
+                }
                 tracing::info!(
                     "fault: removed the container of master {old_port} (slots {})",
                     format_ranges(&master.slots)

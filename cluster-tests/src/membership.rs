@@ -152,6 +152,8 @@ impl Cluster {
             .await
             .map_err(fail)?;
         tracing::info!("node: {name} answers as {id} ({:.2} s)", start.elapsed().as_secs_f64());
+        // A connection left open to a node that had this port before (a removed master) leads nowhere.
+        self.pool.forget(addr);
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
             meet_all(&self.pool, &[(addr, id.clone())], &others).await?;

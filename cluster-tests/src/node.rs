@@ -114,6 +114,11 @@ impl Pool {
         Ok(conn)
     }
 
+    /// Drops the connection to `addr`, if one is open: the node there is gone (a new one may take its port).
+    pub(crate) fn forget(&self, addr: SocketAddr) {
+        self.lock().remove(&addr);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, MultiplexedConnection>> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -138,7 +143,7 @@ impl Pool {
             .as_ref()
             .is_err_and(|e| e.redis_error().is_none_or(|r| r.kind() == redis::ErrorKind::Io))
         {
-            self.lock().remove(&addr);
+            self.forget(addr);
         }
         result
     }

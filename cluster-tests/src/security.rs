@@ -139,6 +139,14 @@ impl std::fmt::Debug for Access {
 }
 
 impl Access {
+    /// Credentials of `user` (`None`: `default`) with `password`, e.g. for a user of the test's own.
+    pub fn new(user: Option<&str>, password: &str) -> Self {
+        Self {
+            user: user.map(str::to_owned),
+            password: Some(password.to_owned()),
+        }
+    }
+
     /// The ACL user, if not `default`.
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
