@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -12,13 +13,14 @@ use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
     Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
-    LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
+    LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, LABEL_VERSION, cluster_filter,
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::node_image::NodeImage;
 use crate::ready::{self, Shape};
 use crate::removal::{Removed, remove_cluster};
+use crate::security::{Access, Secrets};
 use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
 use crate::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::versions::Version;
@@ -51,8 +53,10 @@ pub struct Cluster {
     /// Where nodes attach: read from Docker when the cluster is found, set when it is made.
     pub(crate) attachment: Attachment,
     pub(crate) on_drop: OnDrop,
-    /// Connections to the nodes, reused by every poll.
+    /// Connections to the nodes, reused by every poll, with the cluster's credentials.
     pub(crate) pool: node::Pool,
+    /// The nodes' config and the harness's credentials, for a cluster that needs them.
+    pub(crate) secrets: Option<Secrets>,
 }
 
 impl Cluster {
@@ -84,6 +88,8 @@ impl Cluster {
         let first_port = u16::try_from(parsed(LABEL_FIRST_PORT)?).map_err(|_| Error::new("first port out of range"))?;
         let networking = Networking::named(&label(LABEL_NETWORKING))?;
         let attachment = find_attachment(docker, name, networking).await?;
+        let secrets_dir = first.labels.get(LABEL_SECRETS).map(PathBuf::from);
+        let secrets = secrets_dir.as_deref().map(|dir| Secrets::load(name, dir)).transpose()?;
         let identity = Identity {
             name: name.to_owned(),
             image,
@@ -91,6 +97,7 @@ impl Cluster {
             first_port,
             networking,
             owner: first.labels.get(LABEL_OWNER).cloned(),
+            secrets_dir,
         };
         Ok(Self {
             identity,
@@ -98,7 +105,8 @@ impl Cluster {
             attachment,
             // A cluster found, not made, is someone else's to remove.
             on_drop: OnDrop::Keep,
-            pool: node::Pool::default(),
+            pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
+            secrets,
         })
     }
 
@@ -145,6 +153,11 @@ impl Cluster {
             .iter()
             .map(|a| format!("redis://{a}/"))
             .collect())
+    }
+
+    /// The credentials its nodes need (none by default), for clients of the test's own making.
+    pub fn access(&self) -> &Access {
+        self.pool.access()
     }
 
     /// The node timeout the cluster runs with.
@@ -217,7 +230,7 @@ impl Cluster {
     pub async fn topology(&self) -> Result<ClusterNodes> {
         let mut last = Error::new(format!("cluster `{}` has no live node", self.identity.name));
         for addr in self.live_addrs().await? {
-            match NodeView::read(addr).await {
+            match self.access().view(addr).await {
                 Ok(view) => return Ok(view.nodes),
                 Err(e) => last = e,
             }
@@ -235,7 +248,7 @@ impl Cluster {
             let views = self.views().await?;
             let verdict = ready::check(&views, shape);
             if verdict.is_err() {
-                advance_idle_masters(&views, Nudge::WriteAndDelete).await?;
+                advance_idle_masters(self.access(), &views, Nudge::WriteAndDelete).await?;
             }
             verdict
         })
@@ -261,7 +274,7 @@ impl Cluster {
         wait::until("every master's replicas to acknowledge its writes", timeout, || async {
             let mut acknowledged = BTreeMap::new();
             for (addr, offset) in &masters {
-                let info: String = node::command(*addr, &["INFO", "replication"]).await?;
+                let info: String = self.access().command(*addr, &["INFO", "replication"]).await?;
                 let links = ReplicationInfo::parse(&info).replicas;
                 let behind = links.iter().filter(|r| r.offset < *offset).count();
                 if links.is_empty() || behind > 0 {
@@ -286,9 +299,16 @@ impl Cluster {
         &self,
         configure: impl FnOnce(ClusterClientBuilder) -> ClusterClientBuilder,
     ) -> Result<ClusterConnection> {
-        let builder = ClusterClient::builder(self.initial_nodes().await?)
+        let mut builder = ClusterClient::builder(self.initial_nodes().await?)
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT);
+        let access = self.access();
+        if let Some(user) = access.user() {
+            builder = builder.username(user);
+        }
+        if let Some(password) = access.password() {
+            builder = builder.password(password);
+        }
         Ok(configure(builder).build()?.get_async_connection().await?)
     }
 
@@ -387,7 +407,7 @@ pub(crate) enum Nudge {
 }
 
 /// Moves the replication offset of each master that has a synced replica at offset 0 (see [`Cluster::wait_ready`]).
-pub(crate) async fn advance_idle_masters(views: &[NodeView], nudge: Nudge) -> Result<()> {
+pub(crate) async fn advance_idle_masters(access: &Access, views: &[NodeView], nudge: Nudge) -> Result<()> {
     let idle = views
         .iter()
         .filter(|v| v.replication.replica_synced() && v.replication.offset == 0);
@@ -402,7 +422,7 @@ pub(crate) async fn advance_idle_masters(views: &[NodeView], nudge: Nudge) -> Re
                 pipe.atomic().set(&key, "").ignore().del(&key).ignore()
             }
         };
-        Some(node::query_pipe(v.addr, pipe))
+        Some(access.query_pipe(v.addr, pipe))
     });
     try_join_all(writes).await.map(drop)
 }

@@ -11,10 +11,11 @@ use futures_util::{StreamExt, stream};
 use crate::cluster::{Cluster, Nudge, advance_idle_masters};
 use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
-use crate::node::{self, command};
+use crate::node;
 use crate::node_image::{ImageSource, NodeImage};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
+use crate::security::{Access, CONFIG_PATH, Secrets};
 use crate::spec::{ClusterSpec, FIRST_PORT, Identity};
 use crate::topology::{SLOTS, SlotRange, format_ranges};
 use crate::{Error, ErrorKind, Result, bail, owner, wait};
@@ -51,7 +52,12 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
 }
 
 /// The container spec of the node listening on `port`, attached to the cluster's pod or network.
-pub(crate) fn node_container(identity: &Identity, port: u16, attachment: &Attachment) -> ContainerSpec {
+pub(crate) fn node_container(
+    identity: &Identity,
+    port: u16,
+    attachment: &Attachment,
+    secrets: Option<&Secrets>,
+) -> ContainerSpec {
     let mut labels = identity.labels();
     labels.insert(LABEL_PORT.to_owned(), port.to_string());
     let args = [
@@ -82,6 +88,11 @@ pub(crate) fn node_container(identity: &Identity, port: u16, attachment: &Attach
         labels,
         ..Default::default()
     };
+    if let Some(secrets) = secrets {
+        // The config file comes first: the server reads it, then the arguments.
+        container.args.insert(0, CONFIG_PATH.to_owned());
+        container.files.push(secrets.node_file(port));
+    }
     identity.image.apply(&mut container);
     attachment.attach(&mut container);
     container
@@ -158,6 +169,7 @@ pub(crate) async fn start_node(
     container: ContainerSpec,
     port: u16,
     networking: Networking,
+    access: &Access,
 ) -> Result<(SocketAddr, String)> {
     let started = docker.run(&container).await?;
     let answered = async {
@@ -169,7 +181,7 @@ pub(crate) async fn start_node(
             &format!("{} to answer", container.name),
             Duration::from_secs(20),
             || async {
-                let e = match command::<String>(addr, &["CLUSTER", "MYID"]).await {
+                let e = match access.command::<String>(addr, &["CLUSTER", "MYID"]).await {
                     Ok(id) => return Ok(Ok(id)),
                     Err(e) => e,
                 };
@@ -198,11 +210,15 @@ pub(crate) async fn start_node(
 }
 
 /// Makes `replica` replicate the master `master_id`, once the replica has learnt of that master.
-pub(crate) async fn replicate(replica: SocketAddr, master_id: &str, timeout: Duration) -> Result<()> {
+pub(crate) async fn replicate(access: &Access, replica: SocketAddr, master_id: &str, timeout: Duration) -> Result<()> {
     wait::until(&format!("{replica} to replicate {master_id}"), timeout, || async {
-        let view = node::NodeView::read(replica).await?;
+        let view = access.view(replica).await?;
         match view.nodes.get(master_id) {
-            Some(m) if !m.in_handshake() => command::<()>(replica, &["CLUSTER", "REPLICATE", master_id]).await,
+            Some(m) if !m.in_handshake() => {
+                access
+                    .command::<()>(replica, &["CLUSTER", "REPLICATE", master_id])
+                    .await
+            }
             _ => bail!("{replica} has not met its master yet"),
         }
     })
@@ -211,11 +227,11 @@ pub(crate) async fn replicate(replica: SocketAddr, master_id: &str, timeout: Dur
 
 /// Gives each node a distinct config epoch, from `first` up: this spares the servers their epoch-collision round
 /// (as redis-cli does). Only nodes that know no other node accept it.
-async fn set_config_epochs(nodes: &[(SocketAddr, String)], first: usize) -> Result<()> {
+async fn set_config_epochs(access: &Access, nodes: &[(SocketAddr, String)], first: usize) -> Result<()> {
     let epochs = nodes
         .iter()
         .enumerate()
-        .map(|(i, (addr, _))| command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(first + i).to_string()]));
+        .map(|(i, (addr, _))| access.command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(first + i).to_string()]));
     try_join_all(epochs).await.map(drop)
 }
 
@@ -248,13 +264,16 @@ pub(crate) async fn meet_all(pool: &node::Pool, new: &[(SocketAddr, String)], kn
 }
 
 /// Assigns `range` to the master at `addr`: one `ADDSLOTSRANGE` where supported (Redis 7+), else one `ADDSLOTS`.
-async fn assign_slots(addr: SocketAddr, range: SlotRange) -> Result<()> {
+async fn assign_slots(access: &Access, addr: SocketAddr, range: SlotRange) -> Result<()> {
     let (start, end) = (range.start.to_string(), range.end.to_string());
-    match command::<()>(addr, &["CLUSTER", "ADDSLOTSRANGE", &start, &end]).await {
+    match access
+        .command::<()>(addr, &["CLUSTER", "ADDSLOTSRANGE", &start, &end])
+        .await
+    {
         Err(e) if is_unknown_command(&e) => {
             let mut cmd = redis::cmd("CLUSTER");
             cmd.arg("ADDSLOTS").arg((range.start..=range.end).collect::<Vec<u16>>());
-            node::query(addr, &cmd).await
+            access.query(addr, &cmd).await
         }
         other => other,
     }
@@ -369,12 +388,18 @@ impl Cluster {
     /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be.
     async fn attach(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Self> {
         let (attachment, first_port) = attach_cluster(docker, spec, image).await?;
+        // Written once the pod or network is made: the name is then this cluster's.
+        let secrets = spec.secrets();
+        if let Some(secrets) = &secrets {
+            secrets.save()?;
+        }
         Ok(Cluster {
             identity: spec.identity(first_port, image),
             docker: docker.clone(),
             attachment,
             on_drop: spec.on_drop(),
-            pool: node::Pool::default(),
+            pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
+            secrets,
         })
     }
 
@@ -382,8 +407,8 @@ impl Cluster {
     async fn start_nodes(&self, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
-            let container = node_container(&self.identity, port, &self.attachment);
-            start_node(&self.docker, container, port, self.identity.networking)
+            let container = node_container(&self.identity, port, &self.attachment, self.secrets.as_ref());
+            start_node(&self.docker, container, port, self.identity.networking, self.access())
         }))
         .await
     }
@@ -436,12 +461,12 @@ impl Cluster {
         let masters = self.start_nodes(0..spec.masters).await?;
         let ranges = slot_ranges(spec.masters);
         let (replicas, ()) = tokio::try_join!(self.start_nodes(spec.masters..spec.node_count()), async {
-            set_config_epochs(&masters, 1).await?;
+            set_config_epochs(self.access(), &masters, 1).await?;
             try_join_all(
                 masters
                     .iter()
                     .zip(&ranges)
-                    .map(|((addr, _), range)| assign_slots(*addr, *range)),
+                    .map(|((addr, _), range)| assign_slots(self.access(), *addr, *range)),
             )
             .await?;
             meet_all(&self.pool, &masters, &[]).await
@@ -457,7 +482,7 @@ impl Cluster {
             },
             containers_started.as_secs_f64()
         );
-        set_config_epochs(&replicas, masters.len() + 1).await?;
+        set_config_epochs(self.access(), &replicas, masters.len() + 1).await?;
         let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
         meet_all(&self.pool, &replicas, &master_addrs).await?;
         tracing::info!(
@@ -472,7 +497,7 @@ impl Cluster {
         let attach = replicas
             .iter()
             .enumerate()
-            .map(|(j, (addr, _))| replicate(*addr, &master_of(j).1, step_timeout));
+            .map(|(j, (addr, _))| replicate(self.access(), *addr, &master_of(j).1, step_timeout));
         try_join_all(attach).await?;
         let pairs: Vec<String> = replicas
             .iter()
@@ -485,7 +510,7 @@ impl Cluster {
             let views = self.views().await?;
             // Replicas sync within the masters' writable delay: let clients discover them meanwhile. The masters
             // were made a moment ago and hold nothing yet.
-            advance_idle_masters(&views, Nudge::FlushEmpty).await?;
+            advance_idle_masters(self.access(), &views, Nudge::FlushEmpty).await?;
             match views
                 .iter()
                 .find(|v| !v.info.state_ok() || v.info.slots_ok() != u64::from(SLOTS))

@@ -31,6 +31,8 @@ pub(crate) const LABEL_NETWORKING: &str = "cluster-tests.networking";
 pub(crate) const LABEL_PUBLISHED: &str = "cluster-tests.published";
 /// Label marking the container that holds a pod's network namespace (it runs no node).
 pub(crate) const LABEL_HOLDER: &str = "cluster-tests.holder";
+/// Label holding the directory where a cluster that needs credentials keeps them (the path, never a secret).
+pub(crate) const LABEL_SECRETS: &str = "cluster-tests.secrets";
 /// Label naming the test process that owns a cluster, so that a later run can remove it if that process died
 /// (absent on clusters the CLI keeps).
 pub(crate) const LABEL_OWNER: &str = "cluster-tests.owner";
@@ -95,6 +97,57 @@ pub(crate) struct ContainerSpec {
     /// Paths where an empty tmpfs writable by every user is mounted (e.g. a data directory the node's uid could
     /// not write in the image).
     pub tmpfs: Vec<String>,
+    /// Files copied into the container before it starts.
+    pub files: Vec<PrivateFile>,
+}
+
+/// A file copied into a container before it starts, owned by `uid` and readable by it alone (mode 0600): a
+/// server's config holding a password goes in this way, never on a command line or in a label, which `docker
+/// inspect` shows. Its directories are made as needed (owned by root, mode 0755).
+#[derive(Clone, Default)]
+pub(crate) struct PrivateFile {
+    /// Absolute path inside the container.
+    pub path: String,
+    /// What it holds.
+    pub contents: Vec<u8>,
+    /// Owner (and group).
+    pub uid: u32,
+}
+
+impl std::fmt::Debug for PrivateFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Its contents may be a secret.
+        f.debug_struct("PrivateFile")
+            .field("path", &self.path)
+            .field("bytes", &self.contents.len())
+            .field("uid", &self.uid)
+            .finish()
+    }
+}
+
+/// A tar archive (ustar) of `files`, paths relative to `/`, as the engine's upload takes it.
+fn tar(files: &[PrivateFile]) -> Vec<u8> {
+    let mut archive = Vec::new();
+    for file in files {
+        let mut header = [0u8; 512];
+        let mut put = |at: usize, bytes: &[u8]| header[at..at + bytes.len()].copy_from_slice(bytes);
+        put(0, file.path.trim_start_matches('/').as_bytes());
+        put(100, b"0000600\0");
+        put(108, format!("{:07o}\0", file.uid).as_bytes());
+        put(116, format!("{:07o}\0", file.uid).as_bytes());
+        put(124, format!("{:011o}\0", file.contents.len()).as_bytes());
+        put(136, b"00000000000\0");
+        put(148, b"        ");
+        put(156, b"0");
+        put(257, b"ustar\x0000");
+        let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        archive.extend_from_slice(&header);
+        archive.extend_from_slice(&file.contents);
+        archive.resize(archive.len().next_multiple_of(512), 0);
+    }
+    archive.resize(archive.len() + 1024, 0);
+    archive
 }
 
 /// A local image, as Docker reports it.
@@ -343,6 +396,16 @@ impl Docker {
     /// gives [`Error::PortTaken`] naming it.
     pub(crate) async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
         let id = self.create(spec).await?;
+        if !spec.files.is_empty() {
+            let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+                .path("/")
+                .build();
+            let body = bollard::body_full(tar(&spec.files).into());
+            if let Err(e) = self.api.upload_to_container(&id, Some(options), body).await {
+                self.remove_container(&id).await.ok();
+                return Err(Error::from(e).context(format!("copying files into container {}", spec.name)));
+            }
+        }
         if let Err(e) = self.api.start_container(&id, None).await {
             self.remove_container(&id).await.ok();
             return Err(
@@ -611,6 +674,25 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tar_headers_carry_path_owner_mode_and_checksum() {
+        let file = PrivateFile {
+            path: "/d/node.conf".into(),
+            contents: b"requirepass x\n".to_vec(),
+            uid: 7001,
+        };
+        let archive = tar(&[file]);
+        assert_eq!(archive.len(), 512 * 4, "header, one block of contents, two end blocks");
+        assert!(archive.starts_with(b"d/node.conf\0"));
+        assert_eq!(&archive[100..108], b"0000600\0");
+        assert_eq!(&archive[108..116], format!("{:07o}\0", 7001).as_bytes());
+        let mut blank = archive[..512].to_vec();
+        blank[148..156].fill(b' ');
+        let sum: u32 = blank.iter().map(|b| u32::from(*b)).sum();
+        assert_eq!(&archive[148..155], format!("{sum:06o}\0").as_bytes());
+        assert_eq!(&archive[512..526], b"requirepass x\n");
+    }
 
     #[test]
     fn creation_times_order_whatever_their_fraction() {

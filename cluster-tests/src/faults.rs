@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
-use crate::node::{NodeView, command};
 use crate::ready::Shape;
 use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
 use crate::{Error, Result, bail, wait};
@@ -54,6 +53,9 @@ impl Cluster {
             FailoverKind::RemoveMaster { .. } => {
                 let node = self.node(old_port).await?;
                 self.docker.remove_container(&node.id).await?;
+                if let Some(addr) = node.addr {
+                    self.pool.forget(addr);
+                }
                 tracing::info!(
                     "fault: removed the container of master {old_port} (slots {})",
                     format_ranges(&master.slots)
@@ -70,7 +72,9 @@ impl Cluster {
                 }
             }
             FailoverKind::Manual => {
-                command::<()>(replicas[0], &["CLUSTER", "FAILOVER"]).await?;
+                self.access()
+                    .command::<()>(replicas[0], &["CLUSTER", "FAILOVER"])
+                    .await?;
                 tracing::info!(
                     "fault: asked replica {} to take over from {old_port}",
                     replicas[0].port()
@@ -79,7 +83,7 @@ impl Cluster {
         }
         let promoted = wait::until(&format!("a replica of {old_port} to be promoted"), timeout, || async {
             for addr in &replicas {
-                if let Ok(view) = NodeView::read(*addr).await
+                if let Ok(view) = self.access().view(*addr).await
                     && view
                         .nodes
                         .myself()

@@ -35,6 +35,7 @@ mod owner;
 pub mod playground;
 mod ready;
 mod removal;
+mod security;
 mod spec;
 pub mod topology;
 mod versions;
@@ -48,6 +49,7 @@ pub use membership::{ForgetReport, JoinReport};
 pub use networking::Networking;
 pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use ready::Shape;
+pub use security::{Access, AclUser, HARNESS_USER, generate_password, parse_acl_file};
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
 };

@@ -9,7 +9,6 @@ use futures_util::future::join_all;
 use crate::cluster::Cluster;
 use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::faults::pick_master;
-use crate::node::command;
 use crate::node_image::NodeImage;
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_node;
@@ -143,21 +142,23 @@ impl Cluster {
             image: plan.image.clone(),
             ..self.identity.clone()
         };
-        let container = node_container(&identity, port, &self.attachment);
+        let container = node_container(&identity, port, &self.attachment, self.secrets.as_ref());
         let name = container.name.clone();
         let start = Instant::now();
         let timeout = self.identity.step_timeout(self.nodes().await?.len() + 1);
         let fail = |e: Error| e.context(format!("joining a node on port {port}"));
         // A node that never answers is removed by start_node itself.
-        let (addr, id) = start_node(&self.docker, container, port, self.networking())
+        let (addr, id) = start_node(&self.docker, container, port, self.networking(), self.access())
             .await
             .map_err(fail)?;
         tracing::info!("node: {name} answers as {id} ({:.2} s)", start.elapsed().as_secs_f64());
+        // A connection left open to a node that had this port before (a removed master) leads nowhere.
+        self.pool.forget(addr);
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
             meet_all(&self.pool, &[(addr, id.clone())], &others).await?;
             tracing::info!("meet: {port} met the {} other live nodes", others.len());
-            replicate(addr, &plan.master_id, timeout).await?;
+            replicate(self.access(), addr, &plan.master_id, timeout).await?;
             tracing::info!("replica: {port} replicates {}; waiting for its sync", plan.master_port);
             self.wait_ready(Shape::Any, timeout).await
         };
@@ -234,7 +235,7 @@ impl Cluster {
                         .myself()
                         .is_none_or(|me| me.role != Role::Replica || me.master_id.as_deref() != Some(**id))
                 })
-                .map(move |id| command::<()>(v.addr, &["CLUSTER", "FORGET", id]))
+                .map(move |id| self.access().command::<()>(v.addr, &["CLUSTER", "FORGET", id]))
         });
         join_all(forgets).await.into_iter().collect::<Result<Vec<()>>>()?;
         Ok(())

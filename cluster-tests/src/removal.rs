@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, cluster_filter};
+use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter};
+use crate::security::remove_secrets;
 use crate::{Error, Result, bail, owner, wait};
 
 /// What [`remove_cluster`] removed.
@@ -110,6 +111,8 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
     struct Seen {
         containers: BTreeSet<String>,
         networks: BTreeSet<String>,
+        /// Each cluster's secrets directory, as its containers' labels name it.
+        secrets: BTreeSet<(String, String)>,
         empty_since: Option<Instant>,
         only_busy_networks_since: Option<Instant>,
     }
@@ -137,6 +140,12 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 let (empty_since, busy_since) = {
                     let mut seen = seen.lock().map_err(|_| Error::new("removal state poisoned"))?;
                     seen.containers.extend(left.iter().map(|c| c.id.clone()));
+                    seen.secrets.extend(left.iter().filter_map(|c| {
+                        Some((
+                            c.labels.get(LABEL_CLUSTER)?.clone(),
+                            c.labels.get(LABEL_SECRETS)?.clone(),
+                        ))
+                    }));
                     seen.networks.extend(left_networks.iter().map(|n| n.id.clone()));
                     let found_nothing = left.is_empty() && left_networks.is_empty();
                     seen.empty_since = if found_nothing {
@@ -183,6 +192,9 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
         return Err(e);
     }
     let seen = seen.into_inner().unwrap_or_default();
+    for (name, dir) in &seen.secrets {
+        remove_secrets(name, dir.as_ref());
+    }
     Ok(Removed {
         containers: seen.containers.len(),
         networks: seen.networks.len(),

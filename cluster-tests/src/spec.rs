@@ -4,17 +4,19 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::cluster::Cluster;
 use crate::docker::{
     Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING, LABEL_NODE_TIMEOUT, LABEL_OWNER,
-    LABEL_VERSION,
+    LABEL_SECRETS, LABEL_VERSION,
 };
 use crate::networking::Networking;
 use crate::node_image::{ImageSource, NodeImage};
 use crate::removal::remove_orphans;
+use crate::security::{AclUser, Credentials, Secrets, secrets_dir};
 use crate::versions::Version;
 use crate::{Error, Result, bail, owner};
 
@@ -62,7 +64,7 @@ pub enum Lifetime {
 /// let cluster = ClusterSpec::from_env()?.masters(4).replicas(2).node_timeout(Duration::from_secs(2)).start().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClusterSpec {
     /// Cluster name: prefix of its container names.
     pub name: String,
@@ -84,6 +86,34 @@ pub struct ClusterSpec {
     pub spare_ports: usize,
     /// How long the cluster lives.
     pub lifetime: Lifetime,
+    /// `requirepass` (and `masterauth`) of every node; `None` for none. Clients then need it (see
+    /// [`Cluster::access`]).
+    pub password: Option<String>,
+    /// ACL users loaded on every node, joined ones too. With users the harness uses one of its own,
+    /// [`HARNESS_USER`](crate::HARNESS_USER).
+    pub users: Vec<AclUser>,
+    /// Turns the `default` user off: every client must name a user.
+    pub default_user_off: bool,
+}
+
+impl std::fmt::Debug for ClusterSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("masters", &self.masters)
+            .field("replicas", &self.replicas)
+            .field("node_timeout", &self.node_timeout)
+            .field("first_port", &self.first_port)
+            .field("networking", &self.networking)
+            .field("spare_ports", &self.spare_ports)
+            .field("lifetime", &self.lifetime)
+            // Never the password itself.
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("users", &self.users)
+            .field("default_user_off", &self.default_user_off)
+            .finish()
+    }
 }
 
 impl Default for ClusterSpec {
@@ -98,6 +128,9 @@ impl Default for ClusterSpec {
             networking: Networking::Pod,
             spare_ports: DEFAULT_SPARE_PORTS,
             lifetime: Lifetime::Test,
+            password: None,
+            users: Vec::new(),
+            default_user_off: false,
         }
     }
 }
@@ -174,6 +207,40 @@ impl ClusterSpec {
         self
     }
 
+    /// Sets a password on every node (`requirepass`, and `masterauth` so replicas and failovers work).
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Adds an ACL user to every node.
+    pub fn user(mut self, user: AclUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Turns the `default` user off on every node.
+    pub fn default_user_off(mut self) -> Self {
+        self.default_user_off = true;
+        self
+    }
+
+    /// What the nodes are told about credentials.
+    fn credentials(&self) -> Credentials {
+        Credentials {
+            password: self.password.clone(),
+            users: self.users.clone(),
+            default_user_off: self.default_user_off,
+        }
+    }
+
+    /// The secrets of the cluster this spec makes (fresh ones: a generated password differs each time), if it
+    /// needs any.
+    pub(crate) fn secrets(&self) -> Option<Secrets> {
+        let credentials = self.credentials();
+        credentials.any().then(|| credentials.secrets(secrets_dir(&self.name)))
+    }
+
     /// Makes the cluster and returns once it is ready (see [`crate::ready`]), building the node image first if it
     /// is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress goes
     /// to `tracing` at info level.
@@ -246,7 +313,7 @@ impl ClusterSpec {
             bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
         }
         keep_switch()?;
-        Ok(())
+        self.credentials().check()
     }
 
     /// The identity of the cluster this spec makes, once its image and first port are known.
@@ -259,6 +326,7 @@ impl ClusterSpec {
             first_port,
             networking: self.networking,
             owner: owned.then(owner::this_process),
+            secrets_dir: self.credentials().any().then(|| secrets_dir(&self.name)),
         }
     }
 
@@ -305,6 +373,8 @@ pub(crate) struct Identity {
     pub(crate) networking: Networking,
     /// The process that owns it (tests); `None` for clusters kept until removed on purpose.
     pub(crate) owner: Option<String>,
+    /// Where its credentials are kept, if it needs any (see [`crate::security`]).
+    pub(crate) secrets_dir: Option<PathBuf>,
 }
 
 impl Identity {
@@ -328,6 +398,9 @@ impl Identity {
         ]);
         if let Some(owner) = &self.owner {
             labels.insert(LABEL_OWNER.to_owned(), owner.clone());
+        }
+        if let Some(dir) = &self.secrets_dir {
+            labels.insert(LABEL_SECRETS.to_owned(), dir.display().to_string());
         }
         labels
     }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
-use cluster_tests::{ClusterSpec, ImageSource, Networking, Version};
+use cluster_tests::{AclUser, ClusterSpec, ImageSource, Networking, Version, generate_password, parse_acl_file};
 use tracing::Level;
 
 #[derive(Parser)]
@@ -76,6 +76,19 @@ enum Command {
         /// own network namespace, at its container address (reachable from a Linux host only).
         #[arg(long, default_value = "pod", value_parser = ["pod", "bridge"])]
         networking: String,
+        /// `requirepass` and `masterauth` on every node; with no value, one is generated and printed once. Later
+        /// commands find it in a 0600 file under target/cluster-tests/<cluster>/.
+        #[arg(long, value_name = "SECRET", num_args = 0..=1, default_missing_value = "")]
+        password: Option<String>,
+        /// An ACL user loaded on every node, `NAME:PASSWORD:RULES` (e.g. `reader:pw:~* +@read`); repeatable.
+        #[arg(long = "user", value_name = "NAME:PASS:RULES")]
+        users: Vec<String>,
+        /// An ACL file of `user NAME on >PASSWORD RULES...` lines, loaded on every node.
+        #[arg(long, value_name = "FILE")]
+        acl: Option<std::path::PathBuf>,
+        /// Turn the `default` user off: every client must name a user.
+        #[arg(long)]
+        no_default_user: bool,
     },
     /// Print CLUSTER INFO of a live node.
     Info {
@@ -204,8 +217,30 @@ fn main() -> ExitCode {
                 port_base,
                 spare_ports,
                 networking,
+                password,
+                users,
+                acl,
+                no_default_user,
             } => {
+                let mut users = users
+                    .iter()
+                    .map(|u| AclUser::parse(u))
+                    .collect::<cluster_tests::Result<Vec<_>>>()?;
+                if let Some(file) = acl {
+                    let text = std::fs::read_to_string(&file)
+                        .map_err(|e| cluster_tests::Error::new(format!("reading {}: {e}", file.display())))?;
+                    users.extend(parse_acl_file(&text).map_err(|e| e.context(file.display()))?);
+                }
+                let generated = password.as_deref() == Some("");
+                let password = password.map(|p| if p.is_empty() { generate_password() } else { p });
+                if generated {
+                    // The one time it is shown; later commands read it from the cluster's file.
+                    println!("password: {}", password.as_deref().unwrap_or_default());
+                }
                 let spec = ClusterSpec {
+                    password,
+                    users,
+                    default_user_off: no_default_user,
                     masters,
                     replicas,
                     node_timeout: node_timeout.map(Duration::from_millis),

@@ -3,14 +3,13 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
-use cluster_tests::node::{self, command};
 use cluster_tests::playground::{
     self as harness, BuildOutcome, Docker, build_into, build_timeout, census, ensure_built, missing_build_tools,
     prune_images, remove_abandoned, remove_cluster, remove_interrupted_cluster,
 };
 
 use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
-use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Result, Version};
+use cluster_tests::{Access, Cluster, ClusterSpec, Error, FailoverKind, Result, Version};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// Prints a line to stdout and ignores a failed write: the commands that change the cluster keep SIGPIPE ignored
@@ -215,7 +214,10 @@ async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Nod
 pub async fn cluster_command(name: &str, what: &str, port: Option<u16>) -> Result<()> {
     let cluster = find(name).await?;
     let node = pick(&cluster, port).await?;
-    let text: String = command(node.addr.expect("picked nodes run"), &["CLUSTER", what]).await?;
+    let text: String = cluster
+        .access()
+        .command(node.addr.expect("picked nodes run"), &["CLUSTER", what])
+        .await?;
     print!("{}", text.replace("\r\n", "\n"));
     Ok(())
 }
@@ -226,7 +228,7 @@ pub async fn connect(name: &str, port: Option<u16>, args: &[String]) -> Result<(
     let cluster = find(name).await?;
     let node = pick(&cluster, port).await?;
     if !args.is_empty() {
-        let reply = run_command(node.addr.expect("picked nodes run"), args).await?;
+        let reply = run_command(cluster.access(), node.addr.expect("picked nodes run"), args).await?;
         print_reply(&reply);
         return Ok(());
     }
@@ -235,9 +237,24 @@ pub async fn connect(name: &str, port: Option<u16>, args: &[String]) -> Result<(
     // Docker does when this client goes, however it goes, so no cli is left running in the container.
     let tty = if std::io::stdin().is_terminal() { "-it" } else { "-i" };
     let (container, cli, port) = (&node.container, cluster.image().cli()?, node.port.to_string());
-    let cmd = xshell::cmd!(sh, "docker exec {tty} {container} {cli} -c -p {port}");
+    let access = cluster.access();
+    let user: Vec<&str> = access.user().map(|u| vec!["--user", u]).unwrap_or_default();
+    // The password goes by environment (`docker exec -e NAME` passes this process's value), never in an
+    // argument that `ps` would show; valkey-cli reads VALKEYCLI_AUTH, redis-cli REDISCLI_AUTH.
+    let auth: Vec<&str> = match access.password() {
+        Some(_) => vec!["-e", "REDISCLI_AUTH", "-e", "VALKEYCLI_AUTH"],
+        None => vec![],
+    };
+    let cmd = xshell::cmd!(
+        sh,
+        "docker exec {tty} {auth...} {container} {cli} -c -p {port} {user...}"
+    );
+    let mut cmd = std::process::Command::from(cmd);
+    if let Some(password) = access.password() {
+        cmd.env("REDISCLI_AUTH", password).env("VALKEYCLI_AUTH", password);
+    }
     // Interactive: the session needs this terminal's stdin, which xshell's own `run` would close.
-    let status = std::process::Command::from(cmd)
+    let status = cmd
         .status()
         .map_err(|e| Error::new(format!("running docker exec: {e}")))?;
     if !status.success() {
@@ -248,13 +265,13 @@ pub async fn connect(name: &str, port: Option<u16>, args: &[String]) -> Result<(
 
 /// Sends `words` to the node at `addr`, following `MOVED` and `ASK` redirects as `redis-cli -c` does; a server's
 /// error reply is an error.
-async fn run_command(mut addr: SocketAddr, words: &[String]) -> Result<redis::Value> {
+async fn run_command(access: &Access, mut addr: SocketAddr, words: &[String]) -> Result<redis::Value> {
     const REDIRECTS: usize = 5;
     let mut cmd = redis::cmd(&words[0]);
     cmd.arg(&words[1..]);
     let mut asking = false;
     for _ in 0..=REDIRECTS {
-        let mut conn = node::connect(addr).await?;
+        let mut conn = access.connect(addr).await?;
         if asking {
             // On the same connection, just before the command: the target serves a slot it imports only then.
             redis::cmd("ASKING").exec_async(&mut conn).await?;
