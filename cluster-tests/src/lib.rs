@@ -4,9 +4,10 @@
 //! cluster formed (slots, replicas) and truly ready — every node up, all 16384 slots served, every replica linked,
 //! synced and offered to clients — at 127.0.0.1 on the host. The [`Cluster`] handle reads the cluster back from
 //! Docker, gives clients ([`Cluster::client`], [`Cluster::client_with`], [`Cluster::initial_nodes`] for any other
-//! client library), breaks it on purpose ([`Cluster::failover`]), grows it back ([`Cluster::join`]) and removes it
-//! when dropped. [`topology`] parses what the servers say, [`data`] writes and checks keys over all slots, [`node`]
-//! talks to one node. Progress is reported through `tracing` (info level).
+//! client library), breaks it on purpose ([`Cluster::failover`]), grows it back ([`Cluster::join`]), moves slots
+//! while clients write ([`Cluster::reshard`], a slot held half-way for `ASK` tests) and removes it when dropped.
+//! [`topology`] parses what the servers say, [`data`] writes and checks keys over all slots, [`node`] talks to one
+//! node. Progress is reported through `tracing` (info level).
 //!
 //! ```no_run
 //! # async fn demo() -> cluster_tests::Result<()> {
@@ -28,6 +29,7 @@ mod error;
 mod faults;
 mod image;
 mod membership;
+mod migration;
 mod networking;
 pub mod node;
 mod node_image;
@@ -46,6 +48,7 @@ pub use create::CreateReport;
 pub use error::{Error, ErrorKind, Result};
 pub use faults::{FailoverKind, FailoverReport};
 pub use membership::{ForgetReport, JoinReport};
+pub use migration::{HeldSlot, MigrationMethod, Reshard, ReshardReport, Slots, has_atomic_migration};
 pub use networking::Networking;
 pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use ready::Shape;

@@ -161,6 +161,14 @@ impl Pool {
         .await
     }
 
+    /// Runs a pipeline on the node at `addr` over its pooled connection (its commands go out back to back),
+    /// ignoring its replies; a failure drops that connection.
+    pub(crate) async fn query_pipe(&self, addr: SocketAddr, pipe: &redis::Pipeline) -> Result<()> {
+        let mut conn = self.connection(addr).await?;
+        let reply = pipe.exec_async(&mut conn).await;
+        self.dropping_on_failure(addr, reply.map_err(|e| Error::from(e).context(addr)))
+    }
+
     /// [`NodeView::read`] over the pooled connection.
     pub(crate) async fn view(&self, addr: SocketAddr) -> Result<NodeView> {
         self.with(addr, |mut conn| async move { NodeView::read_on(addr, &mut conn).await })

@@ -70,6 +70,20 @@ impl std::fmt::Display for SlotRange {
     }
 }
 
+impl std::str::FromStr for SlotRange {
+    type Err = Error;
+
+    /// Parses `A-B` or `A`, within 0-16383.
+    fn from_str(text: &str) -> Result<Self> {
+        parse_slot_range(text).map_err(|_| {
+            Error::new(format!(
+                "slot range `{text}` is not A-B (or one slot) with A <= B within 0-{}",
+                SLOTS - 1
+            ))
+        })
+    }
+}
+
 /// Slot ranges as the servers print them, comma-separated: `0-5460,5462`.
 pub fn format_ranges(ranges: &[SlotRange]) -> String {
     ranges.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
@@ -104,8 +118,13 @@ pub struct NodeEntry {
     pub config_epoch: u64,
     /// State of the bus link to this node.
     pub link: LinkState,
-    /// Slots served (only for masters; importing/migrating markers are left out).
+    /// Slots served (only for masters; the migration markers go into `migrating` and `importing`).
     pub slots: Vec<SlotRange>,
+    /// Slots this node is moving out, each with the id of the node they go to (`[slot->-id]`; a node prints
+    /// these on its own line only).
+    pub migrating: Vec<(u16, String)>,
+    /// Slots this node is taking in, each with the id of the node they come from (`[slot-<-id]`; own line only).
+    pub importing: Vec<(u16, String)>,
 }
 
 impl NodeEntry {
@@ -279,6 +298,20 @@ fn parse_node_line(line: &str) -> Result<NodeEntry> {
         .filter(|f| !f.starts_with('['))
         .map(|f| parse_slot_range(f))
         .collect::<Result<_>>()?;
+    let (mut migrating, mut importing) = (Vec::new(), Vec::new());
+    for marker in fields[8..].iter().filter(|f| f.starts_with('[')) {
+        let bad = || Error::new(format!("bad migration marker `{marker}`"));
+        let inner = marker.trim_start_matches('[').trim_end_matches(']');
+        let (list, slot, peer) = if let Some((slot, peer)) = inner.split_once("->-") {
+            (&mut migrating, slot, peer)
+        } else if let Some((slot, peer)) = inner.split_once("-<-") {
+            (&mut importing, slot, peer)
+        } else {
+            return Err(bad());
+        };
+        let slot: u16 = slot.parse().ok().filter(|s| *s < SLOTS).ok_or_else(bad)?;
+        list.push((slot, peer.to_owned()));
+    }
     Ok(NodeEntry {
         id: fields[0].to_owned(),
         addr,
@@ -289,6 +322,8 @@ fn parse_node_line(line: &str) -> Result<NodeEntry> {
         config_epoch,
         link,
         slots,
+        migrating,
+        importing,
     })
 }
 
@@ -451,6 +486,46 @@ impl ClusterShards {
     /// Every node of every shard.
     pub fn nodes(&self) -> impl Iterator<Item = &ShardNode> {
         self.0.iter().flatten()
+    }
+}
+
+/// One entry of `CLUSTER GETSLOTMIGRATIONS` (Valkey 9.0+): an atomic slot migration, running or recently ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotMigration {
+    /// Its name, unique per migration.
+    pub name: String,
+    /// `EXPORT` on the source, `IMPORT` on the target.
+    pub operation: String,
+    /// `success` once done, `failed` or `canceled` if it ended otherwise; anything else while it runs.
+    pub state: String,
+    /// The server's message (why it failed).
+    pub message: String,
+}
+
+impl SlotMigration {
+    /// Parses a `CLUSTER GETSLOTMIGRATIONS` reply (RESP2 flat key/value arrays or RESP3 maps).
+    pub fn list_from_value(value: &Value) -> Result<Vec<Self>> {
+        let entries = items(value).ok_or_else(|| Error::new("CLUSTER GETSLOTMIGRATIONS: not an array"))?;
+        entries
+            .iter()
+            .map(|e| {
+                let get = |key: &str| field(e, key).and_then(text).unwrap_or_default();
+                let name = field(e, "name")
+                    .and_then(text)
+                    .ok_or_else(|| Error::new("CLUSTER GETSLOTMIGRATIONS: an entry has no name"))?;
+                Ok(Self {
+                    name,
+                    operation: get("operation"),
+                    state: get("state"),
+                    message: get("message"),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether it has ended, well or not.
+    pub fn ended(&self) -> bool {
+        matches!(self.state.as_str(), "success" | "failed" | "canceled" | "cancelled")
     }
 }
 
@@ -804,11 +879,63 @@ mod tests {
         let nodes = ClusterNodes::parse(text).unwrap();
         assert_eq!(nodes.nodes[0].hostname.as_deref(), Some("node-1"));
         assert_eq!(nodes.nodes[0].slots, vec![SlotRange { start: 0, end: 100 }]);
+        assert_eq!(nodes.nodes[0].migrating, vec![(101, "bbbb".to_owned())]);
         assert_eq!(nodes.nodes[1].role, Role::Replica);
         assert_eq!(nodes.nodes[1].addr, Some("[fd00::2]:7002".parse().unwrap()));
         assert!(nodes.nodes[2].in_handshake() && nodes.nodes[2].addr.is_none());
         let replication = ReplicationInfo::parse("role:master\nreplica0:ip=10.0.0.2,port=7004,state=online,offset=5\n");
         assert_eq!(replication.replicas[0].port, 7004);
+    }
+
+    #[test]
+    fn slot_ranges_outside_the_slot_space_are_refused() {
+        assert_eq!("0-16383".parse::<SlotRange>().unwrap().len(), 16384);
+        assert_eq!("7".parse::<SlotRange>().unwrap(), SlotRange { start: 7, end: 7 });
+        for bad in ["16384", "10-5", "0-16384", "-1", "a-b", ""] {
+            let err = bad.parse::<SlotRange>().unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Refused, "{bad}");
+            assert!(err.to_string().contains("within 0-16383"), "{err}");
+        }
+    }
+
+    #[test]
+    fn slot_migrations_of_valkey_9_parse() {
+        // As Valkey 9.1 answers over RESP2, trimmed to the fields read.
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let entry = |name: &str, state: &str| {
+            Value::Array(
+                [
+                    "name",
+                    name,
+                    "operation",
+                    "EXPORT",
+                    "slot_ranges",
+                    "7629-7629",
+                    "state",
+                    state,
+                    "message",
+                    "",
+                ]
+                .map(bulk)
+                .to_vec(),
+            )
+        };
+        let reply = Value::Array(vec![entry("ff3a", "success"), entry("0b1c", "snapshotting")]);
+        let list = SlotMigration::list_from_value(&reply).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!((list[0].name.as_str(), list[0].operation.as_str()), ("ff3a", "EXPORT"));
+        assert!(list[0].ended() && !list[1].ended());
+    }
+
+    #[test]
+    fn slots_in_migration_are_read_from_both_markers() {
+        let text = "aaaa 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-200 [100->-bbbb] [16383-<-cccc]";
+        let me = ClusterNodes::parse(text).unwrap().nodes.remove(0);
+        assert_eq!(me.slot_count(), 201, "a slot moving out is still served");
+        assert_eq!(me.migrating, vec![(100, "bbbb".to_owned())]);
+        assert_eq!(me.importing, vec![(16383, "cccc".to_owned())]);
+        assert!(ClusterNodes::parse("aaaa 127.0.0.1:7001@17001 master - 0 0 1 connected [5=bbbb]").is_err());
+        assert!(ClusterNodes::parse("aaaa 127.0.0.1:7001@17001 master - 0 0 1 connected [16384->-b]").is_err());
     }
 
     #[test]

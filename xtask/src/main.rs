@@ -5,6 +5,7 @@ mod bench;
 mod matrix;
 mod playground;
 mod progress;
+mod reshard;
 
 use std::process::ExitCode;
 
@@ -131,6 +132,9 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Move slots with their keys from one master to another while the cluster serves traffic (atomic migration
+    /// where the server has it), or hold one slot half-way for ASK tests (`--hold`, then `--finish` or `--abort`).
+    Reshard(reshard::Args),
     /// Make every live node forget the nodes whose containers are gone (CLUSTER FORGET); stopped ones stay known.
     Forget,
     /// Remove every container and network of the cluster.
@@ -189,6 +193,7 @@ fn main() -> ExitCode {
             | Command::Failover { .. }
             | Command::Join { .. }
             | Command::Forget
+            | Command::Reshard(_)
             | Command::Stop { .. }
             | Command::Bench(_)
     );
@@ -261,6 +266,7 @@ fn main() -> ExitCode {
             Command::Failover { port, force, manual } => playground::failover(name, port, force, manual).await,
             Command::Join { replicate, port } => playground::join(name, replicate, port).await,
             Command::Forget => playground::forget(name).await,
+            Command::Reshard(args) => reshard::run(name, args).await,
             Command::Stop { all } => playground::stop(name, all).await,
             Command::Test {
                 version,

@@ -21,6 +21,7 @@ macro_rules! out {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
+pub(crate) use out;
 
 fn say(line: &str) {
     out!("  {line}");
@@ -193,7 +194,7 @@ pub async fn create(spec: ClusterSpec) -> Result<()> {
     Ok(())
 }
 
-async fn find(name: &str) -> Result<Cluster> {
+pub(crate) async fn find(name: &str) -> Result<Cluster> {
     harness::find(&Docker::connect().await?, name).await
 }
 
@@ -210,7 +211,8 @@ async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Nod
     }
 }
 
-/// `info` / `nodes`: prints `CLUSTER <what>` of a live node as the server prints it.
+/// `info` / `nodes`: prints `CLUSTER <what>` of a live node as the server prints it; `nodes` adds a line for a
+/// slot in migration (the server marks it only on its source's and target's own lines).
 pub async fn cluster_command(name: &str, what: &str, port: Option<u16>) -> Result<()> {
     let cluster = find(name).await?;
     let node = pick(&cluster, port).await?;
@@ -219,6 +221,18 @@ pub async fn cluster_command(name: &str, what: &str, port: Option<u16>) -> Resul
         .command(node.addr.expect("picked nodes run"), &["CLUSTER", what])
         .await?;
     print!("{}", text.replace("\r\n", "\n"));
+    if what == "NODES"
+        && let Some(held) = cluster.held_migration().await?
+    {
+        out!(
+            "# slot {} in migration: MIGRATING on {}, IMPORTING on {}; {} keys moved, {} left",
+            held.slot,
+            held.from,
+            held.to,
+            held.moved,
+            held.left
+        );
+    }
     Ok(())
 }
 

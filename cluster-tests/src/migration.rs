@@ -1,0 +1,605 @@
+//! Moving slots with their keys from one master to another while clients use them: the server's own atomic
+//! migration (`CLUSTER MIGRATESLOTS`, Valkey 9.0+) where it has one, else the classic `SETSLOT IMPORTING /
+//! MIGRATING`, `MIGRATE`, `SETSLOT NODE` sequence; and one slot held half-way, for clients' `ASK` tests, finished
+//! or rolled back later.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::future::try_join_all;
+
+use crate::cluster::Cluster;
+use crate::faults::pick_master;
+use crate::node::{NodeView, Pool};
+use crate::ready::Shape;
+use crate::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
+use crate::{Error, Result, bail, wait};
+
+/// Keys moved by one `MIGRATE`.
+const BATCH: usize = 100;
+/// How long one `MIGRATE` may take, in milliseconds (the server's own timeout).
+const MIGRATE_TIMEOUT_MS: &str = "5000";
+
+/// Which slots to move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slots {
+    /// This many of the source's slots, lowest first.
+    Count(usize),
+    /// Exactly these, all of which the source must own.
+    Range(SlotRange),
+}
+
+/// How slots are moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationMethod {
+    /// `CLUSTER MIGRATESLOTS`: the server moves the slots and their keys itself and hands them over at once.
+    Atomic,
+    /// `SETSLOT IMPORTING / MIGRATING`, `MIGRATE` in batches, `SETSLOT NODE` on every master, slot by slot.
+    Classic,
+}
+
+/// A move of slots from one master to another: `Reshard::new(7001, 7002, Slots::Count(100))`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reshard {
+    /// Port of the master the slots leave.
+    pub from: u16,
+    /// Port of the master they go to.
+    pub to: u16,
+    /// Which slots.
+    pub slots: Slots,
+    /// Use the classic sequence even where the server has atomic migration.
+    pub classic: bool,
+    /// Stop half-way through the last slot (see [`HeldSlot`]); always the classic sequence.
+    pub hold: bool,
+}
+
+impl Reshard {
+    /// Moves `slots` from the master on `from` to the master on `to`, atomically where the server can.
+    pub fn new(from: u16, to: u16, slots: Slots) -> Self {
+        Self {
+            from,
+            to,
+            slots,
+            classic: false,
+            hold: false,
+        }
+    }
+
+    /// Forces the classic sequence.
+    pub fn classic(mut self) -> Self {
+        self.classic = true;
+        self
+    }
+
+    /// Stops half-way through the last slot and leaves it so.
+    pub fn hold(mut self) -> Self {
+        self.hold = true;
+        self
+    }
+}
+
+/// What a reshard (or the finish of a held slot) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReshardReport {
+    /// Port of the source.
+    pub from: u16,
+    /// Port of the target.
+    pub to: u16,
+    /// The slots handed over to the target (a held slot is not among them).
+    pub slots: Vec<SlotRange>,
+    /// Keys moved, those of the held slot's first half included.
+    pub keys: usize,
+    /// How they were moved.
+    pub method: MigrationMethod,
+    /// Time from the first command until every node agreed on the new map (or the slot was held).
+    pub took: Duration,
+    /// The slot left half-way, with `hold`.
+    pub held: Option<HeldSlot>,
+}
+
+/// A slot caught half-way through a classic migration: `MIGRATING` on the source, `IMPORTING` on the target,
+/// some keys on each. The source answers `ASK <slot> <target>` for a key it no longer has; the target serves the
+/// slot only after `ASKING` and answers `MOVED` to the source otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldSlot {
+    /// The slot.
+    pub slot: u16,
+    /// Port of the source, which still owns it.
+    pub from: u16,
+    /// Port of the target.
+    pub to: u16,
+    /// Keys of the slot on the target.
+    pub moved: usize,
+    /// Keys of the slot still on the source.
+    pub left: usize,
+}
+
+/// A master taking part in a move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Peer {
+    id: String,
+    addr: SocketAddr,
+}
+
+/// A move decided, not begun: who gives, who takes, which slots, and the other masters that must learn of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    source: Peer,
+    target: Peer,
+    slots: Vec<u16>,
+    others: Vec<SocketAddr>,
+}
+
+/// Decides a move on `topology`; refuses unknown ports, replicas, a node to itself, and slots the source does not
+/// own.
+fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
+    if reshard.from == reshard.to {
+        bail!("cannot move slots from {} to itself", reshard.from);
+    }
+    let peer = |port, role: &str| -> Result<Peer> {
+        let node = pick_master(topology, Some(port)).map_err(|e| e.context(format!("the {role}")))?;
+        Ok(Peer {
+            id: node.id.clone(),
+            addr: node.addr.expect("live masters have an address"),
+        })
+    };
+    let (source, target) = (peer(reshard.from, "source")?, peer(reshard.to, "target")?);
+    let owned: Vec<u16> = topology
+        .get(&source.id)
+        .map(|n| n.slots.iter().flat_map(|r| r.start..=r.end).collect())
+        .unwrap_or_default();
+    let slots = match reshard.slots {
+        Slots::Count(0) => bail!("moving 0 slots does nothing; ask for at least 1"),
+        Slots::Count(n) if n > owned.len() => {
+            bail!(
+                "{} owns {} slots, fewer than the {n} asked for",
+                reshard.from,
+                owned.len()
+            )
+        }
+        Slots::Count(n) => owned[..n].to_vec(),
+        Slots::Range(range) => {
+            if let Some(slot) = (range.start..=range.end).find(|s| !owned.contains(s)) {
+                let owner = topology.owner_of(slot).and_then(|n| n.port());
+                bail!(
+                    "slot {slot} is served by {}, not by {}; {} owns {}",
+                    owner.map_or("no node".into(), |p| p.to_string()),
+                    reshard.from,
+                    reshard.from,
+                    format_ranges(&topology.get(&source.id).map(|n| n.slots.clone()).unwrap_or_default())
+                );
+            }
+            (range.start..=range.end).collect()
+        }
+    };
+    let others = topology
+        .live_masters()
+        .into_iter()
+        .filter(|m| m.id != source.id && m.id != target.id)
+        .filter_map(|m| m.addr)
+        .collect();
+    Ok(Plan {
+        source,
+        target,
+        slots,
+        others,
+    })
+}
+
+/// Contiguous ranges of sorted slots.
+fn ranges(slots: &[u16]) -> Vec<SlotRange> {
+    let mut ranges: Vec<SlotRange> = Vec::new();
+    for &slot in slots {
+        match ranges.last_mut() {
+            Some(last) if last.end + 1 == slot => last.end = slot,
+            _ => ranges.push(SlotRange { start: slot, end: slot }),
+        }
+    }
+    ranges
+}
+
+/// The slot held in migration, seen from the views of its source and target, if any: `(slot, source id, target
+/// id)`. Either side's marker is enough (a move cut short may have set only one).
+fn held_in(views: &[NodeView]) -> Option<(u16, String, String)> {
+    views.iter().find_map(|v| {
+        let me = v.nodes.myself()?;
+        let out = me.migrating.first().map(|(s, to)| (*s, me.id.clone(), to.clone()));
+        out.or_else(|| me.importing.first().map(|(s, from)| (*s, from.clone(), me.id.clone())))
+    })
+}
+
+impl Cluster {
+    /// Moves slots with their keys while clients keep using them, and returns once every node agrees on the new
+    /// map and the cluster is ready (or, with [`Reshard::hold`], once the last slot is held half-way). Refuses bad
+    /// input, and a cluster with a slot already held.
+    pub async fn reshard(&self, reshard: &Reshard) -> Result<ReshardReport> {
+        self.refuse_held("resharding").await?;
+        let plan = plan(&self.topology().await?, reshard)?;
+        let atomic = !reshard.classic && !reshard.hold && has_atomic_migration(plan.source.addr).await?;
+        let method = if atomic {
+            MigrationMethod::Atomic
+        } else {
+            MigrationMethod::Classic
+        };
+        tracing::info!(
+            "reshard: moving {} slots ({}) from {} to {} ({method:?})",
+            plan.slots.len(),
+            format_ranges(&ranges(&plan.slots)),
+            reshard.from,
+            reshard.to
+        );
+        let start = Instant::now();
+        let (whole, held) = match (reshard.hold, plan.slots.split_last()) {
+            (true, Some((last, rest))) => (rest.to_vec(), Some(*last)),
+            _ => (plan.slots.clone(), None),
+        };
+        let mut keys = if atomic {
+            self.migrate_atomically(&plan).await?
+        } else {
+            self.migrate_classic(&plan, &whole).await?
+        };
+        let mut report = ReshardReport {
+            from: reshard.from,
+            to: reshard.to,
+            slots: ranges(&whole),
+            keys,
+            method,
+            took: Duration::ZERO,
+            held: None,
+        };
+        if let Some(slot) = held {
+            let total = keys_in(self, plan.source.addr, slot).await?;
+            open_slot(&self.pool, &plan, slot).await?;
+            let moved = move_keys(
+                &self.pool,
+                plan.source.addr,
+                plan.target.addr,
+                slot,
+                Some(total.div_ceil(2)),
+                false,
+            )
+            .await?;
+            keys += moved;
+            tracing::info!("hold: slot {slot} left half-way, {moved} of {total} keys moved");
+            report.keys = keys;
+            report.held = Some(HeldSlot {
+                slot,
+                from: reshard.from,
+                to: reshard.to,
+                moved,
+                left: total - moved,
+            });
+        }
+        self.wait_map_agreed(&plan.target.id, &whole).await?;
+        report.took = start.elapsed();
+        Ok(report)
+    }
+
+    /// The slot held half-way through a migration, if any (see [`HeldSlot`]).
+    pub async fn held_migration(&self) -> Result<Option<HeldSlot>> {
+        let views = self.views().await?;
+        let Some((slot, source, target)) = held_in(&views) else {
+            return Ok(None);
+        };
+        let plan = self.held_plan(&views, slot, &source, &target)?;
+        let count = |addr| keys_in(self, addr, slot);
+        let (left, moved) = tokio::try_join!(count(plan.source.addr), count(plan.target.addr))?;
+        Ok(Some(HeldSlot {
+            slot,
+            from: plan.source.addr.port(),
+            to: plan.target.addr.port(),
+            moved,
+            left,
+        }))
+    }
+
+    /// Completes the held slot's migration: its other keys move, every master is told the target owns it.
+    pub async fn finish_held(&self) -> Result<ReshardReport> {
+        let (plan, slot) = self.held_or_refuse("finish").await?;
+        let start = Instant::now();
+        open_slot(&self.pool, &plan, slot).await?;
+        let keys = move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
+        settle_slot(&self.pool, &plan, slot).await?;
+        tracing::info!("finish: slot {slot} handed over with its last {keys} keys");
+        self.wait_map_agreed(&plan.target.id, &[slot]).await?;
+        Ok(ReshardReport {
+            from: plan.source.addr.port(),
+            to: plan.target.addr.port(),
+            slots: ranges(&[slot]),
+            keys,
+            method: MigrationMethod::Classic,
+            took: start.elapsed(),
+            held: None,
+        })
+    }
+
+    /// Rolls the held slot's migration back: its keys return to the source, which keeps the slot (clients may miss
+    /// the moved keys for the moment they travel back); returns the slot as it was held.
+    pub async fn abort_held(&self) -> Result<HeldSlot> {
+        let held = self.held_migration().await?;
+        let (plan, slot) = self.held_or_refuse("abort").await?;
+        // The source must serve the slot plainly to take keys back (while migrating it answers ASK), so until they
+        // are back a client may miss the keys that had moved.
+        stable(&self.pool, plan.source.addr, slot).await?;
+        let back = move_keys(&self.pool, plan.target.addr, plan.source.addr, slot, None, true).await?;
+        stable(&self.pool, plan.target.addr, slot).await?;
+        tracing::info!(
+            "abort: slot {slot} stays on {}, {back} keys moved back",
+            plan.source.addr.port()
+        );
+        self.wait_ready(Shape::Any, self.step_timeout().await?).await?;
+        Ok(held.expect("held_or_refuse found it"))
+    }
+
+    /// Refuses `what` while a slot is held in migration.
+    pub(crate) async fn refuse_held(&self, what: &str) -> Result<()> {
+        if let Some((slot, ..)) = held_in(&self.views().await?) {
+            bail!(
+                "slot {slot} is held half-way through a migration; finish it (`reshard --finish`) or roll it back \
+                 (`reshard --abort`) before {what}"
+            );
+        }
+        Ok(())
+    }
+
+    /// The held slot and the plan that moves it, or a refusal of `what` saying nothing is held.
+    async fn held_or_refuse(&self, what: &str) -> Result<(Plan, u16)> {
+        let views = self.views().await?;
+        let Some((slot, source, target)) = held_in(&views) else {
+            bail!("no slot is held in migration, so there is nothing to {what}; `reshard --hold` holds one");
+        };
+        Ok((self.held_plan(&views, slot, &source, &target)?, slot))
+    }
+
+    fn held_plan(&self, views: &[NodeView], slot: u16, source: &str, target: &str) -> Result<Plan> {
+        let topology = &views[0].nodes;
+        let peer = |id: &str| -> Result<Peer> {
+            let addr = topology.get(id).and_then(|n| n.addr);
+            let addr = addr.ok_or_else(|| Error::new(format!("node {id}, holding slot {slot}, has no address")))?;
+            Ok(Peer {
+                id: id.to_owned(),
+                addr,
+            })
+        };
+        let (source, target) = (peer(source)?, peer(target)?);
+        let others = topology
+            .live_masters()
+            .into_iter()
+            .filter(|m| m.id != source.id && m.id != target.id)
+            .filter_map(|m| m.addr)
+            .collect();
+        Ok(Plan {
+            source,
+            target,
+            slots: vec![slot],
+            others,
+        })
+    }
+
+    /// The classic sequence for each of `slots`, one after the other; returns the keys moved.
+    async fn migrate_classic(&self, plan: &Plan, slots: &[u16]) -> Result<usize> {
+        let mut keys = 0;
+        for (n, &slot) in slots.iter().enumerate() {
+            open_slot(&self.pool, plan, slot).await?;
+            keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
+            settle_slot(&self.pool, plan, slot).await?;
+            if (n + 1) % 250 == 0 {
+                tracing::info!("reshard: {} of {} slots moved ({keys} keys)", n + 1, slots.len());
+            }
+        }
+        Ok(keys)
+    }
+
+    /// `CLUSTER MIGRATESLOTS` of the plan's slots, followed on the source until it says the move succeeded;
+    /// returns the keys the slots held when it began.
+    async fn migrate_atomically(&self, plan: &Plan) -> Result<usize> {
+        let source = plan.source.addr;
+        let counts = plan.slots.iter().map(|s| keys_in(self, source, *s));
+        let keys: usize = try_join_all(counts).await?.into_iter().sum();
+        let before: Vec<String> = migrations(self, source).await?.into_iter().map(|m| m.name).collect();
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("MIGRATESLOTS");
+        for range in ranges(&plan.slots) {
+            cmd.arg("SLOTSRANGE").arg(range.start).arg(range.end);
+        }
+        cmd.arg("NODE").arg(&plan.target.id);
+        self.pool.query::<()>(source, &cmd).await?;
+        let timeout = self.step_timeout().await? + Duration::from_millis(keys as u64 / 10);
+        let failed = wait::until("the atomic migration to finish", timeout, || async {
+            let ours: Vec<SlotMigration> = migrations(self, source)
+                .await?
+                .into_iter()
+                .filter(|m| !before.contains(&m.name))
+                .collect();
+            if ours.is_empty() {
+                bail!("{source} lists no new migration yet");
+            }
+            if let Some(running) = ours.iter().find(|m| !m.ended()) {
+                bail!("migration {} is {}", running.name, running.state);
+            }
+            Ok(ours.into_iter().find(|m| m.state != "success"))
+        })
+        .await?;
+        if let Some(m) = failed {
+            return Err(Error::with_kind(
+                crate::ErrorKind::Redis,
+                format!("the atomic migration {} ended {}: {}", m.name, m.state, m.message),
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// Waits until every live node says `target` owns `slots`, then until the cluster is ready.
+    async fn wait_map_agreed(&self, target: &str, slots: &[u16]) -> Result<()> {
+        let timeout = self.step_timeout().await?;
+        wait::until("every node to agree on the new slot map", timeout, || async {
+            for view in self.views().await? {
+                let wrong = slots
+                    .iter()
+                    .find(|s| view.nodes.owner_of(**s).is_none_or(|n| n.id != target));
+                if let Some(slot) = wrong {
+                    bail!("{} does not yet say the target owns slot {slot}", view.addr);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        self.wait_ready(Shape::Any, timeout).await
+    }
+
+    /// How long one step may take on this cluster.
+    async fn step_timeout(&self) -> Result<Duration> {
+        Ok(self.identity.step_timeout(self.nodes().await?.len()))
+    }
+}
+
+/// Whether the server has atomic slot migration (`CLUSTER MIGRATESLOTS` in its `CLUSTER HELP`).
+pub async fn has_atomic_migration(addr: SocketAddr) -> Result<bool> {
+    let help: Vec<String> = crate::node::command(addr, &["CLUSTER", "HELP"]).await?;
+    Ok(help.iter().any(|line| line.starts_with("MIGRATESLOTS ")))
+}
+
+async fn migrations(cluster: &Cluster, addr: SocketAddr) -> Result<Vec<SlotMigration>> {
+    let reply: redis::Value = cluster
+        .pool
+        .query(addr, redis::cmd("CLUSTER").arg("GETSLOTMIGRATIONS"))
+        .await?;
+    SlotMigration::list_from_value(&reply)
+}
+
+/// `CLUSTER COUNTKEYSINSLOT` on the node at `addr`.
+async fn keys_in(cluster: &Cluster, addr: SocketAddr, slot: u16) -> Result<usize> {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("COUNTKEYSINSLOT").arg(slot);
+    cluster.pool.query(addr, &cmd).await
+}
+
+/// `IMPORTING` on the target, then `MIGRATING` on the source (the order `redis-cli` uses, so no key is ever
+/// without a node to serve it).
+async fn open_slot(pool: &Pool, plan: &Plan, slot: u16) -> Result<()> {
+    setslot(pool, plan.target.addr, slot, &["IMPORTING", &plan.source.id]).await?;
+    setslot(pool, plan.source.addr, slot, &["MIGRATING", &plan.target.id]).await
+}
+
+/// Hands the slot to the target: `SETSLOT NODE` on the target (which bumps its epoch), the source, then the
+/// other masters.
+async fn settle_slot(pool: &Pool, plan: &Plan, slot: u16) -> Result<()> {
+    let node = |addr| setslot(pool, addr, slot, &["NODE", &plan.target.id]);
+    node(plan.target.addr).await?;
+    node(plan.source.addr).await?;
+    try_join_all(plan.others.iter().map(|a| node(*a))).await.map(drop)
+}
+
+async fn stable(pool: &Pool, addr: SocketAddr, slot: u16) -> Result<()> {
+    setslot(pool, addr, slot, &["STABLE"]).await
+}
+
+/// `CLUSTER SETSLOT <slot> <words>` on the node at `addr` (the words are copied at once).
+fn setslot<'a>(
+    pool: &'a Pool,
+    addr: SocketAddr,
+    slot: u16,
+    words: &[&str],
+) -> impl Future<Output = Result<()>> + use<'a> {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("SETSLOT").arg(slot).arg(words);
+    let what = format!("CLUSTER SETSLOT {slot} {}", words.join(" "));
+    async move { pool.query::<()>(addr, &cmd).await.map_err(|e| e.context(what)) }
+}
+
+/// `MIGRATE`s the keys of `slot` from `from` to `to` in batches, at most `limit` of them (all by default);
+/// `asking` sends `ASKING` first (for a target handing keys back: it serves an importing slot only so). Returns
+/// the keys moved.
+async fn move_keys(
+    pool: &Pool,
+    from: SocketAddr,
+    to: SocketAddr,
+    slot: u16,
+    limit: Option<usize>,
+    asking: bool,
+) -> Result<usize> {
+    let mut moved = 0;
+    let limit = limit.unwrap_or(usize::MAX);
+    while moved < limit {
+        let batch = BATCH.min(limit - moved);
+        let mut get = redis::cmd("CLUSTER");
+        get.arg("GETKEYSINSLOT").arg(slot).arg(batch);
+        let keys: Vec<Vec<u8>> = pool.query(from, &get).await?;
+        if keys.is_empty() {
+            break;
+        }
+        let mut migrate = redis::cmd("MIGRATE");
+        migrate
+            .arg(to.ip().to_string())
+            .arg(to.port())
+            .arg("")
+            .arg(0)
+            .arg(MIGRATE_TIMEOUT_MS)
+            .arg("KEYS")
+            .arg(&keys);
+        let mut pipe = redis::pipe();
+        if asking {
+            pipe.cmd("ASKING");
+        }
+        pipe.add_command(migrate);
+        pool.query_pipe(from, &pipe)
+            .await
+            .map_err(|e| e.context(format!("moving keys of slot {slot} to {to}")))?;
+        moved += keys.len();
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODES: &str = include_str!("../fixtures/redis-7.0.cluster-nodes.txt");
+
+    fn refused(reshard: Reshard) -> String {
+        let err = plan(&ClusterNodes::parse(NODES).unwrap(), &reshard).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Refused);
+        err.to_string()
+    }
+
+    #[test]
+    fn the_lowest_slots_of_the_source_move_and_the_third_master_is_told() {
+        let topology = ClusterNodes::parse(NODES).unwrap();
+        let plan = plan(&topology, &Reshard::new(7002, 7001, Slots::Count(3))).unwrap();
+        assert_eq!(plan.slots, [5461, 5462, 5463]);
+        assert_eq!(plan.target.addr.port(), 7001);
+        let others: Vec<u16> = plan.others.iter().map(SocketAddr::port).collect();
+        assert_eq!(others, [7003], "replicas learn from their masters");
+        let range = SlotRange { start: 100, end: 199 };
+        assert_eq!(plan_of(Reshard::new(7001, 7003, Slots::Range(range))).slots.len(), 100);
+    }
+
+    fn plan_of(reshard: Reshard) -> Plan {
+        plan(&ClusterNodes::parse(NODES).unwrap(), &reshard).unwrap()
+    }
+
+    #[test]
+    fn bad_moves_are_refused_with_what_would_work() {
+        let range = |start, end| Slots::Range(SlotRange { start, end });
+        let err = refused(Reshard::new(7001, 7002, range(5000, 5500)));
+        assert!(
+            err.contains("slot 5461 is served by 7002, not by 7001; 7001 owns 0-5460"),
+            "{err}"
+        );
+        let err = refused(Reshard::new(7001, 7004, Slots::Count(1)));
+        assert!(err.contains("the target: port 7004 is a replica"), "{err}");
+        let err = refused(Reshard::new(7004, 7001, Slots::Count(1)));
+        assert!(err.contains("the source: port 7004 is a replica"), "{err}");
+        assert!(refused(Reshard::new(7001, 7001, Slots::Count(1))).contains("to itself"));
+        assert!(refused(Reshard::new(7001, 7002, Slots::Count(6000))).contains("owns 5461 slots"));
+        assert!(refused(Reshard::new(7001, 7002, Slots::Count(0))).contains("at least 1"));
+        assert!(refused(Reshard::new(7001, 7009, Slots::Count(1))).contains("no node listens on port 7009"));
+    }
+
+    #[test]
+    fn slots_are_grouped_into_ranges() {
+        let got = ranges(&[1, 2, 3, 7, 9, 10]);
+        assert_eq!(format_ranges(&got), "1-3,7,9-10");
+        assert!(ranges(&[]).is_empty());
+    }
+}

@@ -1,0 +1,272 @@
+//! Slots move with their keys while clients read and write; a slot held half-way answers `ASK`, then `MOVED`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cluster_tests::node::{self, command};
+use cluster_tests::topology::SlotRange;
+use cluster_tests::{Cluster, ErrorKind, MigrationMethod, Reshard, Result, Slots, data, has_atomic_migration};
+use redis::cluster_async::ClusterConnection;
+
+/// Keeps writing new keys until `stop`, returning them.
+async fn write_until(mut client: ClusterConnection, stop: &AtomicBool) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("live:{}", written.len());
+        data::write(&mut client, std::slice::from_ref(&key)).await?;
+        written.push(key);
+    }
+    Ok(written)
+}
+
+/// Reads `keys` back over and over until `stop` (at least once), returning the passes made.
+async fn read_until(mut client: ClusterConnection, keys: &[String], stop: &AtomicBool) -> Result<usize> {
+    let mut passes = 0;
+    loop {
+        data::check(&mut client, keys).await?;
+        passes += 1;
+        if stop.load(Ordering::Relaxed) {
+            return Ok(passes);
+        }
+    }
+}
+
+/// Moves `reshard` while a client writes new keys and another reads `keys`; checks everything lands and that
+/// every node agrees the target owns the moved slots.
+async fn move_under_traffic(cluster: &Cluster, reshard: Reshard, keys: &[String]) -> Result<MigrationMethod> {
+    let stop = AtomicBool::new(false);
+    let moving = async {
+        let report = cluster.reshard(&reshard).await;
+        stop.store(true, Ordering::Relaxed);
+        report
+    };
+    let (writer, reader) = (cluster.client().await?, cluster.client().await?);
+    let (report, written, passes) = tokio::join!(moving, write_until(writer, &stop), read_until(reader, keys, &stop));
+    let (report, written, passes) = (report?, written?, passes?);
+    assert!(
+        !written.is_empty() && passes >= 1,
+        "{} writes, {passes} reads",
+        written.len()
+    );
+    let moved: Vec<u16> = report.slots.iter().flat_map(|r| r.start..=r.end).collect();
+    let Slots::Count(asked) = reshard.slots else {
+        unreachable!()
+    };
+    assert_eq!(moved.len(), asked, "{report:?}");
+    let before = keys.iter().filter(|k| moved.contains(&data::slot_of(k))).count();
+    assert!(
+        report.keys >= before && before > 0,
+        "{} keys moved, {before} were there before",
+        report.keys
+    );
+
+    data::check(&mut cluster.client().await?, keys).await?;
+    data::check(&mut cluster.client().await?, &written).await?;
+    let views = cluster.views().await?;
+    assert_eq!(views.len(), 6);
+    for view in &views {
+        let target = view.nodes.by_port(reshard.to).unwrap();
+        let source = view.nodes.by_port(reshard.from).unwrap();
+        for slot in &moved {
+            assert_eq!(
+                view.nodes.owner_of(*slot).map(|n| &n.id),
+                Some(&target.id),
+                "{} slot {slot}",
+                view.addr
+            );
+            assert!(!source.slots.iter().any(|r| r.contains(*slot)));
+        }
+    }
+    let source = cluster.addr(reshard.from).await?;
+    for slot in &moved {
+        let left: usize = command(source, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]).await?;
+        assert_eq!(left, 0, "slot {slot} left keys on the source");
+    }
+    Ok(report.method)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_stay_readable_and_new_writes_land_while_slots_move() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let keys = data::keys("reshard", 3000);
+    data::write(&mut cluster.client().await?, &keys).await?;
+    let ports: Vec<u16> = cluster
+        .topology()
+        .await?
+        .live_masters()
+        .iter()
+        .filter_map(|m| m.port())
+        .collect();
+
+    let classic = Reshard::new(ports[0], ports[1], Slots::Count(500)).classic();
+    assert_eq!(
+        move_under_traffic(&cluster, classic, &keys).await?,
+        MigrationMethod::Classic
+    );
+    let method = move_under_traffic(&cluster, Reshard::new(ports[1], ports[2], Slots::Count(500)), &keys).await?;
+    let atomic = has_atomic_migration(cluster.addr(ports[1]).await?).await?;
+    let expected = if atomic {
+        MigrationMethod::Atomic
+    } else {
+        MigrationMethod::Classic
+    };
+    assert_eq!(method, expected, "atomic migration is used where the server has it");
+    Ok(())
+}
+
+/// A connection to `addr` that sends `ASKING` before `GET key`.
+async fn get_asking(addr: std::net::SocketAddr, key: &str) -> Result<Option<String>> {
+    let mut conn = node::connect(addr).await?;
+    let (value,): (Option<String>,) = redis::pipe()
+        .cmd("ASKING")
+        .ignore()
+        .cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await?;
+    Ok(value)
+}
+
+/// The node's own line of its `CLUSTER NODES`.
+async fn myself(addr: std::net::SocketAddr) -> Result<cluster_tests::topology::NodeEntry> {
+    Ok(node::NodeView::read(addr).await?.nodes.myself().cloned().unwrap())
+}
+
+/// The redirect a `GET key` on `addr` answers, with its kind.
+async fn redirect_of(addr: std::net::SocketAddr, key: &str) -> Option<(redis::ErrorKind, String, u16)> {
+    let err = command::<Option<String>>(addr, &["GET", key]).await.err()?;
+    let e = err.redis_error()?;
+    let (to, slot) = e.redirect_node()?;
+    Some((e.kind(), to.to_owned(), slot))
+}
+
+const ASK: redis::ErrorKind = redis::ErrorKind::Server(redis::ServerErrorKind::Ask);
+const MOVED: redis::ErrorKind = redis::ErrorKind::Server(redis::ServerErrorKind::Moved);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_back() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let topology = cluster.topology().await?;
+    let masters: Vec<u16> = topology.live_masters().iter().filter_map(|m| m.port()).collect();
+    let (from, to) = (masters[0], masters[1]);
+    let replica = topology.replicas_of(&topology.by_port(to).unwrap().id)[0]
+        .port()
+        .unwrap();
+    let keys = data::keys("held", 2000);
+    data::write(&mut cluster.client().await?, &keys).await?;
+    let map = cluster
+        .topology()
+        .await?
+        .slot_map()
+        .iter()
+        .map(|(r, id)| (*r, id.to_string()))
+        .collect::<Vec<_>>();
+
+    // Bad input is refused and changes nothing.
+    let range = |start, end| Slots::Range(SlotRange { start, end });
+    for bad in [
+        Reshard::new(from, to, range(5000, 6000)),
+        Reshard::new(from, replica, Slots::Count(1)),
+        Reshard::new(from, from, Slots::Count(1)),
+    ] {
+        let err = cluster.reshard(&bad).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Refused, "{bad:?}: {err}");
+    }
+    let err = cluster.finish_held().await.unwrap_err();
+    assert!(err.to_string().contains("no slot is held"), "{err}");
+    let err = cluster.abort_held().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused);
+    let after = cluster
+        .topology()
+        .await?
+        .slot_map()
+        .iter()
+        .map(|(r, id)| (*r, id.to_string()))
+        .collect::<Vec<_>>();
+    assert_eq!(after, map, "refusals moved nothing");
+
+    // Hold the slot of 20 keys sharing a hash tag.
+    let tag = data::key_in(&[SlotRange { start: 100, end: 100 }], "tag").unwrap();
+    let slot_keys: Vec<String> = (0..20).map(|i| format!("{{{tag}}}:{i}")).collect();
+    data::write(&mut cluster.client().await?, &slot_keys).await?;
+    let report = cluster.reshard(&Reshard::new(from, to, range(100, 100)).hold()).await?;
+    let held = report.held.clone().expect("a slot is held");
+    assert_eq!(
+        (held.slot, held.from, held.to, held.moved, held.left),
+        (100, from, to, 10, 10)
+    );
+    assert!(report.slots.is_empty(), "the held slot is not handed over: {report:?}");
+    assert_eq!(cluster.held_migration().await?, Some(held));
+    let (source, target) = (cluster.addr(from).await?, cluster.addr(to).await?);
+    let (source_line, target_line) = (myself(source).await?, myself(target).await?);
+    assert_eq!(source_line.migrating, vec![(100, target_line.id.clone())]);
+    assert_eq!(target_line.importing, vec![(100, source_line.id)]);
+
+    let mut asked = 0;
+    for key in &slot_keys {
+        match redirect_of(source, key).await {
+            Some((kind, at, slot)) => {
+                assert_eq!((kind, at, slot), (ASK, target.to_string(), 100), "{key}");
+                assert_eq!(
+                    redirect_of(target, key).await,
+                    Some((MOVED, source.to_string(), 100)),
+                    "{key} without ASKING"
+                );
+                assert!(get_asking(target, key).await?.is_some(), "{key} with ASKING");
+                asked += 1;
+            }
+            None => assert!(command::<Option<String>>(source, &["GET", key]).await?.is_some()),
+        }
+    }
+    assert_eq!(asked, 10, "the moved half answers ASK on the source");
+    // One at a time: redis-rs 1.8's async cluster client sends ASKING as a request of its own on a shared
+    // connection, so concurrent ASK-redirected commands can take each other's ASKING and bounce until out of retries.
+    let mut client = cluster.client().await?;
+    for key in &slot_keys {
+        data::check(&mut client, std::slice::from_ref(key)).await?;
+    }
+    data::check(&mut cluster.client().await?, &keys).await?;
+    cluster
+        .wait_ready(cluster_tests::Shape::Any, Duration::from_secs(10))
+        .await?;
+    let err = cluster
+        .reshard(&Reshard::new(from, to, Slots::Count(1)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("slot 100 is held"), "{err}");
+
+    // Finish: the source now answers MOVED for every key of the slot.
+    let finished = cluster.finish_held().await?;
+    assert_eq!((finished.keys, finished.slots.len()), (10, 1));
+    for key in &slot_keys {
+        assert_eq!(
+            redirect_of(source, key).await,
+            Some((MOVED, target.to_string(), 100)),
+            "{key}"
+        );
+    }
+    assert!(cluster.held_migration().await?.is_none());
+
+    // Abort: another slot held, rolled back, stays on the source with all its keys.
+    let tag = data::key_in(&[SlotRange { start: 101, end: 101 }], "tag").unwrap();
+    let back_keys: Vec<String> = (0..20).map(|i| format!("{{{tag}}}:{i}")).collect();
+    data::write(&mut cluster.client().await?, &back_keys).await?;
+    cluster.reshard(&Reshard::new(from, to, range(101, 101)).hold()).await?;
+    let aborted = cluster.abort_held().await?;
+    assert_eq!((aborted.slot, aborted.moved), (101, 10));
+    let left: usize = command(source, &["CLUSTER", "COUNTKEYSINSLOT", "101"]).await?;
+    assert_eq!(left, 20, "every key is back on the source");
+    for view in cluster.views().await? {
+        assert_eq!(
+            view.nodes.owner_of(101).and_then(|n| n.port()),
+            Some(from),
+            "{}",
+            view.addr
+        );
+        let me = view.nodes.myself().unwrap();
+        assert!(me.migrating.is_empty() && me.importing.is_empty(), "{}", view.addr);
+    }
+    data::check(&mut cluster.client().await?, &back_keys).await?;
+    data::check(&mut cluster.client().await?, &keys).await?;
+    Ok(())
+}
