@@ -54,7 +54,7 @@ pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use ready::Shape;
 pub use security::{Access, AclUser, HARNESS_USER, generate_password, parse_acl_file};
 pub use spec::{
-    ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT, MAX_NODES,
-    NODE_TIMEOUT_PER_NODE,
+    ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
+    MAX_NODES, NODE_TIMEOUT_PER_NODE,
 };
 pub use versions::{VERSION_ENV, Version};

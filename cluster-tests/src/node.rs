@@ -162,11 +162,14 @@ impl Pool {
     }
 
     /// Runs a pipeline on the node at `addr` over its pooled connection (its commands go out back to back),
-    /// ignoring its replies; a failure drops that connection.
+    /// ignoring its replies.
     pub(crate) async fn query_pipe(&self, addr: SocketAddr, pipe: &redis::Pipeline) -> Result<()> {
-        let mut conn = self.connection(addr).await?;
-        let reply = pipe.exec_async(&mut conn).await;
-        self.dropping_on_failure(addr, reply.map_err(|e| Error::from(e).context(addr)))
+        self.with(addr, |mut conn| async move {
+            pipe.exec_async(&mut conn)
+                .await
+                .map_err(|e| Error::from(e).context(addr))
+        })
+        .await
     }
 
     /// [`NodeView::read`] over the pooled connection.
