@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Builds a minimal Redis/Valkey node image from Debian packages, without any container registry.
+# Builds a minimal Redis/Valkey node image (or the fault tools image) from Debian packages, without any
+# container registry.
 #
 #   build-node-image.sh --tag TAG --suite SUITE [--extra-suite SUITE]... [--insecure-release-date] \
 #                       --server-bin PATH --cli-bin PATH -- PACKAGE...
+#   build-node-image.sh --tools --tag TAG --suite SUITE --bin PATH [--bin PATH]... -- PACKAGE...
+#
+# --tools makes the image the fault commands run in (iptables, tc, a static busybox for `sh -c`): the same
+# steps, with the listed binaries instead of a server and its cli, iptables' extension modules (loaded with
+# dlopen, so the loader's listing cannot show them), label cluster-tests.image=tools and no entry point.
 #
 # 1. mmdebstrap unpacks PACKAGE... and their dependencies (variant "extract": nothing is configured, no
 #    maintainer script runs) from SUITE (plus the extra suites, e.g. backports) into a temporary directory.
@@ -27,7 +33,9 @@ usage() {
     cat <<EOF
 usage: $PROG --tag TAG --suite SUITE [--extra-suite SUITE]... [--insecure-release-date]
        $(printf '%*s' ${#PROG} '') --server-bin PATH --cli-bin PATH -- PACKAGE...
-Builds a minimal server image from Debian packages with mmdebstrap and imports it as TAG.
+       $PROG --tools --tag TAG --suite SUITE --bin PATH [--bin PATH]... -- PACKAGE...
+Builds a minimal server image (or, with --tools, the fault tools image) from Debian packages with mmdebstrap
+and imports it as TAG.
 EOF
 }
 
@@ -124,9 +132,60 @@ needed_objects() {
     done | sort -u
 }
 
+# assemble_tools TAG SUITE BIN...: steps 2 and 3 of the tools image: BIN... (a symlink is kept and followed),
+# the shared objects they load, iptables' extension modules, a root-only /etc/passwd, /tmp; smoke-tests each
+# binary, then imports the tree as TAG with label cluster-tests.image=tools.
+assemble_tools() {
+    local tag=$1 suite=$2 bin interp="" extdir="" p
+    shift 2
+    step 2 "assembling a minimal root filesystem: $* and their libraries"
+    mkdir -p -- "$OUT/etc" "$OUT/tmp"
+    chmod 1777 "$OUT/tmp"
+    local -a objects=()
+    for bin in "$@"; do
+        [[ -e $ROOT$bin || -L $ROOT$bin ]] || die "$bin is not in the unpacked packages of $suite"
+        copy_path "$bin"
+        objects+=("$COPIED")
+        [[ -n $interp ]] || interp=$(elf_interpreter "$ROOT$COPIED")
+    done
+    [[ -n $interp ]] || die "none of $* is a dynamically linked ELF binary"
+    # iptables loads its matches and targets (libxt_owner.so, libxt_statistic.so, ...) with dlopen.
+    extdir=$(find "$ROOT/usr/lib" -maxdepth 2 -type d -name xtables | head -n1)
+    if [[ -n $extdir ]]; then
+        for p in "$extdir"/*.so; do
+            objects+=("${p#"$ROOT"}")
+        done
+    fi
+    local -a libs=()
+    # A static binary (busybox) has no interpreter and no libraries: list only the dynamic ones.
+    local -a dynamic=()
+    for p in "${objects[@]}"; do
+        if [[ -n $(elf_interpreter "$ROOT$p") || $p == *.so ]]; then dynamic+=("$p"); fi
+    done
+    needed_objects "$interp" "${dynamic[@]}" >"$WORK/libs" || exit 1
+    mapfile -t libs <"$WORK/libs"
+    for p in "${libs[@]}" "${objects[@]}"; do
+        copy_path "$p"
+    done
+    printf '%s\n' 'root:x:0:0:root:/root:/nonexistent' >"$OUT/etc/passwd"
+    printf '%s\n' 'root:x:0:' >"$OUT/etc/group"
+    for bin in "$@"; do
+        chroot "$OUT" "$bin" --version >/dev/null 2>&1 || chroot "$OUT" "$bin" -V >/dev/null 2>&1 ||
+            chroot "$OUT" "$bin" true >/dev/null 2>&1 || die "$bin does not run in the minimal root filesystem"
+    done
+    local size id
+    size=$(du -sm -- "$OUT" | cut -f1)
+    step 3 "importing the fault tools (${size} MB, ${#libs[@]} shared objects) as $tag"
+    tar --create --file "$WORK/rootfs.tar" --directory "$OUT" --numeric-owner --owner=0 --group=0 --sort=name .
+    id=$(docker import --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' --change 'LABEL cluster-tests.image=tools' \
+        --message "cluster-tests fault tools from Debian $suite" "$WORK/rootfs.tar" "$tag" </dev/null) ||
+        die "docker import of $tag failed"
+    printf 'built %s: fault tools from Debian %s (%.12s)\n' "$tag" "$suite" "${id#sha256:}" >&2
+}
+
 main() {
-    local tag="" suite="" server_bin="" cli_bin="" insecure=0
-    local -a extra_suites=() packages=()
+    local tag="" suite="" server_bin="" cli_bin="" insecure=0 tools=0
+    local -a extra_suites=() packages=() bins=()
     while (($#)); do
         case $1 in
             --tag) tag=${2-}; shift 2 || die "--tag needs a value" ;;
@@ -135,6 +194,8 @@ main() {
             --insecure-release-date) insecure=1; shift ;;
             --server-bin) server_bin=${2-}; shift 2 || die "--server-bin needs a value" ;;
             --cli-bin) cli_bin=${2-}; shift 2 || die "--cli-bin needs a value" ;;
+            --tools) tools=1; shift ;;
+            --bin) bins+=("${2-}"); shift 2 || die "--bin needs a value" ;;
             -h | --help) usage; exit 0 ;;
             --) shift; packages=("$@"); break ;;
             *) usage >&2; die "unknown argument: $1" ;;
@@ -142,8 +203,15 @@ main() {
     done
     [[ -n $tag ]] || { usage >&2; die "--tag is required"; }
     [[ -n $suite ]] || { usage >&2; die "--suite is required"; }
-    [[ $server_bin == /* ]] || { usage >&2; die "--server-bin must be an absolute path inside the image"; }
-    [[ $cli_bin == /* ]] || { usage >&2; die "--cli-bin must be an absolute path inside the image"; }
+    if ((tools)); then
+        ((${#bins[@]})) || { usage >&2; die "--tools needs at least one --bin"; }
+        for p in "${bins[@]}"; do
+            [[ $p == /* ]] || { usage >&2; die "--bin $p must be an absolute path inside the image"; }
+        done
+    else
+        [[ $server_bin == /* ]] || { usage >&2; die "--server-bin must be an absolute path inside the image"; }
+        [[ $cli_bin == /* ]] || { usage >&2; die "--cli-bin must be an absolute path inside the image"; }
+    fi
     ((${#packages[@]})) || { usage >&2; die "no packages given after --"; }
 
     command -v mmdebstrap >/dev/null ||
@@ -206,6 +274,11 @@ main() {
         die "mmdebstrap failed to bootstrap $suite with ${packages[*]} (its last output is above)"
     fi
     CHILD=""
+
+    if ((tools)); then
+        assemble_tools "$tag" "$suite" "${bins[@]}"
+        return
+    fi
 
     # --- 2. assemble the minimal root filesystem ---------------------------------------------------------
     step 2 "assembling a minimal root filesystem: $server_bin, $cli_bin and their libraries"

@@ -12,7 +12,7 @@ use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
     Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING,
-    LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PORT, LABEL_VERSION, cluster_filter,
+    LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PERSIST, LABEL_PORT, LABEL_VERSION, cluster_filter,
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
@@ -57,6 +57,9 @@ pub struct ClusterSpec {
     pub spare_ports: usize,
     /// Whether dropping the [`Cluster`] removes it (tests) or it is kept until `stop` (the CLI).
     pub remove_on_drop: bool,
+    /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
+    /// comes back with them; without it a restarted node comes back empty (its `nodes.conf` is kept either way).
+    pub persist: bool,
 }
 
 impl ClusterSpec {
@@ -72,6 +75,7 @@ impl ClusterSpec {
             networking: Networking::Pod,
             spare_ports: DEFAULT_SPARE_PORTS,
             remove_on_drop: false,
+            persist: false,
         }
     }
 
@@ -175,6 +179,7 @@ impl ClusterSpec {
             ),
             (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
             (LABEL_MAKER.to_owned(), owner::this_process()),
+            (LABEL_PERSIST.to_owned(), self.persist.to_string()),
         ]);
         if self.remove_on_drop {
             labels.insert(LABEL_OWNER.to_owned(), owner::this_process());
@@ -247,6 +252,7 @@ impl Cluster {
             networking,
             spare_ports: 0,
             remove_on_drop: false,
+            persist: label(LABEL_PERSIST) == "true",
         };
         Ok(Self {
             spec,

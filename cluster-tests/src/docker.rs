@@ -29,6 +29,9 @@ pub const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
 pub const LABEL_NETWORKING: &str = "cluster-tests.networking";
 /// Label holding the host port range a pod publishes on 127.0.0.1 (`first-last`).
 pub const LABEL_PUBLISHED: &str = "cluster-tests.published";
+/// Label saying whether a cluster's nodes keep their writes on disk (`true` or `false`, see
+/// [`crate::ClusterSpec::persist`]).
+pub const LABEL_PERSIST: &str = "cluster-tests.persist";
 /// Label marking the container that holds a pod's network namespace (it runs no node).
 pub const LABEL_HOLDER: &str = "cluster-tests.holder";
 /// Label naming the test process that owns a cluster, so that a later run can remove it if that process died
@@ -72,6 +75,8 @@ pub struct ContainerSpec {
     pub args: Vec<String>,
     /// Labels set on the container.
     pub labels: HashMap<String, String>,
+    /// Capabilities added to the container's defaults (e.g. `NET_ADMIN` for the fault tools).
+    pub cap_add: Vec<String>,
 }
 
 /// The label filter that selects everything of cluster `name`.
@@ -260,6 +265,7 @@ impl Docker {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
                 init: Some(false),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -356,6 +362,38 @@ impl Docker {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Freezes every process of a container (the freezer cgroup): it keeps its network, and answers nothing.
+    pub async fn pause(&self, id: &str) -> Result<()> {
+        self.api
+            .pause_container(id)
+            .await
+            .map_err(|e| Error::from(e).context(format!("pausing container {id}")))
+    }
+
+    /// Thaws a container frozen by [`Docker::pause`].
+    pub async fn unpause(&self, id: &str) -> Result<()> {
+        self.api
+            .unpause_container(id)
+            .await
+            .map_err(|e| Error::from(e).context(format!("unpausing container {id}")))
+    }
+
+    /// Sends SIGKILL to a container's process: it stops at once and keeps its file system (`docker kill`).
+    pub async fn kill(&self, id: &str) -> Result<()> {
+        self.api
+            .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>)
+            .await
+            .map_err(|e| Error::from(e).context(format!("killing container {id}")))
+    }
+
+    /// Starts a stopped container again, with the files it had (`docker start`).
+    pub async fn start(&self, id: &str) -> Result<()> {
+        self.api
+            .start_container(id, None)
+            .await
+            .map_err(|e| Error::from(e).context(format!("starting container {id}")))
     }
 
     /// The container's state (`running`, `exited`, ...), or `None` if it no longer exists.

@@ -60,9 +60,76 @@ pub async fn ensure_built(
     progress: Progress<'_>,
 ) -> Result<(String, BuildOutcome, Duration)> {
     let tag = tag(version);
+    let what = format!("Debian {} packages", version.suite);
+    let (build_version, build_tag) = (version.clone(), tag.clone());
+    let (outcome, took) = ensure_tag(docker, &tag, &what, progress, move || build(&build_version, &build_tag)).await?;
+    if outcome == BuildOutcome::Built {
+        // Images of this version's earlier recipes are stale now; those still used by a container stay.
+        remove_stale(
+            docker,
+            &format!("{IMAGE_REPOSITORY}:{}-*", version.name),
+            &tag,
+            progress,
+        )
+        .await?;
+    }
+    Ok((tag, outcome, took))
+}
+
+/// Repository part of the fault tools image's tag.
+pub const TOOLS_REPOSITORY: &str = "cluster-tests-tools";
+/// The Debian suite the fault tools come from, and the packages.
+const TOOLS_SUITE: &str = "bookworm";
+const TOOLS_PACKAGES: [&str; 3] = ["iptables", "iproute2", "busybox-static"];
+/// The binaries the tools image holds. `iptables-nft` is Debian's default backend since buster and what Docker
+/// itself uses on such hosts; it needs only nf_tables in the kernel. Busybox gives `sh -c`, so that one
+/// short-lived container applies a whole change.
+pub(crate) const TOOLS_BINS: [&str; 3] = ["/usr/sbin/iptables-nft", "/usr/sbin/tc", "/bin/busybox"];
+
+/// The tag of the fault tools image, e.g. `cluster-tests-tools:bookworm-3f2a9c1b0d4e`.
+pub fn tools_tag() -> String {
+    let recipe = format!("suite={TOOLS_SUITE}\npackages={TOOLS_PACKAGES:?}\nbins={TOOLS_BINS:?}\n{BUILD_SCRIPT}");
+    format!(
+        "{TOOLS_REPOSITORY}:{TOOLS_SUITE}-{:012x}",
+        fnv1a(recipe.as_bytes()) & 0xffff_ffff_ffff
+    )
+}
+
+/// Makes sure the fault tools image (iptables, tc, busybox; see [`TOOLS_BINS`]) exists, building it from Debian
+/// packages as node images are if not, and returns its tag.
+pub async fn ensure_tools(docker: &Docker, progress: Progress<'_>) -> Result<String> {
+    let tag = tools_tag();
+    let build_tag = tag.clone();
+    let what = format!("Debian {TOOLS_SUITE} packages {}", TOOLS_PACKAGES.join(" "));
+    let (outcome, _) = ensure_tag(docker, &tag, &what, progress, move || {
+        let mut args: Vec<String> = ["-s", "--", "--tools", "--tag", &build_tag, "--suite", TOOLS_SUITE]
+            .map(String::from)
+            .to_vec();
+        for bin in TOOLS_BINS {
+            args.extend(["--bin".into(), bin.into()]);
+        }
+        args.push("--".into());
+        args.extend(TOOLS_PACKAGES.map(String::from));
+        run_script(&args, "the fault tools", "--version all")
+    })
+    .await?;
+    if outcome == BuildOutcome::Built {
+        remove_stale(docker, &format!("{TOOLS_REPOSITORY}:*"), &tag, progress).await?;
+    }
+    Ok(tag)
+}
+
+/// Builds `tag` with `build` unless it exists, under the cross-process build lock.
+async fn ensure_tag(
+    docker: &Docker,
+    tag: &str,
+    what: &str,
+    progress: Progress<'_>,
+    build: impl FnOnce() -> Result<()> + Send + 'static,
+) -> Result<(BuildOutcome, Duration)> {
     let start = Instant::now();
-    if docker.image_exists(&tag).await? {
-        return Ok((tag, BuildOutcome::Present, start.elapsed()));
+    if docker.image_exists(tag).await? {
+        return Ok((BuildOutcome::Present, start.elapsed()));
     }
     let lock = lock_file()?;
     let lock_for_build = lock.try_clone()?;
@@ -70,28 +137,25 @@ pub async fn ensure_built(
         .await
         .map_err(|e| Error::new(format!("waiting for the image build lock: {e}")))??;
     // Another process may have built it while this one waited for the lock.
-    if docker.image_exists(&tag).await? {
-        return Ok((tag, BuildOutcome::Present, start.elapsed()));
+    if docker.image_exists(tag).await? {
+        return Ok((BuildOutcome::Present, start.elapsed()));
     }
-    progress(&format!(
-        "image: {tag} is not built yet; building it from Debian {} packages",
-        version.suite
-    ));
-    let (recipe, build_tag) = (version.clone(), tag.clone());
-    tokio::task::spawn_blocking(move || build(&recipe, &build_tag))
+    progress(&format!("image: {tag} is not built yet; building it from {what}"));
+    tokio::task::spawn_blocking(build)
         .await
         .map_err(|e| Error::new(format!("image build task: {e}")))??;
     drop(lock);
-    // Images of this version's earlier recipes are stale now; those still used by a container stay.
-    for stale in docker
-        .image_tags(&format!("{IMAGE_REPOSITORY}:{}-*", version.name))
-        .await?
-    {
-        if stale != tag && docker.remove_image(&stale).await.is_ok() {
+    Ok((BuildOutcome::Built, start.elapsed()))
+}
+
+/// Removes the images matching `pattern` other than `keep` (those still used by a container stay).
+async fn remove_stale(docker: &Docker, pattern: &str, keep: &str, progress: Progress<'_>) -> Result<()> {
+    for stale in docker.image_tags(pattern).await? {
+        if stale != keep && docker.remove_image(&stale).await.is_ok() {
             progress(&format!("image: removed {stale}, built from an earlier recipe"));
         }
     }
-    Ok((tag, BuildOutcome::Built, start.elapsed()))
+    Ok(())
 }
 
 /// Builds `version`'s recipe from scratch into a throwaway tag, removes that, and returns the seconds it took.
@@ -124,15 +188,6 @@ fn lock_file() -> Result<std::fs::File> {
 
 /// Runs the build script for `version`; its progress goes to stderr. On failure no tag is left behind.
 fn build(version: &Version, tag: &str) -> Result<()> {
-    if !is_root() {
-        bail!(
-            "the {} image is not built yet, and building it needs root (mmdebstrap unpacks root-owned files); run \
-             `sudo -E cargo xtask build --version {}` once (or run as root), then retry",
-            version.name,
-            version.name
-        );
-    }
-    ensure_mmdebstrap()?;
     let mut args: Vec<String> = vec!["-s".into(), "--".into(), "--tag".into(), tag.into()];
     args.extend(["--suite".into(), version.suite.clone()]);
     for suite in &version.extra_suites {
@@ -149,9 +204,25 @@ fn build(version: &Version, tag: &str) -> Result<()> {
     ]);
     args.push("--".into());
     args.extend(version.packages.iter().cloned());
+    run_script(
+        &args,
+        &format!("the {} image", version.name),
+        &format!("--version {}", version.name),
+    )
+}
 
+/// Runs the build script with `args` (it reads itself from stdin); `what` names the image in errors and
+/// `build_args` is what to pass `cargo xtask build` to build it by hand.
+fn run_script(args: &[String], what: &str, build_args: &str) -> Result<()> {
+    if !is_root() {
+        bail!(
+            "{what} is not built yet, and building it needs root (mmdebstrap unpacks root-owned files); run \
+             `sudo -E cargo xtask build {build_args}` once (or run as root), then retry"
+        );
+    }
+    ensure_mmdebstrap()?;
     let mut child = Command::new("bash")
-        .args(&args)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -164,10 +235,7 @@ fn build(version: &Version, tag: &str) -> Result<()> {
     }
     let status = child.wait()?;
     if !status.success() {
-        bail!(
-            "building the {} image failed ({status}); see the build output above",
-            version.name
-        );
+        bail!("building {what} failed ({status}); see the build output above");
     }
     Ok(())
 }
