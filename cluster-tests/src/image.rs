@@ -84,7 +84,8 @@ const TOOLS_PACKAGES: [&str; 3] = ["iptables", "iproute2", "busybox-static"];
 /// The binaries the tools image holds. `iptables-nft` is Debian's default backend since buster and what Docker
 /// itself uses on such hosts; it needs only nf_tables in the kernel. Busybox gives `sh -c`, so that one
 /// short-lived container applies a whole change.
-pub(crate) const TOOLS_BINS: [&str; 3] = ["/usr/sbin/iptables-nft", "/usr/sbin/tc", "/bin/busybox"];
+/// `ss` kills the connections a new cut crosses (rules stop new packets of a connection in one direction only).
+pub(crate) const TOOLS_BINS: [&str; 4] = ["/usr/sbin/iptables-nft", "/usr/sbin/tc", "/usr/bin/ss", "/bin/busybox"];
 
 /// The tag of the fault tools image, e.g. `cluster-tests-tools:bookworm-3f2a9c1b0d4e`.
 pub fn tools_tag() -> String {
