@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod checker;
 mod cluster;
 mod create;
 pub mod data;
