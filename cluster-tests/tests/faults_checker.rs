@@ -23,7 +23,10 @@ async fn with_no_fault_nothing_is_lost_failed_or_unknown() -> Result<()> {
     let report = cluster.check(&spec(FaultKind::None, 0, 0), &|_| {}).await?;
     assert!(report.acknowledged > 100, "{report:?}");
     assert_eq!(report.attempted, report.acknowledged, "{report:?}");
-    assert_eq!((report.lost, report.unexpected, report.failed, report.unknown), (0, 0, 0, 0));
+    assert_eq!(
+        (report.lost, report.unexpected, report.failed, report.unknown),
+        (0, 0, 0, 0)
+    );
     assert!(report.longest_stall < 1.0, "{report:?}");
     Ok(())
 }
@@ -31,12 +34,19 @@ async fn with_no_fault_nothing_is_lost_failed_or_unknown() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_confirmed_by_wait_survive_several_failovers() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let report = cluster.check(&spec(FaultKind::Failover, 2, 1), &|line| eprintln!("{line}")).await?;
+    let report = cluster
+        .check(&spec(FaultKind::Failover, 2, 1), &|line| eprintln!("{line}"))
+        .await?;
     eprintln!("{report:?}");
     assert_eq!(report.rounds.len(), 2);
     assert!(report.rounds.iter().all(|r| r.takeover.is_some()), "{report:?}");
     assert!(report.acknowledged > 100, "{report:?}");
-    assert_eq!((report.lost, report.promise_broken), (0, false), "{:?}", report.lost_keys);
+    assert_eq!(
+        (report.lost, report.promise_broken),
+        (0, false),
+        "{:?}",
+        report.lost_keys
+    );
     assert!(report.longest_stall > 0.5, "a failover stalls some writes: {report:?}");
     Ok(())
 }
@@ -44,11 +54,16 @@ async fn writes_confirmed_by_wait_survive_several_failovers() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_minority_partition_loses_what_its_master_acknowledged_in_the_window() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let report = cluster.check(&spec(FaultKind::Partition, 1, 0), &|line| eprintln!("{line}")).await?;
+    let report = cluster
+        .check(&spec(FaultKind::Partition, 1, 0), &|line| eprintln!("{line}"))
+        .await?;
     eprintln!("{report:?}");
     let round = &report.rounds[0];
     let takeover = round.takeover.expect("a replica took over on the majority side");
-    assert!(report.lost > 0, "the minority master acknowledged writes that are gone: {report:?}");
+    assert!(
+        report.lost > 0,
+        "the minority master acknowledged writes that are gone: {report:?}"
+    );
     // At most what the whole cluster acknowledged from the cut to the takeover (a third of it went to the
     // minority master), with a second of margin.
     let rate = report.acknowledged as f64 / report.seconds;
