@@ -50,6 +50,12 @@ pub struct Rejoin {
 }
 
 impl Cluster {
+    /// Whether the nodes keep their writes on disk, so a killed node comes back with them (see
+    /// [`ClusterSpec::persist`](crate::ClusterSpec)).
+    pub fn persists(&self) -> bool {
+        self.spec.persist
+    }
+
     /// Freezes the process of the node on `port` (default: the master with the lowest port that serves slots)
     /// with `docker pause`: it stays in the network, its peers see it time out. [`Cluster::resume`] thaws it.
     pub async fn pause(&self, port: Option<u16>, progress: Progress<'_>) -> Result<FaultStart> {

@@ -2,6 +2,8 @@
 //! on purpose and heals it, runs the version matrix and the benchmark.
 
 mod bench;
+mod check;
+mod faults;
 mod matrix;
 mod playground;
 
@@ -55,6 +57,9 @@ enum Command {
         /// own network namespace, at its container address (reachable from a Linux host only).
         #[arg(long, default_value = "pod", value_parser = ["pod", "bridge"])]
         networking: String,
+        /// Keep writes on disk (AOF, fsync every second), so a killed and restarted node has them.
+        #[arg(long)]
+        persist: bool,
     },
     /// Print CLUSTER INFO of a live node.
     Info {
@@ -97,6 +102,62 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Freeze a node's process (docker pause): it stays in the network and its peers see it time out.
+    Pause {
+        /// Node port (default: the master with the lowest port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Resume it by itself after SECONDS (this command waits; killed with SIGKILL, it leaves it paused).
+        #[arg(long = "for", value_name = "SECONDS")]
+        for_seconds: Option<f64>,
+    },
+    /// Thaw a paused node and report what it became.
+    Resume {
+        /// Node port (default: the one paused node).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Kill a node's process (SIGKILL); its container, nodes.conf and data files stay for `restart`.
+    Kill {
+        /// Node port (default: the master with the lowest port).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Start a killed node again with the files it had, and report what it became.
+    Restart {
+        /// Node port (default: the one stopped node).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Cut nodes off from the others (cluster bus and replication, both directions), inside the cluster's
+    /// network namespace.
+    Partition {
+        /// Cut this node off from every other node.
+        #[arg(long, value_name = "PORT", conflicts_with = "split")]
+        isolate: Option<u16>,
+        /// With --isolate: clients on the host can still reach the node (the minority-master case).
+        #[arg(long)]
+        keep_clients: bool,
+        /// These nodes on one side, every other node on the other.
+        #[arg(long, value_name = "P,Q,...", value_delimiter = ',')]
+        split: Option<Vec<u16>>,
+    },
+    /// Add latency (tc netem) and loss to a node's links.
+    Slow {
+        /// Node port (default: the master with the lowest port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Milliseconds added to every packet the node sends and every packet sent to it.
+        #[arg(long, default_value_t = 0)]
+        delay: u64,
+        /// Percentage of those packets dropped.
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+    },
+    /// Remove every partition and slow link, and wait until the cluster is ready.
+    Heal,
+    /// Write while faults happen, then count what was lost.
+    Check(check::Args),
     /// Make every live node forget the nodes whose containers are gone (CLUSTER FORGET); stopped ones stay known.
     Forget,
     /// Remove every container and network of the cluster.
@@ -149,6 +210,14 @@ fn main() -> ExitCode {
             | Command::Failover { .. }
             | Command::Join { .. }
             | Command::Forget
+            | Command::Pause { .. }
+            | Command::Resume { .. }
+            | Command::Kill { .. }
+            | Command::Restart { .. }
+            | Command::Partition { .. }
+            | Command::Slow { .. }
+            | Command::Heal
+            | Command::Check(_)
             | Command::Stop { .. }
             | Command::Bench(_)
     );
@@ -171,6 +240,7 @@ fn main() -> ExitCode {
                 port_base,
                 spare_ports,
                 networking,
+                persist,
             } => {
                 let spec = ClusterSpec {
                     masters,
@@ -179,6 +249,7 @@ fn main() -> ExitCode {
                     first_port: Some(port_base),
                     spare_ports,
                     networking: Networking::named(&networking)?,
+                    persist,
                     ..ClusterSpec::playground(Version::named(&version)?)
                 };
                 playground::create(spec).await
@@ -189,6 +260,18 @@ fn main() -> ExitCode {
             Command::Failover { port, force, manual } => playground::failover(port, force, manual).await,
             Command::Join { replicate, port } => playground::join(replicate, port).await,
             Command::Forget => playground::forget().await,
+            Command::Pause { port, for_seconds } => faults::pause(port, for_seconds).await,
+            Command::Resume { port } => faults::resume(port).await,
+            Command::Kill { port } => faults::kill(port).await,
+            Command::Restart { port } => faults::restart(port).await,
+            Command::Partition {
+                isolate,
+                keep_clients,
+                split,
+            } => faults::partition(isolate, keep_clients, split).await,
+            Command::Slow { port, delay, loss } => faults::slow(port, delay, loss).await,
+            Command::Heal => faults::heal().await,
+            Command::Check(args) => check::run(args).await,
             Command::Stop { all } => playground::stop(all).await,
             Command::Test { version, nextest_args } => matrix::run(&versions(&version)?, &nextest_args).await,
             Command::Bench(args) => bench::run(args).await,

@@ -19,16 +19,17 @@ macro_rules! out {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
+pub(crate) use out;
 
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     out!("  {line}");
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught from when this is made: each means "stop and undo what is half-made".
-struct Interrupts([Signal; 3]);
+pub(crate) struct Interrupts([Signal; 3]);
 
 impl Interrupts {
-    fn catch() -> Result<Self> {
+    pub(crate) fn catch() -> Result<Self> {
         let catch = |kind| signal(kind).map_err(|e| Error::new(format!("catching signals: {e}")));
         Ok(Self([
             catch(SignalKind::interrupt())?,
@@ -38,7 +39,7 @@ impl Interrupts {
     }
 
     /// Waits for the first of them and returns its name.
-    async fn next(&mut self) -> &'static str {
+    pub(crate) async fn next(&mut self) -> &'static str {
         let [int, term, hup] = &mut self.0;
         tokio::select! {
             _ = int.recv() => "SIGINT",
@@ -65,6 +66,11 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
             took.as_secs_f64()
         );
     }
+    let tools = image::ensure_tools(&docker, &say).await?;
+    out!(
+        "{:<11} {tools}  (iptables, tc, ss for partition, slow and heal)",
+        "tools"
+    );
     Ok(())
 }
 
@@ -100,7 +106,7 @@ pub async fn create(spec: ClusterSpec) -> Result<()> {
     Ok(())
 }
 
-async fn playground() -> Result<Cluster> {
+pub(crate) async fn playground() -> Result<Cluster> {
     Cluster::find(&Docker::connect().await?, PLAYGROUND).await
 }
 
@@ -349,7 +355,7 @@ pub async fn stop(all: bool) -> Result<()> {
 }
 
 /// Prints one line per node: port, role, address, slots and the master it replicates.
-fn print_topology(topology: &ClusterNodes) {
+pub(crate) fn print_topology(topology: &ClusterNodes) {
     let mut nodes: Vec<_> = topology.nodes.iter().collect();
     nodes.sort_by_key(|n| (n.port().unwrap_or(u16::MAX), n.id.clone()));
     out!(
