@@ -223,7 +223,9 @@ impl Cluster {
             Networking::Pod => (self.pod_namespace()?, pod_slow(fault.port, delay, loss_percent)),
             Networking::Bridge => (node.id.clone(), bridge_slow(delay, loss_percent)),
         };
-        let script = format!("{SETUP}{}", rules.join("\n"));
+        // The tc part first: where the kernel has no netem it exits before any chain is made, leaving nothing.
+        let (tc, iptables) = rules;
+        let script = format!("{}\n{SETUP}{}", tc.join("\n"), iptables.join("\n"));
         self.run_tools(&tools, &namespace, &script).await?;
         progress(&format!(
             "fault: node {} slowed: +{} ms per packet each way, {loss_percent}% lost",
@@ -427,7 +429,7 @@ fn netem_delay(dev: &str, mark: Option<u16>, delay: Duration) -> Vec<String> {
             vec![
                 format!(
                     "created=0; {TC} qdisc show dev {dev} | grep -q 'htb 1:' || {{ {TC} qdisc add dev {dev} root \
-                     handle 1: htb default 1 && {TC} class add dev {dev} parent 1: classid 1:1 htb rate 10gbit; \
+                     handle 1: htb default 1 r2q 100000 && {TC} class add dev {dev} parent 1: classid 1:1 htb rate 10gbit; \
                      created=1; }}"
                 ),
                 format!("{TC} class add dev {dev} parent 1: classid 1:{class} htb rate 10gbit"),
@@ -444,12 +446,13 @@ fn netem_delay(dev: &str, mark: Option<u16>, delay: Duration) -> Vec<String> {
     }
 }
 
-/// Delay and loss for the node on `port` inside a pod: its own packets are found by uid, those sent to it by port.
-fn pod_slow(port: u16, delay: Duration, loss_percent: f64) -> Vec<String> {
+/// Delay and loss for the node on `port` inside a pod, as `tc` and `iptables` commands: its own packets are
+/// found by uid, those sent to it by port.
+fn pod_slow(port: u16, delay: Duration, loss_percent: f64) -> (Vec<String>, Vec<String>) {
     let bus = u32::from(port) + 10000;
-    let mut rules = Vec::new();
+    let (mut tc, mut rules) = (Vec::new(), Vec::new());
     if !delay.is_zero() {
-        rules.extend(netem_delay("lo", Some(port), delay));
+        tc.extend(netem_delay("lo", Some(port), delay));
         rules.push(format!(
             "{IPT} -t mangle -A CLUSTER_TESTS_OUT -o lo -m owner --uid-owner {port} -j MARK --set-mark {port}"
         ));
@@ -466,14 +469,14 @@ fn pod_slow(port: u16, delay: Duration, loss_percent: f64) -> Vec<String> {
             "{IPT} -A CLUSTER_TESTS_IN -p tcp -m multiport --dports {port},{bus} -m statistic --mode random --probability {p} -j DROP"
         ));
     }
-    rules
+    (tc, rules)
 }
 
 /// Delay and loss on a node's own namespace (bridge networking): all of its traffic.
-fn bridge_slow(delay: Duration, loss_percent: f64) -> Vec<String> {
-    let mut rules = Vec::new();
+fn bridge_slow(delay: Duration, loss_percent: f64) -> (Vec<String>, Vec<String>) {
+    let (mut tc, mut rules) = (Vec::new(), Vec::new());
     if !delay.is_zero() {
-        rules.extend(netem_delay("eth0", None, delay));
+        tc.extend(netem_delay("eth0", None, delay));
     }
     if loss_percent > 0.0 {
         let p = loss_percent / 100.0;
@@ -483,7 +486,7 @@ fn bridge_slow(delay: Duration, loss_percent: f64) -> Vec<String> {
             ));
         }
     }
-    rules
+    (tc, rules)
 }
 
 #[cfg(test)]
@@ -527,12 +530,13 @@ mod tests {
 
     #[test]
     fn slow_links_mark_a_pod_node_both_ways_and_drop_at_random() {
-        let rules = pod_slow(7001, Duration::from_millis(50), 10.0).join("\n");
+        let (tc, iptables) = pod_slow(7001, Duration::from_millis(50), 10.0);
+        let rules = format!("{}\n{}", tc.join("\n"), iptables.join("\n"));
         assert!(rules.contains("netem delay 50ms"));
         assert!(rules.contains("match mark 7001 0xffff flowid 1:1b59"));
         assert!(rules.contains("--uid-owner 7001 -j MARK --set-mark 7001"));
         assert!(rules.contains("--dports 7001,17001 -j MARK --set-mark 7001"));
         assert!(rules.contains("--probability 0.1 -j DROP"));
-        assert!(!pod_slow(7001, Duration::ZERO, 10.0).join("\n").contains("netem"));
+        assert!(pod_slow(7001, Duration::ZERO, 10.0).0.is_empty(), "no delay, no tc");
     }
 }
