@@ -1,7 +1,8 @@
 //! The write checker: writers write while a seeded schedule of faults breaks the cluster; afterwards every write
 //! is read back and what the cluster lost is counted.
 //!
-//! Model: unique keys, one `SET` per key (`check:<seed>:<writer>:<n>` = `<writer>-<n>`). Every acknowledgement
+//! Model: unique keys, one `SET` per key (`check:<run>:<writer>:<n>` = `<writer>-<n>`, `<run>` new for each
+//! run, so a key an earlier run left behind never passes for one this run lost). Every acknowledgement
 //! then vouches for exactly one key, so a lost acknowledged write shows directly as a missing key, and the
 //! client library's own retries (it re-sends a command after a timeout or a redirect) can never turn into a
 //! false anomaly: `SET` of the same value is idempotent. Appending to per-key lists would also show reordering,
@@ -195,11 +196,12 @@ impl Cluster {
             .await?;
         let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
+        let run = run_id();
         let mut writers = Vec::new();
         for w in 0..spec.writers {
             let conn = self.client().await?;
-            let (stop, seed, wait) = (stop.clone(), spec.seed, spec.wait);
-            writers.push(tokio::spawn(write_until(conn, w, seed, wait, start, stop)));
+            let (stop, wait) = (stop.clone(), spec.wait);
+            writers.push(tokio::spawn(write_until(conn, w, run.clone(), wait, start, stop)));
         }
         let schedule = self.run_schedule(spec, start, progress).await;
         let left = spec.seconds.saturating_sub(start.elapsed()).max(Duration::from_secs(1));
@@ -365,11 +367,19 @@ impl Cluster {
     }
 }
 
+/// A name no other run uses: the clock's nanoseconds and this process.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}{:x}", nanos & 0xffff_ffff_ffff, std::process::id())
+}
+
 /// One writer: unique keys, one after the other, until `stop`.
 async fn write_until(
     mut conn: redis::cluster_async::ClusterConnection,
     writer: usize,
-    seed: u64,
+    run: String,
     wait: usize,
     start: Instant,
     stop: Arc<AtomicBool>,
@@ -379,7 +389,7 @@ async fn write_until(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let key = format!("check:{seed}:{writer}:{n}");
+        let key = format!("check:{run}:{writer}:{n}");
         let value = format!("{writer}-{n}");
         let outcome = if wait == 0 {
             let set = conn.set::<_, _, ()>(&key, &value);
