@@ -22,7 +22,7 @@ use crate::faults::FailoverKind;
 use crate::net_faults::Cut;
 use crate::node_faults::FaultStart;
 use crate::topology::Role;
-use crate::{Error, Progress, Result, bail};
+use crate::{Error, Result, bail};
 
 /// The faults a check can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -185,15 +185,18 @@ impl SplitMix {
 impl Cluster {
     /// Runs the check `spec` describes: writers write, the faults happen one after the other, every fault is
     /// undone, and once the cluster is ready everything written is read back.
-    pub async fn check(&self, spec: &CheckSpec, progress: Progress<'_>) -> Result<CheckReport> {
+    pub async fn check(&self, spec: &CheckSpec) -> Result<CheckReport> {
         if spec.writers == 0 || spec.writers > 64 {
             bail!("--writers must be 1 to 64 (got {})", spec.writers);
         }
         if spec.wait > 0 && self.topology().await?.nodes.iter().all(|n| n.role != Role::Replica) {
             bail!("--wait {} needs replicas, and the cluster has none", spec.wait);
         }
-        self.wait_ready(crate::ready::Shape::Any, self.spec.step_timeout())
-            .await?;
+        self.wait_ready(
+            crate::ready::Shape::Any,
+            self.identity.step_timeout(self.nodes().await?.len()),
+        )
+        .await?;
         let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let run = run_id();
@@ -203,7 +206,7 @@ impl Cluster {
             let (stop, wait) = (stop.clone(), spec.wait);
             writers.push(tokio::spawn(write_until(conn, w, run.clone(), wait, start, stop)));
         }
-        let schedule = self.run_schedule(spec, start, progress).await;
+        let schedule = self.run_schedule(spec, start).await;
         let left = spec.seconds.saturating_sub(start.elapsed()).max(Duration::from_secs(1));
         tokio::time::sleep(left).await;
         stop.store(true, Ordering::Relaxed);
@@ -217,14 +220,17 @@ impl Cluster {
         }
         let seconds = start.elapsed().as_secs_f64();
         let rounds = schedule?;
-        progress("check: faults over; waiting for the cluster to be ready, then reading every key back");
-        self.wait_ready(crate::ready::Shape::Any, self.spec.step_timeout())
-            .await?;
+        tracing::info!("check: faults over; waiting for the cluster to be ready, then reading every key back");
+        self.wait_ready(
+            crate::ready::Shape::Any,
+            self.identity.step_timeout(self.nodes().await?.len()),
+        )
+        .await?;
         let present = self.read_back(&writes).await?;
         Ok(tally(spec, &writes, &present, rounds, seconds))
     }
 
-    async fn run_schedule(&self, spec: &CheckSpec, start: Instant, progress: Progress<'_>) -> Result<Vec<RoundReport>> {
+    async fn run_schedule(&self, spec: &CheckSpec, start: Instant) -> Result<Vec<RoundReport>> {
         let mut rng = SplitMix(spec.seed);
         let mut rounds = Vec::new();
         if spec.fault == FaultKind::None {
@@ -254,18 +260,18 @@ impl Cluster {
             }
             let port = candidates[rng.below(candidates.len())];
             let at = start.elapsed().as_secs_f64();
-            progress(&format!(
+            tracing::info!(
                 "check: round {} of {}: {} of master {port} at {at:.1} s",
                 round + 1,
                 spec.rounds,
                 fault.name()
-            ));
-            let (takeover, recovered) = self.one_fault(fault, port, progress).await?;
-            progress(&format!(
+            );
+            let (takeover, recovered) = self.one_fault(fault, port).await?;
+            tracing::info!(
                 "check: round {}: {}recovered after {recovered:.2} s",
                 round + 1,
                 takeover.map_or(String::new(), |t| format!("replica took over after {t:.2} s; "))
-            ));
+            );
             rounds.push(RoundReport {
                 fault,
                 port,
@@ -278,63 +284,61 @@ impl Cluster {
     }
 
     /// Injects one fault into master `port`, undoes it, and returns the takeover and recovery times.
-    async fn one_fault(&self, fault: FaultKind, port: u16, progress: Progress<'_>) -> Result<(Option<f64>, f64)> {
-        let quiet: Progress<'_> = &|_| {};
-        let within = self.spec.step_timeout();
+    async fn one_fault(&self, fault: FaultKind, port: u16) -> Result<(Option<f64>, f64)> {
+        let within = self.identity.step_timeout(self.nodes().await?.len());
         let secs = |d: Duration| d.as_secs_f64();
         match fault {
             FaultKind::Failover => {
                 let report = self
-                    .failover(Some(port), FailoverKind::RemoveMaster { force: false }, quiet)
+                    .failover(Some(port), FailoverKind::RemoveMaster { force: false })
                     .await?;
                 let plan = self.plan_join(None, Some(port)).await?;
-                self.carry_out_join(&plan, quiet).await?;
+                self.carry_out_join(&plan).await?;
                 self.forget_gone().await?;
                 Ok((report.promoted_after.map(secs), secs(report.ready_after)))
             }
             FaultKind::Pause | FaultKind::Kill => {
                 let started = if fault == FaultKind::Pause {
-                    self.pause(Some(port), quiet).await?
+                    self.pause(Some(port)).await?
                 } else {
-                    self.kill(Some(port), quiet).await?
+                    self.kill(Some(port)).await?
                 };
                 let takeover = self.wait_takeover(&started, within).await?;
                 if fault == FaultKind::Pause {
-                    self.resume(Some(port), quiet).await?;
+                    self.resume(Some(port)).await?;
                 } else {
-                    self.restart(Some(port), quiet).await?;
+                    self.restart(Some(port)).await?;
                 }
                 Ok((takeover.map(|t| secs(t.after)), secs(started.at.elapsed())))
             }
             FaultKind::Partition => {
                 let report = self
-                    .partition(
-                        Cut::Isolate {
-                            port,
-                            keep_clients: true,
-                        },
-                        quiet,
-                    )
+                    .partition(Cut::Isolate {
+                        port,
+                        keep_clients: true,
+                    })
                     .await?;
                 let started: &FaultStart = report
                     .minority_masters
                     .first()
                     .ok_or_else(|| Error::new(format!("isolating {port} left no master in the minority")))?;
                 let takeover = self.wait_takeover(started, within).await?;
-                self.heal(quiet).await?;
+                self.heal().await?;
                 Ok((takeover.map(|t| secs(t.after)), secs(started.at.elapsed())))
             }
             FaultKind::Slow => {
-                let started = match self.slow(Some(port), Duration::from_millis(100), 10.0, quiet).await {
+                let started = match self.slow(Some(port), Duration::from_millis(100), 10.0).await {
                     Ok(started) => started,
                     Err(e) if e.to_string().contains("netem") => {
-                        progress("check: no netem in this kernel; the slow round drops 20% of the packets instead");
-                        self.slow(Some(port), Duration::ZERO, 20.0, quiet).await?
+                        tracing::info!(
+                            "check: no netem in this kernel; the slow round drops 20% of the packets instead"
+                        );
+                        self.slow(Some(port), Duration::ZERO, 20.0).await?
                     }
                     Err(e) => return Err(e),
                 };
                 tokio::time::sleep(Duration::from_secs(3)).await;
-                self.heal(quiet).await?;
+                self.heal().await?;
                 Ok((None, secs(started.at.elapsed())))
             }
             FaultKind::None | FaultKind::Mixed => unreachable!("the schedule picks a concrete fault"),

@@ -1,205 +1,30 @@
 //! The [`Cluster`] handle: find a cluster's nodes through Docker, read their views, wait for readiness, remove it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::{join_all, try_join_all};
-use redis::cluster::ClusterClient;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
-    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING,
-    LABEL_NODE_TIMEOUT, LABEL_OWNER, LABEL_PERSIST, LABEL_PORT, LABEL_VERSION, cluster_filter,
+    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
+    LABEL_OWNER, LABEL_PERSIST, LABEL_PORT, LABEL_SECRETS, LABEL_VERSION, cluster_filter,
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
+use crate::node_image::NodeImage;
 use crate::ready::{self, Shape};
-use crate::removal::{Removed, remove_cluster, remove_orphans};
-use crate::topology::ClusterNodes;
+use crate::removal::{Removed, remove_cluster};
+use crate::security::{Access, Secrets};
+use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
+use crate::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::versions::Version;
-use crate::{Error, Result, bail, data, owner, wait};
-
-/// Name of the cluster the CLI makes and finds.
-pub const PLAYGROUND: &str = "playground";
-/// Default cluster node timeout. Failover takes about this plus 1.3 s (failure agreement and the servers' fixed
-/// 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no false failure with five clusters
-/// being made and broken at once on a 2-core machine. `create --node-timeout` raises it for busier machines.
-pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
-/// Longest node timeout accepted: failover then takes over a minute, more than any step of the harness waits.
-pub const MAX_NODE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
-pub const FIRST_PORT: u16 = 7001;
-/// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
-pub const DEFAULT_SPARE_PORTS: usize = 3;
-
-/// What a cluster is made of.
-#[derive(Debug, Clone)]
-pub struct ClusterSpec {
-    /// Cluster name: prefix of its container names and its network's name.
-    pub name: String,
-    /// Server version.
-    pub version: &'static Version,
-    /// Masters (at least 3, as Redis Cluster needs a majority of masters to fail a node over).
-    pub masters: usize,
-    /// Replicas per master.
-    pub replicas: usize,
-    /// `cluster-node-timeout`.
-    pub node_timeout: Duration,
-    /// Port of the first node; `None` picks a free range on the host (the tests' choice; [`FIRST_PORT`] with
-    /// [`Networking::Bridge`], which publishes nothing).
-    pub first_port: Option<u16>,
-    /// How the nodes are networked and reached from the host.
-    pub networking: Networking,
-    /// Ports published beyond the nodes' own, for nodes that join later ([`Networking::Pod`] only).
-    pub spare_ports: usize,
-    /// Whether dropping the [`Cluster`] removes it (tests) or it is kept until `stop` (the CLI).
-    pub remove_on_drop: bool,
-    /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
-    /// comes back with them; without it a restarted node comes back empty (its `nodes.conf` is kept either way).
-    pub persist: bool,
-}
-
-impl ClusterSpec {
-    /// The CLI's cluster: 3 masters and 1 replica each, kept until `cargo xtask stop`.
-    pub fn playground(version: &'static Version) -> Self {
-        Self {
-            name: PLAYGROUND.into(),
-            version,
-            masters: 3,
-            replicas: 1,
-            node_timeout: DEFAULT_NODE_TIMEOUT,
-            first_port: Some(FIRST_PORT),
-            networking: Networking::Pod,
-            spare_ports: DEFAULT_SPARE_PORTS,
-            remove_on_drop: false,
-            persist: false,
-        }
-    }
-
-    /// A test's cluster: the version from `$CLUSTER_VERSION`, a name no other test process uses, removed on drop.
-    pub fn for_test() -> Result<Self> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!("ct{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        Ok(Self {
-            name,
-            first_port: None,
-            remove_on_drop: true,
-            ..Self::playground(Version::from_env()?)
-        })
-    }
-
-    /// Makes the cluster this spec describes (see [`Cluster::create`]), printing progress to stderr; clusters of
-    /// test processes that died without cleaning up are removed meanwhile.
-    pub async fn start(self) -> Result<Cluster> {
-        let docker = Docker::connect().await?;
-        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
-        let ((), created) = tokio::join!(
-            remove_orphans(&docker),
-            Cluster::create(&docker, self, &|line| eprintln!("{line}"))
-        );
-        Ok(created?.0)
-    }
-
-    /// How long one step of making or healing the cluster may take (forming, a failover, a join): several node
-    /// timeouts, plus room for a busy machine.
-    pub(crate) fn step_timeout(&self) -> Duration {
-        self.node_timeout * 5 + Duration::from_secs(20)
-    }
-
-    /// Total number of nodes.
-    pub fn node_count(&self) -> usize {
-        self.masters * (1 + self.replicas)
-    }
-
-    /// How many host ports the cluster's pod publishes: the nodes' and the spare ones.
-    pub fn published_count(&self) -> usize {
-        self.node_count() + self.spare_ports
-    }
-
-    /// Rejects specs the servers cannot run; the message says what would work.
-    pub fn validate(&self) -> Result<()> {
-        if self.masters < 3 {
-            bail!(
-                "a Redis Cluster needs at least 3 masters (got {}): fewer cannot elect a failover",
-                self.masters
-            );
-        }
-        if self.masters > 100 || self.replicas > 10 {
-            bail!(
-                "{} masters with {} replicas each is more than one machine should run",
-                self.masters,
-                self.replicas
-            );
-        }
-        if self.spare_ports > 100 {
-            bail!(
-                "{} spare ports is more than joins need (each costs a proxy process on the host)",
-                self.spare_ports
-            );
-        }
-        if let Some(first) = self.first_port {
-            let count = match self.networking {
-                Networking::Pod => self.published_count(),
-                Networking::Bridge => self.node_count(),
-            };
-            check_ports(u32::from(first), u32::from(first) + count as u32 - 1)?;
-        }
-        if self.node_timeout < Duration::from_millis(100) {
-            bail!("a node timeout under 100 ms would fail healthy nodes");
-        }
-        if self.node_timeout > MAX_NODE_TIMEOUT {
-            bail!(
-                "a node timeout over {} ms would leave a failed master unnoticed for over a minute",
-                MAX_NODE_TIMEOUT.as_millis()
-            );
-        }
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
-        }
-        Ok(())
-    }
-
-    /// Labels put on every container and the network this process makes for this cluster.
-    pub(crate) fn labels(&self) -> HashMap<String, String> {
-        let mut labels = HashMap::from([
-            (LABEL_CLUSTER.to_owned(), self.name.clone()),
-            (LABEL_VERSION.to_owned(), self.version.name.clone()),
-            (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
-            (
-                LABEL_FIRST_PORT.to_owned(),
-                self.first_port.unwrap_or(FIRST_PORT).to_string(),
-            ),
-            (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
-            (LABEL_MAKER.to_owned(), owner::this_process()),
-            (LABEL_PERSIST.to_owned(), self.persist.to_string()),
-        ]);
-        if self.remove_on_drop {
-            labels.insert(LABEL_OWNER.to_owned(), owner::this_process());
-        }
-        labels
-    }
-}
-
-/// Refuses node ports `first..=last` outside 1024..=55535: the cluster bus listens on port + 10000.
-pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
-    if first < 1024 || last > 55535 {
-        let ports = if first == last {
-            format!("port {first}")
-        } else {
-            format!("ports {first}..{last}")
-        };
-        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick another `--port-base`");
-    }
-    Ok(())
-}
+use crate::{Error, Result, bail, data, wait};
 
 /// A node container of a cluster, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,74 +43,102 @@ pub struct Node {
     pub state: String,
 }
 
-/// A running cluster. Its nodes are always read back from Docker, so the handle never goes stale.
+/// A running cluster. Its nodes are always read back from Docker, so the handle never goes stale. A test's
+/// cluster is removed when its handle is dropped (see [`ClusterSpec`]); [`Cluster::remove`] removes it and says
+/// what went.
+#[derive(Debug)]
 pub struct Cluster {
-    pub(crate) spec: ClusterSpec,
+    pub(crate) identity: Identity,
     pub(crate) docker: Docker,
     /// Where nodes attach: read from Docker when the cluster is found, set when it is made.
     pub(crate) attachment: Attachment,
+    pub(crate) on_drop: OnDrop,
+    /// Connections to the nodes, reused by every poll, with the cluster's credentials.
+    pub(crate) pool: node::Pool,
+    /// The nodes' config and the harness's credentials, for a cluster that needs them.
+    pub(crate) secrets: Option<Secrets>,
 }
 
 impl Cluster {
     /// Finds the running cluster called `name`, or says that none runs.
-    pub async fn find(docker: &Docker, name: &str) -> Result<Self> {
+    pub(crate) async fn find(docker: &Docker, name: &str) -> Result<Self> {
         let containers = docker.containers(&[cluster_filter(name)]).await?;
         let Some(first) = containers.first() else {
             bail!("no cluster is running (make one with `cargo xtask create`)");
         };
         let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
-        let version = Version::named(&label(LABEL_VERSION))?;
-        let node_timeout = label(LABEL_NODE_TIMEOUT)
-            .parse()
-            .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis);
-        let first_port = label(LABEL_FIRST_PORT).parse().unwrap_or(FIRST_PORT);
-        let networking = Networking::named(&label(LABEL_NETWORKING)).unwrap_or(Networking::Bridge);
+        // Labels this project wrote; one that does not parse is named rather than replaced by a default.
+        let parsed = |key: &str| -> Result<u64> {
+            label(key).parse().map_err(|_| {
+                Error::new(format!(
+                    "container {} has label {key}={:?}, which is not a number; was it made by this project?",
+                    first.name,
+                    label(key)
+                ))
+            })
+        };
+        // The node image as a node's labels record it (the holder's carry the same).
+        let node = containers
+            .iter()
+            .find(|c| c.labels.contains_key(LABEL_PORT))
+            .unwrap_or(first);
+        let version = Version::named(&label(LABEL_VERSION)).ok();
+        let image = NodeImage::from_labels(&node.labels, &node.image, version)?;
+        let node_timeout = Duration::from_millis(parsed(LABEL_NODE_TIMEOUT)?);
+        let first_port = u16::try_from(parsed(LABEL_FIRST_PORT)?).map_err(|_| Error::new("first port out of range"))?;
+        let networking = Networking::named(&label(LABEL_NETWORKING))?;
         let attachment = find_attachment(docker, name, networking).await?;
-        let spec = ClusterSpec {
+        let secrets_dir = first.labels.get(LABEL_SECRETS).map(PathBuf::from);
+        let secrets = secrets_dir.as_deref().map(|dir| Secrets::load(name, dir)).transpose()?;
+        let identity = Identity {
             name: name.to_owned(),
-            version,
-            // The shape a cluster was made with is not kept: after failovers and joins only the servers know it.
-            masters: 0,
-            replicas: 0,
+            image,
             node_timeout,
-            first_port: Some(first_port),
+            first_port,
             networking,
-            spare_ports: 0,
-            remove_on_drop: false,
+            owner: first.labels.get(LABEL_OWNER).cloned(),
+            secrets_dir,
             persist: label(LABEL_PERSIST) == "true",
         };
         Ok(Self {
-            spec,
+            identity,
             docker: docker.clone(),
             attachment,
+            // A cluster found, not made, is someone else's to remove.
+            on_drop: OnDrop::Keep,
+            pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
+            secrets,
         })
     }
 
-    /// Creates a cluster for a test, per [`ClusterSpec::for_test`], building the node image first if needed.
-    ///
-    /// Clusters of test processes that died without cleaning up (killed by a timeout, say) are removed meanwhile.
+    /// Makes a test's cluster: [`ClusterSpec::from_env`] then [`ClusterSpec::start`].
     pub async fn start_for_test() -> Result<Self> {
-        ClusterSpec::for_test()?.start().await
+        ClusterSpec::from_env()?.start().await
     }
 
     /// Cluster name.
     pub fn name(&self) -> &str {
-        &self.spec.name
+        &self.identity.name
     }
 
-    /// Server version the cluster runs.
-    pub fn version(&self) -> &'static Version {
-        self.spec.version
+    /// The matrix version the cluster runs, if its image was built from one (not for an image by reference).
+    pub fn version(&self) -> Option<&'static Version> {
+        self.identity.image.version
+    }
+
+    /// The image the cluster's nodes run: its reference, binaries and server (as the server binary reports it).
+    pub fn image(&self) -> &NodeImage {
+        &self.identity.image
     }
 
     /// How the cluster's nodes are networked.
     pub fn networking(&self) -> Networking {
-        self.spec.networking
+        self.identity.networking
     }
 
     /// Port of the first node (the others were made on the ports after it).
     pub fn first_port(&self) -> u16 {
-        self.spec.first_port.unwrap_or(FIRST_PORT)
+        self.identity.first_port
     }
 
     /// The host ports published on 127.0.0.1 for nodes, spare ones included (none on a bridge network).
@@ -303,21 +156,21 @@ impl Cluster {
             .collect())
     }
 
-    /// The node timeout the cluster runs with.
-    pub fn node_timeout(&self) -> Duration {
-        self.spec.node_timeout
+    /// The credentials its nodes need (none by default), for clients of the test's own making.
+    pub fn access(&self) -> &Access {
+        self.pool.access()
     }
 
-    /// The Docker connection the cluster uses.
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    /// The node timeout the cluster runs with.
+    pub fn node_timeout(&self) -> Duration {
+        self.identity.node_timeout
     }
 
     /// The cluster's node containers, sorted by port.
     pub async fn nodes(&self) -> Result<Vec<Node>> {
         let mut nodes: Vec<Node> = self
             .docker
-            .containers(&[cluster_filter(&self.spec.name)])
+            .containers(&[cluster_filter(&self.identity.name)])
             .await?
             .into_iter()
             .filter_map(to_node)
@@ -338,7 +191,7 @@ impl Cluster {
             Some(node) if node.addr.is_some() => Ok(node.clone()),
             Some(node) => bail!(
                 "the node of cluster `{}` on port {port} is {} and does not answer (`docker {}` brings it back)",
-                self.spec.name,
+                self.identity.name,
                 node.state,
                 if node.state == "paused" {
                     format!("unpause {}", node.container)
@@ -354,7 +207,7 @@ impl Cluster {
                     .collect();
                 bail!(
                     "no node of cluster `{}` listens on port {port}; live ports: {}",
-                    self.spec.name,
+                    self.identity.name,
                     ports.join(", ")
                 )
             }
@@ -368,7 +221,7 @@ impl Cluster {
 
     /// Every live node's view (`CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`), read concurrently.
     pub async fn views(&self) -> Result<Vec<NodeView>> {
-        join_all(self.live_addrs().await?.into_iter().map(NodeView::read))
+        join_all(self.live_addrs().await?.into_iter().map(|addr| self.pool.view(addr)))
             .await
             .into_iter()
             .collect()
@@ -376,9 +229,9 @@ impl Cluster {
 
     /// The topology as the first live node that answers sees it.
     pub async fn topology(&self) -> Result<ClusterNodes> {
-        let mut last = Error::new(format!("cluster `{}` has no live node", self.spec.name));
+        let mut last = Error::new(format!("cluster `{}` has no live node", self.identity.name));
         for addr in self.live_addrs().await? {
-            match NodeView::read(addr).await {
+            match self.access().view(addr).await {
                 Ok(view) => return Ok(view.nodes),
                 Err(e) => last = e,
             }
@@ -396,21 +249,68 @@ impl Cluster {
             let views = self.views().await?;
             let verdict = ready::check(&views, shape);
             if verdict.is_err() {
-                advance_idle_masters(&views, Nudge::WriteAndDelete).await?;
+                advance_idle_masters(self.access(), &views, Nudge::WriteAndDelete).await?;
             }
             verdict
         })
         .await
     }
 
-    /// A cluster client (the `redis` crate's) connected to the live nodes, with connect and response timeouts.
+    /// Waits until every live master's replicas have acknowledged all it had written when the call began (each
+    /// replica's offset, as its master lists it in `INFO replication`, reaches the master's offset), and returns
+    /// the port of each master serving slots with the number of its replicas that did. Replicas acknowledge once
+    /// a second, so this takes up to about a second on a quiet cluster.
+    pub async fn wait_replicated(&self, timeout: Duration) -> Result<BTreeMap<u16, usize>> {
+        let masters: Vec<(SocketAddr, u64)> = self
+            .views()
+            .await?
+            .into_iter()
+            .filter(|v| {
+                v.nodes
+                    .myself()
+                    .is_some_and(|me| me.role == Role::Master && !me.slots.is_empty())
+            })
+            .map(|v| (v.addr, v.replication.offset))
+            .collect();
+        wait::until("every master's replicas to acknowledge its writes", timeout, || async {
+            let mut acknowledged = BTreeMap::new();
+            for (addr, offset) in &masters {
+                let info: String = self.access().command(*addr, &["INFO", "replication"]).await?;
+                let links = ReplicationInfo::parse(&info).replicas;
+                let behind = links.iter().filter(|r| r.offset < *offset).count();
+                if links.is_empty() || behind > 0 {
+                    bail!("{addr}: {behind} of {} replicas behind offset {offset}", links.len());
+                }
+                acknowledged.insert(addr.port(), links.len());
+            }
+            Ok(acknowledged)
+        })
+        .await
+    }
+
+    /// A cluster client (the `redis` crate's) connected to the live nodes, with connect and response timeouts and
+    /// 8 retries (enough to ride out a failover).
     pub async fn client(&self) -> Result<ClusterConnection> {
-        let client = ClusterClient::builder(self.initial_nodes().await?)
+        self.client_with(|builder| builder.retries(8)).await
+    }
+
+    /// A cluster client made by `configure` from a builder seeded with the live nodes, whose connect and response
+    /// timeouts are set; e.g. `cluster.client_with(|b| b.retries(0))` to test a retry policy of your own.
+    pub async fn client_with(
+        &self,
+        configure: impl FnOnce(ClusterClientBuilder) -> ClusterClientBuilder,
+    ) -> Result<ClusterConnection> {
+        let mut builder = ClusterClient::builder(self.initial_nodes().await?)
             .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT)
-            .retries(8)
-            .build()?;
-        Ok(client.get_async_connection().await?)
+            .response_timeout(RESPONSE_TIMEOUT);
+        let access = self.access();
+        if let Some(user) = access.user() {
+            builder = builder.username(user);
+        }
+        if let Some(password) = access.password() {
+            builder = builder.password(password);
+        }
+        Ok(configure(builder).build()?.get_async_connection().await?)
     }
 
     /// Runs the node image's command-line client (`redis-cli` or `valkey-cli`) with `args` on the host's network,
@@ -419,15 +319,19 @@ impl Cluster {
     pub async fn host_cli(&self, args: &[&str]) -> Result<String> {
         static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
-        let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.spec.name)))?;
-        let cli = self.spec.version.cli_bin.clone();
+        let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.identity.name)))?;
+        let cli = self.identity.image.cli()?.to_owned();
         let spec = ContainerSpec {
-            name: format!("{}-cli-{}", self.spec.name, CLI_RUNS.fetch_add(1, Ordering::Relaxed)),
+            name: format!(
+                "{}-cli-{}",
+                self.identity.name,
+                CLI_RUNS.fetch_add(1, Ordering::Relaxed)
+            ),
             image,
             network: "host".into(),
             entrypoint: Some(vec![cli.clone()]),
             args: args.iter().map(|a| a.to_string()).collect(),
-            labels: self.spec.labels(),
+            labels: self.identity.labels(),
             ..Default::default()
         };
         let (code, output) = self.docker.run_to_end(&spec, RESPONSE_TIMEOUT * 5).await?;
@@ -437,32 +341,59 @@ impl Cluster {
         Ok(output)
     }
 
-    /// Removes every container and the network of this cluster; safe to call when they are already gone.
-    pub async fn remove(&self) -> Result<Removed> {
-        remove_cluster(&self.docker, &self.spec.name).await
+    /// Removes every container and network of this cluster (only its owner's, for a test's cluster) and says
+    /// what went; the handle is used up, so dropping it removes nothing more.
+    pub async fn remove(mut self) -> Result<Removed> {
+        self.on_drop = OnDrop::Keep;
+        remove_cluster(&self.docker, &self.identity.name, self.identity.owner.as_deref()).await
+    }
+
+    /// How to remove this cluster by hand, for messages.
+    fn removal_hint(&self) -> String {
+        format!(
+            "`cargo xtask stop --all`, or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
+            self.identity.name
+        )
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if !self.spec.remove_on_drop {
+        let keep = match self.on_drop {
+            OnDrop::Keep => return,
+            OnDrop::KeepOnPanic => std::thread::panicking(),
+            OnDrop::Remove => false,
+        };
+        let name = self.identity.name.clone();
+        if keep {
+            eprintln!(
+                "cluster-tests: kept cluster {name} ({KEEP_ENV}){}; remove it with {}",
+                self.published_ports()
+                    .map_or(String::new(), |r| format!(" at 127.0.0.1:{}-{}", r.start(), r.end())),
+                self.removal_hint()
+            );
             return;
         }
-        let name = self.spec.name.clone();
+        let owner = self.identity.owner.clone();
         // A fresh runtime on its own thread: drop may run inside (or outside) the test's runtime.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let docker = Docker::connect().await?;
-                remove_cluster(&docker, &name).await
+                remove_cluster(&docker, &name, owner.as_deref()).await
             })?;
             Ok::<_, Error>(())
         });
-        match cleanup.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("cluster-tests: could not remove cluster {}: {e}", self.spec.name),
-            Err(_) => eprintln!("cluster-tests: cleanup of cluster {} panicked", self.spec.name),
-        }
+        let failed = match cleanup.join() {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the clean-up panicked".to_owned(),
+        };
+        eprintln!(
+            "cluster-tests: could not remove cluster {}: {failed}; remove it with {}",
+            self.identity.name,
+            self.removal_hint()
+        );
     }
 }
 
@@ -477,7 +408,7 @@ pub(crate) enum Nudge {
 }
 
 /// Moves the replication offset of each master that has a synced replica at offset 0 (see [`Cluster::wait_ready`]).
-pub(crate) async fn advance_idle_masters(views: &[NodeView], nudge: Nudge) -> Result<()> {
+pub(crate) async fn advance_idle_masters(access: &Access, views: &[NodeView], nudge: Nudge) -> Result<()> {
     let idle = views
         .iter()
         .filter(|v| v.replication.replica_synced() && v.replication.offset == 0);
@@ -492,7 +423,7 @@ pub(crate) async fn advance_idle_masters(views: &[NodeView], nudge: Nudge) -> Re
                 pipe.atomic().set(&key, "").ignore().del(&key).ignore()
             }
         };
-        Some(node::query_pipe(v.addr, pipe))
+        Some(access.query_pipe(v.addr, pipe))
     });
     try_join_all(writes).await.map(drop)
 }
@@ -512,21 +443,4 @@ fn to_node(c: Container) -> Option<Node> {
         addr,
         state: c.state,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_timeouts_are_bounded() {
-        let spec = |ms| ClusterSpec {
-            node_timeout: Duration::from_millis(ms),
-            ..ClusterSpec::playground(Version::default_version())
-        };
-        assert!(spec(1000).validate().is_ok());
-        assert!(spec(60_000).validate().is_ok());
-        let err = spec(u64::MAX).validate().unwrap_err().to_string();
-        assert!(err.contains("60000 ms"), "{err}");
-    }
 }

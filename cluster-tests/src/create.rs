@@ -6,15 +6,19 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, stream};
 
-use crate::cluster::{Cluster, ClusterSpec, FIRST_PORT, Nudge, advance_idle_masters};
+use crate::cluster::{Cluster, Nudge, advance_idle_masters};
 use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
-use crate::node::{self, command};
+use crate::node;
+use crate::node_image::{ImageSource, NodeImage};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
+use crate::security::{Access, CONFIG_PATH, Secrets};
+use crate::spec::{ClusterSpec, FIRST_PORT, Identity};
 use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, ErrorKind, Progress, Result, bail, image, owner, wait};
+use crate::{Error, ErrorKind, Result, bail, owner, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +52,13 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
 }
 
 /// The container spec of the node listening on `port`, attached to the cluster's pod or network.
-pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachment: &Attachment) -> ContainerSpec {
-    let mut labels = spec.labels();
+pub(crate) fn node_container(
+    identity: &Identity,
+    port: u16,
+    attachment: &Attachment,
+    secrets: Option<&Secrets>,
+) -> ContainerSpec {
+    let mut labels = identity.labels();
     labels.insert(LABEL_PORT.to_owned(), port.to_string());
     let args = [
         "--port",
@@ -59,13 +68,13 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachm
         "--cluster-config-file",
         "nodes.conf",
         "--cluster-node-timeout",
-        &spec.node_timeout.as_millis().to_string(),
+        &identity.node_timeout.as_millis().to_string(),
         "--protected-mode",
         "no",
         "--save",
         "",
         "--appendonly",
-        if spec.persist { "yes" } else { "no" },
+        if identity.persist { "yes" } else { "no" },
         // Written to the file before the reply, fsynced once a second: a killed process (not a lost machine)
         // loses nothing acknowledged, at a fraction of `always`'s cost.
         "--appendfsync",
@@ -76,29 +85,29 @@ pub(crate) fn node_container(spec: &ClusterSpec, image: &str, port: u16, attachm
         "no",
     ];
     let mut container = ContainerSpec {
-        name: format!("{}-{port}", spec.name),
-        image: image.to_owned(),
+        name: format!("{}-{port}", identity.name),
         // Its own uid, so that rules inside a shared network namespace can single out its traffic.
         user: Some(port.to_string()),
         args: args.iter().map(|a| a.to_string()).collect(),
         labels,
         ..Default::default()
     };
+    if let Some(secrets) = secrets {
+        // The config file comes first: the server reads it, then the arguments.
+        container.args.insert(0, CONFIG_PATH.to_owned());
+        container.files.push(secrets.node_file(port));
+    }
+    identity.image.apply(&mut container);
     attachment.attach(&mut container);
     container
 }
 
 /// Makes the cluster's pod (its first port then known) or bridge network.
-async fn attach_cluster(
-    docker: &Docker,
-    spec: &ClusterSpec,
-    image: &str,
-    progress: Progress<'_>,
-) -> Result<(Attachment, u16)> {
+async fn attach_cluster(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<(Attachment, u16)> {
     match spec.networking {
-        Networking::Pod => start_pod(docker, spec, image, progress).await,
+        Networking::Pod => start_pod(docker, spec, image).await,
         Networking::Bridge => {
-            let network = make_network(docker, spec, progress).await?;
+            let network = make_network(docker, spec, image).await?;
             Ok((Attachment::Bridge { network }, spec.first_port.unwrap_or(FIRST_PORT)))
         }
     }
@@ -110,7 +119,7 @@ async fn attach_cluster(
 ///
 /// Docker 20.10 makes a second network of the same name without complaint, so two `create`s at once both get
 /// one: each then looks again, and all but the maker of the oldest remove theirs and give up.
-async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_>) -> Result<String> {
+async fn make_network(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<String> {
     let name = &spec.name;
     let ours = |n: &Network| n.labels.get(LABEL_CLUSTER) == Some(name);
     let existing = docker.networks_named(name).await?;
@@ -126,13 +135,16 @@ async fn make_network(docker: &Docker, spec: &ClusterSpec, progress: Progress<'_
         if left.labels.get(LABEL_MAKER).is_some_and(|m| !owner::is_gone(m)) {
             return Err(being_made(name));
         }
-        progress(&format!(
+        tracing::info!(
             "network: reusing {name} ({}), left by an earlier run that Docker could not remove (a Docker engine bug)",
             short(&left.id)
-        ));
+        );
         return Ok(left.id.clone());
     }
-    let id = docker.create_network(name, spec.labels()).await?;
+    let first_port = spec.first_port.unwrap_or(FIRST_PORT);
+    let id = docker
+        .create_network(name, spec.identity(first_port, image).labels())
+        .await?;
     let oldest = docker.networks_named(name).await?.into_iter().next();
     if oldest.is_some_and(|n| n.id != id) {
         docker.remove_network(&id).await.ok();
@@ -161,6 +173,7 @@ pub(crate) async fn start_node(
     container: ContainerSpec,
     port: u16,
     networking: Networking,
+    access: &Access,
 ) -> Result<(SocketAddr, String)> {
     let started = docker.run(&container).await?;
     let answered = async {
@@ -172,7 +185,7 @@ pub(crate) async fn start_node(
             &format!("{} to answer", container.name),
             Duration::from_secs(20),
             || async {
-                let e = match command::<String>(addr, &["CLUSTER", "MYID"]).await {
+                let e = match access.command::<String>(addr, &["CLUSTER", "MYID"]).await {
                     Ok(id) => return Ok(Ok(id)),
                     Err(e) => e,
                 };
@@ -201,11 +214,15 @@ pub(crate) async fn start_node(
 }
 
 /// Makes `replica` replicate the master `master_id`, once the replica has learnt of that master.
-pub(crate) async fn replicate(replica: SocketAddr, master_id: &str, timeout: Duration) -> Result<()> {
+pub(crate) async fn replicate(access: &Access, replica: SocketAddr, master_id: &str, timeout: Duration) -> Result<()> {
     wait::until(&format!("{replica} to replicate {master_id}"), timeout, || async {
-        let view = node::NodeView::read(replica).await?;
+        let view = access.view(replica).await?;
         match view.nodes.get(master_id) {
-            Some(m) if !m.in_handshake() => command::<()>(replica, &["CLUSTER", "REPLICATE", master_id]).await,
+            Some(m) if !m.in_handshake() => {
+                access
+                    .command::<()>(replica, &["CLUSTER", "REPLICATE", master_id])
+                    .await
+            }
             _ => bail!("{replica} has not met its master yet"),
         }
     })
@@ -214,36 +231,53 @@ pub(crate) async fn replicate(replica: SocketAddr, master_id: &str, timeout: Dur
 
 /// Gives each node a distinct config epoch, from `first` up: this spares the servers their epoch-collision round
 /// (as redis-cli does). Only nodes that know no other node accept it.
-async fn set_config_epochs(nodes: &[(SocketAddr, String)], first: usize) -> Result<()> {
+async fn set_config_epochs(access: &Access, nodes: &[(SocketAddr, String)], first: usize) -> Result<()> {
     let epochs = nodes
         .iter()
         .enumerate()
-        .map(|(i, (addr, _))| command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(first + i).to_string()]));
+        .map(|(i, (addr, _))| access.command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(first + i).to_string()]));
     try_join_all(epochs).await.map(drop)
 }
 
-/// Has each of `new` meet every node of `known` and every earlier node of `new` directly, so that nobody waits
-/// for gossip to learn of the others.
-pub(crate) async fn meet_all(new: &[(SocketAddr, String)], known: &[SocketAddr]) -> Result<()> {
+/// How many nodes a new node meets directly: up to 9 nodes that is all of them, so nobody waits for gossip to learn
+/// of the others; beyond, gossip spreads the rest within a few node timeouts, and the meets stay linear in the
+/// number of nodes (a full mesh of 100 nodes is 4,950 meets, which a 2-core machine cannot answer in time).
+const MEET_FANOUT: usize = 8;
+/// How many commands of one step are in flight at once.
+const IN_FLIGHT: usize = 32;
+
+/// Has each of `new` meet the [`MEET_FANOUT`] nodes made just before it (the last of `known`, then the earlier
+/// of `new`).
+pub(crate) async fn meet_all(pool: &node::Pool, new: &[(SocketAddr, String)], known: &[SocketAddr]) -> Result<()> {
+    let all: Vec<SocketAddr> = known.iter().copied().chain(new.iter().map(|(addr, _)| *addr)).collect();
     let meets = new.iter().enumerate().flat_map(|(j, (from, _))| {
-        known.iter().chain(new[..j].iter().map(|(to, _)| to)).map(move |to| {
-            command::<()>(
-                *from,
-                &["CLUSTER", "MEET", &to.ip().to_string(), &to.port().to_string()],
-            )
-        })
+        let before = &all[..known.len() + j];
+        before[before.len().saturating_sub(MEET_FANOUT)..]
+            .iter()
+            .map(move |to| {
+                let mut meet = redis::cmd("CLUSTER");
+                meet.arg("MEET").arg(to.ip().to_string()).arg(to.port());
+                async move { pool.query::<()>(*from, &meet).await }
+            })
     });
-    try_join_all(meets).await.map(drop)
+    let mut meets = stream::iter(meets).buffer_unordered(IN_FLIGHT);
+    while let Some(met) = meets.next().await {
+        met?;
+    }
+    Ok(())
 }
 
 /// Assigns `range` to the master at `addr`: one `ADDSLOTSRANGE` where supported (Redis 7+), else one `ADDSLOTS`.
-async fn assign_slots(addr: SocketAddr, range: SlotRange) -> Result<()> {
+async fn assign_slots(access: &Access, addr: SocketAddr, range: SlotRange) -> Result<()> {
     let (start, end) = (range.start.to_string(), range.end.to_string());
-    match command::<()>(addr, &["CLUSTER", "ADDSLOTSRANGE", &start, &end]).await {
+    match access
+        .command::<()>(addr, &["CLUSTER", "ADDSLOTSRANGE", &start, &end])
+        .await
+    {
         Err(e) if is_unknown_command(&e) => {
             let mut cmd = redis::cmd("CLUSTER");
             cmd.arg("ADDSLOTS").arg((range.start..=range.end).collect::<Vec<u16>>());
-            node::query(addr, &cmd).await
+            access.query(addr, &cmd).await
         }
         other => other,
     }
@@ -279,12 +313,24 @@ impl Drop for Making {
     }
 }
 
+/// Removes what a failed create made and returns its error, saying also what could not be removed and how.
+async fn undo_create(docker: &Docker, spec: &ClusterSpec, error: Error) -> Error {
+    match remove_interrupted_cluster(docker, &spec.name).await {
+        Ok(_) => error,
+        Err(e) => error.context(format!(
+            "cluster `{}` could not be made, and what was made could not all be removed ({e}; `cargo xtask stop \
+             --all` tries again)",
+            spec.name
+        )),
+    }
+}
+
 impl Cluster {
     /// Creates the cluster `spec` describes and returns once it is ready, printing progress as it goes.
     ///
     /// Refuses if a cluster of that name exists or is being made (then with [`ErrorKind::NameTaken`]); builds
     /// the node image if it is missing. On any failure everything this call made is removed, and nothing else.
-    pub async fn create(docker: &Docker, spec: ClusterSpec, progress: Progress<'_>) -> Result<(Self, CreateReport)> {
+    pub(crate) async fn create(docker: &Docker, spec: ClusterSpec) -> Result<(Self, CreateReport)> {
         spec.validate()?;
         let _making = Making::claim(&spec.name)?;
         let existing = docker.containers(&[cluster_filter(&spec.name)]).await?;
@@ -305,72 +351,83 @@ impl Cluster {
                 ),
             ));
         }
-        progress(&format!(
+        tracing::info!(
             "creating cluster `{}`: {} masters x {} replicas, {}",
-            spec.name, spec.masters, spec.replicas, spec.version.server
-        ));
-        let (tag, outcome, took) = image::ensure_built(docker, spec.version, progress).await?;
-        if outcome == image::BuildOutcome::Built {
-            progress(&format!("image: built {tag} ({:.1} s)", took.as_secs_f64()));
+            spec.name,
+            spec.masters,
+            spec.replicas,
+            match &spec.image {
+                ImageSource::Recipe(v) => v.server.clone(),
+                ImageSource::Reference(r) => format!("image {r}"),
+            }
+        );
+        let image = NodeImage::resolve(docker, &spec.image).await?;
+        if spec.image.version().is_none() {
+            tracing::info!(
+                "image: {} runs {} ({}{})",
+                image.reference,
+                image.server,
+                image.server_bin,
+                if image.fresh_data_dir {
+                    ", data in a tmpfs at /data"
+                } else {
+                    ""
+                }
+            );
         }
         let start = Instant::now();
         let made = async {
-            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, progress).await?;
-            let spec = ClusterSpec {
-                first_port: Some(first_port),
-                ..spec.clone()
-            };
-            let cluster = Cluster {
-                spec,
-                docker: docker.clone(),
-                attachment,
-            };
-            let report = cluster.form(&tag, start, progress).await?;
+            let cluster = Self::attach(docker, &spec, &image).await?;
+            let report = cluster.form(&spec, start).await?;
             Ok::<_, Error>((cluster, report))
         };
         match made.await {
-            Err(e) => {
-                remove_interrupted_cluster(docker, &spec.name).await.ok();
-                // The holder's (or a node's) container name is taken: another create got there first.
-                Err(match e.kind() {
-                    ErrorKind::NameTaken => being_made(&spec.name),
-                    _ => e,
-                })
-            }
-            made => made,
+            Ok(made) => Ok(made),
+            // The holder's (or a node's) container name is taken: another create got there first.
+            Err(e) if e.kind() == ErrorKind::NameTaken => Err(undo_create(docker, &spec, being_made(&spec.name)).await),
+            Err(e) => Err(undo_create(docker, &spec, e).await),
         }
     }
 
+    /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be.
+    async fn attach(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Self> {
+        let (attachment, first_port) = attach_cluster(docker, spec, image).await?;
+        // Written once the pod or network is made: the name is then this cluster's.
+        let secrets = spec.secrets();
+        if let Some(secrets) = &secrets {
+            secrets.save()?;
+        }
+        Ok(Cluster {
+            identity: spec.identity(first_port, image),
+            docker: docker.clone(),
+            attachment,
+            on_drop: spec.on_drop(),
+            pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
+            secrets,
+        })
+    }
+
     /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
-    async fn start_nodes(&self, tag: &str, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
-        let spec = &self.spec;
+    async fn start_nodes(&self, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
-            let container = node_container(spec, tag, port, &self.attachment);
-            start_node(&self.docker, container, port, spec.networking)
+            let container = node_container(&self.identity, port, &self.attachment, self.secrets.as_ref());
+            start_node(&self.docker, container, port, self.identity.networking, self.access())
         }))
         .await
     }
 
     /// The standard route, for comparison: starts the same containers and runs `redis-cli --cluster create`
     /// (or `valkey-cli`) inside the cluster's network, then waits for the same readiness. Returns the time taken.
-    pub async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
+    pub(crate) async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Self, Duration)> {
         spec.validate()?;
-        let (tag, _, _) = image::ensure_built(docker, spec.version, &|_| {}).await?;
+        let image = NodeImage::resolve(docker, &spec.image).await?;
+        let cli = image.cli()?.to_owned();
         let start = Instant::now();
         let result = async {
-            let (attachment, first_port) = attach_cluster(docker, &spec, &tag, &|_| {}).await?;
-            let cluster = Cluster {
-                spec: ClusterSpec {
-                    first_port: Some(first_port),
-                    ..spec.clone()
-                },
-                docker: docker.clone(),
-                attachment,
-            };
-            let spec = &cluster.spec;
-            let nodes = cluster.start_nodes(&tag, 0..spec.node_count()).await?;
-            let mut cmd = vec![spec.version.cli_bin.clone(), "--cluster".into(), "create".into()];
+            let cluster = Self::attach(docker, &spec, &image).await?;
+            let nodes = cluster.start_nodes(0..spec.node_count()).await?;
+            let mut cmd = vec![cli.clone(), "--cluster".into(), "create".into()];
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([
                 "--cluster-replicas".into(),
@@ -378,94 +435,86 @@ impl Cluster {
                 "--cluster-yes".into(),
             ]);
             let first = format!("{}-{}", spec.name, cluster.first_port());
+            let step_timeout = cluster.identity.step_timeout(spec.node_count());
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
-            let (code, output) = tokio::time::timeout(spec.step_timeout(), docker.exec(&first, &cmd))
+            let (code, output) = tokio::time::timeout(step_timeout, docker.exec(&first, &cmd))
                 .await
-                .map_err(|_| {
-                    Error::new(format!(
-                        "{} --cluster create did not finish in time",
-                        spec.version.cli_bin
-                    ))
-                })??;
+                .map_err(|_| Error::new(format!("{cli} --cluster create did not finish in time")))??;
             if code != 0 {
-                bail!("{} --cluster create failed ({code}): {output}", spec.version.cli_bin);
+                bail!("{cli} --cluster create failed ({code}): {output}");
             }
             let shape = Shape::Exact {
                 masters: spec.masters,
                 replicas_per_master: spec.replicas,
             };
-            cluster.wait_ready(shape, spec.step_timeout()).await?;
+            cluster.wait_ready(shape, step_timeout).await?;
             Ok(cluster)
         }
         .await;
         match result {
             Ok(cluster) => Ok((cluster, start.elapsed())),
-            Err(e) => {
-                remove_interrupted_cluster(docker, &spec.name).await.ok();
-                Err(e)
-            }
+            Err(e) => Err(undo_create(docker, &spec, e).await),
         }
     }
 
     /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
-    async fn form(&self, tag: &str, start: Instant, progress: Progress<'_>) -> Result<CreateReport> {
-        let spec = &self.spec;
-        let step_timeout = spec.step_timeout();
+    async fn form(&self, spec: &ClusterSpec, start: Instant) -> Result<CreateReport> {
+        let step_timeout = self.identity.step_timeout(spec.node_count());
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
-        let masters = self.start_nodes(tag, 0..spec.masters).await?;
+        let masters = self.start_nodes(0..spec.masters).await?;
         let ranges = slot_ranges(spec.masters);
-        let (replicas, ()) = tokio::try_join!(self.start_nodes(tag, spec.masters..spec.node_count()), async {
-            set_config_epochs(&masters, 1).await?;
+        let (replicas, ()) = tokio::try_join!(self.start_nodes(spec.masters..spec.node_count()), async {
+            set_config_epochs(self.access(), &masters, 1).await?;
             try_join_all(
                 masters
                     .iter()
                     .zip(&ranges)
-                    .map(|((addr, _), range)| assign_slots(*addr, *range)),
+                    .map(|((addr, _), range)| assign_slots(self.access(), *addr, *range)),
             )
             .await?;
-            meet_all(&masters, &[]).await
+            meet_all(&self.pool, &masters, &[]).await
         })?;
         let containers_started = start.elapsed();
-        progress(&format!(
+        tracing::info!(
             "containers: {} nodes of {} up ({}) ({:.2} s)",
             masters.len() + replicas.len(),
-            spec.version.server,
+            self.identity.image.server,
             match self.attachment.published() {
                 Some(ports) => format!("at 127.0.0.1, ports {}-{} published", ports.start(), ports.end()),
                 None => format!("on network {}", spec.name),
             },
             containers_started.as_secs_f64()
-        ));
-        set_config_epochs(&replicas, masters.len() + 1).await?;
+        );
+        set_config_epochs(self.access(), &replicas, masters.len() + 1).await?;
         let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
-        meet_all(&replicas, &master_addrs).await?;
-        progress(&format!(
+        meet_all(&self.pool, &replicas, &master_addrs).await?;
+        tracing::info!(
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,
             spec.masters,
             format_ranges(&ranges)
-        ));
+        );
 
         // Replica j follows master j % masters: every master gets the same number of replicas, each its own.
         let master_of = |j: usize| &masters[j % spec.masters];
         let attach = replicas
             .iter()
             .enumerate()
-            .map(|(j, (addr, _))| replicate(*addr, &master_of(j).1, step_timeout));
+            .map(|(j, (addr, _))| replicate(self.access(), *addr, &master_of(j).1, step_timeout));
         try_join_all(attach).await?;
         let pairs: Vec<String> = replicas
             .iter()
             .enumerate()
             .map(|(j, (r, _))| format!("{}->{}", r.port(), master_of(j).0.port()))
             .collect();
-        progress(&format!("replicas: {}", pairs.join(", ")));
+        tracing::info!("replicas: {}", pairs.join(", "));
 
         wait::until("every node to serve all slots", step_timeout, || async {
             let views = self.views().await?;
             // Replicas sync within the masters' writable delay: let clients discover them meanwhile. The masters
             // were made a moment ago and hold nothing yet.
-            advance_idle_masters(&views, Nudge::FlushEmpty).await?;
+            advance_idle_masters(self.access(), &views, Nudge::FlushEmpty).await?;
             match views
                 .iter()
                 .find(|v| !v.info.state_ok() || v.info.slots_ok() != u64::from(SLOTS))
@@ -480,10 +529,10 @@ impl Cluster {
         })
         .await?;
         let cluster_formed = start.elapsed();
-        progress(&format!(
+        tracing::info!(
             "cluster: state ok on every node ({:.2} s)",
             cluster_formed.as_secs_f64()
-        ));
+        );
 
         let shape = Shape::Exact {
             masters: spec.masters,
@@ -491,10 +540,10 @@ impl Cluster {
         };
         self.wait_ready(shape, step_timeout).await?;
         let replicas_synced = start.elapsed();
-        progress(&format!(
+        tracing::info!(
             "sync: every replica linked and synced; cluster ready ({:.2} s)",
             replicas_synced.as_secs_f64()
-        ));
+        );
         Ok(CreateReport {
             containers_started,
             cluster_formed,

@@ -1,12 +1,9 @@
 //! Data helpers for tests: write keys spread over the whole slot space and read them back.
 
-use std::time::Duration;
-
 use futures_util::{StreamExt, stream};
 use redis::AsyncCommands;
 use redis::cluster_async::ClusterConnection;
 
-use crate::node::RESPONSE_TIMEOUT;
 use crate::topology::{SLOTS, SlotRange};
 use crate::{Result, bail};
 
@@ -84,27 +81,6 @@ pub async fn check(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> 
         }
     }
     Ok(())
-}
-
-/// Waits (server side, up to `timeout`) until every master's writes reached at least `replicas` replicas;
-/// returns the smallest count of acknowledging replicas over all masters (the `WAIT` command).
-///
-/// `WAIT` must run on the connection that wrote, whose response timeout ([`RESPONSE_TIMEOUT`]) bounds how long
-/// the server may wait: a longer `timeout` is refused rather than cut off by the client.
-pub async fn wait_replicated(conn: &mut ClusterConnection, replicas: usize, timeout: Duration) -> Result<usize> {
-    let margin = Duration::from_millis(250);
-    if timeout.is_zero() || timeout + margin > RESPONSE_TIMEOUT {
-        bail!(
-            "WAIT for {} ms (0 waits forever) cannot finish within the client's response timeout of {} ms",
-            timeout.as_millis(),
-            RESPONSE_TIMEOUT.as_millis()
-        );
-    }
-    Ok(redis::cmd("WAIT")
-        .arg(replicas)
-        .arg(timeout.as_millis() as u64)
-        .query_async(conn)
-        .await?)
 }
 
 fn value_of(key: &str) -> String {

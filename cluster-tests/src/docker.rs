@@ -16,34 +16,47 @@ use bollard::query_parameters::{
 use crate::{Error, ErrorKind, Result};
 
 /// Label naming the cluster a container or network belongs to.
-pub const LABEL_CLUSTER: &str = "cluster-tests.cluster";
+pub(crate) const LABEL_CLUSTER: &str = "cluster-tests.cluster";
 /// Label holding the port a node container listens on.
-pub const LABEL_PORT: &str = "cluster-tests.port";
+pub(crate) const LABEL_PORT: &str = "cluster-tests.port";
 /// Label holding the server version name a cluster runs.
-pub const LABEL_VERSION: &str = "cluster-tests.version";
+pub(crate) const LABEL_VERSION: &str = "cluster-tests.version";
 /// Label holding the cluster's node timeout in milliseconds.
-pub const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
+pub(crate) const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
 /// Label holding the port of a cluster's first node (a joining node takes the lowest free port from there).
-pub const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
+pub(crate) const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
 /// Label saying how a cluster's nodes are networked (`pod` or `bridge`, see [`crate::Networking`]).
-pub const LABEL_NETWORKING: &str = "cluster-tests.networking";
+pub(crate) const LABEL_NETWORKING: &str = "cluster-tests.networking";
 /// Label holding the host port range a pod publishes on 127.0.0.1 (`first-last`).
-pub const LABEL_PUBLISHED: &str = "cluster-tests.published";
+pub(crate) const LABEL_PUBLISHED: &str = "cluster-tests.published";
 /// Label saying whether a cluster's nodes keep their writes on disk (`true` or `false`, see
 /// [`crate::ClusterSpec::persist`]).
-pub const LABEL_PERSIST: &str = "cluster-tests.persist";
+pub(crate) const LABEL_PERSIST: &str = "cluster-tests.persist";
 /// Label marking the container that holds a pod's network namespace (it runs no node).
-pub const LABEL_HOLDER: &str = "cluster-tests.holder";
+pub(crate) const LABEL_HOLDER: &str = "cluster-tests.holder";
+/// Label holding the directory where a cluster that needs credentials keeps them (the path, never a secret).
+pub(crate) const LABEL_SECRETS: &str = "cluster-tests.secrets";
 /// Label naming the test process that owns a cluster, so that a later run can remove it if that process died
 /// (absent on clusters the CLI keeps).
-pub const LABEL_OWNER: &str = "cluster-tests.owner";
+pub(crate) const LABEL_OWNER: &str = "cluster-tests.owner";
 
 /// Label naming the process that made a container or network (written as owner values are), so that a create or
 /// join cut short removes only what it made itself, never what a concurrent one made.
-pub const LABEL_MAKER: &str = "cluster-tests.made-by";
+pub(crate) const LABEL_MAKER: &str = "cluster-tests.made-by";
+
+/// Label of a node container naming the image it was made from, as given (a tag or a reference).
+pub(crate) const LABEL_IMAGE_REF: &str = "cluster-tests.image-ref";
+/// Label of a node container (and of a node image built here) holding the server binary's path in the image.
+pub(crate) const LABEL_SERVER_BIN: &str = "cluster-tests.server-bin";
+/// Label of a node container (and of a node image built here) holding the client binary's path in the image.
+pub(crate) const LABEL_CLI_BIN: &str = "cluster-tests.cli-bin";
+/// Label of a node container (and of a node image built here) naming the server and version (`Redis 7.0.15`).
+pub(crate) const LABEL_SERVER: &str = "cluster-tests.server";
+/// Label of a short-lived container that probes an image for its binaries (removed when the probe ends).
+pub(crate) const LABEL_PROBE: &str = "cluster-tests.probe";
 
 /// The only host address node ports are ever published on.
-pub const LOOPBACK: &str = "127.0.0.1";
+pub(crate) const LOOPBACK: &str = "127.0.0.1";
 
 /// How long one call to the Docker engine may take before it is given up.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,9 +67,18 @@ pub struct Docker {
     api: bollard::Docker,
 }
 
+impl std::fmt::Debug for Docker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let version = self.api.client_version();
+        f.debug_struct("Docker")
+            .field("api_version", &version.to_string())
+            .finish()
+    }
+}
+
 /// What it takes to start one container.
 #[derive(Debug, Clone, Default)]
-pub struct ContainerSpec {
+pub(crate) struct ContainerSpec {
     /// Container name.
     pub name: String,
     /// Host name inside the container (not allowed when it shares another container's network).
@@ -75,18 +97,93 @@ pub struct ContainerSpec {
     pub args: Vec<String>,
     /// Labels set on the container.
     pub labels: HashMap<String, String>,
+    /// Paths where an empty tmpfs writable by every user is mounted (e.g. a data directory the node's uid could
+    /// not write in the image).
+    pub tmpfs: Vec<String>,
+    /// Files copied into the container before it starts.
+    pub files: Vec<PrivateFile>,
     /// Capabilities added to the container's defaults (e.g. `NET_ADMIN` for the fault tools).
     pub cap_add: Vec<String>,
 }
 
+/// A file copied into a container before it starts, owned by `uid` and readable by it alone (mode 0600): a
+/// server's config holding a password goes in this way, never on a command line or in a label, which `docker
+/// inspect` shows. Its directories are made as needed (owned by root, mode 0755).
+#[derive(Clone, Default)]
+pub(crate) struct PrivateFile {
+    /// Absolute path inside the container.
+    pub path: String,
+    /// What it holds.
+    pub contents: Vec<u8>,
+    /// Owner (and group).
+    pub uid: u32,
+}
+
+impl std::fmt::Debug for PrivateFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Its contents may be a secret.
+        f.debug_struct("PrivateFile")
+            .field("path", &self.path)
+            .field("bytes", &self.contents.len())
+            .field("uid", &self.uid)
+            .finish()
+    }
+}
+
+/// A tar archive (ustar) of `files`, paths relative to `/`, as the engine's upload takes it.
+fn tar(files: &[PrivateFile]) -> Vec<u8> {
+    let mut archive = Vec::new();
+    for file in files {
+        let mut header = [0u8; 512];
+        let mut put = |at: usize, bytes: &[u8]| header[at..at + bytes.len()].copy_from_slice(bytes);
+        put(0, file.path.trim_start_matches('/').as_bytes());
+        put(100, b"0000600\0");
+        put(108, format!("{:07o}\0", file.uid).as_bytes());
+        put(116, format!("{:07o}\0", file.uid).as_bytes());
+        put(124, format!("{:011o}\0", file.contents.len()).as_bytes());
+        put(136, b"00000000000\0");
+        put(148, b"        ");
+        put(156, b"0");
+        put(257, b"ustar\x0000");
+        let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        archive.extend_from_slice(&header);
+        archive.extend_from_slice(&file.contents);
+        archive.resize(archive.len().next_multiple_of(512), 0);
+    }
+    archive.resize(archive.len() + 1024, 0);
+    archive
+}
+
+/// A local image, as Docker reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ImageInfo {
+    /// Image id (`sha256:...`).
+    pub id: String,
+    /// Its tags (`repo:tag`).
+    pub tags: Vec<String>,
+    /// CPU architecture (`amd64`, `arm64`, ...).
+    pub architecture: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Entry point of its config.
+    pub entrypoint: Vec<String>,
+    /// Default command of its config.
+    pub cmd: Vec<String>,
+    /// `PATH` of its config's environment, if set.
+    pub path: Option<String>,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+}
+
 /// The label filter that selects everything of cluster `name`.
-pub fn cluster_filter(name: &str) -> String {
+pub(crate) fn cluster_filter(name: &str) -> String {
     format!("{LABEL_CLUSTER}={name}")
 }
 
 /// A network, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Network {
+pub(crate) struct Network {
     /// Network id: what the harness refers to it by, since Docker 20.10 lets several networks share a name.
     pub id: String,
     /// Network name.
@@ -99,7 +196,7 @@ pub struct Network {
 
 /// A container of the project, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
+pub(crate) struct Container {
     /// Container id.
     pub id: String,
     /// Container name, without Docker's leading slash.
@@ -140,12 +237,95 @@ impl Docker {
     }
 
     /// Whether an image with this tag exists locally.
-    pub async fn image_exists(&self, tag: &str) -> Result<bool> {
+    pub(crate) async fn image_exists(&self, tag: &str) -> Result<bool> {
         match self.api.inspect_image(tag).await {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A local image, or `None` when there is none of that reference.
+    pub(crate) async fn image_info(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        let image = match self.api.inspect_image(reference).await {
+            Ok(image) => image,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(Error::from(e).context(format!("inspecting image {reference}"))),
+        };
+        let config = image.config.unwrap_or_default();
+        Ok(Some(ImageInfo {
+            id: image.id.unwrap_or_default(),
+            tags: image.repo_tags.unwrap_or_default(),
+            architecture: image.architecture.unwrap_or_default(),
+            size: image.size.unwrap_or_default().max(0) as u64,
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            cmd: config.cmd.unwrap_or_default(),
+            path: config
+                .env
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|e| e.strip_prefix("PATH=").map(str::to_owned)),
+            labels: config.labels.unwrap_or_default(),
+        }))
+    }
+
+    /// The local images carrying the label `filter` (`key` or `key=value`), each as [`Docker::image_info`] gives.
+    pub(crate) async fn images_labelled(&self, filter: &str) -> Result<Vec<ImageInfo>> {
+        let filters = HashMap::from([("label", vec![filter.to_owned()])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let mut images = Vec::new();
+        for summary in self.api.list_images(Some(options)).await? {
+            if let Some(info) = self.image_info(&summary.id).await? {
+                images.push(info);
+            }
+        }
+        Ok(images)
+    }
+
+    /// Pulls `reference` from its registry, saying each layer's progress to `progress` (one line per status
+    /// change), within `timeout`. The engine's own refusal (no registry reachable, no such image, a malformed
+    /// reference) comes back as the error.
+    pub(crate) async fn pull(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(&str) + Send + Sync),
+        timeout: Duration,
+    ) -> Result<()> {
+        use futures_util::StreamExt;
+        let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let pulling = async {
+            let mut stream = self.api.create_image(Some(options), None, None);
+            let mut last = String::new();
+            while let Some(item) = stream.next().await {
+                let info = item?;
+                if let Some(detail) = info.error_detail {
+                    return Err(Error::with_kind(
+                        ErrorKind::Docker,
+                        detail.message.unwrap_or_else(|| "the pull failed".into()),
+                    ));
+                }
+                let line = match (info.id, info.status) {
+                    (Some(id), Some(status)) => format!("{id}: {status}"),
+                    (None, Some(status)) => status,
+                    _ => continue,
+                };
+                if line != last {
+                    progress(&line);
+                    last = line;
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, pulling).await.map_err(|_| {
+            Error::with_kind(
+                ErrorKind::Timeout,
+                format!("pulling {reference} did not finish in {} s", timeout.as_secs()),
+            )
+        })?
     }
 
     /// The size in bytes of a local image.
@@ -157,7 +337,7 @@ impl Docker {
     /// Creates a bridge network with these labels and returns its id. Docker before API 1.44 makes a second
     /// network of the same name without complaint (and bollard cannot ask it to check), so callers look first
     /// (see [`Docker::networks_named`]).
-    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String> {
+    pub(crate) async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String> {
         let created = self
             .api
             .create_network(NetworkCreateRequest {
@@ -172,12 +352,12 @@ impl Docker {
     }
 
     /// Networks whose labels match every one of `filters` (`key=value`, or `key` for any value).
-    pub async fn networks(&self, filters: &[String]) -> Result<Vec<Network>> {
+    pub(crate) async fn networks(&self, filters: &[String]) -> Result<Vec<Network>> {
         self.list_networks(HashMap::from([("label", filters.to_vec())])).await
     }
 
     /// Every network called exactly `name`, labelled or not, oldest first (Docker 20.10 allows several).
-    pub async fn networks_named(&self, name: &str) -> Result<Vec<Network>> {
+    pub(crate) async fn networks_named(&self, name: &str) -> Result<Vec<Network>> {
         let mut networks = self
             .list_networks(HashMap::from([("name", vec![name.to_owned()])]))
             .await?;
@@ -205,7 +385,7 @@ impl Docker {
 
     /// Removes a network by id; a network that is already gone is not an error. Returns false, not an error,
     /// while Docker refuses because the network still has endpoints (containers being removed are still attached).
-    pub async fn remove_network(&self, id: &str) -> Result<bool> {
+    pub(crate) async fn remove_network(&self, id: &str) -> Result<bool> {
         match self.api.remove_network(id).await {
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 if message.contains("has active endpoints") =>
@@ -219,8 +399,18 @@ impl Docker {
 
     /// Creates and starts a container, and returns it as Docker then reports it. A port that cannot be published
     /// gives [`Error::PortTaken`] naming it.
-    pub async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
+    pub(crate) async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
         let id = self.create(spec).await?;
+        if !spec.files.is_empty() {
+            let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+                .path("/")
+                .build();
+            let body = bollard::body_full(tar(&spec.files).into());
+            if let Err(e) = self.api.upload_to_container(&id, Some(options), body).await {
+                self.remove_container(&id).await.ok();
+                return Err(Error::from(e).context(format!("copying files into container {}", spec.name)));
+            }
+        }
         if let Err(e) = self.api.start_container(&id, None).await {
             self.remove_container(&id).await.ok();
             return Err(
@@ -264,6 +454,8 @@ impl Docker {
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
+                tmpfs: (!spec.tmpfs.is_empty())
+                    .then(|| spec.tmpfs.iter().map(|p| (p.clone(), "mode=1777".to_owned())).collect()),
                 init: Some(false),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 ..Default::default()
@@ -283,7 +475,7 @@ impl Docker {
     }
 
     /// Runs a container to its end (at most `timeout`), removes it, and returns its exit code and output.
-    pub async fn run_to_end(&self, spec: &ContainerSpec, timeout: Duration) -> Result<(i64, String)> {
+    pub(crate) async fn run_to_end(&self, spec: &ContainerSpec, timeout: Duration) -> Result<(i64, String)> {
         use futures_util::StreamExt;
         let id = self.create(spec).await?;
         let outcome = async {
@@ -316,7 +508,7 @@ impl Docker {
 
     /// Containers (running or not) whose labels match every one of `filters` (`key=value`, or `key` for any
     /// value), sorted by name.
-    pub async fn containers(&self, filters: &[String]) -> Result<Vec<Container>> {
+    pub(crate) async fn containers(&self, filters: &[String]) -> Result<Vec<Container>> {
         self.list(HashMap::from([("label", filters.to_vec())])).await
     }
 
@@ -354,7 +546,7 @@ impl Docker {
 
     /// Removes a container at once (SIGKILL, like a machine losing power); one already gone, or already being
     /// removed by someone else, is not an error.
-    pub async fn remove_container(&self, id: &str) -> Result<()> {
+    pub(crate) async fn remove_container(&self, id: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.api.remove_container(id, Some(options)).await {
             Err(e) if !is_not_found(&e) && !is_removal_in_progress(&e) => {
@@ -365,7 +557,7 @@ impl Docker {
     }
 
     /// Freezes every process of a container (the freezer cgroup): it keeps its network, and answers nothing.
-    pub async fn pause(&self, id: &str) -> Result<()> {
+    pub(crate) async fn pause(&self, id: &str) -> Result<()> {
         self.api
             .pause_container(id)
             .await
@@ -373,7 +565,7 @@ impl Docker {
     }
 
     /// Thaws a container frozen by [`Docker::pause`].
-    pub async fn unpause(&self, id: &str) -> Result<()> {
+    pub(crate) async fn unpause(&self, id: &str) -> Result<()> {
         self.api
             .unpause_container(id)
             .await
@@ -381,7 +573,7 @@ impl Docker {
     }
 
     /// Sends SIGKILL to a container's process: it stops at once and keeps its file system (`docker kill`).
-    pub async fn kill(&self, id: &str) -> Result<()> {
+    pub(crate) async fn kill(&self, id: &str) -> Result<()> {
         self.api
             .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>)
             .await
@@ -389,7 +581,7 @@ impl Docker {
     }
 
     /// Starts a stopped container again, with the files it had (`docker start`).
-    pub async fn start(&self, id: &str) -> Result<()> {
+    pub(crate) async fn start(&self, id: &str) -> Result<()> {
         self.api
             .start_container(id, None)
             .await
@@ -397,13 +589,13 @@ impl Docker {
     }
 
     /// The container's state (`running`, `exited`, ...), or `None` if it no longer exists.
-    pub async fn state(&self, id: &str) -> Result<Option<String>> {
+    pub(crate) async fn state(&self, id: &str) -> Result<Option<String>> {
         let found = self.list(HashMap::from([("id", vec![id.to_owned()])])).await?;
         Ok(found.into_iter().next().map(|c| c.state))
     }
 
     /// The last `lines` lines of a container's output (stdout and stderr), e.g. a server's own error on exit.
-    pub async fn log_tail(&self, id: &str, lines: usize) -> Result<String> {
+    pub(crate) async fn log_tail(&self, id: &str, lines: usize) -> Result<String> {
         use futures_util::StreamExt;
         let options = LogsOptionsBuilder::default()
             .stdout(true)
@@ -419,7 +611,7 @@ impl Docker {
     }
 
     /// Runs `cmd` inside a running container and returns its exit code and combined output.
-    pub async fn exec(&self, container: &str, cmd: &[String]) -> Result<(i64, String)> {
+    pub(crate) async fn exec(&self, container: &str, cmd: &[String]) -> Result<(i64, String)> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         use futures_util::StreamExt;
         let exec = self
@@ -445,7 +637,7 @@ impl Docker {
     }
 
     /// Tags of the local images whose reference matches `pattern` (e.g. `repo:prefix-*`).
-    pub async fn image_tags(&self, pattern: &str) -> Result<Vec<String>> {
+    pub(crate) async fn image_tags(&self, pattern: &str) -> Result<Vec<String>> {
         let filters = HashMap::from([("reference", vec![pattern.to_owned()])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
             .filters(&filters)
@@ -460,7 +652,7 @@ impl Docker {
     }
 
     /// Removes a local image tag (refused by Docker while a container uses it); one already gone is not an error.
-    pub async fn remove_image(&self, tag: &str) -> Result<()> {
+    pub(crate) async fn remove_image(&self, tag: &str) -> Result<()> {
         let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
         match self.api.remove_image(tag, Some(options), None).await {
             Err(e) if !is_not_found(&e) => Err(Error::from(e).context(format!("removing image {tag}"))),
@@ -520,6 +712,25 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tar_headers_carry_path_owner_mode_and_checksum() {
+        let file = PrivateFile {
+            path: "/d/node.conf".into(),
+            contents: b"requirepass x\n".to_vec(),
+            uid: 7001,
+        };
+        let archive = tar(&[file]);
+        assert_eq!(archive.len(), 512 * 4, "header, one block of contents, two end blocks");
+        assert!(archive.starts_with(b"d/node.conf\0"));
+        assert_eq!(&archive[100..108], b"0000600\0");
+        assert_eq!(&archive[108..116], format!("{:07o}\0", 7001).as_bytes());
+        let mut blank = archive[..512].to_vec();
+        blank[148..156].fill(b' ');
+        let sum: u32 = blank.iter().map(|b| u32::from(*b)).sum();
+        assert_eq!(&archive[148..155], format!("{sum:06o}\0").as_bytes());
+        assert_eq!(&archive[512..526], b"requirepass x\n");
+    }
 
     #[test]
     fn creation_times_order_whatever_their_fraction() {

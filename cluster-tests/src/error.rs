@@ -18,7 +18,10 @@ pub enum ErrorKind {
     NameTaken,
     /// A server answered with an error, or could not be reached.
     Redis,
-    /// Anything else: bad input refused, a cluster not in the state asked for.
+    /// The harness refused: bad input (an unknown port, a replica where a master is needed, a spec the servers
+    /// cannot run), or a cluster not in the state asked for.
+    Refused,
+    /// A local failure outside Docker and the servers (a file, a process).
     Other,
 }
 
@@ -34,9 +37,9 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An error of kind [`ErrorKind::Other`] with this message.
+    /// An error of kind [`ErrorKind::Refused`] with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self::with_kind(ErrorKind::Other, message)
+        Self::with_kind(ErrorKind::Refused, message)
     }
 
     /// An error of `kind` with this message.

@@ -4,10 +4,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
-use crate::node::{NodeView, command};
 use crate::ready::Shape;
 use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
-use crate::{Error, Progress, Result, bail, wait};
+use crate::{Error, Result, bail, wait};
 
 /// What happened during a failover, with times measured from the moment the fault was injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,17 +38,12 @@ pub enum FailoverKind {
 impl Cluster {
     /// Fails the master on `port` (default: the master with the lowest port that serves slots) and waits for
     /// the outcome, saying each step to `progress`.
-    pub async fn failover(
-        &self,
-        port: Option<u16>,
-        kind: FailoverKind,
-        progress: Progress<'_>,
-    ) -> Result<FailoverReport> {
-        let timeout = self.spec.step_timeout();
+    pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
+        let timeout = self.identity.step_timeout(self.nodes().await?.len());
         // Bad input is refused at once; then, since a replica whose first sync is not done refuses to take over,
         // the cluster must be ready before anything is broken. The plan is made again on the ready topology.
         plan(&self.topology().await?, port, kind)?;
-        progress("ready: checking the cluster is healthy first");
+        tracing::info!("ready: checking the cluster is healthy first");
         self.wait_ready(Shape::Any, timeout)
             .await
             .map_err(|e| e.context("the cluster is not healthy, so a failover would not be a fair test"))?;
@@ -59,10 +53,13 @@ impl Cluster {
             FailoverKind::RemoveMaster { .. } => {
                 let node = self.node(old_port).await?;
                 self.docker.remove_container(&node.id).await?;
-                progress(&format!(
+                if let Some(addr) = node.addr {
+                    self.pool.forget(addr);
+                }
+                tracing::info!(
                     "fault: removed the container of master {old_port} (slots {})",
                     format_ranges(&master.slots)
-                ));
+                );
                 if replicas.is_empty() {
                     self.wait_failure_agreed(&master.id, timeout).await?;
                     return Ok(FailoverReport {
@@ -75,16 +72,18 @@ impl Cluster {
                 }
             }
             FailoverKind::Manual => {
-                command::<()>(replicas[0], &["CLUSTER", "FAILOVER"]).await?;
-                progress(&format!(
+                self.access()
+                    .command::<()>(replicas[0], &["CLUSTER", "FAILOVER"])
+                    .await?;
+                tracing::info!(
                     "fault: asked replica {} to take over from {old_port}",
                     replicas[0].port()
-                ));
+                );
             }
         }
         let promoted = wait::until(&format!("a replica of {old_port} to be promoted"), timeout, || async {
             for addr in &replicas {
-                if let Ok(view) = NodeView::read(*addr).await
+                if let Ok(view) = self.access().view(*addr).await
                     && view
                         .nodes
                         .myself()
@@ -97,10 +96,10 @@ impl Cluster {
         })
         .await?;
         let promoted_after = start.elapsed();
-        progress(&format!(
+        tracing::info!(
             "promoted: replica {promoted} is master ({:.2} s); waiting for every node to agree",
             promoted_after.as_secs_f64()
-        ));
+        );
         self.wait_ready(Shape::Any, timeout).await?;
         Ok(FailoverReport {
             old_master: old_port,

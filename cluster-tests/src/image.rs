@@ -1,37 +1,73 @@
-//! Node images: their tags, and building them offline from Debian packages with `images/build-node-image.sh`.
+//! Node images of the matrix: their tags, and building them offline from Debian packages with
+//! `images/build-node-image.sh` (as root, or as any user in the `docker` group: see the script).
 //!
-//! A tag carries a hash of the recipe (the version's matrix entry and the build script), so an unchanged recipe
-//! is never rebuilt and a changed one never reuses a stale image.
+//! A tag carries a hash of the recipe (the version's matrix entry, the build script and the architecture), so an
+//! unchanged recipe is never rebuilt and a changed one never reuses a stale image. Images are built for the host's
+//! architecture. The library installs nothing on the host: a missing tool is reported with the command that
+//! installs it (`cargo xtask build` and `.ci/run` install it where they may).
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::Docker;
+use crate::docker::{Docker, ImageInfo};
 use crate::versions::Version;
-use crate::{Error, Progress, Result, bail};
+use crate::{Error, ErrorKind, Result, bail};
 
 /// Repository part of every node image tag.
 pub const IMAGE_REPOSITORY: &str = "cluster-tests-node";
+/// Label every node image built here carries (`node`).
+pub const LABEL_IMAGE: &str = "cluster-tests.image";
+/// Label of a built image naming its matrix version.
+pub const LABEL_IMAGE_VERSION: &str = "cluster-tests.version";
+/// Label of a built image holding its recipe hash.
+pub const LABEL_RECIPE: &str = "cluster-tests.recipe";
+/// The environment variable bounding one image build, in seconds.
+pub const BUILD_TIMEOUT_ENV: &str = "CLUSTER_BUILD_TIMEOUT";
+/// How long one image build may take unless [`BUILD_TIMEOUT_ENV`] says otherwise: a cold build takes 5-20 s,
+/// mostly downloading packages.
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// The bounds a build timeout must lie in.
+const BUILD_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 30..=7200;
 
 /// The build script, embedded so the harness can build images from any working directory.
 const BUILD_SCRIPT: &str = include_str!("../../images/build-node-image.sh");
 
-/// The tag of the node image for `version`, e.g. `cluster-tests-node:redis-7.0-3f2a9c1b0d4e`.
-pub fn tag(version: &Version) -> String {
-    format!(
-        "{IMAGE_REPOSITORY}:{}-{:012x}",
-        version.name,
-        fnv1a(recipe(version).as_bytes()) & 0xffff_ffff_ffff
-    )
+/// The Debian name of the host's CPU architecture (`amd64`, `arm64`, ...), which images are built for.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "arm" => "armhf",
+        "powerpc64" => "ppc64el",
+        other => other, // s390x, riscv64, loongarch64 are spelt alike
+    }
 }
 
-/// Everything that decides what an image holds: the fields of the matrix entry the build uses, and the script.
-/// (Not `server`, a description, nor `default`: changing those rebuilds nothing.)
+/// The tag of the node image for `version` on this host, e.g. `cluster-tests-node:redis-7.0-3f2a9c1b0d4e`.
+pub fn tag(version: &Version) -> String {
+    format!("{IMAGE_REPOSITORY}:{}-{}", version.name, recipe_hash(version))
+}
+
+/// The recipe's hash as it appears in the tag (12 hex digits).
+fn recipe_hash(version: &Version) -> String {
+    format!("{:012x}", fnv1a(recipe(version).as_bytes()) & 0xffff_ffff_ffff)
+}
+
+/// Everything that decides what an image holds: the fields of the matrix entry the build uses, the script and
+/// the architecture. (Not `server`, a description, `default` nor `image`: changing those rebuilds nothing.)
 fn recipe(v: &Version) -> String {
     format!(
-        "suite={}\nextra_suites={:?}\npackages={:?}\nserver_bin={}\ncli_bin={}\ninsecure_release_date={}\n{BUILD_SCRIPT}",
-        v.suite, v.extra_suites, v.packages, v.server_bin, v.cli_bin, v.insecure_release_date
+        "suite={}\nextra_suites={:?}\npackages={:?}\nserver_bin={}\ncli_bin={}\ninsecure_release_date={}\narch={}\n{BUILD_SCRIPT}",
+        v.suite,
+        v.extra_suites,
+        v.packages,
+        v.server_bin,
+        v.cli_bin,
+        v.insecure_release_date,
+        host_architecture()
     )
 }
 
@@ -51,29 +87,61 @@ pub enum BuildOutcome {
     Built,
 }
 
+/// How long one build may take: [`BUILD_TIMEOUT_ENV`] (seconds) or [`DEFAULT_BUILD_TIMEOUT`]; absurd values are
+/// refused.
+pub fn build_timeout() -> Result<Duration> {
+    let Ok(text) = std::env::var(BUILD_TIMEOUT_ENV) else {
+        return Ok(DEFAULT_BUILD_TIMEOUT);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(secs) if BUILD_TIMEOUT_RANGE.contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => bail!(
+            "${BUILD_TIMEOUT_ENV}={text:?}: give the seconds one image build may take, {} to {} (default {})",
+            BUILD_TIMEOUT_RANGE.start(),
+            BUILD_TIMEOUT_RANGE.end(),
+            DEFAULT_BUILD_TIMEOUT.as_secs()
+        ),
+    }
+}
+
 /// Makes sure the image for `version` exists, building it if not, and returns its tag.
 ///
-/// Builds are serialised across processes with a lock file, so parallel test processes build an image once.
-pub async fn ensure_built(
-    docker: &Docker,
-    version: &Version,
-    progress: Progress<'_>,
-) -> Result<(String, BuildOutcome, Duration)> {
+/// Builds are serialised across processes with a lock file, so parallel test processes build an image once. Both
+/// the wait for the lock and the build are bounded by [`build_timeout`].
+pub async fn ensure_built(docker: &Docker, version: &Version) -> Result<(String, BuildOutcome, Duration)> {
     let tag = tag(version);
-    let what = format!("Debian {} packages", version.suite);
-    let (build_version, build_tag) = (version.clone(), tag.clone());
-    let (outcome, took) = ensure_tag(docker, &tag, &what, progress, move || build(&build_version, &build_tag)).await?;
-    if outcome == BuildOutcome::Built {
-        // Images of this version's earlier recipes are stale now; those still used by a container stay.
-        remove_stale(
-            docker,
-            &format!("{IMAGE_REPOSITORY}:{}-*", version.name),
-            &tag,
-            progress,
-        )
-        .await?;
+    let start = Instant::now();
+    if docker.image_exists(&tag).await? {
+        return Ok((tag, BuildOutcome::Present, start.elapsed()));
     }
-    Ok((tag, outcome, took))
+    let timeout = build_timeout()?;
+    let lock = BuildLock::acquire(timeout + Duration::from_secs(30)).await?;
+    // Another process may have built it while this one waited for the lock.
+    if docker.image_exists(&tag).await? {
+        return Ok((tag, BuildOutcome::Present, start.elapsed()));
+    }
+    tracing::info!(
+        "image: {tag} is not built yet; building it from Debian {} packages ({})",
+        version.suite,
+        host_architecture()
+    );
+    build_into(version, &tag, timeout).await?;
+    drop(lock);
+    // Images of earlier recipes are not removed here: another checkout (a branch, a worktree) sharing this engine
+    // may still use them. `cargo xtask images --prune` removes them when asked.
+    let earlier = docker
+        .image_tags(&format!("{IMAGE_REPOSITORY}:{}-*", version.name))
+        .await?
+        .into_iter()
+        .filter(|t| *t != tag)
+        .count();
+    if earlier > 0 {
+        tracing::info!(
+            "image: {earlier} image(s) of earlier {} recipes remain; `cargo xtask images --prune` removes them",
+            version.name
+        );
+    }
+    Ok((tag, BuildOutcome::Built, start.elapsed()))
 }
 
 /// Repository part of the fault tools image's tag.
@@ -87,108 +155,129 @@ const TOOLS_PACKAGES: [&str; 3] = ["iptables", "iproute2", "busybox-static"];
 /// `ss` kills the connections a new cut crosses (rules stop new packets of a connection in one direction only).
 pub(crate) const TOOLS_BINS: [&str; 4] = ["/usr/sbin/iptables-nft", "/usr/sbin/tc", "/usr/bin/ss", "/bin/busybox"];
 
-/// The tag of the fault tools image, e.g. `cluster-tests-tools:bookworm-3f2a9c1b0d4e`.
+/// The tag of the fault tools image, e.g. `cluster-tests-tools:bookworm-3f2a9c1b0d4e`; it hashes the recipe,
+/// the build script and the host's architecture.
 pub fn tools_tag() -> String {
-    let recipe = format!("suite={TOOLS_SUITE}\npackages={TOOLS_PACKAGES:?}\nbins={TOOLS_BINS:?}\n{BUILD_SCRIPT}");
+    let recipe = format!(
+        "suite={TOOLS_SUITE}\npackages={TOOLS_PACKAGES:?}\nbins={TOOLS_BINS:?}\narch={}\n{BUILD_SCRIPT}",
+        host_architecture()
+    );
     format!(
         "{TOOLS_REPOSITORY}:{TOOLS_SUITE}-{:012x}",
         fnv1a(recipe.as_bytes()) & 0xffff_ffff_ffff
     )
 }
 
-/// Makes sure the fault tools image (iptables, tc, busybox; see [`TOOLS_BINS`]) exists, building it from Debian
-/// packages as node images are if not, and returns its tag.
-pub async fn ensure_tools(docker: &Docker, progress: Progress<'_>) -> Result<String> {
+/// Makes sure the fault tools image (iptables, tc, ss, busybox; see [`TOOLS_BINS`]) exists, building it from
+/// Debian packages as node images are if not (under the same lock and timeout), and returns its tag.
+pub async fn ensure_tools(docker: &Docker) -> Result<String> {
     let tag = tools_tag();
-    let build_tag = tag.clone();
-    let what = format!("Debian {TOOLS_SUITE} packages {}", TOOLS_PACKAGES.join(" "));
-    let (outcome, _) = ensure_tag(docker, &tag, &what, progress, move || {
-        let mut args: Vec<String> = ["-s", "--", "--tools", "--tag", &build_tag, "--suite", TOOLS_SUITE]
-            .map(String::from)
-            .to_vec();
-        for bin in TOOLS_BINS {
-            args.extend(["--bin".into(), bin.into()]);
-        }
-        args.push("--".into());
-        args.extend(TOOLS_PACKAGES.map(String::from));
-        run_script(&args, "the fault tools", "--version all")
-    })
-    .await?;
-    if outcome == BuildOutcome::Built {
-        remove_stale(docker, &format!("{TOOLS_REPOSITORY}:*"), &tag, progress).await?;
+    if docker.image_exists(&tag).await? {
+        return Ok(tag);
     }
+    let timeout = build_timeout()?;
+    let lock = BuildLock::acquire(timeout + Duration::from_secs(30)).await?;
+    if docker.image_exists(&tag).await? {
+        return Ok(tag);
+    }
+    tracing::info!(
+        "image: {tag} is not built yet; building it from Debian {TOOLS_SUITE} packages {} ({})",
+        TOOLS_PACKAGES.join(" "),
+        host_architecture()
+    );
+    let mut args: Vec<String> = ["-s", "--", "--tools", "--tag", &tag, "--suite", TOOLS_SUITE]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--arch".into(), host_architecture().into()]);
+    for bin in TOOLS_BINS {
+        args.extend(["--bin".into(), bin.into()]);
+    }
+    args.push("--".into());
+    args.extend(TOOLS_PACKAGES.map(String::from));
+    tokio::task::spawn_blocking(move || {
+        check_build_tools()?;
+        run_script(&args, "the fault tools image", timeout)
+    })
+    .await
+    .map_err(|e| Error::new(format!("image build task: {e}")))??;
+    drop(lock);
     Ok(tag)
 }
 
-/// Builds `tag` with `build` unless it exists, under the cross-process build lock.
-async fn ensure_tag(
-    docker: &Docker,
-    tag: &str,
-    what: &str,
-    progress: Progress<'_>,
-    build: impl FnOnce() -> Result<()> + Send + 'static,
-) -> Result<(BuildOutcome, Duration)> {
-    let start = Instant::now();
-    if docker.image_exists(tag).await? {
-        return Ok((BuildOutcome::Present, start.elapsed()));
-    }
-    let lock = lock_file()?;
-    let lock_for_build = lock.try_clone()?;
-    tokio::task::spawn_blocking(move || lock_for_build.lock())
+/// Builds `version`'s recipe into `tag` (always, whether or not it exists), within `timeout`.
+pub async fn build_into(version: &Version, tag: &str, timeout: Duration) -> Result<()> {
+    let (recipe, build_tag) = (version.clone(), tag.to_owned());
+    tokio::task::spawn_blocking(move || build(&recipe, &build_tag, timeout))
         .await
-        .map_err(|e| Error::new(format!("waiting for the image build lock: {e}")))??;
-    // Another process may have built it while this one waited for the lock.
-    if docker.image_exists(tag).await? {
-        return Ok((BuildOutcome::Present, start.elapsed()));
-    }
-    progress(&format!("image: {tag} is not built yet; building it from {what}"));
-    tokio::task::spawn_blocking(build)
-        .await
-        .map_err(|e| Error::new(format!("image build task: {e}")))??;
-    drop(lock);
-    Ok((BuildOutcome::Built, start.elapsed()))
-}
-
-/// Removes the images matching `pattern` other than `keep` (those still used by a container stay).
-async fn remove_stale(docker: &Docker, pattern: &str, keep: &str, progress: Progress<'_>) -> Result<()> {
-    for stale in docker.image_tags(pattern).await? {
-        if stale != keep && docker.remove_image(&stale).await.is_ok() {
-            progress(&format!("image: removed {stale}, built from an earlier recipe"));
-        }
-    }
-    Ok(())
+        .map_err(|e| Error::new(format!("image build task: {e}")))?
 }
 
 /// Builds `version`'s recipe from scratch into a throwaway tag, removes that, and returns the seconds it took.
 pub async fn time_cold_build(docker: &Docker, version: &Version) -> Result<f64> {
     let tag = format!("{IMAGE_REPOSITORY}:cold-build-{}-{}", version.name, std::process::id());
-    let (version, build_tag) = (version.clone(), tag.clone());
     let start = Instant::now();
-    let built = tokio::task::spawn_blocking(move || build(&version, &build_tag))
-        .await
-        .map_err(|e| Error::new(format!("image build task: {e}")))?;
+    let built = build_into(version, &tag, build_timeout()?).await;
     let seconds = start.elapsed().as_secs_f64();
     docker.remove_image(&tag).await?;
     built.map(|()| seconds)
 }
 
-/// The file whose lock serialises image builds. Opened read-only where it exists (a lock needs no write access,
-/// so another user's lock file does not get in the way), created otherwise.
-fn lock_file() -> Result<std::fs::File> {
-    let path = std::env::temp_dir().join("cluster-tests-image-build.lock");
-    std::fs::File::open(&path)
+/// The lock that serialises image builds across processes, held until dropped.
+struct BuildLock(#[allow(dead_code)] std::fs::File);
+
+impl BuildLock {
+    /// Takes the lock, waiting at most `timeout` for another process's build to end.
+    async fn acquire(timeout: Duration) -> Result<Self> {
+        let path = std::env::temp_dir().join("cluster-tests-image-build.lock");
+        let file = lock_file(&path)?;
+        let start = Instant::now();
+        let mut said = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self(file)),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    bail!("locking {}: {e}", path.display())
+                }
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::with_kind(
+                    ErrorKind::Timeout,
+                    format!(
+                        "another process has held the image build lock {} for {} s, longer than a build may take; \
+                         if no build runs (`pgrep -a mmdebstrap`), that process is stuck: end it",
+                        path.display(),
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+            if !said {
+                tracing::info!("image: waiting for another process's image build to end");
+                said = true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Opens the lock file: read-only where it exists (a lock needs no write access, so another user's lock file
+/// does not get in the way), created otherwise.
+fn lock_file(path: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::File::open(path)
         .or_else(|_| {
             std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(&path)
+                .open(path)
         })
         .map_err(|e| Error::new(format!("opening lock file {}: {e}", path.display())))
 }
 
-/// Runs the build script for `version`; its progress goes to stderr. On failure no tag is left behind.
-fn build(version: &Version, tag: &str) -> Result<()> {
+/// Runs the build script for `version` within `timeout`; its progress goes to stderr. On failure no tag is left
+/// behind (the script imports atomically and cleans up when it is ended).
+fn build(version: &Version, tag: &str, timeout: Duration) -> Result<()> {
+    check_build_tools()?;
     let mut args: Vec<String> = vec!["-s".into(), "--".into(), "--tag".into(), tag.into()];
     args.extend(["--suite".into(), version.suite.clone()]);
     for suite in &version.extra_suites {
@@ -197,6 +286,13 @@ fn build(version: &Version, tag: &str) -> Result<()> {
     if version.insecure_release_date {
         args.push("--insecure-release-date".into());
     }
+    args.extend(["--arch".into(), host_architecture().into()]);
+    args.extend([
+        "--label".into(),
+        format!("{LABEL_IMAGE_VERSION}={}", version.name),
+        "--label".into(),
+        format!("{LABEL_RECIPE}={}", recipe_hash(version)),
+    ]);
     args.extend([
         "--server-bin".into(),
         version.server_bin.clone(),
@@ -205,23 +301,12 @@ fn build(version: &Version, tag: &str) -> Result<()> {
     ]);
     args.push("--".into());
     args.extend(version.packages.iter().cloned());
-    run_script(
-        &args,
-        &format!("the {} image", version.name),
-        &format!("--version {}", version.name),
-    )
+    run_script(&args, &format!("the {} image", version.name), timeout)
 }
 
-/// Runs the build script with `args` (it reads itself from stdin); `what` names the image in errors and
-/// `build_args` is what to pass `cargo xtask build` to build it by hand.
-fn run_script(args: &[String], what: &str, build_args: &str) -> Result<()> {
-    if !is_root() {
-        bail!(
-            "{what} is not built yet, and building it needs root (mmdebstrap unpacks root-owned files); run \
-             `sudo -E cargo xtask build {build_args}` once (or run as root), then retry"
-        );
-    }
-    ensure_mmdebstrap()?;
+/// Runs the build script with `args` (it reads itself from stdin) within `timeout`; `what` names the image in
+/// errors.
+fn run_script(args: &[String], what: &str, timeout: Duration) -> Result<()> {
     let mut child = Command::new("bash")
         .args(args)
         .stdin(Stdio::piped())
@@ -234,54 +319,150 @@ fn run_script(args: &[String], what: &str, build_args: &str) -> Result<()> {
         let mut stdin = child.stdin.take().expect("stdin is piped");
         stdin.write_all(BUILD_SCRIPT.as_bytes())?;
     }
-    let status = child.wait()?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() >= timeout {
+            // SIGTERM first: the script then ends mmdebstrap and removes its temporary tree.
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let grace = Instant::now();
+            while child.try_wait()?.is_none() && grace.elapsed() < Duration::from_secs(15) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::with_kind(
+                ErrorKind::Timeout,
+                format!(
+                    "building {what} took over {} s and was ended; a slow mirror? set DEBIAN_MIRROR, or \
+                     allow more with {BUILD_TIMEOUT_ENV}=SECONDS",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     if !status.success() {
         bail!("building {what} failed ({status}); see the build output above");
     }
     Ok(())
 }
 
-/// Finds `mmdebstrap`; on a Debian-family host as root it installs it with apt (and says so).
-fn ensure_mmdebstrap() -> Result<()> {
-    if find_in_path("mmdebstrap").is_some() {
-        return Ok(());
-    }
-    let debian = Path::new("/etc/debian_version").exists();
-    if !(debian && is_root()) {
-        bail!(
-            "mmdebstrap is needed to build node images and is not installed.\n\
-             Install it with: sudo apt-get install -y mmdebstrap   (Debian/Ubuntu; image builds run as root)"
-        );
-    }
-    eprintln!(
-        "mmdebstrap is missing: installing it with `apt-get install -y mmdebstrap` (Debian host, running as root)"
-    );
-    let ok = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !(ok(&["install", "-y", "-qq", "mmdebstrap"])
-        || (ok(&["update", "-qq"]) && ok(&["install", "-y", "-qq", "mmdebstrap"])))
-    {
-        bail!("installing mmdebstrap with apt-get failed; run `apt-get update && apt-get install -y mmdebstrap`");
-    }
-    Ok(())
+/// The host tools an image build needs that are missing, each with the Debian package that has it.
+pub fn missing_build_tools() -> Vec<(&'static str, &'static str)> {
+    [("mmdebstrap", "mmdebstrap"), ("docker", "docker.io")]
+        .into_iter()
+        .filter(|(program, _)| find_in_path(program).is_none())
+        .collect()
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+/// Refuses to build when a tool is missing, naming the exact command that installs it.
+fn check_build_tools() -> Result<()> {
+    let missing = missing_build_tools();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let programs: Vec<&str> = missing.iter().map(|(p, _)| *p).collect();
+    let packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+    bail!(
+        "building node images needs {} and it is not installed; install it with\n  sudo apt-get install -y {}\n\
+         (Debian/Ubuntu; `cargo xtask build` run as root installs it itself). Without it, a cluster can run an \
+         image you have: `--image REF` (e.g. redis:7.4 where a registry is reachable)",
+        programs.join(" and "),
+        packages.join(" ")
+    )
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(program))
         .find(|p| p.is_file())
+}
+
+/// Where a local node image came from, for `cargo xtask images`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// The matrix version it belongs to (`redis-7.0`), if any.
+    pub version: Option<String>,
+    /// Server and version, as its labels say (empty for images of other origins).
+    pub server: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// CPU architecture.
+    pub architecture: String,
+    /// Where it came from: `Debian bookworm`, or `registry` for a matrix version's upstream image.
+    pub origin: String,
+    /// Whether it is built from a recipe that is no longer the current one (`--prune` removes it).
+    pub stale: bool,
+}
+
+/// The node images present: those built here, current or stale, and the upstream images the matrix names.
+pub async fn list(docker: &Docker) -> Result<Vec<ImageEntry>> {
+    let mut entries = Vec::new();
+    let current: BTreeSet<String> = Version::all().iter().map(tag).collect();
+    for info in docker.images_labelled(&format!("{LABEL_IMAGE}=node")).await? {
+        entries.push(built_entry(&info, &current));
+    }
+    for version in Version::all() {
+        let Some(reference) = &version.image else { continue };
+        if let Some(info) = docker.image_info(reference).await? {
+            entries.push(ImageEntry {
+                tags: info.tags.clone(),
+                version: Some(version.name.clone()),
+                server: String::new(),
+                size: info.size,
+                architecture: info.architecture.clone(),
+                origin: "registry (the matrix's upstream image)".into(),
+                stale: false,
+            });
+        }
+    }
+    entries.sort_by(|a, b| (&a.version, &a.tags).cmp(&(&b.version, &b.tags)));
+    Ok(entries)
+}
+
+fn built_entry(info: &ImageInfo, current: &BTreeSet<String>) -> ImageEntry {
+    let label = |key: &str| info.labels.get(key).cloned().unwrap_or_default();
+    let ours: Vec<&String> = info.tags.iter().filter(|t| t.starts_with(IMAGE_REPOSITORY)).collect();
+    // Images of earlier scripts have no version label: the tag names it.
+    let version = info.labels.get(LABEL_IMAGE_VERSION).cloned().or_else(|| {
+        let t = ours.first()?.strip_prefix(&format!("{IMAGE_REPOSITORY}:"))?;
+        Some(t.rsplit_once('-')?.0.to_owned())
+    });
+    let stale = !ours.is_empty()
+        && ours.iter().all(|t| !current.contains(*t))
+        && (info.architecture.is_empty() || info.architecture == host_architecture());
+    ImageEntry {
+        tags: info.tags.clone(),
+        version,
+        server: label("cluster-tests.server"),
+        size: info.size,
+        architecture: info.architecture.clone(),
+        origin: format!("Debian {}", label("cluster-tests.debian-suite")),
+        stale,
+    }
+}
+
+/// Removes the images of recipes that are no longer current; returns a line per image, saying what could not be
+/// removed (a container still uses it) and how to remove it.
+pub async fn prune(docker: &Docker) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for entry in list(docker).await?.into_iter().filter(|e| e.stale) {
+        for t in entry.tags.iter().filter(|t| t.starts_with(IMAGE_REPOSITORY)) {
+            lines.push(match docker.remove_image(t).await {
+                Ok(()) => format!("removed {t}"),
+                Err(e) => format!(
+                    "kept {t}: {e}; `docker rmi {t}` removes it once no container uses it \
+                     (`docker ps -a --filter ancestor={t}` lists them)"
+                ),
+            });
+        }
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]

@@ -1,51 +1,61 @@
 //! A real Redis Cluster out of Docker containers, for playing with by hand and for testing against.
 //!
-//! [`Cluster`] is the harness both the `cargo xtask` CLI and the integration tests use: it starts one container
-//! per node on a private network, forms the cluster (slots, replicas), waits until it is truly ready, breaks it on
-//! purpose ([`Cluster::failover`]), grows it back ([`Cluster::join`]) and removes it. Docker is the source of truth:
-//! every container and network is labelled and found again by label.
+//! Describe a cluster with a [`ClusterSpec`] and [`start`](ClusterSpec::start) it: one container per node, the
+//! cluster formed (slots, replicas) and truly ready — every node up, all 16384 slots served, every replica linked,
+//! synced and offered to clients — at 127.0.0.1 on the host. The [`Cluster`] handle reads the cluster back from
+//! Docker, gives clients ([`Cluster::client`], [`Cluster::client_with`], [`Cluster::initial_nodes`] for any other
+//! client library), breaks it on purpose ([`Cluster::failover`]), grows it back ([`Cluster::join`]) and removes it
+//! when dropped. [`topology`] parses what the servers say, [`data`] writes and checks keys over all slots, [`node`]
+//! talks to one node. Progress is reported through `tracing` (info level).
 //!
 //! ```no_run
 //! # async fn demo() -> cluster_tests::Result<()> {
 //! use redis::AsyncCommands;
-//! let cluster = cluster_tests::Cluster::start_for_test().await?; // removed again when dropped
+//! let cluster = cluster_tests::Cluster::start_for_test().await?; // $CLUSTER_VERSION; removed again when dropped
 //! let mut client = cluster.client().await?;
 //! let _: () = client.set("foo", "bar").await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The `cargo xtask` CLI's extras (a named playground kept between commands, images, clean-up of clusters nobody
+//! owns) live in [`playground`].
 
 pub mod checker;
 mod cluster;
 mod create;
 pub mod data;
-pub mod docker;
+mod docker;
 mod error;
 mod faults;
-pub mod image;
+mod image;
 mod membership;
 mod net_faults;
 mod networking;
 pub mod node;
 mod node_faults;
+mod node_image;
 mod owner;
-pub mod ready;
+pub mod playground;
+mod ready;
 mod removal;
+mod security;
+mod spec;
 pub mod topology;
-pub mod versions;
-pub mod wait;
+mod versions;
+mod wait;
 
-pub use cluster::{
-    Cluster, ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, MAX_NODE_TIMEOUT, Node, PLAYGROUND,
-};
-pub use create::{CreateReport, slot_ranges};
+pub use cluster::{Cluster, Node};
+pub use create::CreateReport;
 pub use error::{Error, ErrorKind, Result};
 pub use faults::{FailoverKind, FailoverReport};
-pub use membership::{ForgetReport, JoinPlan, JoinReport};
+pub use membership::{ForgetReport, JoinReport};
 pub use net_faults::{Cut, HealReport, PartitionReport};
 pub use networking::Networking;
 pub use node_faults::{FaultStart, Rejoin, Takeover};
-pub use removal::{Abandoned, Census, Removed, census, remove_abandoned, remove_cluster, remove_interrupted_cluster};
-pub use versions::Version;
-
-/// A callback that receives one line of progress at a time (image builds, cluster creation).
-pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
+pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
+pub use ready::Shape;
+pub use security::{Access, AclUser, HARNESS_USER, generate_password, parse_acl_file};
+pub use spec::{
+    ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
+};
+pub use versions::{VERSION_ENV, Version};

@@ -6,14 +6,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::cluster::{Cluster, check_ports};
+use crate::cluster::Cluster;
 use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::faults::pick_master;
-use crate::node::command;
+use crate::node_image::NodeImage;
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_node;
+use crate::spec::{Identity, check_ports};
 use crate::topology::{NodeEntry, Role, format_ports};
-use crate::{Error, Progress, Result, bail};
+use crate::{Error, Result, bail};
 
 /// What `join` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub struct JoinPlan {
     /// Port of that master.
     pub master_port: u16,
     /// Image it runs: the one the cluster already runs, even if the recipe changed since.
-    image: String,
+    image: NodeImage,
 }
 
 impl Cluster {
@@ -55,21 +56,16 @@ impl Cluster {
     /// no replica left, e.g. the one a failover promoted). Its port is `port`, or the lowest free one from the
     /// first node's port up (so a failed node's port is reused). Returns once it is synced and the cluster ready;
     /// says each step to `progress`.
-    pub async fn join(
-        &self,
-        replicate_port: Option<u16>,
-        port: Option<u16>,
-        progress: Progress<'_>,
-    ) -> Result<JoinReport> {
+    pub async fn join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinReport> {
         let plan = self.plan_join(replicate_port, port).await?;
-        self.carry_out_join(&plan, progress).await
+        self.carry_out_join(&plan).await
     }
 
     /// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); refuses what cannot work,
     /// a cluster that is not ready included. Starts nothing.
-    pub async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
+    pub(crate) async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
         // A node joined to a cluster that is down would wait out a whole step for nothing: check first, briefly.
-        let healthy = self.spec.node_timeout * 2 + Duration::from_secs(3);
+        let healthy = self.identity.node_timeout * 2 + Duration::from_secs(3);
         self.wait_ready(Shape::Any, healthy)
             .await
             .map_err(|e| e.context("the cluster is not healthy, so no node is joined to it"))?;
@@ -122,7 +118,10 @@ impl Cluster {
         let image = nodes
             .iter()
             .find(|n| n.addr.is_some())
-            .map(|n| n.image.clone())
+            .map(|n| NodeImage {
+                reference: n.image.clone(),
+                ..self.identity.image.clone()
+            })
             .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))?;
         let master_port = master
             .port()
@@ -137,37 +136,46 @@ impl Cluster {
 
     /// Starts the node `plan` describes and joins it, saying each step to `progress`; on failure nothing of it is
     /// left.
-    pub async fn carry_out_join(&self, plan: &JoinPlan, progress: Progress<'_>) -> Result<JoinReport> {
+    pub(crate) async fn carry_out_join(&self, plan: &JoinPlan) -> Result<JoinReport> {
         let port = plan.port;
-        let container = node_container(&self.spec, &plan.image, port, &self.attachment);
+        let identity = Identity {
+            image: plan.image.clone(),
+            ..self.identity.clone()
+        };
+        let container = node_container(&identity, port, &self.attachment, self.secrets.as_ref());
         let name = container.name.clone();
         let start = Instant::now();
-        let timeout = self.spec.step_timeout();
+        let timeout = self.identity.step_timeout(self.nodes().await?.len() + 1);
         let fail = |e: Error| e.context(format!("joining a node on port {port}"));
         // A node that never answers is removed by start_node itself.
-        let (addr, id) = start_node(&self.docker, container, port, self.networking())
+        let (addr, id) = start_node(&self.docker, container, port, self.networking(), self.access())
             .await
             .map_err(fail)?;
-        progress(&format!(
-            "node: {name} answers as {id} ({:.2} s)",
-            start.elapsed().as_secs_f64()
-        ));
+        tracing::info!("node: {name} answers as {id} ({:.2} s)", start.elapsed().as_secs_f64());
+        // A connection left open to a node that had this port before (a removed master) leads nowhere.
+        self.pool.forget(addr);
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
-            meet_all(&[(addr, id.clone())], &others).await?;
-            progress(&format!("meet: {port} met the {} other live nodes", others.len()));
-            replicate(addr, &plan.master_id, timeout).await?;
-            progress(&format!(
-                "replica: {port} replicates {}; waiting for its sync",
-                plan.master_port
-            ));
+            meet_all(&self.pool, &[(addr, id.clone())], &others).await?;
+            tracing::info!("meet: {port} met the {} other live nodes", others.len());
+            replicate(self.access(), addr, &plan.master_id, timeout).await?;
+            tracing::info!("replica: {port} replicates {}; waiting for its sync", plan.master_port);
             self.wait_ready(Shape::Any, timeout).await
         };
         if let Err(e) = joined.await {
             // Nothing half-made stays: the container goes, and the others forget the new node.
-            self.docker.remove_container(&name).await.ok();
-            self.forget(&[id.as_str()]).await.ok();
-            return Err(fail(e));
+            let undone = match self.docker.remove_container(&name).await {
+                Ok(()) => self.forget(&[id.as_str()]).await.err().map(|e| {
+                    format!("the other nodes could not all forget it ({e}); `cargo xtask forget` tries again")
+                }),
+                Err(e) => Some(format!(
+                    "its container could not be removed ({e}); `docker rm -f {name}` removes it"
+                )),
+            };
+            return Err(match undone {
+                Some(left) => fail(e).context(left),
+                None => fail(e),
+            });
         }
         Ok(JoinReport {
             port,
@@ -179,7 +187,7 @@ impl Cluster {
 
     /// Undoes a join cut short (Ctrl-C): removes the planned node's container, also one whose creation was still
     /// on its way to the engine. Other nodes that had met it mark it failed; [`Cluster::forget_gone`] clears it.
-    pub async fn undo_join(&self, plan: &JoinPlan) -> Result<()> {
+    pub(crate) async fn undo_join(&self, plan: &JoinPlan) -> Result<()> {
         remove_interrupted_node(&self.docker, self.name(), plan.port).await
     }
 
@@ -227,7 +235,7 @@ impl Cluster {
                         .myself()
                         .is_none_or(|me| me.role != Role::Replica || me.master_id.as_deref() != Some(**id))
                 })
-                .map(move |id| command::<()>(v.addr, &["CLUSTER", "FORGET", id]))
+                .map(move |id| self.access().command::<()>(v.addr, &["CLUSTER", "FORGET", id]))
         });
         join_all(forgets).await.into_iter().collect::<Result<Vec<()>>>()?;
         Ok(())

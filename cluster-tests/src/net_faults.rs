@@ -21,10 +21,9 @@ use futures_util::future::try_join_all;
 use crate::cluster::{Cluster, Node};
 use crate::docker::ContainerSpec;
 use crate::networking::Networking;
-use crate::node::NodeView;
 use crate::node_faults::{FaultStart, fault_start};
 use crate::topology::Role;
-use crate::{Error, ErrorKind, Progress, Result, bail, image, wait};
+use crate::{Error, ErrorKind, Result, bail, image, wait};
 
 const IPT: &str = "/usr/sbin/iptables-nft";
 const TC: &str = "/usr/sbin/tc";
@@ -98,7 +97,7 @@ pub struct HealReport {
 impl Cluster {
     /// Cuts the nodes of `cut` off from the others (cluster bus and replication, both directions) and returns
     /// at once; [`Cluster::wait_takeover`] and [`Cluster::wait_refuses_writes`] watch what follows.
-    pub async fn partition(&self, cut: Cut, progress: Progress<'_>) -> Result<PartitionReport> {
+    pub async fn partition(&self, cut: Cut) -> Result<PartitionReport> {
         let nodes = self.nodes().await?;
         let (side, cut_clients) = match &cut {
             Cut::Isolate { port, keep_clients } => (vec![*port], if *keep_clients { vec![] } else { vec![*port] }),
@@ -114,9 +113,9 @@ impl Cluster {
             bail!("a partition needs nodes on both sides (listed: {side:?}, others: {rest:?})");
         }
         let topology = self.topology().await?;
-        let tools = image::ensure_tools(&self.docker, progress).await?;
+        let tools = image::ensure_tools(&self.docker).await?;
         let cut_at;
-        match self.spec.networking {
+        match self.identity.networking {
             Networking::Pod => {
                 // Rules first (no new connection crosses the cut from then on), then the established ones that
                 // cross it are listed and killed at both ends: a rule drops a's packets to b's ports, but on a
@@ -156,7 +155,7 @@ impl Cluster {
                 cut_at = Instant::now();
             }
         }
-        progress(&format!(
+        tracing::info!(
             "fault: partitioned {} | {}{}",
             ports(&side),
             ports(&rest),
@@ -165,7 +164,7 @@ impl Cluster {
             } else {
                 " (and from the host's clients)"
             }
-        ));
+        );
         let masters = |ports: &[u16]| {
             ports
                 .iter()
@@ -198,13 +197,7 @@ impl Cluster {
 
     /// Adds `delay` to every packet the node on `port` (default: the lowest master) sends and every packet sent
     /// to its ports (`tc netem`), and drops `loss_percent` of them at random (`iptables -m statistic`).
-    pub async fn slow(
-        &self,
-        port: Option<u16>,
-        delay: Duration,
-        loss_percent: f64,
-        progress: Progress<'_>,
-    ) -> Result<FaultStart> {
+    pub async fn slow(&self, port: Option<u16>, delay: Duration, loss_percent: f64) -> Result<FaultStart> {
         if !(0.0..=100.0).contains(&loss_percent) {
             bail!("--loss {loss_percent} is not a percentage (0 to 100)");
         }
@@ -218,8 +211,8 @@ impl Cluster {
             );
         }
         let (node, fault) = self.fault_target(port, "slow down").await?;
-        let tools = image::ensure_tools(&self.docker, progress).await?;
-        let (namespace, rules) = match self.spec.networking {
+        let tools = image::ensure_tools(&self.docker).await?;
+        let (namespace, rules) = match self.identity.networking {
             Networking::Pod => (self.pod_namespace()?, pod_slow(fault.port, delay, loss_percent)),
             Networking::Bridge => (node.id.clone(), bridge_slow(delay, loss_percent)),
         };
@@ -227,11 +220,11 @@ impl Cluster {
         let (tc, iptables) = rules;
         let script = format!("{}\n{SETUP}{}", tc.join("\n"), iptables.join("\n"));
         self.run_tools(&tools, &namespace, &script).await?;
-        progress(&format!(
+        tracing::info!(
             "fault: node {} slowed: +{} ms per packet each way, {loss_percent}% lost",
             fault.port,
             delay.as_millis()
-        ));
+        );
         Ok(FaultStart {
             at: Instant::now(),
             ..fault
@@ -240,22 +233,25 @@ impl Cluster {
 
     /// Removes every cut and every slow link of the cluster, then waits until it is ready again. Refuses when
     /// there is nothing to heal.
-    pub async fn heal(&self, progress: Progress<'_>) -> Result<HealReport> {
+    pub async fn heal(&self) -> Result<HealReport> {
         let namespaces = self.fault_namespaces().await?;
-        let tools = image::ensure_tools(&self.docker, progress).await?;
+        let tools = image::ensure_tools(&self.docker).await?;
         let healed = try_join_all(namespaces.iter().map(|ns| self.run_tools(&tools, ns, HEAL))).await?;
         let count = healed.iter().filter(|out| out.contains("healed=1")).count();
         if count == 0 {
             bail!(
                 "cluster `{}` has no partition and no slow link; nothing to heal",
-                self.spec.name
+                self.identity.name
             );
         }
         let start = Instant::now();
-        progress("healed: every rule removed; waiting for the cluster to be ready");
-        self.wait_ready(crate::ready::Shape::Any, self.spec.step_timeout())
-            .await
-            .map_err(|e| e.context("after heal"))?;
+        tracing::info!("healed: every rule removed; waiting for the cluster to be ready");
+        self.wait_ready(
+            crate::ready::Shape::Any,
+            self.identity.step_timeout(self.nodes().await?.len()),
+        )
+        .await
+        .map_err(|e| e.context("after heal"))?;
         Ok(HealReport {
             namespaces: count,
             ready_after: start.elapsed(),
@@ -266,7 +262,7 @@ impl Cluster {
     /// removed). Returns how many namespaces held rules.
     pub async fn remove_fault_rules(&self) -> Result<usize> {
         let namespaces = self.fault_namespaces().await?;
-        let tools = image::ensure_tools(&self.docker, &|_| {}).await?;
+        let tools = image::ensure_tools(&self.docker).await?;
         let healed = try_join_all(namespaces.iter().map(|ns| self.run_tools(&tools, ns, HEAL))).await?;
         Ok(healed.iter().filter(|out| out.contains("healed=1")).count())
     }
@@ -276,7 +272,7 @@ impl Cluster {
     pub async fn wait_refuses_writes(&self, port: u16, since: Instant, within: Duration) -> Result<Option<Duration>> {
         let addr = self.addr(port).await?;
         let refused = wait::until(&format!("node {port} to refuse writes"), within, || async {
-            let view = NodeView::read(addr).await?;
+            let view = self.pool.view(addr).await?;
             if view.info.state_ok() {
                 bail!("node {port} still says cluster_state:ok");
             }
@@ -292,7 +288,7 @@ impl Cluster {
 
     /// The containers whose network namespaces may hold rules: the pod's holder, or every running node.
     async fn fault_namespaces(&self) -> Result<Vec<String>> {
-        Ok(match self.spec.networking {
+        Ok(match self.identity.networking {
             Networking::Pod => vec![self.pod_namespace()?],
             Networking::Bridge => self
                 .nodes()
@@ -320,7 +316,7 @@ impl Cluster {
         let spec = ContainerSpec {
             name: format!(
                 "{}-tools-{}-{}",
-                self.spec.name,
+                self.identity.name,
                 std::process::id(),
                 RUNS.fetch_add(1, Ordering::Relaxed)
             ),
@@ -329,7 +325,7 @@ impl Cluster {
             user: Some("0".into()),
             entrypoint: Some(vec!["/bin/busybox".into(), "sh".into(), "-c".into()]),
             args: vec![script.to_owned()],
-            labels: self.spec.labels(),
+            labels: self.identity.labels(),
             cap_add: vec!["NET_ADMIN".into()],
             ..Default::default()
         };

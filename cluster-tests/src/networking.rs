@@ -17,9 +17,10 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 
-use crate::cluster::ClusterSpec;
 use crate::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
-use crate::{Error, ErrorKind, Progress, Result};
+use crate::node_image::NodeImage;
+use crate::spec::ClusterSpec;
+use crate::{Error, ErrorKind, Result};
 
 /// How a cluster's nodes are networked (see the [module](self) docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,19 +117,14 @@ const FREE_TRIES: usize = 20;
 
 /// Makes the pod of `spec` with the node image `image`: on `spec.first_port`, or on a free range when it is
 /// `None`. Returns its attachment and the first port.
-pub(crate) async fn start_pod(
-    docker: &Docker,
-    spec: &ClusterSpec,
-    image: &str,
-    progress: Progress<'_>,
-) -> Result<(Attachment, u16)> {
+pub(crate) async fn start_pod(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<(Attachment, u16)> {
     let span = spec.published_count() as u16;
     if let Some(first) = spec.first_port {
         let range = first..=first + span - 1;
         if let Some(port) = taken_port(range.clone()) {
             return Err(port_in_use(port, spec));
         }
-        return start_holder(docker, spec, image, range, progress)
+        return start_holder(docker, spec, image, range)
             .await
             .map(|a| (a, first))
             .map_err(|e| match e.kind() {
@@ -149,7 +145,7 @@ pub(crate) async fn start_pod(
             continue;
         }
         // Another process may take a port between the check and Docker's bind: then try another range.
-        match start_holder(docker, spec, image, range, progress).await {
+        match start_holder(docker, spec, image, range).await {
             Err(e) if matches!(e.kind(), ErrorKind::PortTaken(_)) => last = e,
             other => return other.map(|a| (a, first)),
         }
@@ -179,27 +175,22 @@ fn port_in_use(port: u16, spec: &ClusterSpec) -> Error {
 async fn start_holder(
     docker: &Docker,
     spec: &ClusterSpec,
-    image: &str,
+    image: &NodeImage,
     range: RangeInclusive<u16>,
-    progress: Progress<'_>,
 ) -> Result<Attachment> {
-    let spec = ClusterSpec {
-        first_port: Some(*range.start()),
-        ..spec.clone()
-    };
-    let mut labels = spec.labels();
+    let mut labels = spec.identity(*range.start(), image).labels();
     labels.insert(LABEL_HOLDER.to_owned(), "yes".to_owned());
     labels.insert(LABEL_PUBLISHED.to_owned(), format!("{}-{}", range.start(), range.end()));
-    let holder = ContainerSpec {
+    let mut holder = ContainerSpec {
         name: format!("{}-pod", spec.name),
-        image: image.to_owned(),
         network: "bridge".into(),
         published: range.clone().collect(),
         args: [
             "--port",
             "0",
             "--unixsocket",
-            "/tmp/holder.sock",
+            // Relative: in the data directory, which every node image has writable (/tmp may not exist).
+            "holder.sock",
             "--save",
             "",
             "--appendonly",
@@ -210,13 +201,14 @@ async fn start_holder(
         labels,
         ..Default::default()
     };
+    image.apply(&mut holder);
     let started = docker.run(&holder).await?;
-    progress(&format!(
+    tracing::info!(
         "pod: ports 127.0.0.1:{}-{} published for cluster `{}`",
         range.start(),
         range.end(),
         spec.name
-    ));
+    );
     Ok(Attachment::Pod {
         holder: started.id,
         published: range,

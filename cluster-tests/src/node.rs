@@ -1,11 +1,16 @@
-//! Talking to one node, always with connect and response timeouts (a removed container's address never answers).
+//! Talking to one node, always with connect and response timeouts (a removed container's address never answers),
+//! and with the cluster's credentials: [`Access`] is how to reach a cluster's nodes, the free functions reach a
+//! node that needs none.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
+use crate::security::Access;
 use crate::topology::{ClusterInfo, ClusterNodes, ClusterShards, ClusterSlots, ReplicationInfo};
 use crate::{Error, ErrorKind, Result};
 
@@ -14,39 +19,163 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long a node may take to answer a command.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
 
-/// Opens a connection to the node at `addr`.
+impl Access {
+    /// Opens a connection to the node at `addr`, authenticated.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<MultiplexedConnection> {
+        let info = redis::IntoConnectionInfo::into_connection_info((addr.ip().to_string(), addr.port()))?
+            .set_redis_settings(self.redis_settings());
+        let client = redis::Client::open(info)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| Error::from(e).context(addr))
+    }
+
+    /// Runs one command on the node at `addr`.
+    pub async fn query<T: FromRedisValue>(&self, addr: SocketAddr, cmd: &redis::Cmd) -> Result<T> {
+        let mut conn = self.connect(addr).await?;
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| Error::from(e).context(addr))
+    }
+
+    /// Runs a pipeline (or transaction) on the node at `addr`, ignoring its replies.
+    pub async fn query_pipe(&self, addr: SocketAddr, pipe: redis::Pipeline) -> Result<()> {
+        let mut conn = self.connect(addr).await?;
+        pipe.exec_async(&mut conn)
+            .await
+            .map_err(|e| Error::from(e).context(addr))
+    }
+
+    /// Runs a command given as words, e.g. `["CLUSTER", "MEET", ip, port]` (the words are copied at once).
+    pub fn command<T: FromRedisValue>(
+        &self,
+        addr: SocketAddr,
+        words: &[&str],
+    ) -> impl Future<Output = Result<T>> + use<T> {
+        let mut cmd = redis::cmd(words[0]);
+        cmd.arg(&words[1..]);
+        let access = self.clone();
+        async move { access.query(addr, &cmd).await }
+    }
+
+    /// [`NodeView::read`] with these credentials.
+    pub async fn view(&self, addr: SocketAddr) -> Result<NodeView> {
+        NodeView::read_on(addr, &mut self.connect(addr).await?).await
+    }
+}
+
+/// Opens a connection to the node at `addr`, which needs no credentials.
 pub async fn connect(addr: SocketAddr) -> Result<MultiplexedConnection> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| Error::from(e).context(addr))
+    Access::default().connect(addr).await
 }
 
-/// Runs one command on the node at `addr`.
+/// Connections to a cluster's nodes with its credentials, opened once and reused (a poll of a large cluster would
+/// otherwise open one per node each time); one that fails is dropped, and opened again when next needed.
+#[derive(Default)]
+pub(crate) struct Pool {
+    access: Access,
+    open: Mutex<HashMap<SocketAddr, MultiplexedConnection>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.open.lock().map_or(0, |c| c.len());
+        f.debug_struct("Pool")
+            .field("access", &self.access)
+            .field("open", &open)
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool that connects with `access`.
+    pub(crate) fn new(access: Access) -> Self {
+        Self {
+            access,
+            open: Mutex::default(),
+        }
+    }
+
+    /// The credentials its connections use.
+    pub(crate) fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The pooled connection to `addr`, and whether it was opened just now.
+    async fn connection(&self, addr: SocketAddr) -> Result<(MultiplexedConnection, bool)> {
+        if let Some(conn) = self.lock().get(&addr) {
+            return Ok((conn.clone(), false));
+        }
+        let conn = self.access.connect(addr).await?;
+        self.lock().insert(addr, conn.clone());
+        Ok((conn, true))
+    }
+
+    /// Drops the connection to `addr`, if one is open: the node there is gone (a new one may take its port).
+    pub(crate) fn forget(&self, addr: SocketAddr) {
+        self.lock().remove(&addr);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, MultiplexedConnection>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `op` over the pooled connection to `addr`. A connection that fails other than by a server's error reply
+    /// (a timeout, a closed socket: the node restarted, or another node took its port) is dropped; if it was an old
+    /// one, `op` runs once more on a new connection. The harness's commands may run twice: they are idempotent.
+    async fn with<T, F, Fut>(&self, addr: SocketAddr, op: F) -> Result<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let broken = |e: &Error| e.redis_error().is_none_or(|r| r.kind() == redis::ErrorKind::Io);
+        let (conn, fresh) = self.connection(addr).await?;
+        match op(conn).await {
+            Err(e) if broken(&e) => {
+                self.forget(addr);
+                if fresh {
+                    return Err(e);
+                }
+                let (conn, _) = self.connection(addr).await?;
+                let retried = op(conn).await;
+                if retried.as_ref().is_err_and(broken) {
+                    self.forget(addr);
+                }
+                retried
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `cmd` on the node at `addr` over its pooled connection.
+    pub(crate) async fn query<T: FromRedisValue>(&self, addr: SocketAddr, cmd: &redis::Cmd) -> Result<T> {
+        self.with(addr, |mut conn| async move {
+            cmd.query_async(&mut conn)
+                .await
+                .map_err(|e| Error::from(e).context(addr))
+        })
+        .await
+    }
+
+    /// [`NodeView::read`] over the pooled connection.
+    pub(crate) async fn view(&self, addr: SocketAddr) -> Result<NodeView> {
+        self.with(addr, |mut conn| async move { NodeView::read_on(addr, &mut conn).await })
+            .await
+    }
+}
+
+/// Runs one command on the node at `addr`, which needs no credentials.
 pub async fn query<T: FromRedisValue>(addr: SocketAddr, cmd: &redis::Cmd) -> Result<T> {
-    let mut conn = connect(addr).await?;
-    cmd.query_async(&mut conn)
-        .await
-        .map_err(|e| Error::from(e).context(addr))
+    Access::default().query(addr, cmd).await
 }
 
-/// Runs a pipeline (or transaction) on the node at `addr`, ignoring its replies.
-pub async fn query_pipe(addr: SocketAddr, pipe: redis::Pipeline) -> Result<()> {
-    let mut conn = connect(addr).await?;
-    pipe.exec_async(&mut conn)
-        .await
-        .map_err(|e| Error::from(e).context(addr))
-}
-
-/// Runs a command given as words, e.g. `["CLUSTER", "MEET", ip, port]` (the words are copied at once).
+/// Runs a command given as words on the node at `addr`, which needs no credentials (see [`Access::command`]).
 pub fn command<T: FromRedisValue>(addr: SocketAddr, words: &[&str]) -> impl Future<Output = Result<T>> + use<T> {
-    let mut cmd = redis::cmd(words[0]);
-    cmd.arg(&words[1..]);
-    async move { query(addr, &cmd).await }
+    Access::default().command(addr, words)
 }
 
 /// One node's view of the cluster, read in one round trip.
@@ -68,9 +197,13 @@ pub struct NodeView {
 
 impl NodeView {
     /// Reads `CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`, `CLUSTER SLOTS` and `CLUSTER SHARDS` from the node
-    /// at `addr`, in one round trip.
+    /// at `addr`, which needs no credentials, in one round trip ([`Access::view`] for one that does).
     pub async fn read(addr: SocketAddr) -> Result<Self> {
-        let mut conn = connect(addr).await?;
+        Access::default().view(addr).await
+    }
+
+    /// [`NodeView::read`] over a connection already open to the node at `addr`.
+    async fn read_on(addr: SocketAddr, conn: &mut MultiplexedConnection) -> Result<Self> {
         let replies: Vec<redis::RedisResult<redis::Value>> = redis::pipe()
             .ignore_errors()
             .cmd("CLUSTER")
@@ -83,7 +216,7 @@ impl NodeView {
             .arg("SLOTS")
             .cmd("CLUSTER")
             .arg("SHARDS")
-            .query_async(&mut conn)
+            .query_async(conn)
             .await
             .map_err(|e| Error::from(e).context(addr))?;
         let [info, nodes, replication, slots, shards] = <[_; 5]>::try_from(replies)

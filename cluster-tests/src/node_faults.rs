@@ -5,10 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, Node};
 use crate::faults::pick_master;
-use crate::node::NodeView;
 use crate::ready::Shape;
 use crate::topology::{ClusterNodes, NodeEntry, Role};
-use crate::{Error, ErrorKind, Progress, Result, bail, wait};
+use crate::{Error, ErrorKind, Result, bail, wait};
 
 /// A fault just injected into one node: who it hit and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,15 +52,15 @@ impl Cluster {
     /// Whether the nodes keep their writes on disk, so a killed node comes back with them (see
     /// [`ClusterSpec::persist`](crate::ClusterSpec)).
     pub fn persists(&self) -> bool {
-        self.spec.persist
+        self.identity.persist
     }
 
     /// Freezes the process of the node on `port` (default: the master with the lowest port that serves slots)
     /// with `docker pause`: it stays in the network, its peers see it time out. [`Cluster::resume`] thaws it.
-    pub async fn pause(&self, port: Option<u16>, progress: Progress<'_>) -> Result<FaultStart> {
+    pub async fn pause(&self, port: Option<u16>) -> Result<FaultStart> {
         let (node, fault) = self.fault_target(port, "pause").await?;
         self.docker.pause(&node.id).await?;
-        progress(&format!("fault: paused node {} ({})", fault.port, role_word(&fault)));
+        tracing::info!("fault: paused node {} ({})", fault.port, role_word(&fault));
         Ok(FaultStart {
             at: Instant::now(),
             ..fault
@@ -70,19 +69,19 @@ impl Cluster {
 
     /// Thaws the paused node on `port` (default: the one paused node) and waits until the cluster is ready
     /// again; says what the node became (a master whose replica took over comes back as its replica).
-    pub async fn resume(&self, port: Option<u16>, progress: Progress<'_>) -> Result<Rejoin> {
+    pub async fn resume(&self, port: Option<u16>) -> Result<Rejoin> {
         let node = self.stopped_node(port, "paused", "resume").await?;
         self.docker.unpause(&node.id).await?;
-        progress(&format!("resumed node {}", node.port));
+        tracing::info!("resumed node {}", node.port);
         self.rejoin(node.port, Instant::now()).await
     }
 
     /// Kills the process of the node on `port` (default: the lowest master serving slots) with SIGKILL; its
     /// container stays, with its `nodes.conf` and (with [`ClusterSpec::persist`](crate::ClusterSpec)) its data.
-    pub async fn kill(&self, port: Option<u16>, progress: Progress<'_>) -> Result<FaultStart> {
+    pub async fn kill(&self, port: Option<u16>) -> Result<FaultStart> {
         let (node, fault) = self.fault_target(port, "kill").await?;
         self.docker.kill(&node.id).await?;
-        progress(&format!("fault: killed node {} ({})", fault.port, role_word(&fault)));
+        tracing::info!("fault: killed node {} ({})", fault.port, role_word(&fault));
         Ok(FaultStart {
             at: Instant::now(),
             ..fault
@@ -91,11 +90,11 @@ impl Cluster {
 
     /// Starts the killed node on `port` (default: the one stopped node) again with the files it had, and waits
     /// until it answers and the cluster is ready again.
-    pub async fn restart(&self, port: Option<u16>, progress: Progress<'_>) -> Result<Rejoin> {
+    pub async fn restart(&self, port: Option<u16>) -> Result<Rejoin> {
         let node = self.stopped_node(port, "exited", "restart").await?;
         self.docker.start(&node.id).await?;
         let start = Instant::now();
-        progress(&format!("restarted node {}", node.port));
+        tracing::info!("restarted node {}", node.port);
         self.rejoin(node.port, start).await
     }
 
@@ -110,7 +109,7 @@ impl Cluster {
             || async {
                 for &port in &fault.replicas {
                     let Ok(addr) = self.addr(port).await else { continue };
-                    if let Ok(view) = NodeView::read(addr).await
+                    if let Ok(view) = self.pool.view(addr).await
                         && view
                             .nodes
                             .myself()
@@ -135,16 +134,16 @@ impl Cluster {
 
     /// Waits for the node on `port` to answer and the cluster to be ready, and reads what the node is now.
     pub(crate) async fn rejoin(&self, port: u16, start: Instant) -> Result<Rejoin> {
-        let timeout = self.spec.step_timeout();
+        let timeout = self.identity.step_timeout(self.nodes().await?.len());
         let addr = wait::until(&format!("node {port} to answer"), timeout, || async {
             let addr = self.addr(port).await?;
-            NodeView::read(addr).await.map(|_| addr)
+            self.pool.view(addr).await.map(|_| addr)
         })
         .await?;
         self.wait_ready(Shape::Any, timeout)
             .await
             .map_err(|e| e.context(format!("after node {port} came back")))?;
-        let view = NodeView::read(addr).await?;
+        let view = self.pool.view(addr).await?;
         let me = view
             .nodes
             .myself()
@@ -207,7 +206,10 @@ impl Cluster {
                     unreachable!("node() refuses a port no container has")
                 }
             },
-            ([], None) => bail!("no node of cluster `{}` is {state}; nothing to {verb}", self.spec.name),
+            ([], None) => bail!(
+                "no node of cluster `{}` is {state}; nothing to {verb}",
+                self.identity.name
+            ),
             (many, _) => bail!(
                 "{} nodes are {state} ({}); say which with --port",
                 many.len(),

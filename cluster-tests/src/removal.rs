@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, cluster_filter};
+use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter};
+use crate::security::remove_secrets;
 use crate::{Error, Result, bail, owner, wait};
 
 /// What [`remove_cluster`] removed.
@@ -18,13 +19,27 @@ pub struct Removed {
     pub networks: usize,
 }
 
-/// Removes every container and network labelled with cluster `name`, and says how many there were.
+/// Removes every container and network labelled with cluster `name` — only those of `owner` when given (a
+/// test's cluster: another machine sharing the engine may have one of the same name) — and says how many there
+/// were.
 ///
 /// Removal is repeated until nothing of the cluster is left (a removal by another process, or a container still
 /// being made, can keep the network busy for a moment); it fails only if something is still there after 30 s,
 /// and then says what.
-pub async fn remove_cluster(docker: &Docker, name: &str) -> Result<Removed> {
-    remove_labelled(docker, &[cluster_filter(name)], &whole(name), Patience::DEFAULT).await
+pub async fn remove_cluster(docker: &Docker, name: &str, owner: Option<&str>) -> Result<Removed> {
+    let mut filters = vec![cluster_filter(name)];
+    filters.extend(owner.map(|o| format!("{LABEL_OWNER}={o}")));
+    let mut removed = remove_labelled(docker, &filters, &whole(name), Patience::DEFAULT).await?;
+    if owner.is_some() {
+        // A network the cluster reused (one a dead process left, see `create`) carries no owner of ours.
+        for network in docker.networks(&[cluster_filter(name)]).await? {
+            let owner = network.labels.get(LABEL_OWNER);
+            if owner.is_none_or(|o| owner::is_gone(o)) && docker.remove_network(&network.id).await? {
+                removed.networks += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Removes what this process made of cluster `name` when its making was cut short (a signal, a failed step), like
@@ -96,6 +111,8 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
     struct Seen {
         containers: BTreeSet<String>,
         networks: BTreeSet<String>,
+        /// Each cluster's secrets directory, as its containers' labels name it.
+        secrets: BTreeSet<(String, String)>,
         empty_since: Option<Instant>,
         only_busy_networks_since: Option<Instant>,
     }
@@ -123,6 +140,12 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 let (empty_since, busy_since) = {
                     let mut seen = seen.lock().map_err(|_| Error::new("removal state poisoned"))?;
                     seen.containers.extend(left.iter().map(|c| c.id.clone()));
+                    seen.secrets.extend(left.iter().filter_map(|c| {
+                        Some((
+                            c.labels.get(LABEL_CLUSTER)?.clone(),
+                            c.labels.get(LABEL_SECRETS)?.clone(),
+                        ))
+                    }));
                     seen.networks.extend(left_networks.iter().map(|n| n.id.clone()));
                     let found_nothing = left.is_empty() && left_networks.is_empty();
                     seen.empty_since = if found_nothing {
@@ -169,6 +192,9 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
         return Err(e);
     }
     let seen = seen.into_inner().unwrap_or_default();
+    for (name, dir) in &seen.secrets {
+        remove_secrets(name, dir.as_ref());
+    }
     Ok(Removed {
         containers: seen.containers.len(),
         networks: seen.networks.len(),
@@ -241,8 +267,9 @@ pub async fn remove_abandoned(docker: &Docker, cluster: &Abandoned) -> Result<Re
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
 /// Only what carries the dead owner's label goes, so a new cluster that reuses the name (a reused pid) stays.
 /// Best effort and quick: another test process may be removing the same cluster at the same moment, and a network
-/// Docker cannot remove is left for a later run.
-pub(crate) async fn remove_orphans(docker: &Docker) {
+/// Docker cannot remove is left for a later run. Fails with what could not be listed or removed, and how to remove
+/// it by hand.
+pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
     let orphan = |labels: &HashMap<String, String>| {
         let owner = labels.get(LABEL_OWNER).filter(|owner| owner::is_gone(owner))?;
         Some((labels.get(LABEL_CLUSTER)?.clone(), owner.clone()))
@@ -250,16 +277,72 @@ pub(crate) async fn remove_orphans(docker: &Docker) {
     // Networks too: a process killed between making the network and starting containers leaves only that.
     let any_owner = [LABEL_OWNER.to_owned()];
     let (containers, networks) = tokio::join!(docker.containers(&any_owner), docker.networks(&any_owner));
+    let listing = |e: Error| e.context("listing the clusters of test processes that are gone");
     let mut orphans: BTreeSet<(String, String)> = containers
-        .unwrap_or_default()
+        .map_err(listing)?
         .iter()
         .filter_map(|c| orphan(&c.labels))
         .collect();
-    orphans.extend(networks.unwrap_or_default().iter().filter_map(|n| orphan(&n.labels)));
+    orphans.extend(networks.map_err(listing)?.iter().filter_map(|n| orphan(&n.labels)));
+    let mut failed = Vec::new();
     for (name, owner) in orphans {
         let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];
         if let Err(e) = remove_labelled(docker, &filters, &whole(&name), Patience::QUICK).await {
-            eprintln!("cluster-tests: could not remove orphaned cluster {name}: {e}");
+            failed.push(format!("{name} ({e})"));
         }
     }
+    if !failed.is_empty() {
+        bail!(
+            "could not remove the clusters of test processes that are gone: {}; `cargo xtask stop --all` tries again",
+            failed.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// What finished test runs left behind: everything whose owner process is gone (tests remove their clusters, so
+/// nothing should be), apart from networks Docker cannot remove for a phantom endpoint (moby/moby#42119). Clusters
+/// of test processes still running are theirs, not leftovers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Names of the containers left.
+    pub containers: Vec<String>,
+    /// Names of the networks left (each was removed when found, so a second look finds none).
+    pub networks: Vec<String>,
+    /// Names of the networks with no container that Docker refuses to remove: an engine bug, not a leak.
+    pub phantom_networks: Vec<String>,
+}
+
+impl Leftovers {
+    /// Whether the runs left something behind (phantom networks aside).
+    pub fn any(&self) -> bool {
+        !self.containers.is_empty() || !self.networks.is_empty()
+    }
+}
+
+/// Lists what test runs left behind (see [`Leftovers`]); a network left with no container is removed on the way,
+/// which tells a removable leftover from a phantom one.
+pub async fn leftovers(docker: &Docker) -> Result<Leftovers> {
+    let owned = [LABEL_OWNER.to_owned()];
+    let gone = |labels: &HashMap<String, String>| labels.get(LABEL_OWNER).is_some_and(|o| owner::is_gone(o));
+    let containers = docker.containers(&owned).await?.into_iter().filter(|c| gone(&c.labels));
+    let mut found = Leftovers {
+        containers: containers.map(|c| c.name).collect(),
+        ..Leftovers::default()
+    };
+    for network in docker.networks(&owned).await?.into_iter().filter(|n| gone(&n.labels)) {
+        let attached = docker
+            .containers(&[cluster_filter(
+                network.labels.get(LABEL_CLUSTER).map_or("", String::as_str),
+            )])
+            .await?
+            .into_iter()
+            .any(|c| c.network_id.as_deref() == Some(network.id.as_str()));
+        if !attached && !docker.remove_network(&network.id).await? {
+            found.phantom_networks.push(network.name);
+        } else {
+            found.networks.push(network.name);
+        }
+    }
+    Ok(found)
 }

@@ -33,6 +33,10 @@ pub struct Version {
     /// Whether apt must accept this suite's expired Release file (the suite alone, not the others).
     #[serde(default)]
     pub insecure_release_date: bool,
+    /// An upstream image of the same server version (e.g. `redis:7.0.15`), for machines with a registry:
+    /// `cargo xtask test --images upstream` runs the matrix on these instead of the Debian builds.
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -5,13 +5,17 @@ use std::time::{Duration, Instant};
 
 use crate::{Error, ErrorKind, Result};
 
-/// How often a condition is polled.
+/// The shortest pause between two checks.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// Polls `probe` until it returns `Ok(value)` and returns that value, or fails after `timeout`.
 ///
 /// `probe` returns `Err(status)` while the condition does not hold yet; the last status goes into the timeout
 /// error, so it says what was awaited and what was seen. A probe that hangs is cut off at the deadline too.
+///
+/// Between checks it pauses at least as long as the last check took (and at least 25 ms), so the waiting never
+/// takes more than half of the time: a check of a large cluster, which asks every node, cannot starve the servers
+/// it waits on.
 pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -20,13 +24,15 @@ where
     let start = Instant::now();
     let deadline = start + timeout;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let checked = Instant::now();
+        let left = deadline.saturating_duration_since(checked);
         let last = match tokio::time::timeout(left, probe()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(status)) => status,
             Err(_) => Error::new("the last check did not answer in time"),
         };
-        if Instant::now() + POLL_INTERVAL >= deadline {
+        let pause = checked.elapsed().max(POLL_INTERVAL);
+        if Instant::now() + pause >= deadline {
             return Err(Error::with_kind(
                 ErrorKind::Timeout,
                 format!(
@@ -35,7 +41,7 @@ where
                 ),
             ));
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        tokio::time::sleep(pause).await;
     }
 }
 

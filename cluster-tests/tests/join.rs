@@ -6,7 +6,7 @@ use cluster_tests::topology::Role;
 use cluster_tests::{Cluster, FailoverKind, Result, data};
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
-const WAIT: Duration = Duration::from_millis(1500);
+const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails() -> Result<()> {
@@ -14,15 +14,19 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     let keys = data::keys("join", 2000);
     let mut client = cluster.client().await?;
     data::write(&mut client, &keys).await?;
-    assert_eq!(data::wait_replicated(&mut client, 1, WAIT).await?, 1);
+    let acknowledged = cluster.wait_replicated(WAIT).await?;
+    assert!(
+        acknowledged.len() == 3 && acknowledged.values().all(|n| *n == 1),
+        "{acknowledged:?}"
+    );
 
     let first = cluster.first_port();
     let promoted = cluster
-        .failover(Some(first), REMOVE, &|_| {})
+        .failover(Some(first), REMOVE)
         .await?
         .new_master
         .expect("a replica took over");
-    let joined = cluster.join(None, None, &|_| {}).await?;
+    let joined = cluster.join(None, None).await?;
     assert_eq!(
         joined.master, promoted,
         "the new node replicates the master left without replica"
@@ -42,9 +46,13 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
         assert_eq!(v.info.known_nodes(), 6, "{} knows six nodes again", v.addr);
     }
 
-    let mut client = cluster.client().await?;
-    assert_eq!(data::wait_replicated(&mut client, 1, WAIT).await?, 1);
-    let report = cluster.failover(Some(promoted), REMOVE, &|_| {}).await?;
+    let acknowledged = cluster.wait_replicated(WAIT).await?;
+    assert_eq!(
+        acknowledged.get(&promoted),
+        Some(&1),
+        "the joined node acknowledged: {acknowledged:?}"
+    );
+    let report = cluster.failover(Some(promoted), REMOVE).await?;
     assert_eq!(report.new_master, Some(first), "the joined node takes over");
     data::check(&mut cluster.client().await?, &keys).await?;
     Ok(())

@@ -14,7 +14,7 @@ async fn manual_failover_swaps_master_and_replica_without_data_loss() -> Result<
     let master = before.by_port(second).expect("the second node").clone();
     let replica = before.replicas_of(&master.id)[0].port();
 
-    let report = cluster.failover(Some(second), FailoverKind::Manual, &|_| {}).await?;
+    let report = cluster.failover(Some(second), FailoverKind::Manual).await?;
     assert_eq!(report.new_master, replica);
 
     let after = cluster.topology().await?;

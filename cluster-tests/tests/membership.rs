@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use cluster_tests::playground;
 use cluster_tests::topology::Role;
 use cluster_tests::{Cluster, FailoverKind, Result};
 
@@ -14,7 +15,7 @@ fn docker(args: &[&str]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn forget_leaves_stopped_and_paused_nodes_known_and_forgets_removed_ones() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let census = cluster_tests::census(cluster.docker()).await?;
+    let census = playground::census(&playground::Docker::connect().await?).await?;
     assert!(
         census.owned.iter().any(|(name, _)| name == cluster.name()),
         "{census:?}"
@@ -61,9 +62,9 @@ async fn join_refuses_a_cluster_that_is_down_and_starts_nothing() -> Result<()> 
     let replica = topology.replicas_of(&master.id)[0].port().expect("a replica port");
     docker(&["rm", "-f", &format!("{}-{replica}", cluster.name())]);
     let forced = FailoverKind::RemoveMaster { force: true };
-    cluster.failover(Some(first), forced, &|_| {}).await.ok();
+    cluster.failover(Some(first), forced).await.ok();
     let before = cluster.nodes().await?.len();
-    let err = cluster.join(None, None, &|_| {}).await.unwrap_err().to_string();
+    let err = cluster.join(None, None).await.unwrap_err().to_string();
     assert!(err.contains("not healthy"), "{err}");
     assert_eq!(cluster.nodes().await?.len(), before, "no container was started");
     Ok(())

@@ -1,27 +1,56 @@
 //! A cluster's name is its own: two creates at once give one cluster and a clear refusal, a network of that name
 //! the cluster does not own is refused, and one it left behind is reused.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 
-use cluster_tests::docker::{Docker, LABEL_CLUSTER};
-use cluster_tests::{Cluster, ClusterSpec, ErrorKind, Networking, Result};
+use cluster_tests::playground::{self, Docker};
+use cluster_tests::{ClusterSpec, ErrorKind, Networking, Result};
 
-fn spec(networking: Networking) -> Result<ClusterSpec> {
-    Ok(ClusterSpec {
-        networking,
-        ..ClusterSpec::for_test()?
-    })
+/// Runs the `docker` command line and returns its output; fails the test if it fails.
+fn docker_cli(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Ids of the networks called exactly `name`.
+fn networks_named(name: &str) -> Vec<String> {
+    let filter = format!("name=^{name}$");
+    docker_cli(&["network", "ls", "-q", "--no-trunc", "--filter", &filter])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A network the test made by hand, removed when dropped, also when the test fails.
+struct Network(String);
+
+impl Network {
+    fn create(args: &[&str]) -> Self {
+        Self(docker_cli(&[&["network", "create"], args].concat()))
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // Already gone when the cluster that reused it was removed.
+        Command::new("docker").args(["network", "rm", &self.0]).output().ok();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_creates_at_once_make_one_cluster_and_the_loser_leaves_it_alone() -> Result<()> {
     let docker = Docker::connect().await?;
     for networking in [Networking::Pod, Networking::Bridge] {
-        let spec = spec(networking)?;
+        let spec = ClusterSpec::from_env()?.networking(networking);
         let (a, b) = tokio::join!(
-            Cluster::create(&docker, spec.clone(), &|_| {}),
-            Cluster::create(&docker, spec.clone(), &|_| {})
+            playground::create(&docker, spec.clone()),
+            playground::create(&docker, spec.clone())
         );
         let (winner, loser) = match (a, b) {
             (Ok((winner, _)), Err(loser)) | (Err(loser), Ok((winner, _))) => (winner, loser),
@@ -41,46 +70,55 @@ async fn two_creates_at_once_make_one_cluster_and_the_loser_leaves_it_alone() ->
         );
         assert!(nodes.iter().all(|n| n.addr.is_some()), "{networking:?}: and running");
         if networking == Networking::Bridge {
-            assert_eq!(docker.networks_named(&spec.name).await?.len(), 1, "one network");
+            assert_eq!(networks_named(&spec.name).len(), 1, "one network");
         }
         winner.remove().await?;
     }
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
+/// The messages of the harness's `tracing` events, collected.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Collected {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_foreign_network_of_the_name_is_refused_and_a_leftover_one_reused() -> Result<()> {
-    let docker = Docker::connect().await?;
-    let spec = spec(Networking::Bridge)?;
-    let foreign = docker.create_network(&spec.name, HashMap::new()).await?;
-    let refused = Cluster::create(&docker, spec.clone(), &|_| {}).await;
-    docker.remove_network(&foreign).await?;
-    let err = refused.err().expect("a foreign network refuses create").to_string();
+    let engine = Docker::connect().await?;
+    let spec = ClusterSpec::from_env()?.networking(Networking::Bridge);
+    let foreign = Network::create(&[&spec.name]);
+    let refused = playground::create(&engine, spec.clone()).await;
+    drop(foreign);
+    let err = refused.expect_err("a foreign network refuses create").to_string();
     assert!(err.contains("is not cluster"), "{err}");
-    assert!(
-        docker
-            .containers(&[format!("{LABEL_CLUSTER}={}", spec.name)])
-            .await?
-            .is_empty()
-    );
+    let label = format!("label=cluster-tests.cluster={}", spec.name);
+    assert_eq!(docker_cli(&["ps", "-aq", "--filter", &label]), "", "nothing was made");
 
     // A network of the cluster's, with no maker alive: what Docker 20.10 can fail to remove (moby/moby#42119).
-    let leftover = docker
-        .create_network(
-            &spec.name,
-            HashMap::from([(LABEL_CLUSTER.to_owned(), spec.name.clone())]),
-        )
-        .await?;
-    let lines = Mutex::new(Vec::<String>::new());
-    let (cluster, _) = Cluster::create(&docker, spec.clone(), &|l| lines.lock().unwrap().push(l.to_owned())).await?;
-    let networks = docker.networks_named(&spec.name).await?;
-    assert_eq!(networks.len(), 1, "no second network of the name");
-    assert_eq!(networks[0].id, leftover, "the leftover is reused");
-    assert!(
-        lines.lock().unwrap().iter().any(|l| l.contains("reusing")),
-        "and create says so"
+    let label = format!("cluster-tests.cluster={}", spec.name);
+    let leftover = Network::create(&["--label", &label, &spec.name]);
+    let log = Collected::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).finish();
+    let _shown = tracing::subscriber::set_default(subscriber);
+    let (cluster, _) = playground::create(&engine, spec.clone()).await?;
+    assert_eq!(
+        networks_named(&spec.name),
+        vec![leftover.0.clone()],
+        "the leftover is reused, no second network made"
     );
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("reusing"), "and create says so: {log}");
     cluster.remove().await?;
-    assert!(docker.networks_named(&spec.name).await?.is_empty(), "removal takes it");
+    assert!(networks_named(&spec.name).is_empty(), "removal takes it");
     Ok(())
 }

@@ -28,6 +28,7 @@ async fn a_write_to_the_wrong_node_is_redirected_to_the_slot_owner() -> Result<(
     let any = topology.live_masters()[0].addr.unwrap();
     let slot: u16 = cluster_tests::node::command(any, &["CLUSTER", "KEYSLOT", "foo"]).await?;
     assert_eq!(slot, 12182, "the tutorial's key `foo` hashes to slot 12182");
+    assert_eq!(data::slot_of("foo"), slot, "and the harness agrees with the server");
     let owner = topology.owner_of(slot).expect("slot 12182 is served").addr.unwrap();
     let other = topology
         .live_masters()
@@ -37,12 +38,12 @@ async fn a_write_to_the_wrong_node_is_redirected_to_the_slot_owner() -> Result<(
 
     let err = cluster_tests::node::command::<()>(other, &["SET", "foo", "bar"])
         .await
-        .unwrap_err()
-        .to_string();
-    let redirect = format!("moved: {slot} {owner}");
-    assert!(
-        err.to_lowercase().contains(&redirect),
-        "{other} answers `{redirect}`: {err}"
+        .expect_err("a node that does not own the slot refuses the write");
+    let redirect = err.redis_error().and_then(|e| e.redirect_node());
+    assert_eq!(
+        redirect,
+        Some((owner.to_string().as_str(), slot)),
+        "{other} answers MOVED {slot} {owner}: {err}"
     );
 
     let _: () = cluster.client().await?.set("foo", "bar").await?;

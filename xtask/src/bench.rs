@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cluster_tests::docker::Docker;
-use cluster_tests::image::{self, BuildOutcome};
 use cluster_tests::node::command;
+use cluster_tests::playground::{self as harness, BuildOutcome, Docker, ensure_built, time_cold_build};
 use cluster_tests::topology::InfoFields;
 use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Networking, Result, Version};
 
@@ -27,7 +26,14 @@ pub struct Args {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Measure how create scales instead: time to ready and the harness's own CPU time for clusters of 6, 12, 30,
+    /// 60 and 100 nodes (masters with one replica each), once each.
+    #[arg(long)]
+    scale: bool,
 }
+
+/// Cluster sizes `--scale` measures, as masters with one replica each.
+const SCALE_MASTERS: [usize; 5] = [3, 6, 15, 30, 50];
 
 /// Figures by name, in seconds (or bytes, or a ratio): one sample per run.
 type Samples = BTreeMap<String, Vec<f64>>;
@@ -39,6 +45,9 @@ pub async fn run(args: Args) -> Result<()> {
         return Err(Error::new("--runs must be at least 1"));
     }
     let docker = Docker::connect().await?;
+    if args.scale {
+        return scale(&docker, version, &args).await;
+    }
     let mut samples = Samples::new();
     let log = |line: &str| {
         if !args.json {
@@ -46,8 +55,8 @@ pub async fn run(args: Args) -> Result<()> {
         }
     };
 
-    let (tag, _, _) = image::ensure_built(&docker, version, &log).await?;
-    let (_, outcome, warm) = image::ensure_built(&docker, version, &log).await?;
+    let (tag, _, _) = ensure_built(&docker, version).await?;
+    let (_, outcome, warm) = ensure_built(&docker, version).await?;
     debug_assert_eq!(outcome, BuildOutcome::Present);
     samples
         .entry("image build warm (s)".into())
@@ -62,7 +71,7 @@ pub async fn run(args: Args) -> Result<()> {
         samples
             .entry("image build cold (s)".into())
             .or_default()
-            .push(image::time_cold_build(&docker, version).await?);
+            .push(time_cold_build(&docker, version).await?);
     }
 
     let mut node_timeout = Duration::ZERO;
@@ -71,7 +80,7 @@ pub async fn run(args: Args) -> Result<()> {
         let mut ready = Duration::ZERO;
         for networking in [Networking::Pod, Networking::Bridge] {
             let spec = bench_spec(version, networking, "ours", run);
-            let (cluster, report) = Cluster::create(&docker, spec, &|_| {}).await?;
+            let (cluster, report) = harness::create(&docker, spec).await?;
             node_timeout = cluster.node_timeout();
             let tag = networking.name();
             let mut timings: Vec<(&str, Duration)> = Vec::new();
@@ -80,14 +89,14 @@ pub async fn run(args: Args) -> Result<()> {
             add("create: cluster formed", report.cluster_formed);
             add("create: replicas synced = ready", report.replicas_synced);
             let failover = cluster
-                .failover(None, FailoverKind::RemoveMaster { force: false }, &|_| {})
+                .failover(None, FailoverKind::RemoveMaster { force: false })
                 .await?;
             add(
                 "failover: replica promoted",
                 failover.promoted_after.unwrap_or_default(),
             );
             add("failover: cluster_state ok", failover.ready_after);
-            let join = cluster.join(None, None, &|_| {}).await?;
+            let join = cluster.join(None, None).await?;
             add("join: new replica synced", join.ready_after);
             if networking == Networking::Pod {
                 ready = report.replicas_synced;
@@ -112,7 +121,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
 
         let spec = bench_spec(version, Networking::Pod, "cli", run);
-        let (baseline, took) = Cluster::create_with_cli(&docker, spec).await?;
+        let (baseline, took) = harness::create_with_cli(&docker, spec).await?;
         baseline.remove().await?;
         samples
             .entry("baseline create: <cli> --cluster create [pod] (s)".into())
@@ -159,15 +168,81 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// A cluster of the playground's shape on a free port range, so a running playground is no obstacle.
-fn bench_spec(version: &'static Version, networking: Networking, route: &str, run: usize) -> ClusterSpec {
-    ClusterSpec {
-        name: format!("bench{}-{route}{run}-{}", std::process::id(), networking.name()),
-        first_port: None,
-        networking,
-        remove_on_drop: true,
-        ..ClusterSpec::playground(version)
+/// `--scale`: one cluster of each size of [`SCALE_MASTERS`], made and removed in turn.
+async fn scale(docker: &Docker, version: &'static Version, args: &Args) -> Result<()> {
+    ensure_built(docker, version).await?;
+    let mut rows = Vec::new();
+    for masters in SCALE_MASTERS {
+        let spec = bench_spec(version, Networking::Pod, "scale", masters).masters(masters);
+        let (nodes, node_timeout) = (spec.node_count(), spec.effective_node_timeout());
+        if !args.json {
+            eprintln!("  {nodes} nodes ...");
+        }
+        let cpu = cpu_time();
+        let (cluster, report) = harness::create(docker, spec).await?;
+        let cpu = cpu_time() - cpu;
+        cluster.remove().await?;
+        rows.push((nodes, node_timeout, report, cpu));
     }
+    if args.json {
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(nodes, timeout, report, cpu)| {
+                serde_json::json!({
+                    "nodes": nodes,
+                    "node_timeout_s": timeout.as_secs_f64(),
+                    "containers_started_s": report.containers_started.as_secs_f64(),
+                    "cluster_formed_s": report.cluster_formed.as_secs_f64(),
+                    "ready_s": report.replicas_synced.as_secs_f64(),
+                    "harness_cpu_s": cpu.as_secs_f64(),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({ "version": version.name, "scale": rows });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        return Ok(());
+    }
+    println!("\n{} ({}), create by cluster size", version.name, version.server);
+    println!(
+        "{:>6} {:>13} {:>19} {:>10} {:>9} {:>13}",
+        "nodes", "node timeout", "containers started", "formed", "ready", "harness CPU"
+    );
+    for (nodes, timeout, report, cpu) in rows {
+        println!(
+            "{nodes:>6} {:>11.1} s {:>17.2} s {:>8.2} s {:>7.2} s {:>11.2} s",
+            timeout.as_secs_f64(),
+            report.containers_started.as_secs_f64(),
+            report.cluster_formed.as_secs_f64(),
+            report.replicas_synced.as_secs_f64(),
+            cpu.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// User and system CPU time this process has used so far (every thread of it: the harness's own work).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is a valid target.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// A cluster of the playground's shape on a free port range (a running playground is no obstacle), owned by this
+/// process so that it goes if the bench is killed.
+fn bench_spec(version: &'static Version, networking: Networking, route: &str, run: usize) -> ClusterSpec {
+    ClusterSpec::default()
+        .name(format!(
+            "bench{}-{route}{run}-{}",
+            std::process::id(),
+            networking.name()
+        ))
+        .version(version)
+        .networking(networking)
 }
 
 /// Resident memory (`used_memory_rss`) of every live node, in MB.

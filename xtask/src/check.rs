@@ -5,7 +5,7 @@ use std::time::Duration;
 use cluster_tests::checker::{CheckReport, CheckSpec, FaultKind};
 use cluster_tests::{Error, Result};
 
-use crate::playground::{out, playground, say};
+use crate::playground::{find, out};
 
 /// Arguments of `cargo xtask check`.
 #[derive(clap::Args)]
@@ -30,12 +30,12 @@ pub struct Args {
     writers: usize,
     /// Print the report as JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Runs the check on the playground; fails (exit 1) when a WAIT-confirmed write is lost under a fault that
 /// promises to keep it.
-pub async fn run(args: Args) -> Result<()> {
+pub async fn run(name: &str, args: Args) -> Result<()> {
     let seconds = Duration::try_from_secs_f64(args.seconds)
         .ok()
         .filter(|d| *d <= Duration::from_secs(3600))
@@ -48,9 +48,8 @@ pub async fn run(args: Args) -> Result<()> {
         wait: args.wait,
         writers: args.writers,
     };
-    let cluster = playground().await?;
-    let quiet = |_: &str| {};
-    let report = cluster.check(&spec, if args.json { &quiet } else { &say }).await?;
+    let cluster = find(name).await?;
+    let report = cluster.check(&spec).await?;
     if args.json {
         out!(
             "{}",

@@ -5,13 +5,13 @@ use std::time::Duration;
 use cluster_tests::topology::Role;
 use cluster_tests::{Cluster, Cut, Error, FaultStart, Rejoin, Result};
 
-use crate::playground::{Interrupts, out, playground, print_topology, say};
+use crate::playground::{Interrupts, find, out, print_topology};
 
 /// `pause`: freezes a node; with `for_seconds`, resumes it by itself afterwards (also on SIGINT, SIGTERM or
 /// SIGHUP; a SIGKILL of this process leaves it paused, for `resume` or `stop`).
-pub async fn pause(port: Option<u16>, for_seconds: Option<f64>) -> Result<()> {
+pub async fn pause(name: &str, port: Option<u16>, for_seconds: Option<f64>) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
-    let cluster = playground().await?;
+    let cluster = find(name).await?;
     let hold = for_seconds
         .map(|s| {
             Duration::try_from_secs_f64(s)
@@ -20,7 +20,7 @@ pub async fn pause(port: Option<u16>, for_seconds: Option<f64>) -> Result<()> {
                 .ok_or_else(|| Error::new(format!("--for {s}: give 0 < SECONDS <= 3600")))
         })
         .transpose()?;
-    let fault = cluster.pause(port, &say).await?;
+    let fault = cluster.pause(port).await?;
     let Some(hold) = hold else {
         report_takeover(&cluster, &fault).await?;
         out!(
@@ -38,7 +38,7 @@ pub async fn pause(port: Option<u16>, for_seconds: Option<f64>) -> Result<()> {
         }
         signal = interrupts.next() => Some(signal),
     };
-    let rejoin = cluster.resume(Some(fault.port), &say).await?;
+    let rejoin = cluster.resume(Some(fault.port)).await?;
     print_rejoin(&rejoin);
     print_topology(&cluster.topology().await?);
     match interrupted {
@@ -51,18 +51,18 @@ pub async fn pause(port: Option<u16>, for_seconds: Option<f64>) -> Result<()> {
 }
 
 /// `resume`: thaws a paused node and reports what it became.
-pub async fn resume(port: Option<u16>) -> Result<()> {
-    let cluster = playground().await?;
-    let rejoin = cluster.resume(port, &say).await?;
+pub async fn resume(name: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
+    let rejoin = cluster.resume(port).await?;
     print_rejoin(&rejoin);
     print_topology(&cluster.topology().await?);
     Ok(())
 }
 
 /// `kill`: SIGKILLs a node's process (its container and files stay) and reports a takeover.
-pub async fn kill(port: Option<u16>) -> Result<()> {
-    let cluster = playground().await?;
-    let fault = cluster.kill(port, &say).await?;
+pub async fn kill(name: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
+    let fault = cluster.kill(port).await?;
     report_takeover(&cluster, &fault).await?;
     out!(
         "node {} is stopped; `cargo xtask restart --port {}` starts it with the files it had{}",
@@ -78,24 +78,24 @@ pub async fn kill(port: Option<u16>) -> Result<()> {
 }
 
 /// `restart`: starts a killed node again and reports what it became.
-pub async fn restart(port: Option<u16>) -> Result<()> {
-    let cluster = playground().await?;
-    let rejoin = cluster.restart(port, &say).await?;
+pub async fn restart(name: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
+    let rejoin = cluster.restart(port).await?;
     print_rejoin(&rejoin);
     print_topology(&cluster.topology().await?);
     Ok(())
 }
 
 /// `partition`: cuts nodes off and reports what the minority master and the majority did.
-pub async fn partition(isolate: Option<u16>, keep_clients: bool, split: Option<Vec<u16>>) -> Result<()> {
+pub async fn partition(name: &str, isolate: Option<u16>, keep_clients: bool, split: Option<Vec<u16>>) -> Result<()> {
     let cut = match (isolate, split) {
         (Some(port), None) => Cut::Isolate { port, keep_clients },
         (None, Some(ports)) if !keep_clients => Cut::Split(ports),
         (None, Some(_)) => return Err(Error::new("--keep-clients goes with --isolate (a split keeps clients)")),
         _ => return Err(Error::new("give either --isolate PORT or --split P,Q,...")),
     };
-    let cluster = playground().await?;
-    let report = cluster.partition(cut, &say).await?;
+    let cluster = find(name).await?;
+    let report = cluster.partition(cut).await?;
     let within = cluster.node_timeout() * 5 + Duration::from_secs(10);
     for fault in &report.minority_masters {
         if keep_clients {
@@ -119,9 +119,9 @@ pub async fn partition(isolate: Option<u16>, keep_clients: bool, split: Option<V
 }
 
 /// `slow`: adds delay and loss to a node's links.
-pub async fn slow(port: Option<u16>, delay_ms: u64, loss: f64) -> Result<()> {
-    let cluster = playground().await?;
-    let fault = cluster.slow(port, Duration::from_millis(delay_ms), loss, &say).await?;
+pub async fn slow(name: &str, port: Option<u16>, delay_ms: u64, loss: f64) -> Result<()> {
+    let cluster = find(name).await?;
+    let fault = cluster.slow(port, Duration::from_millis(delay_ms), loss).await?;
     out!(
         "node {} slowed: +{delay_ms} ms, {loss}% loss; `cargo xtask heal` removes it",
         fault.port
@@ -130,9 +130,9 @@ pub async fn slow(port: Option<u16>, delay_ms: u64, loss: f64) -> Result<()> {
 }
 
 /// `heal`: removes every cut and slow link and reports when the cluster is ready again.
-pub async fn heal() -> Result<()> {
-    let cluster = playground().await?;
-    let report = cluster.heal(&say).await?;
+pub async fn heal(name: &str) -> Result<()> {
+    let cluster = find(name).await?;
+    let report = cluster.heal().await?;
     out!(
         "healed; cluster_state:ok on every node {:.2} s later",
         report.ready_after.as_secs_f64()

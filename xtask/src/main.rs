@@ -6,13 +6,15 @@ mod check;
 mod faults;
 mod matrix;
 mod playground;
+mod progress;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
-use cluster_tests::{ClusterSpec, Networking, Version};
+use cluster_tests::{AclUser, ClusterSpec, ImageSource, Networking, Version, generate_password, parse_acl_file};
+use tracing::Level;
 
 #[derive(Parser)]
 #[command(
@@ -21,32 +23,51 @@ use cluster_tests::{ClusterSpec, Networking, Version};
     about = "A real Redis Cluster out of Docker containers: make it, break it, check it"
 )]
 struct Cli {
+    /// The cluster to act on: `playground` unless a name is given (several can run side by side, each created
+    /// with its own `--port-base`).
+    #[arg(long, global = true, default_value = cluster_tests::playground::PLAYGROUND)]
+    cluster: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build node images from Debian packages (an unchanged recipe is not rebuilt).
+    /// Build node images from Debian packages for this host's architecture (an unchanged recipe is not rebuilt).
+    /// Runs as root or as any user in the `docker` group.
     Build {
         /// Version to build, or `all`.
         #[arg(long, default_value_t = default_version(), value_parser = version_names(true))]
         version: String,
+        /// Build the version's recipe into this tag instead, even if its image exists (one version only).
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// List the node images present (version, server, size, architecture, origin); `--prune` removes those of
+    /// earlier recipes.
+    Images {
+        /// Remove the images built from recipes that are no longer current.
+        #[arg(long)]
+        prune: bool,
     },
     /// Create the cluster (3 masters + 3 replicas by default) and wait until it is ready.
     Create {
-        /// Server version.
+        /// Server version (an image built here from Debian packages).
         #[arg(long, default_value_t = default_version(), value_parser = version_names(false))]
         version: String,
+        /// Run any image holding redis-server or valkey-server instead (e.g. `redis:7.4`, `valkey/valkey:8.1`, a
+        /// local tag); pulled if missing, where the Docker engine can reach a registry.
+        #[arg(long, conflicts_with = "version", value_name = "REF")]
+        image: Option<String>,
         /// Number of masters (at least 3).
         #[arg(long, default_value_t = 3)]
         masters: usize,
         /// Replicas per master.
         #[arg(long, default_value_t = 1)]
         replicas: usize,
-        /// cluster-node-timeout in milliseconds (100 to 60000).
-        #[arg(long, default_value_t = cluster_tests::DEFAULT_NODE_TIMEOUT.as_millis() as u64)]
-        node_timeout: u64,
+        /// cluster-node-timeout in milliseconds (default: 1000, or 50 per node for clusters over 20 nodes).
+        #[arg(long)]
+        node_timeout: Option<u64>,
         /// Port of the first node on 127.0.0.1; the others follow.
         #[arg(long, default_value_t = cluster_tests::FIRST_PORT)]
         port_base: u16,
@@ -57,6 +78,19 @@ enum Command {
         /// own network namespace, at its container address (reachable from a Linux host only).
         #[arg(long, default_value = "pod", value_parser = ["pod", "bridge"])]
         networking: String,
+        /// `requirepass` and `masterauth` on every node; with no value, one is generated and printed once. Later
+        /// commands find it in a 0600 file under target/cluster-tests/<cluster>/.
+        #[arg(long, value_name = "SECRET", num_args = 0..=1, default_missing_value = "")]
+        password: Option<String>,
+        /// An ACL user loaded on every node, `NAME:PASSWORD:RULES` (e.g. `reader:pw:~* +@read`); repeatable.
+        #[arg(long = "user", value_name = "NAME:PASS:RULES")]
+        users: Vec<String>,
+        /// An ACL file of `user NAME on >PASSWORD RULES...` lines, loaded on every node.
+        #[arg(long, value_name = "FILE")]
+        acl: Option<std::path::PathBuf>,
+        /// Turn the `default` user off: every client must name a user.
+        #[arg(long)]
+        no_default_user: bool,
         /// Keep writes on disk (AOF, fsync every second), so a killed and restarted node has them.
         #[arg(long)]
         persist: bool,
@@ -167,11 +201,17 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Check that test runs left nothing behind (containers or networks of test clusters); exit 1 if they did.
+    Leftovers,
     /// Run the test suite once per server version and print a version x scenario table.
     Test {
         /// Version to test, or `all`.
         #[arg(long, default_value = "all", value_parser = version_names(true))]
         version: String,
+        /// `debian`: the images built here (the default, needs no registry); `upstream`: each version's official
+        /// image named in images/versions.toml (pulled; needs a registry).
+        #[arg(long, default_value = "debian", value_parser = ["debian", "upstream"])]
+        images: String,
         /// Arguments passed on to `cargo nextest run`.
         #[arg(last = true)]
         nextest_args: Vec<String>,
@@ -225,56 +265,94 @@ fn main() -> ExitCode {
         // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    // The bench prints its own figures; the harness's step-by-step progress would drown them.
+    // So would it a JSON report.
+    let quiet = matches!(&cli.command, Command::Bench(_)) || matches!(&cli.command, Command::Check(a) if a.json);
+    progress::show(if quiet { Level::WARN } else { Level::INFO });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let name = &cli.cluster;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Build { version } => playground::build(&versions(&version)?).await,
+            Command::Build { version, tag } => playground::build(&versions(&version)?, tag.as_deref()).await,
+            Command::Images { prune } => playground::images(prune).await,
             Command::Create {
                 version,
+                image,
                 masters,
                 replicas,
                 node_timeout,
                 port_base,
                 spare_ports,
                 networking,
+                password,
+                users,
+                acl,
+                no_default_user,
                 persist,
             } => {
+                let mut users = users
+                    .iter()
+                    .map(|u| AclUser::parse(u))
+                    .collect::<cluster_tests::Result<Vec<_>>>()?;
+                if let Some(file) = acl {
+                    let text = std::fs::read_to_string(&file)
+                        .map_err(|e| cluster_tests::Error::new(format!("reading {}: {e}", file.display())))?;
+                    users.extend(parse_acl_file(&text).map_err(|e| e.context(file.display()))?);
+                }
+                let generated = password.as_deref() == Some("");
+                let password = password.map(|p| if p.is_empty() { generate_password() } else { p });
+                if generated {
+                    // The one time it is shown; later commands read it from the cluster's file.
+                    println!("password: {}", password.as_deref().unwrap_or_default());
+                }
                 let spec = ClusterSpec {
+                    password,
+                    users,
+                    default_user_off: no_default_user,
                     masters,
                     replicas,
-                    node_timeout: Duration::from_millis(node_timeout),
+                    node_timeout: node_timeout.map(Duration::from_millis),
                     first_port: Some(port_base),
                     spare_ports,
                     networking: Networking::named(&networking)?,
                     persist,
-                    ..ClusterSpec::playground(Version::named(&version)?)
+                    ..cluster_tests::playground::spec(match image {
+                        Some(reference) => ImageSource::Reference(reference),
+                        None => ImageSource::Recipe(Version::named(&version)?),
+                    })
+                    .name(name.clone())
                 };
                 playground::create(spec).await
             }
-            Command::Info { port } => playground::cluster_command("INFO", port).await,
-            Command::Nodes { port } => playground::cluster_command("NODES", port).await,
-            Command::Connect { port, command } => playground::connect(port, &command).await,
-            Command::Failover { port, force, manual } => playground::failover(port, force, manual).await,
-            Command::Join { replicate, port } => playground::join(replicate, port).await,
-            Command::Forget => playground::forget().await,
-            Command::Pause { port, for_seconds } => faults::pause(port, for_seconds).await,
-            Command::Resume { port } => faults::resume(port).await,
-            Command::Kill { port } => faults::kill(port).await,
-            Command::Restart { port } => faults::restart(port).await,
+            Command::Info { port } => playground::cluster_command(name, "INFO", port).await,
+            Command::Nodes { port } => playground::cluster_command(name, "NODES", port).await,
+            Command::Connect { port, command } => playground::connect(name, port, &command).await,
+            Command::Failover { port, force, manual } => playground::failover(name, port, force, manual).await,
+            Command::Join { replicate, port } => playground::join(name, replicate, port).await,
+            Command::Forget => playground::forget(name).await,
+            Command::Pause { port, for_seconds } => faults::pause(name, port, for_seconds).await,
+            Command::Resume { port } => faults::resume(name, port).await,
+            Command::Kill { port } => faults::kill(name, port).await,
+            Command::Restart { port } => faults::restart(name, port).await,
             Command::Partition {
                 isolate,
                 keep_clients,
                 split,
-            } => faults::partition(isolate, keep_clients, split).await,
-            Command::Slow { port, delay, loss } => faults::slow(port, delay, loss).await,
-            Command::Heal => faults::heal().await,
-            Command::Check(args) => check::run(args).await,
-            Command::Stop { all } => playground::stop(all).await,
-            Command::Test { version, nextest_args } => matrix::run(&versions(&version)?, &nextest_args).await,
+            } => faults::partition(name, isolate, keep_clients, split).await,
+            Command::Slow { port, delay, loss } => faults::slow(name, port, delay, loss).await,
+            Command::Heal => faults::heal(name).await,
+            Command::Check(args) => check::run(name, args).await,
+            Command::Stop { all } => playground::stop(name, all).await,
+            Command::Test {
+                version,
+                images,
+                nextest_args,
+            } => matrix::run(&versions(&version)?, images == "upstream", &nextest_args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Leftovers => playground::leftovers().await,
         }
     });
     match result {

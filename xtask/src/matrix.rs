@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use cluster_tests::docker::Docker;
-use cluster_tests::versions::VERSION_ENV;
-use cluster_tests::{Error, Result, Version, image};
+use cluster_tests::playground::{Docker, ensure_built};
+use cluster_tests::{Error, IMAGE_ENV, ImageSource, NodeImage, Result, VERSION_ENV, Version};
 
 /// One test's outcome in one version's run.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,17 +17,23 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// Runs the suite for each version, prints the table, and fails if any cell failed.
-pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Result<()> {
+/// Runs the suite for each version (on its upstream image with `upstream`), prints the table, and fails if any cell
+/// failed.
+pub async fn run(versions: &[&'static Version], upstream: bool, nextest_args: &[String]) -> Result<()> {
     let docker = Docker::connect().await?;
     for version in versions {
-        image::ensure_built(&docker, version, &|line| println!("  {line}")).await?;
+        if upstream {
+            let reference = upstream_image(version)?;
+            NodeImage::resolve(&docker, &ImageSource::Reference(reference.into())).await?;
+        } else {
+            ensure_built(&docker, version).await?;
+        }
     }
     let workspace = Workspace::locate()?;
     let (user_filters, other_args) = split_filtersets(nextest_args);
     // With filters of the user's (filtersets, or name filters: words not starting with `-`, which may also be an
     // option's value) a run may match nothing; without, it must run something.
-    let narrowed = !user_filters.is_empty() || other_args.iter().any(|a| !a.starts_with('-'));
+    let narrowed = !user_filters.is_empty() || !name_filters(&other_args).is_empty();
     let user_no_tests = other_args.iter().any(|a| a.starts_with("--no-tests"));
     let with = |base: &str| -> Vec<String> {
         let mut args = vec!["-E".to_owned(), combine(base, &user_filters)];
@@ -39,11 +44,22 @@ pub async fn run(versions: &[&'static Version], nextest_args: &[String]) -> Resu
         args
     };
     println!("=== unit tests (the same for every version)");
-    let unit_run = run_suite(&workspace, Version::default_version(), &with("kind(lib) | kind(bin)"))?;
+    let unit_run = run_suite(
+        &workspace,
+        Version::default_version(),
+        None,
+        &with("kind(lib) | kind(bin)"),
+    )?;
     let mut results: Vec<(&Version, Suite)> = Vec::new();
     for version in versions {
-        println!("=== {} ({})", version.name, version.server);
-        let suite = run_suite(&workspace, version, &with("kind(test)"))?;
+        let image = if upstream { Some(upstream_image(version)?) } else { None };
+        println!(
+            "=== {} ({}{})",
+            version.name,
+            version.server,
+            image.map(|i| format!(", image {i}")).unwrap_or_default()
+        );
+        let suite = run_suite(&workspace, version, image, &with("kind(test)"))?;
         results.push((version, suite));
     }
     print_table(&results);
@@ -121,7 +137,7 @@ impl Workspace {
 /// Runs the whole suite (unit and integration tests) for `version` once; returns its wall time in seconds, or an
 /// error if it did not pass (a failed run's time means nothing).
 pub fn time_suite(version: &Version) -> Result<f64> {
-    let suite = run_suite(&Workspace::locate()?, version, &[])?;
+    let suite = run_suite(&Workspace::locate()?, version, None, &[])?;
     if !suite.nextest_ok || suite.outcomes.is_empty() || suite.outcomes.iter().any(|o| !o.passed) {
         return Err(Error::new("the test suite did not pass, so its time means nothing"));
     }
@@ -154,6 +170,55 @@ fn split_filtersets(args: &[String]) -> (Vec<String>, Vec<String>) {
     (filters, rest)
 }
 
+/// nextest options that take a value as the next argument (the value is not a name filter).
+const VALUED_OPTIONS: &[&str] = &[
+    "-j",
+    "--test-threads",
+    "--retries",
+    "--max-fail",
+    "-P",
+    "--profile",
+    "--partition",
+    "--run-ignored",
+    "--no-tests",
+    "--status-level",
+    "--final-status-level",
+    "--failure-output",
+    "--success-output",
+    "--message-format",
+    "--cargo-profile",
+    "-F",
+    "--features",
+    "--target",
+    "-p",
+    "--package",
+    "--bin",
+    "--test",
+    "--example",
+    "--bench",
+    "--exclude",
+    "--config",
+    "--tool-config-file",
+    "--target-dir",
+    "--manifest-path",
+    "--color",
+    "--threads",
+];
+
+/// The name filters among nextest arguments: words that are neither options nor an option's value.
+fn name_filters(args: &[String]) -> Vec<&str> {
+    let mut filters = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if VALUED_OPTIONS.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg.as_str());
+        }
+    }
+    filters
+}
+
 /// `(base) & ((f1) | (f2) ...)`, or just `base` with no user filters.
 fn combine(base: &str, user: &[String]) -> String {
     if user.is_empty() {
@@ -172,8 +237,18 @@ pub fn profile() -> &'static str {
     }
 }
 
-/// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set.
-fn run_suite(workspace: &Workspace, version: &Version, nextest_args: &[String]) -> Result<Suite> {
+/// The upstream image the matrix names for `version`.
+fn upstream_image(version: &Version) -> Result<&str> {
+    version.image.as_deref().ok_or_else(|| {
+        Error::new(format!(
+            "images/versions.toml names no upstream image for {} (`image = \"...\"`)",
+            version.name
+        ))
+    })
+}
+
+/// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`).
+fn run_suite(workspace: &Workspace, version: &Version, image: Option<&str>, nextest_args: &[String]) -> Result<Suite> {
     let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
     sh.change_dir(&workspace.root);
     let profile = profile();
@@ -186,6 +261,7 @@ fn run_suite(workspace: &Workspace, version: &Version, nextest_args: &[String]) 
         "cargo nextest run --workspace --profile {profile} {nextest_args...}"
     )
     .env(VERSION_ENV, &version.name)
+    .env(IMAGE_ENV, image.unwrap_or(""))
     .run()
     .is_ok();
     let seconds = start.elapsed().as_secs_f64();
@@ -260,6 +336,16 @@ fn print_table(results: &[(&Version, Suite)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_values_are_not_name_filters() {
+        let args = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert!(name_filters(&args(&["--test-threads", "1", "--no-capture"])).is_empty());
+        assert_eq!(
+            name_filters(&args(&["-j", "2", "failover", "--retries=1"])),
+            vec!["failover"]
+        );
+    }
 
     #[test]
     fn junit_cases_are_read_with_their_outcome() {

@@ -3,11 +3,13 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
-use cluster_tests::docker::Docker;
-use cluster_tests::image::{self, BuildOutcome};
-use cluster_tests::node::{self, command};
+use cluster_tests::playground::{
+    self as harness, BuildOutcome, Docker, build_into, build_timeout, census, ensure_built, ensure_tools,
+    missing_build_tools, prune_images, remove_abandoned, remove_cluster, remove_interrupted_cluster,
+};
+
 use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
-use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, PLAYGROUND, Result, Version};
+use cluster_tests::{Access, Cluster, ClusterSpec, Error, FailoverKind, Result, Version};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// Prints a line to stdout and ignores a failed write: the commands that change the cluster keep SIGPIPE ignored
@@ -49,11 +51,27 @@ impl Interrupts {
     }
 }
 
-/// `build`: makes the images of `versions` that are missing.
-pub async fn build(versions: &[&'static Version]) -> Result<()> {
+/// `build`: makes the images of `versions` that are missing (or, with `tag`, builds the one version into it).
+/// Installs mmdebstrap first where it is missing and this is root on a Debian-family host.
+pub async fn build(versions: &[&'static Version], tag: Option<&str>) -> Result<()> {
+    install_build_tools()?;
     let docker = Docker::connect().await?;
+    if let Some(tag) = tag {
+        let [version] = versions else {
+            return Err(Error::new("--tag builds one version; name it with --version"));
+        };
+        let start = std::time::Instant::now();
+        build_into(version, tag, build_timeout()?).await?;
+        let size = docker.image_size(tag).await? as f64 / 1e6;
+        out!(
+            "{:<11} {tag}  built in {:.1} s, {size:.1} MB",
+            version.name,
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     for version in versions {
-        let (tag, outcome, took) = image::ensure_built(&docker, version, &say).await?;
+        let (tag, outcome, took) = ensure_built(&docker, version).await?;
         let size = docker.image_size(&tag).await? as f64 / 1e6;
         let what = if outcome == BuildOutcome::Built {
             "built"
@@ -66,7 +84,7 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
             took.as_secs_f64()
         );
     }
-    let tools = image::ensure_tools(&docker, &say).await?;
+    let tools = ensure_tools(&docker).await?;
     out!(
         "{:<11} {tools}  (iptables, tc, ss for partition, slow and heal)",
         "tools"
@@ -74,15 +92,90 @@ pub async fn build(versions: &[&'static Version]) -> Result<()> {
     Ok(())
 }
 
+/// Installs the missing build tools with apt when this is root on a Debian-family host (the library only reports
+/// them); elsewhere the build's own error names the command.
+fn install_build_tools() -> Result<()> {
+    let missing = missing_build_tools();
+    let root = unsafe { libc::geteuid() } == 0;
+    if missing.is_empty() || !root || !std::path::Path::new("/etc/debian_version").exists() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+    say(&format!(
+        "installing {} with apt-get (root on a Debian-family host)",
+        packages.join(" ")
+    ));
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .args(if args[0] == "install" { &packages[..] } else { &[] })
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(apt(&["install", "-y", "-qq"]) || (apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq"]))) {
+        return Err(Error::new(format!(
+            "installing {0} with apt-get failed; run `apt-get update && apt-get install -y {0}`",
+            packages.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// `images`: lists the node images present; with `prune`, removes those of earlier recipes.
+pub async fn images(prune: bool) -> Result<()> {
+    let docker = Docker::connect().await?;
+    if prune {
+        let lines = prune_images(&docker).await?;
+        if lines.is_empty() {
+            out!("no image of an earlier recipe; nothing to prune");
+        }
+        lines.iter().for_each(|l| out!("{l}"));
+        return Ok(());
+    }
+    let entries = harness::images(&docker).await?;
+    if entries.is_empty() {
+        out!("no node image here; `cargo xtask build` makes one");
+        return Ok(());
+    }
+    out!(
+        "{:<11} {:<15} {:>8} {:<6} {:<44} {}",
+        "VERSION",
+        "SERVER",
+        "SIZE",
+        "ARCH",
+        "TAG",
+        "ORIGIN"
+    );
+    for e in &entries {
+        out!(
+            "{:<11} {:<15} {:>6.1}MB {:<6} {:<44} {}{}",
+            e.version.as_deref().unwrap_or("-"),
+            if e.server.is_empty() { "-" } else { &e.server },
+            e.size as f64 / 1e6,
+            e.architecture,
+            e.tags.first().map_or("<untagged>", String::as_str),
+            e.origin,
+            if e.stale {
+                ", not this checkout's recipe (--prune removes it)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
 /// `create`: makes the playground cluster, or refuses if one runs. SIGINT, SIGTERM or SIGHUP removes what was made.
 pub async fn create(spec: ClusterSpec) -> Result<()> {
+    let name = spec.name.clone();
     let mut interrupts = Interrupts::catch()?;
     let docker = Docker::connect().await?;
     let created = tokio::select! {
-        created = Cluster::create(&docker, spec, &say) => created?,
+        created = harness::create(&docker, spec) => created?,
         signal = interrupts.next() => {
             // Watches for a while after the first empty pass, so a container create already in flight goes too.
-            let removed = cluster_tests::remove_interrupted_cluster(&docker, PLAYGROUND).await?;
+            let removed = remove_interrupted_cluster(&docker, &name).await?;
             return Err(Error::new(format!(
                 "interrupted by {signal}; removed what had been made ({} containers, {} network)",
                 removed.containers, removed.networks
@@ -106,8 +199,8 @@ pub async fn create(spec: ClusterSpec) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn playground() -> Result<Cluster> {
-    Cluster::find(&Docker::connect().await?, PLAYGROUND).await
+pub(crate) async fn find(name: &str) -> Result<Cluster> {
+    harness::find(&Docker::connect().await?, name).await
 }
 
 /// The node on `port`, or the first live one.
@@ -124,21 +217,24 @@ async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Nod
 }
 
 /// `info` / `nodes`: prints `CLUSTER <what>` of a live node as the server prints it.
-pub async fn cluster_command(what: &str, port: Option<u16>) -> Result<()> {
-    let cluster = playground().await?;
+pub async fn cluster_command(name: &str, what: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
     let node = pick(&cluster, port).await?;
-    let text: String = command(node.addr.expect("picked nodes run"), &["CLUSTER", what]).await?;
+    let text: String = cluster
+        .access()
+        .command(node.addr.expect("picked nodes run"), &["CLUSTER", what])
+        .await?;
     print!("{}", text.replace("\r\n", "\n"));
     Ok(())
 }
 
 /// `connect`: an interactive `redis-cli -c` inside the node's container (so redirects reach every node), or,
 /// with a command, that command sent by the harness itself, following redirects; an error reply exits 1.
-pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
-    let cluster = playground().await?;
+pub async fn connect(name: &str, port: Option<u16>, args: &[String]) -> Result<()> {
+    let cluster = find(name).await?;
     let node = pick(&cluster, port).await?;
     if !args.is_empty() {
-        let reply = run_command(node.addr.expect("picked nodes run"), args).await?;
+        let reply = run_command(cluster.access(), node.addr.expect("picked nodes run"), args).await?;
         print_reply(&reply);
         return Ok(());
     }
@@ -146,10 +242,25 @@ pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
     // With a terminal, -t: its hang-up ends the cli. Without, -i alone: the cli ends when its stdin closes, which
     // Docker does when this client goes, however it goes, so no cli is left running in the container.
     let tty = if std::io::stdin().is_terminal() { "-it" } else { "-i" };
-    let (container, cli, port) = (&node.container, &cluster.version().cli_bin, node.port.to_string());
-    let cmd = xshell::cmd!(sh, "docker exec {tty} {container} {cli} -c -p {port}");
+    let (container, cli, port) = (&node.container, cluster.image().cli()?, node.port.to_string());
+    let access = cluster.access();
+    let user: Vec<&str> = access.user().map(|u| vec!["--user", u]).unwrap_or_default();
+    // The password goes by environment (`docker exec -e NAME` passes this process's value), never in an
+    // argument that `ps` would show; valkey-cli reads VALKEYCLI_AUTH, redis-cli REDISCLI_AUTH.
+    let auth: Vec<&str> = match access.password() {
+        Some(_) => vec!["-e", "REDISCLI_AUTH", "-e", "VALKEYCLI_AUTH"],
+        None => vec![],
+    };
+    let cmd = xshell::cmd!(
+        sh,
+        "docker exec {tty} {auth...} {container} {cli} -c -p {port} {user...}"
+    );
+    let mut cmd = std::process::Command::from(cmd);
+    if let Some(password) = access.password() {
+        cmd.env("REDISCLI_AUTH", password).env("VALKEYCLI_AUTH", password);
+    }
     // Interactive: the session needs this terminal's stdin, which xshell's own `run` would close.
-    let status = std::process::Command::from(cmd)
+    let status = cmd
         .status()
         .map_err(|e| Error::new(format!("running docker exec: {e}")))?;
     if !status.success() {
@@ -160,21 +271,19 @@ pub async fn connect(port: Option<u16>, args: &[String]) -> Result<()> {
 
 /// Sends `words` to the node at `addr`, following `MOVED` and `ASK` redirects as `redis-cli -c` does; a server's
 /// error reply is an error.
-async fn run_command(mut addr: SocketAddr, words: &[String]) -> Result<redis::Value> {
+async fn run_command(access: &Access, mut addr: SocketAddr, words: &[String]) -> Result<redis::Value> {
     const REDIRECTS: usize = 5;
     let mut cmd = redis::cmd(&words[0]);
     cmd.arg(&words[1..]);
     let mut asking = false;
     for _ in 0..=REDIRECTS {
-        let mut conn = node::connect(addr).await?;
-        let mut pipe = redis::pipe();
+        let mut conn = access.connect(addr).await?;
         if asking {
-            pipe.cmd("ASKING").ignore();
+            // On the same connection, just before the command: the target serves a slot it imports only then.
+            redis::cmd("ASKING").exec_async(&mut conn).await?;
         }
-        pipe.add_command(cmd.clone());
-        let reply: redis::RedisResult<(redis::Value,)> = pipe.query_async(&mut conn).await;
-        let e = match reply {
-            Ok((value,)) => return Ok(value),
+        let e = match cmd.query_async::<redis::Value>(&mut conn).await {
+            Ok(value) => return Ok(value),
             Err(e) => e,
         };
         let Some(target) = e.redirect_node().and_then(|(to, _)| to.parse().ok()) else {
@@ -213,33 +322,22 @@ fn print_reply(value: &redis::Value) {
 }
 
 /// `failover`: removes a master (or, with `manual`, swaps it with its replica) and reports the takeover.
-pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()> {
-    let cluster = playground().await?;
+pub async fn failover(name: &str, port: Option<u16>, force: bool, manual: bool) -> Result<()> {
+    let cluster = find(name).await?;
     let kind = if manual {
         FailoverKind::Manual
     } else {
         FailoverKind::RemoveMaster { force }
     };
-    let report = cluster.failover(port, kind, &say).await?;
-    let verb = if manual {
-        "handing over"
-    } else {
-        "removed the container of"
-    };
-    out!(
-        "{verb} master {} (slots {})",
-        report.old_master,
-        format_ranges(&report.slots)
-    );
-    match (report.new_master, report.promoted_after) {
-        (Some(new), Some(after)) => {
-            out!("replica {new} promoted to master after {:.2} s", after.as_secs_f64());
-            out!(
-                "cluster_state:ok on every node after {:.2} s (node timeout {} ms)",
-                report.ready_after.as_secs_f64(),
-                cluster.node_timeout().as_millis()
-            );
-        }
+    // The steps (what was removed, who was promoted and when) come as the harness's progress lines.
+    let report = cluster.failover(port, kind).await?;
+    match report.new_master {
+        Some(new) => out!(
+            "replica {new} took over slots {}; cluster_state:ok on every node after {:.2} s (node timeout {} ms)",
+            format_ranges(&report.slots),
+            report.ready_after.as_secs_f64(),
+            cluster.node_timeout().as_millis()
+        ),
         _ => out!(
             "no replica could take over: the cluster marked {} failed after {:.2} s and is down",
             report.old_master,
@@ -251,18 +349,18 @@ pub async fn failover(port: Option<u16>, force: bool, manual: bool) -> Result<()
 }
 
 /// `join`: adds a replica and reports when it is synced. SIGINT, SIGTERM or SIGHUP removes the node being joined.
-pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
+pub async fn join(name: &str, replicate: Option<u16>, port: Option<u16>) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
-    let cluster = playground().await?;
-    let plan = cluster.plan_join(replicate, port).await?;
+    let cluster = find(name).await?;
+    let plan = harness::plan_join(&cluster, replicate, port).await?;
     say(&format!(
         "joining a node on port {} as a replica of {}",
         plan.port, plan.master_port
     ));
     let report = tokio::select! {
-        report = cluster.carry_out_join(&plan, &say) => report?,
+        report = harness::carry_out_join(&cluster, &plan) => report?,
         signal = interrupts.next() => {
-            cluster.undo_join(&plan).await?;
+            harness::undo_join(&cluster, &plan).await?;
             return Err(Error::new(format!(
                 "interrupted by {signal}; removed the node being joined on port {} (if others had met it, \
                  `cargo xtask forget` clears it from their tables)",
@@ -285,8 +383,8 @@ pub async fn join(replicate: Option<u16>, port: Option<u16>) -> Result<()> {
 }
 
 /// `forget`: every live node forgets the nodes whose containers are gone; stopped ones are left known.
-pub async fn forget() -> Result<()> {
-    let cluster = playground().await?;
+pub async fn forget(name: &str) -> Result<()> {
+    let cluster = find(name).await?;
     let report = cluster.forget_gone().await?;
     if report.forgotten.is_empty() {
         out!("no gone node to forget");
@@ -300,7 +398,7 @@ pub async fn forget() -> Result<()> {
     for (port, state) in &report.left_alone {
         out!(
             "left node {port} known: its container is {state}, not gone (remove it with `docker rm -f \
-             {PLAYGROUND}-{port}` first to have it forgotten)"
+             {name}-{port}` first to have it forgotten)"
         );
     }
     Ok(())
@@ -308,13 +406,13 @@ pub async fn forget() -> Result<()> {
 
 /// `stop`: removes the playground's containers and network (does nothing, successfully, if there are none), and
 /// mentions abandoned clusters; with `all`, removes every cluster whose owner is gone or that has none.
-pub async fn stop(all: bool) -> Result<()> {
+pub async fn stop(name: &str, all: bool) -> Result<()> {
     let docker = Docker::connect().await?;
-    let census = cluster_tests::census(&docker).await?;
+    let census = census(&docker).await?;
     if all {
         let mut failed = None;
         for cluster in &census.abandoned {
-            match cluster_tests::remove_abandoned(&docker, cluster).await {
+            match remove_abandoned(&docker, cluster).await {
                 Ok(removed) => out!(
                     "removed `{}`: {} containers, {} network(s)",
                     cluster.name,
@@ -332,17 +430,18 @@ pub async fn stop(all: bool) -> Result<()> {
         }
         return failed.map_or(Ok(()), Err);
     }
-    let removed = cluster_tests::remove_cluster(&docker, PLAYGROUND).await?;
+    let removed = remove_cluster(&docker, name, None).await?;
     match (removed.containers, removed.networks) {
         (0, 0) => out!("no cluster running; nothing to stop"),
-        (0, _) => out!("no cluster running; removed the network `{PLAYGROUND}` left behind"),
-        (n, _) => out!("stopped `{PLAYGROUND}`: removed {n} containers and its network"),
+        (0, _) => out!("no cluster running; removed the network `{name}` left behind"),
+        (n, 0) => out!("stopped `{name}`: removed {n} containers"),
+        (n, _) => out!("stopped `{name}`: removed {n} containers and its network"),
     }
     let others: Vec<&str> = census
         .abandoned
         .iter()
         .map(|c| c.name.as_str())
-        .filter(|name| *name != PLAYGROUND)
+        .filter(|other| *other != name)
         .collect();
     if !others.is_empty() {
         out!(
@@ -389,4 +488,26 @@ pub(crate) fn print_topology(topology: &ClusterNodes) {
             of.map_or(String::new(), |p| p.to_string())
         );
     }
+}
+
+/// `leftovers`: what CI checks after the suite; the same check wherever it runs.
+pub async fn leftovers() -> Result<()> {
+    let found = harness::leftovers(&Docker::connect().await?).await?;
+    for name in &found.phantom_networks {
+        out!(
+            "warning: network {name} keeps a phantom endpoint (Docker engine bug moby/moby#42119); restarting the \
+             Docker daemon clears it"
+        );
+    }
+    if found.any() {
+        return Err(Error::new(format!(
+            "the test run left {} container(s) ({}) and {} network(s) ({}) behind",
+            found.containers.len(),
+            found.containers.join(", "),
+            found.networks.len(),
+            found.networks.join(", ")
+        )));
+    }
+    out!("nothing left behind");
+    Ok(())
 }

@@ -1,0 +1,60 @@
+//! What the `cargo xtask` CLI and its bench need beyond a test's view of a cluster: a connection to the Docker
+//! engine, a cluster found or made by name and kept between commands, node images, the standard route for
+//! comparison, a join in two steps (so Ctrl-C can undo it), and clean-up of clusters nobody owns.
+
+use std::time::Duration;
+
+pub use crate::docker::Docker;
+pub use crate::image::{
+    BuildOutcome, ImageEntry, build_into, build_timeout, ensure_built, ensure_tools, list as images,
+    missing_build_tools, prune as prune_images, time_cold_build, tools_tag,
+};
+pub use crate::membership::JoinPlan;
+pub use crate::removal::{
+    Abandoned, Census, Leftovers, Removed, census, leftovers, remove_abandoned, remove_cluster,
+    remove_interrupted_cluster,
+};
+use crate::{Cluster, ClusterSpec, CreateReport, FIRST_PORT, ImageSource, JoinReport, Lifetime, Result};
+
+/// Name of the cluster the CLI makes and finds.
+pub const PLAYGROUND: &str = "playground";
+
+/// The CLI's cluster: 3 masters with one replica each, on 127.0.0.1:7001 and up, kept until `cargo xtask stop`.
+pub fn spec(image: impl Into<ImageSource>) -> ClusterSpec {
+    ClusterSpec::default()
+        .name(PLAYGROUND)
+        .image(image)
+        .first_port(FIRST_PORT)
+        .lifetime(Lifetime::Kept)
+}
+
+/// Finds the running cluster called `name`, or says that none runs. Dropping the handle removes nothing.
+pub async fn find(docker: &Docker, name: &str) -> Result<Cluster> {
+    Cluster::find(docker, name).await
+}
+
+/// Makes the cluster `spec` describes and says how long each step took (see [`ClusterSpec::start`]).
+pub async fn create(docker: &Docker, spec: ClusterSpec) -> Result<(Cluster, CreateReport)> {
+    Cluster::create(docker, spec).await
+}
+
+/// Makes the same cluster the standard way, `redis-cli --cluster create` (or `valkey-cli`) run inside it, up to
+/// the same readiness; returns the time taken.
+pub async fn create_with_cli(docker: &Docker, spec: ClusterSpec) -> Result<(Cluster, Duration)> {
+    Cluster::create_with_cli(docker, spec).await
+}
+
+/// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); starts nothing.
+pub async fn plan_join(cluster: &Cluster, replicate: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
+    cluster.plan_join(replicate, port).await
+}
+
+/// Starts the node `plan` describes and joins it; on failure nothing of it is left.
+pub async fn carry_out_join(cluster: &Cluster, plan: &JoinPlan) -> Result<JoinReport> {
+    cluster.carry_out_join(plan).await
+}
+
+/// Undoes a join cut short (a signal): removes the planned node's container, also one still being created.
+pub async fn undo_join(cluster: &Cluster, plan: &JoinPlan) -> Result<()> {
+    cluster.undo_join(plan).await
+}

@@ -1,0 +1,451 @@
+//! Clusters that need credentials: a password on every node and ACL users, set by a server config file copied
+//! into each node's container before it starts (never on a command line or in a label, both of which `docker
+//! inspect` shows), the credentials the harness connects with ([`Access`]), and the files under the target dir
+//! that keep both for later commands (`cargo xtask info`, `join`, ...).
+//!
+//! With users, the harness has one of its own, [`HARNESS_USER`], with every right; replicas authenticate to their
+//! masters as it, so `default` can be turned off.
+
+use std::collections::hash_map::RandomState;
+use std::fmt::Write as _;
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+
+use crate::docker::PrivateFile;
+use crate::{Error, Result, bail};
+
+/// The ACL user the harness itself (and replication) uses on clusters with users.
+pub const HARNESS_USER: &str = "cluster-tests";
+/// Where the server config lies inside a node's container; the server is started with it as its first argument.
+pub(crate) const CONFIG_PATH: &str = "/cluster-tests/node.conf";
+/// The server config kept for nodes that join later.
+const CONFIG_FILE: &str = "node.conf";
+/// The credentials kept for the harness's later commands.
+const ACCESS_FILE: &str = "access.toml";
+
+/// An ACL user loaded on every node: `NAME:PASSWORD:RULES`, RULES in the servers' ACL syntax (e.g.
+/// `~* +@read`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AclUser {
+    /// User name.
+    pub name: String,
+    /// Its password.
+    pub password: String,
+    /// Its rules, as `ACL SETUSER` takes them (`on` and the password are added).
+    pub rules: String,
+}
+
+impl std::fmt::Debug for AclUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AclUser")
+            .field("name", &self.name)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AclUser {
+    /// A user with these rules.
+    pub fn new(name: impl Into<String>, password: impl Into<String>, rules: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            password: password.into(),
+            rules: rules.into(),
+        }
+    }
+
+    /// Parses `NAME:PASSWORD:RULES` (the rules may contain `:`).
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut parts = text.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(password), Some(rules)) => Ok(Self::new(name, password, rules)),
+            _ => bail!(
+                "a user is NAME:PASSWORD:RULES, e.g. `reader:secret:~* +@read` (got `{}`)",
+                redact(text)
+            ),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if !is_token(&self.name) || self.name == HARNESS_USER {
+            bail!(
+                "user name `{}` must be letters, digits, `-` or `_`, and not `{HARNESS_USER}` (the harness's own)",
+                self.name
+            );
+        }
+        check_password(&self.password, &format!("the password of user `{}`", self.name))?;
+        if self
+            .rules
+            .chars()
+            .any(|c| !(c == ' ' || c.is_ascii_graphic()) || "\"'\\".contains(c))
+        {
+            bail!(
+                "the rules of user `{}` must be printable ASCII without quotes or backslashes",
+                self.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Its line in a server config.
+    fn config_line(&self) -> String {
+        format!("user {} on >{} {}", self.name, self.password, self.rules)
+    }
+}
+
+/// The users of an ACL file: its `user NAME on >PASSWORD RULES...` lines (blank lines and `#` comments skipped).
+pub fn parse_acl_file(text: &str) -> Result<Vec<AclUser>> {
+    let mut users = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let password = words.iter().find_map(|w| w.strip_prefix('>'));
+        match (words.as_slice(), password) {
+            (["user", name, rules @ ..], Some(password)) => {
+                let rules: Vec<&str> = rules
+                    .iter()
+                    .copied()
+                    .filter(|w| !w.starts_with('>') && *w != "on")
+                    .collect();
+                users.push(AclUser::new(*name, password, rules.join(" ")));
+            }
+            _ => bail!(
+                "line {} of the ACL file is not `user NAME on >PASSWORD RULES...`: `{}`",
+                n + 1,
+                redact(line)
+            ),
+        }
+    }
+    Ok(users)
+}
+
+/// The credentials the harness connects to a cluster's nodes with. `Debug` does not show the password.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Access {
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl Access {
+    /// Credentials of `user` (`None`: `default`) with `password`, e.g. for a user of the test's own.
+    pub fn new(user: Option<&str>, password: &str) -> Self {
+        Self {
+            user: user.map(str::to_owned),
+            password: Some(password.to_owned()),
+        }
+    }
+
+    /// The ACL user, if not `default`.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The password, if the cluster needs one.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// The `redis` crate's settings for these credentials.
+    pub fn redis_settings(&self) -> redis::RedisConnectionInfo {
+        let mut settings = redis::RedisConnectionInfo::default();
+        if let Some(user) = &self.user {
+            settings = settings.set_username(user);
+        }
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password);
+        }
+        settings
+    }
+}
+
+/// What a cluster's nodes are told about credentials, from its spec.
+#[derive(Clone, Default)]
+pub(crate) struct Credentials {
+    pub(crate) password: Option<String>,
+    pub(crate) users: Vec<AclUser>,
+    pub(crate) default_user_off: bool,
+}
+
+impl Credentials {
+    /// Whether the nodes need any: then they get a config file, and the harness credentials.
+    pub(crate) fn any(&self) -> bool {
+        self.password.is_some() || !self.users.is_empty() || self.default_user_off
+    }
+
+    /// Refuses what the server config cannot hold.
+    pub(crate) fn check(&self) -> Result<()> {
+        if let Some(password) = &self.password {
+            check_password(password, "the password")?;
+        }
+        for user in &self.users {
+            user.check()?;
+        }
+        if let Some(twice) = self
+            .users
+            .iter()
+            .enumerate()
+            .find_map(|(i, u)| self.users[..i].iter().any(|v| v.name == u.name).then_some(&u.name))
+        {
+            bail!("user `{twice}` is given twice");
+        }
+        Ok(())
+    }
+
+    /// The secrets of a cluster made with these: its nodes' config and the harness's credentials.
+    pub(crate) fn secrets(&self, dir: PathBuf) -> Secrets {
+        let mut config = String::new();
+        if let Some(password) = &self.password {
+            writeln!(config, "requirepass {password}").ok();
+        }
+        // With users (or `default` off), the harness and replication use a user of their own.
+        let harness = (!self.users.is_empty() || self.default_user_off).then(|| {
+            let password = self.password.clone().unwrap_or_else(generate_password);
+            AclUser::new(HARNESS_USER, password, "~* +@all")
+        });
+        for user in harness.iter().chain(&self.users) {
+            writeln!(config, "{}", user.config_line()).ok();
+        }
+        if self.default_user_off {
+            writeln!(config, "user default off").ok();
+        }
+        let access = match harness {
+            Some(h) => {
+                writeln!(config, "masteruser {HARNESS_USER}\nmasterauth {}", h.password).ok();
+                Access {
+                    user: Some(h.name),
+                    password: Some(h.password),
+                }
+            }
+            None => {
+                if let Some(password) = &self.password {
+                    writeln!(config, "masterauth {password}").ok();
+                }
+                Access {
+                    user: None,
+                    password: self.password.clone(),
+                }
+            }
+        };
+        Secrets { dir, config, access }
+    }
+}
+
+/// A cluster's secrets, kept in files under its directory (mode 0600, the directory 0700).
+#[derive(Clone)]
+pub(crate) struct Secrets {
+    pub(crate) dir: PathBuf,
+    config: String,
+    pub(crate) access: Access,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("dir", &self.dir)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    /// Writes them to their directory (made, mode 0700, if missing).
+    pub(crate) fn save(&self) -> Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let failed = |e: std::io::Error| Error::new(format!("writing {}: {e}", self.dir.display()));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(failed)?;
+        let access = toml::to_string(&self.access).map_err(|e| Error::new(e.to_string()))?;
+        for (name, text) in [(CONFIG_FILE, &self.config), (ACCESS_FILE, &access)] {
+            let path = self.dir.join(name);
+            // Written afresh, so the mode is 0600 even where an earlier file of that name was not.
+            std::fs::remove_file(&path).ok();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(failed)?;
+            std::io::Write::write_all(&mut file, text.as_bytes()).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the secrets of the cluster `name` back from `dir`.
+    pub(crate) fn load(name: &str, dir: &Path) -> Result<Self> {
+        let read = |file: &str| {
+            std::fs::read_to_string(dir.join(file)).map_err(|e| {
+                Error::new(format!(
+                    "cluster `{name}` needs credentials, kept in {}, which cannot be read ({e}); `cargo xtask stop` \
+                     removes the cluster",
+                    dir.join(file).display()
+                ))
+            })
+        };
+        let access = toml::from_str(&read(ACCESS_FILE)?)
+            .map_err(|e| Error::new(format!("{}: {e}", dir.join(ACCESS_FILE).display())))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            config: read(CONFIG_FILE)?,
+            access,
+        })
+    }
+
+    /// The config file of the node on `port` (which runs as uid `port`).
+    pub(crate) fn node_file(&self, port: u16) -> PrivateFile {
+        PrivateFile {
+            path: CONFIG_PATH.to_owned(),
+            contents: self.config.clone().into_bytes(),
+            uid: port.into(),
+        }
+    }
+}
+
+/// Where a cluster's secrets are kept: `<target dir>/cluster-tests/<name>`. The target dir is `$CARGO_TARGET_DIR`,
+/// else the one this program was built in (the nearest ancestor holding cargo's `CACHEDIR.TAG`), else the
+/// system's temporary directory.
+pub(crate) fn secrets_dir(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            exe.ancestors()
+                .find(|d| d.join("CACHEDIR.TAG").is_file())
+                .map(Path::to_owned)
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    target.join("cluster-tests").join(name)
+}
+
+/// Removes the secrets directory `dir` of cluster `name`, as a removed container's label names it; only a
+/// directory where [`secrets_dir`] puts them (`.../cluster-tests/<name>`), whatever the label says.
+pub(crate) fn remove_secrets(name: &str, dir: &Path) {
+    let parent = dir.parent().and_then(Path::file_name);
+    if dir.file_name() == Some(name.as_ref()) && parent == Some("cluster-tests".as_ref()) {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+/// A random password: 32 hex digits from the OS-seeded keys of std's hasher (128 bits).
+pub fn generate_password() -> String {
+    let half = |n: u8| RandomState::new().hash_one((n, std::time::SystemTime::now()));
+    format!("{:016x}{:016x}", half(0), half(1))
+}
+
+/// Refuses a password the server config cannot hold as one word: it must be 1 to 256 printable ASCII characters
+/// without spaces, quotes or backslashes (the config's word separators and escapes).
+fn check_password(password: &str, what: &str) -> Result<()> {
+    if password.is_empty() || password.len() > 256 {
+        bail!("{what} must be 1 to 256 characters long");
+    }
+    if let Some(bad) = password.chars().find(|c| !c.is_ascii_graphic() || "\"'\\".contains(*c)) {
+        bail!(
+            "{what} holds {}, which a server config cannot hold in a password; use printable ASCII without spaces, \
+             quotes or backslashes",
+            if bad.is_ascii_graphic() {
+                format!("`{bad}`")
+            } else {
+                format!("the character U+{:04X}", u32::from(bad))
+            }
+        );
+    }
+    Ok(())
+}
+
+fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `text` with what may be a password cut out, for messages.
+fn redact(text: &str) -> String {
+    text.split_whitespace()
+        .map(|w| {
+            if w.starts_with('>') || w.contains(':') {
+                "***"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_the_config_cannot_hold_are_refused_with_the_reason() {
+        assert!(check_password("s3cr3t-!@#$%^&*()", "p").is_ok());
+        for (bad, says) in [
+            ("two words", "U+0020"),
+            ("quo\"te", "`\"`"),
+            ("back\\slash", "`\\`"),
+            ("new\nline", "U+000A"),
+            ("", "1 to 256"),
+        ] {
+            let e = check_password(bad, "the password").unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn users_parse_from_flags_and_acl_files() {
+        let flag = AclUser::parse("reader:pw:~* +@read +cluster|slots").unwrap();
+        assert_eq!(flag, AclUser::new("reader", "pw", "~* +@read +cluster|slots"));
+        assert!(AclUser::parse("reader").is_err());
+        let file =
+            parse_acl_file("# readers\nuser reader on >pw ~* +@read\n\nuser writer >w2 on ~app:* +@all\n").unwrap();
+        assert_eq!(
+            file,
+            vec![
+                AclUser::new("reader", "pw", "~* +@read"),
+                AclUser::new("writer", "w2", "~app:* +@all")
+            ]
+        );
+        let e = parse_acl_file("user reader on ~* +@read\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn configs_set_passwords_users_and_replication_credentials() {
+        let password = Credentials {
+            password: Some("pw".into()),
+            ..Credentials::default()
+        };
+        let secrets = password.secrets(PathBuf::new());
+        assert_eq!(secrets.config, "requirepass pw\nmasterauth pw\n");
+        assert_eq!((secrets.access.user(), secrets.access.password()), (None, Some("pw")));
+
+        let users = Credentials {
+            users: vec![AclUser::new("reader", "r", "~* +@read")],
+            default_user_off: true,
+            ..Credentials::default()
+        };
+        let secrets = users.secrets(PathBuf::new());
+        let harness = secrets.access.password().unwrap().to_owned();
+        assert_eq!(harness.len(), 32);
+        assert_eq!(
+            secrets.config,
+            format!(
+                "user {HARNESS_USER} on >{harness} ~* +@all\nuser reader on >r ~* +@read\nuser default off\n\
+                 masteruser {HARNESS_USER}\nmasterauth {harness}\n"
+            )
+        );
+        assert!(!format!("{secrets:?}").contains(&harness));
+    }
+}

@@ -1,0 +1,494 @@
+//! What to make: [`ClusterSpec`] with its defaults and builder methods, the checks that refuse what cannot work,
+//! and the [`Identity`] a made cluster carries in its labels.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::cluster::Cluster;
+use crate::docker::{
+    Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING, LABEL_NODE_TIMEOUT, LABEL_OWNER,
+    LABEL_PERSIST, LABEL_SECRETS, LABEL_VERSION,
+};
+use crate::networking::Networking;
+use crate::node_image::{ImageSource, NodeImage};
+use crate::removal::remove_orphans;
+use crate::security::{AclUser, Credentials, Secrets, secrets_dir};
+use crate::versions::Version;
+use crate::{Error, Result, bail, owner};
+
+/// Default cluster node timeout of clusters up to 20 nodes. Failover takes about this plus 1.3 s (failure
+/// agreement and the servers' fixed 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no
+/// false failure with five clusters being made and broken at once on a 2-core machine. `create --node-timeout`
+/// raises it for busier machines.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Node timeout per node of larger clusters, unless one is set: every node pings every other at least twice per
+/// node timeout, so the servers' own load grows with the square of the nodes. Measured on 2 cores: 100 nodes at a
+/// 1 s timeout kept flagging healthy nodes as failing and took 93 s to be ready; at 5 s (50 ms per node), 29 s.
+pub const NODE_TIMEOUT_PER_NODE: Duration = Duration::from_millis(50);
+/// Most nodes one cluster may have: the largest measured to become ready on a 2-core machine (100 nodes, 50
+/// masters with a replica each, in about 30 s).
+pub const MAX_NODES: usize = 100;
+/// Longest node timeout accepted: failover then takes over a minute, more than any step of the harness waits.
+pub const MAX_NODE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Port of the first node; the others follow (7001, 7002, ...), as in the Redis Cluster tutorial.
+pub const FIRST_PORT: u16 = 7001;
+/// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
+pub const DEFAULT_SPARE_PORTS: usize = 3;
+/// Environment variable that keeps test clusters up for debugging: `always`, or `on-failure` (a test that
+/// panics keeps its cluster). A kept cluster has no owner, so later runs leave it alone; `cargo xtask stop --all`
+/// removes it.
+pub const KEEP_ENV: &str = "CLUSTER_TESTS_KEEP";
+
+/// How long a cluster lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A test's: removed when its [`Cluster`] is dropped (unless [`KEEP_ENV`] says otherwise), and by a later test
+    /// run if this process dies first.
+    Test,
+    /// Kept until removed on purpose ([`Cluster::remove`], `cargo xtask stop`).
+    Kept,
+}
+
+/// What a cluster is made of. `Default` is a test's cluster (3 masters with one replica each, the default server
+/// version, a unique name, a free port range, removed on drop); change it with the builder methods or with struct
+/// update syntax, and make it with [`ClusterSpec::start`].
+///
+/// ```no_run
+/// # async fn demo() -> cluster_tests::Result<()> {
+/// use std::time::Duration;
+/// use cluster_tests::ClusterSpec;
+/// let cluster = ClusterSpec::from_env()?.masters(4).replicas(2).node_timeout(Duration::from_secs(2)).start().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClusterSpec {
+    /// Cluster name: prefix of its container names.
+    pub name: String,
+    /// What the nodes run: a matrix version's image, built here if missing, or any image by reference.
+    pub image: ImageSource,
+    /// Masters (at least 3, as Redis Cluster needs a majority of masters to fail a node over).
+    pub masters: usize,
+    /// Replicas per master.
+    pub replicas: usize,
+    /// `cluster-node-timeout`; `None` scales it with the cluster: [`DEFAULT_NODE_TIMEOUT`], or
+    /// [`NODE_TIMEOUT_PER_NODE`] per node when that is more.
+    pub node_timeout: Option<Duration>,
+    /// Port of the first node; `None` picks a free range on the host ([`FIRST_PORT`] with
+    /// [`Networking::Bridge`], which publishes nothing).
+    pub first_port: Option<u16>,
+    /// How the nodes are networked and reached from the host.
+    pub networking: Networking,
+    /// Ports published beyond the nodes' own, for nodes that join later ([`Networking::Pod`] only).
+    pub spare_ports: usize,
+    /// How long the cluster lives.
+    pub lifetime: Lifetime,
+    /// `requirepass` (and `masterauth`) of every node; `None` for none. Clients then need it (see
+    /// [`Cluster::access`]).
+    pub password: Option<String>,
+    /// ACL users loaded on every node, joined ones too. With users the harness uses one of its own,
+    /// [`HARNESS_USER`](crate::HARNESS_USER).
+    pub users: Vec<AclUser>,
+    /// Turns the `default` user off: every client must name a user.
+    pub default_user_off: bool,
+    /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
+    /// comes back with them; without it a restarted node comes back empty (its `nodes.conf` is kept either way).
+    pub persist: bool,
+}
+
+impl std::fmt::Debug for ClusterSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("masters", &self.masters)
+            .field("replicas", &self.replicas)
+            .field("node_timeout", &self.node_timeout)
+            .field("first_port", &self.first_port)
+            .field("networking", &self.networking)
+            .field("spare_ports", &self.spare_ports)
+            .field("lifetime", &self.lifetime)
+            // Never the password itself.
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("users", &self.users)
+            .field("default_user_off", &self.default_user_off)
+            .field("persist", &self.persist)
+            .finish()
+    }
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self {
+            name: unique_name(),
+            image: ImageSource::Recipe(Version::default_version()),
+            masters: 3,
+            replicas: 1,
+            node_timeout: None,
+            first_port: None,
+            networking: Networking::Pod,
+            spare_ports: DEFAULT_SPARE_PORTS,
+            lifetime: Lifetime::Test,
+            password: None,
+            users: Vec::new(),
+            default_user_off: false,
+            persist: false,
+        }
+    }
+}
+
+impl ClusterSpec {
+    /// A test's cluster ([`Default`]) running the image `$CLUSTER_IMAGE` names, else the matrix version
+    /// `$CLUSTER_VERSION` names (the default one if neither is set).
+    pub fn from_env() -> Result<Self> {
+        Ok(Self::default().image(ImageSource::from_env()?))
+    }
+
+    /// Sets the cluster's name (its containers are called `<name>-<port>`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Runs a matrix version, its image built here from Debian packages if missing.
+    pub fn version(self, version: &'static Version) -> Self {
+        self.image(version)
+    }
+
+    /// Runs this image: a matrix version, or any image by reference (pulled if missing, where the engine can).
+    pub fn image(mut self, image: impl Into<ImageSource>) -> Self {
+        self.image = image.into();
+        self
+    }
+
+    /// Sets the number of masters.
+    pub fn masters(mut self, masters: usize) -> Self {
+        self.masters = masters;
+        self
+    }
+
+    /// Sets the number of replicas per master.
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Sets `cluster-node-timeout`.
+    pub fn node_timeout(mut self, node_timeout: Duration) -> Self {
+        self.node_timeout = Some(node_timeout);
+        self
+    }
+
+    /// The node timeout the cluster runs with: the one set, or one scaled to its size.
+    pub fn effective_node_timeout(&self) -> Duration {
+        self.node_timeout
+            .unwrap_or_else(|| DEFAULT_NODE_TIMEOUT.max(NODE_TIMEOUT_PER_NODE * self.node_count() as u32))
+    }
+
+    /// Puts the first node on `port` (the others follow) instead of a free range.
+    pub fn first_port(mut self, port: u16) -> Self {
+        self.first_port = Some(port);
+        self
+    }
+
+    /// Sets how the nodes are networked.
+    pub fn networking(mut self, networking: Networking) -> Self {
+        self.networking = networking;
+        self
+    }
+
+    /// Sets how many ports are published beyond the nodes' own, for joins.
+    pub fn spare_ports(mut self, spare_ports: usize) -> Self {
+        self.spare_ports = spare_ports;
+        self
+    }
+
+    /// Sets how long the cluster lives.
+    pub fn lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Sets a password on every node (`requirepass`, and `masterauth` so replicas and failovers work).
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Adds an ACL user to every node.
+    pub fn user(mut self, user: AclUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Turns the `default` user off on every node.
+    pub fn default_user_off(mut self) -> Self {
+        self.default_user_off = true;
+        self
+    }
+
+    /// What the nodes are told about credentials.
+    fn credentials(&self) -> Credentials {
+        Credentials {
+            password: self.password.clone(),
+            users: self.users.clone(),
+            default_user_off: self.default_user_off,
+        }
+    }
+
+    /// The secrets of the cluster this spec makes (fresh ones: a generated password differs each time), if it
+    /// needs any.
+    pub(crate) fn secrets(&self) -> Option<Secrets> {
+        let credentials = self.credentials();
+        credentials.any().then(|| credentials.secrets(secrets_dir(&self.name)))
+    }
+
+    /// Makes the cluster and returns once it is ready (see [`crate::ready`]), building the node image first if it
+    /// is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress goes
+    /// to `tracing` at info level.
+    pub async fn start(self) -> Result<Cluster> {
+        let docker = Docker::connect().await?;
+        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
+        let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
+        if let Err(e) = reaped {
+            tracing::warn!("{e}");
+        }
+        Ok(created?.0)
+    }
+
+    /// Total number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.masters * (1 + self.replicas)
+    }
+
+    /// How many host ports the cluster's pod publishes: the nodes' and the spare ones.
+    pub fn published_count(&self) -> usize {
+        self.node_count() + self.spare_ports
+    }
+
+    /// Rejects specs the servers cannot run; the message says what would work.
+    pub fn validate(&self) -> Result<()> {
+        if self.masters < 3 {
+            bail!(
+                "a Redis Cluster needs at least 3 masters (got {}): fewer cannot elect a failover",
+                self.masters
+            );
+        }
+        if self.replicas > 10 || self.node_count() > MAX_NODES {
+            bail!(
+                "{} masters with {} replicas each make {} nodes; at most {MAX_NODES} were measured to become ready on \
+                 a 2-core machine (in about 30 s), and at most 10 replicas per master",
+                self.masters,
+                self.replicas,
+                self.node_count()
+            );
+        }
+        if self.spare_ports > 100 {
+            bail!(
+                "{} spare ports is more than joins need (each costs a proxy process on the host)",
+                self.spare_ports
+            );
+        }
+        if let Some(first) = self.first_port {
+            let count = match self.networking {
+                Networking::Pod => self.published_count(),
+                Networking::Bridge => self.node_count(),
+            };
+            check_ports(u32::from(first), u32::from(first) + count as u32 - 1)?;
+        }
+        let node_timeout = self.effective_node_timeout();
+        if node_timeout < Duration::from_millis(100) {
+            bail!("a node timeout under 100 ms would fail healthy nodes");
+        }
+        if node_timeout > MAX_NODE_TIMEOUT {
+            bail!(
+                "a node timeout over {} ms would leave a failed master unnoticed for over a minute",
+                MAX_NODE_TIMEOUT.as_millis()
+            );
+        }
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
+        }
+        keep_switch()?;
+        self.credentials().check()
+    }
+
+    /// Keeps the nodes' writes on disk (AOF), so a killed and restarted node comes back with them.
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
+    /// The identity of the cluster this spec makes, once its image and first port are known.
+    pub(crate) fn identity(&self, first_port: u16, image: &NodeImage) -> Identity {
+        let owned = self.lifetime == Lifetime::Test && keep_switch().ok().flatten().is_none();
+        Identity {
+            name: self.name.clone(),
+            image: image.clone(),
+            node_timeout: self.effective_node_timeout(),
+            first_port,
+            networking: self.networking,
+            owner: owned.then(owner::this_process),
+            secrets_dir: self.credentials().any().then(|| secrets_dir(&self.name)),
+            persist: self.persist,
+        }
+    }
+
+    /// What dropping the handle of this spec's cluster does.
+    pub(crate) fn on_drop(&self) -> OnDrop {
+        match (self.lifetime, keep_switch().ok().flatten()) {
+            (Lifetime::Kept, _) => OnDrop::Keep,
+            (Lifetime::Test, None) => OnDrop::Remove,
+            (Lifetime::Test, Some(keep)) => keep,
+        }
+    }
+}
+
+/// What dropping a [`Cluster`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDrop {
+    /// Remove it.
+    Remove,
+    /// Leave it, and say so.
+    Keep,
+    /// Leave it if the thread is panicking (a failed assertion), else remove it.
+    KeepOnPanic,
+}
+
+/// What [`KEEP_ENV`] asks for, if anything.
+fn keep_switch() -> Result<Option<OnDrop>> {
+    match std::env::var(KEEP_ENV).as_deref() {
+        Err(_) | Ok("") => Ok(None),
+        Ok("always") => Ok(Some(OnDrop::Keep)),
+        Ok("on-failure") => Ok(Some(OnDrop::KeepOnPanic)),
+        Ok(other) => Err(Error::new(format!(
+            "{KEEP_ENV}={other} is not understood; use `always` or `on-failure` (or unset it)"
+        ))),
+    }
+}
+
+/// The facts of a made cluster, written into every label it carries and read back from them.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) name: String,
+    pub(crate) image: NodeImage,
+    pub(crate) node_timeout: Duration,
+    pub(crate) first_port: u16,
+    pub(crate) networking: Networking,
+    /// The process that owns it (tests); `None` for clusters kept until removed on purpose.
+    pub(crate) owner: Option<String>,
+    /// Where its credentials are kept, if it needs any (see [`crate::security`]).
+    pub(crate) secrets_dir: Option<PathBuf>,
+    /// Whether its nodes keep their writes on disk (see [`ClusterSpec::persist`]).
+    pub(crate) persist: bool,
+}
+
+impl Identity {
+    /// How long one step of making or healing a cluster of `nodes` nodes may take (forming, a failover, a join):
+    /// several node timeouts, plus room for a busy machine and a quarter of a second per node (a 100-node cluster
+    /// needs about 10 s more to be met, gossiped and checked than a small one); at most about 6 minutes, as the
+    /// node timeout and the number of nodes are bounded.
+    pub(crate) fn step_timeout(&self, nodes: usize) -> Duration {
+        self.node_timeout * 5 + Duration::from_secs(20) + Duration::from_millis(250) * nodes as u32
+    }
+
+    /// Labels put on every container and network this process makes for the cluster.
+    pub(crate) fn labels(&self) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (LABEL_CLUSTER.to_owned(), self.name.clone()),
+            (LABEL_VERSION.to_owned(), self.image.source_name().to_owned()),
+            (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
+            (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
+            (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
+            (LABEL_MAKER.to_owned(), owner::this_process()),
+            (LABEL_PERSIST.to_owned(), self.persist.to_string()),
+        ]);
+        if let Some(owner) = &self.owner {
+            labels.insert(LABEL_OWNER.to_owned(), owner.clone());
+        }
+        if let Some(dir) = &self.secrets_dir {
+            labels.insert(LABEL_SECRETS.to_owned(), dir.display().to_string());
+        }
+        labels
+    }
+}
+
+/// Refuses node ports `first..=last` outside 1024..=55535: the cluster bus listens on port + 10000.
+pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
+    if first < 1024 || last > 55535 {
+        let ports = if first == last {
+            format!("port {first}")
+        } else {
+            format!("ports {first}..{last}")
+        };
+        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick another `--port-base`");
+    }
+    Ok(())
+}
+
+/// A cluster name no other process uses, here or on another machine sharing the engine: `ct` and 8 random hex
+/// digits (std's randomly keyed hasher over the pid, the time and a counter), then this process's count.
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now(), n)) as u32;
+    format!("ct{random:08x}x{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_timeouts_scale_with_big_clusters_unless_set() {
+        assert_eq!(ClusterSpec::default().effective_node_timeout(), DEFAULT_NODE_TIMEOUT);
+        let big = ClusterSpec::default().masters(50);
+        assert_eq!(big.effective_node_timeout(), Duration::from_secs(5));
+        let set = big.clone().node_timeout(Duration::from_millis(1500));
+        assert_eq!(set.effective_node_timeout(), Duration::from_millis(1500));
+        let err = big.masters(51).validate().unwrap_err().to_string();
+        assert!(err.contains("102 nodes") && err.contains("at most 100"), "{err}");
+    }
+
+    #[test]
+    fn node_timeouts_are_bounded() {
+        let spec = |ms| ClusterSpec::default().node_timeout(Duration::from_millis(ms));
+        assert!(spec(1000).validate().is_ok());
+        assert!(spec(60_000).validate().is_ok());
+        let err = spec(u64::MAX).validate().unwrap_err().to_string();
+        assert!(err.contains("60000 ms"), "{err}");
+    }
+
+    #[test]
+    fn default_names_are_unique_and_valid() {
+        let names: std::collections::BTreeSet<String> = (0..1000).map(|_| ClusterSpec::default().name).collect();
+        assert_eq!(names.len(), 1000);
+        assert!(
+            names
+                .iter()
+                .all(|n| ClusterSpec::default().name(n.clone()).validate().is_ok())
+        );
+    }
+
+    #[test]
+    fn builders_and_struct_update_agree() {
+        let built = ClusterSpec::default().name("x").masters(4).replicas(2).spare_ports(0);
+        let updated = ClusterSpec {
+            masters: 4,
+            replicas: 2,
+            spare_ports: 0,
+            ..ClusterSpec::default().name("x")
+        };
+        assert_eq!(format!("{built:?}"), format!("{updated:?}"));
+        assert_eq!(built.node_count(), 12);
+        assert!(ClusterSpec::default().masters(2).validate().is_err());
+    }
+}
