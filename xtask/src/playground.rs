@@ -1,4 +1,4 @@
-//! The playground commands: build, create, info, nodes, connect, failover, join, forget, stop.
+//! The playground commands: build, images, create, info, nodes, connect, failover, join, forget, stop, leftovers.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
