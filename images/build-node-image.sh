@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Builds a minimal Redis/Valkey node image from Debian packages, without any container registry.
+# Builds a minimal Redis/Valkey node image (or the fault tools image) from Debian packages, without any
+# container registry.
 #
 #   build-node-image.sh --tag TAG --suite SUITE [--extra-suite SUITE]... [--insecure-release-date] \
 #                       [--arch ARCH] [--label KEY=VALUE]... --server-bin PATH --cli-bin PATH -- PACKAGE...
+#   build-node-image.sh --tools --tag TAG --suite SUITE [--arch ARCH] [--label KEY=VALUE]... \
+#                       --bin PATH [--bin PATH]... -- PACKAGE...
+#
+# --tools makes the image the fault commands run in (iptables, tc, a static busybox for `sh -c`): the same
+# steps, with the listed binaries instead of a server and its cli, iptables' extension modules (loaded with
+# dlopen, so the loader's listing cannot show them), label cluster-tests.image=tools and no entry point.
 #
 # 1. mmdebstrap unpacks PACKAGE... and their dependencies (variant "extract": nothing is configured, no
 #    maintainer script runs) from SUITE (plus the extra suites, e.g. backports) into a temporary directory.
@@ -34,7 +41,9 @@ usage() {
     cat <<EOF
 usage: $PROG --tag TAG --suite SUITE [--extra-suite SUITE]... [--insecure-release-date]
        $(printf '%*s' ${#PROG} '') [--arch ARCH] [--label KEY=VALUE]... --server-bin PATH --cli-bin PATH -- PACKAGE...
-Builds a minimal server image from Debian packages with mmdebstrap and imports it as TAG.
+       $PROG --tools --tag TAG --suite SUITE [--arch ARCH] [--label KEY=VALUE]... --bin PATH [--bin PATH]... -- PACKAGE...
+Builds a minimal server image (or, with --tools, the fault tools image) from Debian packages with mmdebstrap
+and imports it as TAG.
 EOF
 }
 
@@ -224,9 +233,93 @@ build_mode() {
     die "building as $user (not root) needs mmdebstrap's unshare mode, and $why; or install fakechroot and fakeroot (sudo apt-get install -y fakechroot fakeroot); or build as root once: sudo -E cargo xtask build"
 }
 
+# label_changes ARCH LABEL...: the --change arguments of `docker import` for the architecture label and the
+# --label KEY=VALUE arguments, in CHANGE_ARGS.
+label_changes() {
+    local arch=$1 p
+    shift
+    CHANGE_ARGS+=(--change "LABEL cluster-tests.architecture=\"$arch\"")
+    for p in "$@"; do
+        [[ $p == cluster-tests.*=* && $p != *'"'* ]] || die "--label $p: expected cluster-tests.KEY=VALUE"
+        CHANGE_ARGS+=(--change "LABEL ${p%%=*}=\"${p#*=}\"")
+    done
+}
+
+# assemble_tools TAG SUITE ARCH HOST_ARCH BIN...: steps 2 and 3 of the tools image: BIN... (a symlink is kept
+# and followed), the shared objects they load (resolved by the suite's loader, as for node images), iptables'
+# extension modules, a root-only /etc/passwd, /tmp; smoke-tests each binary, then imports the tree as TAG with
+# label cluster-tests.image=tools (and the --label ones, in LABELS).
+assemble_tools() {
+    local tag=$1 suite=$2 arch=$3 host_arch=$4 bin extdir="" p
+    shift 4
+    step 2 "assembling a minimal root filesystem: $* and their libraries"
+    mkdir -p -- "$OUT/etc" "$OUT/tmp"
+    chmod 1777 "$OUT/tmp"
+    local -a objects=() dynamic=() statics=()
+    INTERP=""
+    for bin in "$@"; do
+        [[ -e $ROOT$bin || -L $ROOT$bin ]] || die "$bin is not in the unpacked packages of $suite"
+        copy_path "$bin"
+        objects+=("$COPIED")
+        p=$(elf_interpreter "$ROOT$COPIED")
+        if [[ -n $p ]]; then
+            dynamic+=("$COPIED")
+            [[ -n $INTERP ]] || INTERP=$p
+        else
+            statics+=("$bin") # busybox: no interpreter, no libraries
+        fi
+    done
+    [[ -n $INTERP ]] || die "none of $* is a dynamically linked ELF binary"
+    LOADER=$(in_root "$INTERP")
+    [[ -f $ROOT$LOADER ]] || die "the dynamic loader $INTERP is not in the unpacked packages"
+    TRIPLET=${LOADER%/*}
+    TRIPLET=${TRIPLET##*/}
+    if [[ $arch != "$host_arch" ]] && ! "$ROOT$LOADER" --help >/dev/null 2>&1; then
+        die "this $host_arch host cannot run $arch binaries (no binfmt emulation, e.g. package qemu-user-binfmt); build for $host_arch"
+    fi
+    # iptables loads its matches and targets (libxt_owner.so, libxt_statistic.so, ...) with dlopen.
+    extdir=$(find "$ROOT/usr/lib" -maxdepth 2 -type d -name xtables | head -n1)
+    if [[ -n $extdir ]]; then
+        for p in "$extdir"/*.so; do
+            [[ -e $p ]] && dynamic+=("${p#"$ROOT"}")
+        done
+    fi
+    local -a libs=()
+    needed_objects "${dynamic[@]}" >"$WORK/libs" || exit 1
+    mapfile -t libs <"$WORK/libs"
+    for p in "${libs[@]}" "${dynamic[@]}"; do
+        copy_path "$p"
+    done
+    printf '%s\n' 'root:x:0:0:root:/root:/nonexistent' >"$OUT/etc/passwd"
+    printf '%s\n' 'root:x:0:' >"$OUT/etc/group"
+    # Smoke test: each binary starts in the minimal tree (through the suite's loader; a static one directly).
+    for bin in "$@"; do
+        if [[ " ${statics[*]} " == *" $bin "* ]]; then
+            if [[ $arch == "$host_arch" ]]; then
+                "$OUT$bin" true >/dev/null 2>&1 || die "$bin does not run"
+            fi
+        else
+            run_in "$OUT" "$bin" --version >/dev/null 2>&1 || run_in "$OUT" "$bin" -V >/dev/null 2>&1 ||
+                die "$bin does not run in the minimal root filesystem"
+        fi
+    done
+    local size id
+    size=$(du -sm -- "$OUT" | cut -f1)
+    step 3 "importing the fault tools (${size} MB, ${#libs[@]} shared objects) as $tag"
+    tar --create --file "$WORK/rootfs.tar" --directory "$OUT" --numeric-owner --owner=0 --group=0 --sort=name .
+    CHANGE_ARGS=(--change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' --change 'LABEL cluster-tests.image=tools')
+    label_changes "$arch" "${LABELS[@]}"
+    if [[ $arch != "$host_arch" ]]; then
+        CHANGE_ARGS+=(--platform "linux/$arch")
+    fi
+    id=$(docker import "${CHANGE_ARGS[@]}" --message "cluster-tests fault tools from Debian $suite" \
+        "$WORK/rootfs.tar" "$tag" </dev/null) || die "docker import of $tag failed"
+    printf 'built %s: fault tools from Debian %s, %s (%.12s)\n' "$tag" "$suite" "$arch" "${id#sha256:}" >&2
+}
+
 main() {
-    local tag="" suite="" server_bin="" cli_bin="" insecure=0 arch=""
-    local -a extra_suites=() packages=() labels=()
+    local tag="" suite="" server_bin="" cli_bin="" insecure=0 arch="" tools=0
+    local -a extra_suites=() packages=() labels=() bins=()
     while (($#)); do
         case $1 in
             --tag) tag=${2-}; shift 2 || die "--tag needs a value" ;;
@@ -237,6 +330,8 @@ main() {
             --cli-bin) cli_bin=${2-}; shift 2 || die "--cli-bin needs a value" ;;
             --arch) arch=${2-}; shift 2 || die "--arch needs a value" ;;
             --label) labels+=("${2-}"); shift 2 || die "--label needs a value" ;;
+            --tools) tools=1; shift ;;
+            --bin) bins+=("${2-}"); shift 2 || die "--bin needs a value" ;;
             -h | --help) usage; exit 0 ;;
             --) shift; packages=("$@"); break ;;
             *) usage >&2; die "unknown argument: $1" ;;
@@ -244,8 +339,15 @@ main() {
     done
     [[ -n $tag ]] || { usage >&2; die "--tag is required"; }
     [[ -n $suite ]] || { usage >&2; die "--suite is required"; }
-    [[ $server_bin == /* ]] || { usage >&2; die "--server-bin must be an absolute path inside the image"; }
-    [[ $cli_bin == /* ]] || { usage >&2; die "--cli-bin must be an absolute path inside the image"; }
+    if ((tools)); then
+        ((${#bins[@]})) || { usage >&2; die "--tools needs at least one --bin"; }
+        for p in "${bins[@]}"; do
+            [[ $p == /* ]] || { usage >&2; die "--bin $p must be an absolute path inside the image"; }
+        done
+    else
+        [[ $server_bin == /* ]] || { usage >&2; die "--server-bin must be an absolute path inside the image"; }
+        [[ $cli_bin == /* ]] || { usage >&2; die "--cli-bin must be an absolute path inside the image"; }
+    fi
     ((${#packages[@]})) || { usage >&2; die "no packages given after --"; }
 
     command -v mmdebstrap >/dev/null ||
@@ -322,6 +424,12 @@ main() {
             --exclude=./dev --exclude=./var --exclude=./usr/share/doc --exclude=./usr/share/man ||
             die "unpacking mmdebstrap's tar file failed"
         rm -f -- "$target"
+    fi
+
+    if ((tools)); then
+        LABELS=("${labels[@]}")
+        assemble_tools "$tag" "$suite" "$arch" "$host_arch" "${bins[@]}"
+        return
     fi
 
     # --- 2. assemble the minimal root filesystem ---------------------------------------------------------

@@ -13,7 +13,7 @@ use redis::cluster_async::ClusterConnection;
 
 use crate::docker::{
     Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
-    LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, LABEL_VERSION, cluster_filter,
+    LABEL_OWNER, LABEL_PERSIST, LABEL_PORT, LABEL_SECRETS, LABEL_VERSION, cluster_filter,
 };
 use crate::networking::{Attachment, Networking, find_attachment};
 use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
@@ -98,6 +98,7 @@ impl Cluster {
             networking,
             owner: first.labels.get(LABEL_OWNER).cloned(),
             secrets_dir,
+            persist: label(LABEL_PERSIST) == "true",
         };
         Ok(Self {
             identity,

@@ -29,6 +29,9 @@ pub(crate) const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
 pub(crate) const LABEL_NETWORKING: &str = "cluster-tests.networking";
 /// Label holding the host port range a pod publishes on 127.0.0.1 (`first-last`).
 pub(crate) const LABEL_PUBLISHED: &str = "cluster-tests.published";
+/// Label saying whether a cluster's nodes keep their writes on disk (`true` or `false`, see
+/// [`crate::ClusterSpec::persist`]).
+pub(crate) const LABEL_PERSIST: &str = "cluster-tests.persist";
 /// Label marking the container that holds a pod's network namespace (it runs no node).
 pub(crate) const LABEL_HOLDER: &str = "cluster-tests.holder";
 /// Label holding the directory where a cluster that needs credentials keeps them (the path, never a secret).
@@ -99,6 +102,8 @@ pub(crate) struct ContainerSpec {
     pub tmpfs: Vec<String>,
     /// Files copied into the container before it starts.
     pub files: Vec<PrivateFile>,
+    /// Capabilities added to the container's defaults (e.g. `NET_ADMIN` for the fault tools).
+    pub cap_add: Vec<String>,
 }
 
 /// A file copied into a container before it starts, owned by `uid` and readable by it alone (mode 0600): a
@@ -452,6 +457,7 @@ impl Docker {
                 tmpfs: (!spec.tmpfs.is_empty())
                     .then(|| spec.tmpfs.iter().map(|p| (p.clone(), "mode=1777".to_owned())).collect()),
                 init: Some(false),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -548,6 +554,38 @@ impl Docker {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Freezes every process of a container (the freezer cgroup): it keeps its network, and answers nothing.
+    pub(crate) async fn pause(&self, id: &str) -> Result<()> {
+        self.api
+            .pause_container(id)
+            .await
+            .map_err(|e| Error::from(e).context(format!("pausing container {id}")))
+    }
+
+    /// Thaws a container frozen by [`Docker::pause`].
+    pub(crate) async fn unpause(&self, id: &str) -> Result<()> {
+        self.api
+            .unpause_container(id)
+            .await
+            .map_err(|e| Error::from(e).context(format!("unpausing container {id}")))
+    }
+
+    /// Sends SIGKILL to a container's process: it stops at once and keeps its file system (`docker kill`).
+    pub(crate) async fn kill(&self, id: &str) -> Result<()> {
+        self.api
+            .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>)
+            .await
+            .map_err(|e| Error::from(e).context(format!("killing container {id}")))
+    }
+
+    /// Starts a stopped container again, with the files it had (`docker start`).
+    pub(crate) async fn start(&self, id: &str) -> Result<()> {
+        self.api
+            .start_container(id, None)
+            .await
+            .map_err(|e| Error::from(e).context(format!("starting container {id}")))
     }
 
     /// The container's state (`running`, `exited`, ...), or `None` if it no longer exists.

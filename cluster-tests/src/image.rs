@@ -144,6 +144,66 @@ pub async fn ensure_built(docker: &Docker, version: &Version) -> Result<(String,
     Ok((tag, BuildOutcome::Built, start.elapsed()))
 }
 
+/// Repository part of the fault tools image's tag.
+pub const TOOLS_REPOSITORY: &str = "cluster-tests-tools";
+/// The Debian suite the fault tools come from, and the packages.
+const TOOLS_SUITE: &str = "bookworm";
+const TOOLS_PACKAGES: [&str; 3] = ["iptables", "iproute2", "busybox-static"];
+/// The binaries the tools image holds. `iptables-nft` is Debian's default backend since buster and what Docker
+/// itself uses on such hosts; it needs only nf_tables in the kernel. Busybox gives `sh -c`, so that one
+/// short-lived container applies a whole change.
+/// `ss` kills the connections a new cut crosses (rules stop new packets of a connection in one direction only).
+pub(crate) const TOOLS_BINS: [&str; 4] = ["/usr/sbin/iptables-nft", "/usr/sbin/tc", "/usr/bin/ss", "/bin/busybox"];
+
+/// The tag of the fault tools image, e.g. `cluster-tests-tools:bookworm-3f2a9c1b0d4e`; it hashes the recipe,
+/// the build script and the host's architecture.
+pub fn tools_tag() -> String {
+    let recipe = format!(
+        "suite={TOOLS_SUITE}\npackages={TOOLS_PACKAGES:?}\nbins={TOOLS_BINS:?}\narch={}\n{BUILD_SCRIPT}",
+        host_architecture()
+    );
+    format!(
+        "{TOOLS_REPOSITORY}:{TOOLS_SUITE}-{:012x}",
+        fnv1a(recipe.as_bytes()) & 0xffff_ffff_ffff
+    )
+}
+
+/// Makes sure the fault tools image (iptables, tc, ss, busybox; see [`TOOLS_BINS`]) exists, building it from
+/// Debian packages as node images are if not (under the same lock and timeout), and returns its tag.
+pub async fn ensure_tools(docker: &Docker) -> Result<String> {
+    let tag = tools_tag();
+    if docker.image_exists(&tag).await? {
+        return Ok(tag);
+    }
+    let timeout = build_timeout()?;
+    let lock = BuildLock::acquire(timeout + Duration::from_secs(30)).await?;
+    if docker.image_exists(&tag).await? {
+        return Ok(tag);
+    }
+    tracing::info!(
+        "image: {tag} is not built yet; building it from Debian {TOOLS_SUITE} packages {} ({})",
+        TOOLS_PACKAGES.join(" "),
+        host_architecture()
+    );
+    let mut args: Vec<String> = ["-s", "--", "--tools", "--tag", &tag, "--suite", TOOLS_SUITE]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--arch".into(), host_architecture().into()]);
+    for bin in TOOLS_BINS {
+        args.extend(["--bin".into(), bin.into()]);
+    }
+    args.push("--".into());
+    args.extend(TOOLS_PACKAGES.map(String::from));
+    tokio::task::spawn_blocking(move || {
+        check_build_tools()?;
+        run_script(&args, "the fault tools image", timeout)
+    })
+    .await
+    .map_err(|e| Error::new(format!("image build task: {e}")))??;
+    drop(lock);
+    Ok(tag)
+}
+
 /// Builds `version`'s recipe into `tag` (always, whether or not it exists), within `timeout`.
 pub async fn build_into(version: &Version, tag: &str, timeout: Duration) -> Result<()> {
     let (recipe, build_tag) = (version.clone(), tag.to_owned());
@@ -241,9 +301,14 @@ fn build(version: &Version, tag: &str, timeout: Duration) -> Result<()> {
     ]);
     args.push("--".into());
     args.extend(version.packages.iter().cloned());
+    run_script(&args, &format!("the {} image", version.name), timeout)
+}
 
+/// Runs the build script with `args` (it reads itself from stdin) within `timeout`; `what` names the image in
+/// errors.
+fn run_script(args: &[String], what: &str, timeout: Duration) -> Result<()> {
     let mut child = Command::new("bash")
-        .args(&args)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -271,9 +336,8 @@ fn build(version: &Version, tag: &str, timeout: Duration) -> Result<()> {
             return Err(Error::with_kind(
                 ErrorKind::Timeout,
                 format!(
-                    "building the {} image took over {} s and was ended; a slow mirror? set DEBIAN_MIRROR, or \
+                    "building {what} took over {} s and was ended; a slow mirror? set DEBIAN_MIRROR, or \
                      allow more with {BUILD_TIMEOUT_ENV}=SECONDS",
-                    version.name,
                     timeout.as_secs()
                 ),
             ));
@@ -281,10 +345,7 @@ fn build(version: &Version, tag: &str, timeout: Duration) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     };
     if !status.success() {
-        bail!(
-            "building the {} image failed ({status}); see the build output above",
-            version.name
-        );
+        bail!("building {what} failed ({status}); see the build output above");
     }
     Ok(())
 }

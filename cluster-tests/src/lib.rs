@@ -21,6 +21,7 @@
 //! The `cargo xtask` CLI's extras (a named playground kept between commands, images, clean-up of clusters nobody
 //! owns) live in [`playground`].
 
+pub mod checker;
 mod cluster;
 mod create;
 pub mod data;
@@ -30,8 +31,10 @@ mod faults;
 mod image;
 mod membership;
 mod migration;
+mod net_faults;
 mod networking;
 pub mod node;
+mod node_faults;
 mod node_image;
 mod owner;
 pub mod playground;
@@ -49,7 +52,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use faults::{FailoverKind, FailoverReport};
 pub use membership::{ForgetReport, JoinReport};
 pub use migration::{HeldSlot, MigrationMethod, Reshard, ReshardReport, Slots, has_atomic_migration};
+pub use net_faults::{Cut, HealReport, PartitionReport};
 pub use networking::Networking;
+pub use node_faults::{FaultStart, Rejoin, Takeover};
 pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use ready::Shape;
 pub use security::{Access, AclUser, HARNESS_USER, generate_password, parse_acl_file};

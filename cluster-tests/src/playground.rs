@@ -6,8 +6,8 @@ use std::time::Duration;
 
 pub use crate::docker::Docker;
 pub use crate::image::{
-    BuildOutcome, ImageEntry, build_into, build_timeout, ensure_built, list as images, missing_build_tools,
-    prune as prune_images, time_cold_build,
+    BuildOutcome, ImageEntry, build_into, build_timeout, ensure_built, ensure_tools, list as images,
+    missing_build_tools, prune as prune_images, time_cold_build, tools_tag,
 };
 pub use crate::membership::JoinPlan;
 pub use crate::removal::{

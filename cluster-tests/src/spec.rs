@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::cluster::Cluster;
 use crate::docker::{
     Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING, LABEL_NODE_TIMEOUT, LABEL_OWNER,
-    LABEL_SECRETS, LABEL_VERSION,
+    LABEL_PERSIST, LABEL_SECRETS, LABEL_VERSION,
 };
 use crate::networking::Networking;
 use crate::node_image::{ImageSource, NodeImage};
@@ -94,6 +94,9 @@ pub struct ClusterSpec {
     pub users: Vec<AclUser>,
     /// Turns the `default` user off: every client must name a user.
     pub default_user_off: bool,
+    /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
+    /// comes back with them; without it a restarted node comes back empty (its `nodes.conf` is kept either way).
+    pub persist: bool,
 }
 
 impl std::fmt::Debug for ClusterSpec {
@@ -112,6 +115,7 @@ impl std::fmt::Debug for ClusterSpec {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("users", &self.users)
             .field("default_user_off", &self.default_user_off)
+            .field("persist", &self.persist)
             .finish()
     }
 }
@@ -131,6 +135,7 @@ impl Default for ClusterSpec {
             password: None,
             users: Vec::new(),
             default_user_off: false,
+            persist: false,
         }
     }
 }
@@ -316,6 +321,12 @@ impl ClusterSpec {
         self.credentials().check()
     }
 
+    /// Keeps the nodes' writes on disk (AOF), so a killed and restarted node comes back with them.
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
     /// The identity of the cluster this spec makes, once its image and first port are known.
     pub(crate) fn identity(&self, first_port: u16, image: &NodeImage) -> Identity {
         let owned = self.lifetime == Lifetime::Test && keep_switch().ok().flatten().is_none();
@@ -327,6 +338,7 @@ impl ClusterSpec {
             networking: self.networking,
             owner: owned.then(owner::this_process),
             secrets_dir: self.credentials().any().then(|| secrets_dir(&self.name)),
+            persist: self.persist,
         }
     }
 
@@ -375,6 +387,8 @@ pub(crate) struct Identity {
     pub(crate) owner: Option<String>,
     /// Where its credentials are kept, if it needs any (see [`crate::security`]).
     pub(crate) secrets_dir: Option<PathBuf>,
+    /// Whether its nodes keep their writes on disk (see [`ClusterSpec::persist`]).
+    pub(crate) persist: bool,
 }
 
 impl Identity {
@@ -395,6 +409,7 @@ impl Identity {
             (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
             (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
             (LABEL_MAKER.to_owned(), owner::this_process()),
+            (LABEL_PERSIST.to_owned(), self.persist.to_string()),
         ]);
         if let Some(owner) = &self.owner {
             labels.insert(LABEL_OWNER.to_owned(), owner.clone());

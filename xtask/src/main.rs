@@ -2,6 +2,8 @@
 //! on purpose and heals it, runs the version matrix and the benchmark.
 
 mod bench;
+mod check;
+mod faults;
 mod matrix;
 mod playground;
 mod progress;
@@ -90,6 +92,9 @@ enum Command {
         /// Turn the `default` user off: every client must name a user.
         #[arg(long)]
         no_default_user: bool,
+        /// Keep writes on disk (AOF, fsync every second), so a killed and restarted node has them.
+        #[arg(long)]
+        persist: bool,
     },
     /// Print CLUSTER INFO of a live node.
     Info {
@@ -135,6 +140,62 @@ enum Command {
     /// Move slots with their keys from one master to another while the cluster serves traffic (atomic migration
     /// where the server has it), or hold one slot half-way for ASK tests (`--hold`, then `--finish` or `--abort`).
     Reshard(reshard::Args),
+    /// Freeze a node's process (docker pause): it stays in the network and its peers see it time out.
+    Pause {
+        /// Node port (default: the master with the lowest port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Resume it by itself after SECONDS (this command waits; killed with SIGKILL, it leaves it paused).
+        #[arg(long = "for", value_name = "SECONDS")]
+        for_seconds: Option<f64>,
+    },
+    /// Thaw a paused node and report what it became.
+    Resume {
+        /// Node port (default: the one paused node).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Kill a node's process (SIGKILL); its container, nodes.conf and data files stay for `restart`.
+    Kill {
+        /// Node port (default: the master with the lowest port).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Start a killed node again with the files it had, and report what it became.
+    Restart {
+        /// Node port (default: the one stopped node).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Cut nodes off from the others (cluster bus and replication, both directions), inside the cluster's
+    /// network namespace.
+    Partition {
+        /// Cut this node off from every other node.
+        #[arg(long, value_name = "PORT", conflicts_with = "split")]
+        isolate: Option<u16>,
+        /// With --isolate: clients on the host can still reach the node (the minority-master case).
+        #[arg(long)]
+        keep_clients: bool,
+        /// These nodes on one side, every other node on the other.
+        #[arg(long, value_name = "P,Q,...", value_delimiter = ',')]
+        split: Option<Vec<u16>>,
+    },
+    /// Add latency (tc netem) and loss to a node's links.
+    Slow {
+        /// Node port (default: the master with the lowest port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Milliseconds added to every packet the node sends and every packet sent to it.
+        #[arg(long, default_value_t = 0)]
+        delay: u64,
+        /// Percentage of those packets dropped.
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+    },
+    /// Remove every partition and slow link, and wait until the cluster is ready.
+    Heal,
+    /// Write while faults happen, then count what was lost.
+    Check(check::Args),
     /// Make every live node forget the nodes whose containers are gone (CLUSTER FORGET); stopped ones stay known.
     Forget,
     /// Remove every container and network of the cluster.
@@ -194,6 +255,14 @@ fn main() -> ExitCode {
             | Command::Join { .. }
             | Command::Forget
             | Command::Reshard(_)
+            | Command::Pause { .. }
+            | Command::Resume { .. }
+            | Command::Kill { .. }
+            | Command::Restart { .. }
+            | Command::Partition { .. }
+            | Command::Slow { .. }
+            | Command::Heal
+            | Command::Check(_)
             | Command::Stop { .. }
             | Command::Bench(_)
     );
@@ -202,8 +271,9 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     // The bench prints its own figures; the harness's step-by-step progress would drown them.
-    let bench = matches!(cli.command, Command::Bench(_));
-    progress::show(if bench { Level::WARN } else { Level::INFO });
+    // So would it a JSON report.
+    let quiet = matches!(&cli.command, Command::Bench(_)) || matches!(&cli.command, Command::Check(a) if a.json);
+    progress::show(if quiet { Level::WARN } else { Level::INFO });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -226,6 +296,7 @@ fn main() -> ExitCode {
                 users,
                 acl,
                 no_default_user,
+                persist,
             } => {
                 let mut users = users
                     .iter()
@@ -252,6 +323,7 @@ fn main() -> ExitCode {
                     first_port: Some(port_base),
                     spare_ports,
                     networking: Networking::named(&networking)?,
+                    persist,
                     ..cluster_tests::playground::spec(match image {
                         Some(reference) => ImageSource::Reference(reference),
                         None => ImageSource::Recipe(Version::named(&version)?),
@@ -267,6 +339,18 @@ fn main() -> ExitCode {
             Command::Join { replicate, port } => playground::join(name, replicate, port).await,
             Command::Forget => playground::forget(name).await,
             Command::Reshard(args) => reshard::run(name, args).await,
+            Command::Pause { port, for_seconds } => faults::pause(name, port, for_seconds).await,
+            Command::Resume { port } => faults::resume(name, port).await,
+            Command::Kill { port } => faults::kill(name, port).await,
+            Command::Restart { port } => faults::restart(name, port).await,
+            Command::Partition {
+                isolate,
+                keep_clients,
+                split,
+            } => faults::partition(name, isolate, keep_clients, split).await,
+            Command::Slow { port, delay, loss } => faults::slow(name, port, delay, loss).await,
+            Command::Heal => faults::heal(name).await,
+            Command::Check(args) => check::run(name, args).await,
             Command::Stop { all } => playground::stop(name, all).await,
             Command::Test {
                 version,

@@ -1,11 +1,11 @@
-//! The playground commands: build, create, info, nodes, connect, failover, join, forget, stop.
+//! The playground commands: build, images, create, info, nodes, connect, failover, join, forget, stop, leftovers.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 use cluster_tests::playground::{
-    self as harness, BuildOutcome, Docker, build_into, build_timeout, census, ensure_built, missing_build_tools,
-    prune_images, remove_abandoned, remove_cluster, remove_interrupted_cluster,
+    self as harness, BuildOutcome, Docker, build_into, build_timeout, census, ensure_built, ensure_tools,
+    missing_build_tools, prune_images, remove_abandoned, remove_cluster, remove_interrupted_cluster,
 };
 
 use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
@@ -23,15 +23,15 @@ macro_rules! out {
 }
 pub(crate) use out;
 
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     out!("  {line}");
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught from when this is made: each means "stop and undo what is half-made".
-struct Interrupts([Signal; 3]);
+pub(crate) struct Interrupts([Signal; 3]);
 
 impl Interrupts {
-    fn catch() -> Result<Self> {
+    pub(crate) fn catch() -> Result<Self> {
         let catch = |kind| signal(kind).map_err(|e| Error::new(format!("catching signals: {e}")));
         Ok(Self([
             catch(SignalKind::interrupt())?,
@@ -41,7 +41,7 @@ impl Interrupts {
     }
 
     /// Waits for the first of them and returns its name.
-    async fn next(&mut self) -> &'static str {
+    pub(crate) async fn next(&mut self) -> &'static str {
         let [int, term, hup] = &mut self.0;
         tokio::select! {
             _ = int.recv() => "SIGINT",
@@ -84,6 +84,11 @@ pub async fn build(versions: &[&'static Version], tag: Option<&str>) -> Result<(
             took.as_secs_f64()
         );
     }
+    let tools = ensure_tools(&docker).await?;
+    out!(
+        "{:<11} {tools}  (iptables, tc, ss for partition, slow and heal)",
+        "tools"
+    );
     Ok(())
 }
 
@@ -462,7 +467,7 @@ pub async fn stop(name: &str, all: bool) -> Result<()> {
 }
 
 /// Prints one line per node: port, role, address, slots and the master it replicates.
-fn print_topology(topology: &ClusterNodes) {
+pub(crate) fn print_topology(topology: &ClusterNodes) {
     let mut nodes: Vec<_> = topology.nodes.iter().collect();
     nodes.sort_by_key(|n| (n.port().unwrap_or(u16::MAX), n.id.clone()));
     out!(

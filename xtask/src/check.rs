@@ -1,0 +1,105 @@
+//! `check`: write while faults happen, then count what was lost.
+
+use std::time::Duration;
+
+use cluster_tests::checker::{CheckReport, CheckSpec, FaultKind};
+use cluster_tests::{Error, Result};
+
+use crate::playground::{find, out};
+
+/// Arguments of `cargo xtask check`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The fault of every round.
+    #[arg(long, default_value = "failover", value_parser = ["none", "failover", "pause", "kill", "partition", "slow", "mixed"])]
+    fault: String,
+    /// How many faults, one after the other.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// The least time the writers write, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Seed of the schedule (which masters, when, which faults for `mixed`): the same seed repeats a run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Count a write as acknowledged only once `WAIT N` confirms N replicas have it.
+    #[arg(long, default_value_t = 0)]
+    wait: usize,
+    /// Concurrent writers, each with its own cluster connection.
+    #[arg(long, default_value_t = 4)]
+    writers: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Runs the check on the playground; fails (exit 1) when a WAIT-confirmed write is lost under a fault that
+/// promises to keep it.
+pub async fn run(name: &str, args: Args) -> Result<()> {
+    let seconds = Duration::try_from_secs_f64(args.seconds)
+        .ok()
+        .filter(|d| *d <= Duration::from_secs(3600))
+        .ok_or_else(|| Error::new(format!("--seconds {}: give 0 to 3600", args.seconds)))?;
+    let spec = CheckSpec {
+        fault: FaultKind::named(&args.fault)?,
+        rounds: args.rounds,
+        seconds,
+        seed: args.seed,
+        wait: args.wait,
+        writers: args.writers,
+    };
+    let cluster = find(name).await?;
+    let report = cluster.check(&spec).await?;
+    if args.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::new(e.to_string()))?
+        );
+    } else {
+        print(&report);
+    }
+    if report.promise_broken {
+        return Err(Error::new(format!(
+            "{} write(s) confirmed by WAIT {} were lost under `{}`, which Redis Cluster promises to survive: {}",
+            report.lost,
+            report.wait,
+            args.fault,
+            report.lost_keys.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn print(r: &CheckReport) {
+    out!(
+        "writes: {} attempted, {} acknowledged{}, {} failed, {} unknown in {:.1} s",
+        r.attempted,
+        r.acknowledged,
+        if r.wait > 0 {
+            format!(" (WAIT {})", r.wait)
+        } else {
+            String::new()
+        },
+        r.failed,
+        r.unknown,
+        r.seconds
+    );
+    out!(
+        "lost: {} acknowledged write(s) missing or wrong {:?}",
+        r.lost,
+        r.lost_keys
+    );
+    out!("unexpected: {} failed or unknown write(s) present anyway", r.unexpected);
+    out!("longest stall: {:.2} s with no acknowledged write", r.longest_stall);
+    for (i, round) in r.rounds.iter().enumerate() {
+        out!(
+            "round {}: {:?} of {} at {:.1} s: takeover {}, recovered after {:.2} s",
+            i + 1,
+            round.fault,
+            round.port,
+            round.at,
+            round.takeover.map_or("none".into(), |t| format!("after {t:.2} s")),
+            round.recovered
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The fault commands: pause, resume, kill, restart, partition, slow, heal.
+
+use std::time::Duration;
+
+use cluster_tests::topology::Role;
+use cluster_tests::{Cluster, Cut, Error, FaultStart, Rejoin, Result};
+
+use crate::playground::{Interrupts, find, out, print_topology};
+
+/// `pause`: freezes a node; with `for_seconds`, resumes it by itself afterwards (also on SIGINT, SIGTERM or
+/// SIGHUP; a SIGKILL of this process leaves it paused, for `resume` or `stop`).
+pub async fn pause(name: &str, port: Option<u16>, for_seconds: Option<f64>) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
+    let cluster = find(name).await?;
+    let hold = for_seconds
+        .map(|s| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
+                .ok_or_else(|| Error::new(format!("--for {s}: give 0 < SECONDS <= 3600")))
+        })
+        .transpose()?;
+    let fault = cluster.pause(port).await?;
+    let Some(hold) = hold else {
+        report_takeover(&cluster, &fault).await?;
+        out!(
+            "node {} stays paused; `cargo xtask resume --port {}` thaws it",
+            fault.port,
+            fault.port
+        );
+        return Ok(());
+    };
+    let interrupted = tokio::select! {
+        takeover = cluster.wait_takeover(&fault, hold) => {
+            print_takeover(&fault, takeover?.map(|t| (t.by, t.after)));
+            tokio::time::sleep(hold.saturating_sub(fault.at.elapsed())).await;
+            None
+        }
+        signal = interrupts.next() => Some(signal),
+    };
+    let rejoin = cluster.resume(Some(fault.port)).await?;
+    print_rejoin(&rejoin);
+    print_topology(&cluster.topology().await?);
+    match interrupted {
+        Some(signal) => Err(Error::new(format!(
+            "interrupted by {signal}; resumed node {} early",
+            fault.port
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `resume`: thaws a paused node and reports what it became.
+pub async fn resume(name: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
+    let rejoin = cluster.resume(port).await?;
+    print_rejoin(&rejoin);
+    print_topology(&cluster.topology().await?);
+    Ok(())
+}
+
+/// `kill`: SIGKILLs a node's process (its container and files stay) and reports a takeover.
+pub async fn kill(name: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
+    let fault = cluster.kill(port).await?;
+    report_takeover(&cluster, &fault).await?;
+    out!(
+        "node {} is stopped; `cargo xtask restart --port {}` starts it with the files it had{}",
+        fault.port,
+        fault.port,
+        if cluster.persists() {
+            " (its data too: persistence is on)"
+        } else {
+            " (but no data: the cluster was made without --persist)"
+        }
+    );
+    Ok(())
+}
+
+/// `restart`: starts a killed node again and reports what it became.
+pub async fn restart(name: &str, port: Option<u16>) -> Result<()> {
+    let cluster = find(name).await?;
+    let rejoin = cluster.restart(port).await?;
+    print_rejoin(&rejoin);
+    print_topology(&cluster.topology().await?);
+    Ok(())
+}
+
+/// `partition`: cuts nodes off and reports what the minority master and the majority did.
+pub async fn partition(name: &str, isolate: Option<u16>, keep_clients: bool, split: Option<Vec<u16>>) -> Result<()> {
+    let cut = match (isolate, split) {
+        (Some(port), None) => Cut::Isolate { port, keep_clients },
+        (None, Some(ports)) if !keep_clients => Cut::Split(ports),
+        (None, Some(_)) => return Err(Error::new("--keep-clients goes with --isolate (a split keeps clients)")),
+        _ => return Err(Error::new("give either --isolate PORT or --split P,Q,...")),
+    };
+    let cluster = find(name).await?;
+    let report = cluster.partition(cut).await?;
+    let within = cluster.node_timeout() * 5 + Duration::from_secs(10);
+    for fault in &report.minority_masters {
+        if keep_clients {
+            match cluster.wait_refuses_writes(fault.port, fault.at, within).await? {
+                Some(after) => out!(
+                    "minority master {} refuses writes (CLUSTERDOWN) after {:.2} s (node timeout {} ms)",
+                    fault.port,
+                    after.as_secs_f64(),
+                    cluster.node_timeout().as_millis()
+                ),
+                None => out!("minority master {} still accepts writes", fault.port),
+            }
+        }
+        print_takeover(
+            fault,
+            cluster.wait_takeover(fault, within).await?.map(|t| (t.by, t.after)),
+        );
+    }
+    out!("`cargo xtask heal` removes the cut");
+    Ok(())
+}
+
+/// `slow`: adds delay and loss to a node's links.
+pub async fn slow(name: &str, port: Option<u16>, delay_ms: u64, loss: f64) -> Result<()> {
+    let cluster = find(name).await?;
+    let fault = cluster.slow(port, Duration::from_millis(delay_ms), loss).await?;
+    out!(
+        "node {} slowed: +{delay_ms} ms, {loss}% loss; `cargo xtask heal` removes it",
+        fault.port
+    );
+    Ok(())
+}
+
+/// `heal`: removes every cut and slow link and reports when the cluster is ready again.
+pub async fn heal(name: &str) -> Result<()> {
+    let cluster = find(name).await?;
+    let report = cluster.heal().await?;
+    out!(
+        "healed; cluster_state:ok on every node {:.2} s later",
+        report.ready_after.as_secs_f64()
+    );
+    print_topology(&cluster.topology().await?);
+    Ok(())
+}
+
+async fn report_takeover(cluster: &Cluster, fault: &FaultStart) -> Result<()> {
+    let within = cluster.node_timeout() * 5 + Duration::from_secs(10);
+    let takeover = cluster.wait_takeover(fault, within).await?;
+    print_takeover(fault, takeover.map(|t| (t.by, t.after)));
+    Ok(())
+}
+
+fn print_takeover(fault: &FaultStart, takeover: Option<(u16, Duration)>) {
+    match (fault.was_master, fault.replicas.is_empty(), takeover) {
+        (false, _, _) => out!("node {} serves no slots: no takeover to wait for", fault.port),
+        (true, true, _) => out!("master {} has no replica to take over: its slots are down", fault.port),
+        (true, false, Some((by, after))) => out!(
+            "replica {by} promoted to master {:.2} s after the fault on {}",
+            after.as_secs_f64(),
+            fault.port
+        ),
+        (true, false, None) => out!("no replica of {} was promoted", fault.port),
+    }
+}
+
+fn print_rejoin(rejoin: &Rejoin) {
+    let what = match (rejoin.role, rejoin.replicates) {
+        (Role::Master, _) => "a master".to_owned(),
+        (Role::Replica, Some(master)) => format!("a replica of {master}"),
+        _ => "a replica".to_owned(),
+    };
+    out!(
+        "node {} is back as {what} (id {}), cluster ready {:.2} s later",
+        rejoin.port,
+        &rejoin.id[..rejoin.id.len().min(12)],
+        rejoin.ready_after.as_secs_f64()
+    );
+}
