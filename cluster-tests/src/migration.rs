@@ -172,12 +172,7 @@ fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
             (range.start..=range.end).collect()
         }
     };
-    let others = topology
-        .live_masters()
-        .into_iter()
-        .filter(|m| m.id != source.id && m.id != target.id)
-        .filter_map(|m| m.addr)
-        .collect();
+    let others = other_masters(topology, &source.id, &target.id);
     Ok(Plan {
         source,
         target,
@@ -187,6 +182,16 @@ fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
 }
 
 /// Contiguous ranges of sorted slots.
+/// Addresses of the live masters other than the two ids: they are told the new owner of each moved slot.
+fn other_masters(topology: &ClusterNodes, source: &str, target: &str) -> Vec<SocketAddr> {
+    topology
+        .live_masters()
+        .into_iter()
+        .filter(|m| m.id != source && m.id != target)
+        .filter_map(|m| m.addr)
+        .collect()
+}
+
 fn ranges(slots: &[u16]) -> Vec<SlotRange> {
     let mut ranges: Vec<SlotRange> = Vec::new();
     for &slot in slots {
@@ -362,12 +367,7 @@ impl Cluster {
             })
         };
         let (source, target) = (peer(source)?, peer(target)?);
-        let others = topology
-            .live_masters()
-            .into_iter()
-            .filter(|m| m.id != source.id && m.id != target.id)
-            .filter_map(|m| m.addr)
-            .collect();
+        let others = other_masters(topology, &source.id, &target.id);
         Ok(Plan {
             source,
             target,

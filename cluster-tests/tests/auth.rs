@@ -1,6 +1,8 @@
 //! Clusters that need credentials: a password on every node, ACL users with limited rights, `default` off.
 
-use std::process::Command;
+mod common;
+use common::docker_all_output;
+
 use std::time::Duration;
 
 use cluster_tests::node::command;
@@ -16,25 +18,10 @@ fn code(e: &cluster_tests::Error) -> Option<&str> {
     e.redis_error()?.code()
 }
 
-/// What `docker <args>` prints (stdout and stderr); fails the test if it fails.
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Asserts that no container of the cluster shows `secret` in `docker inspect` (command line, labels,
 /// environment) or in its log; returns how many containers were looked at.
 async fn assert_secret_hidden(cluster: &Cluster, secret: &str) -> Result<usize> {
-    let ids = docker(&[
+    let ids = docker_all_output(&[
         "ps",
         "-aq",
         "--filter",
@@ -43,11 +30,11 @@ async fn assert_secret_hidden(cluster: &Cluster, secret: &str) -> Result<usize> 
     let ids: Vec<&str> = ids.split_whitespace().collect();
     for id in &ids {
         assert!(
-            !docker(&["inspect", id]).contains(secret),
+            !docker_all_output(&["inspect", id]).contains(secret),
             "{id}: docker inspect shows the secret"
         );
         assert!(
-            !docker(&["logs", id]).contains(secret),
+            !docker_all_output(&["logs", id]).contains(secret),
             "{id}: its log shows the secret"
         );
     }

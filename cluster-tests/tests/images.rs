@@ -1,6 +1,9 @@
 //! Clusters of images given by reference: any image holding the server, found and run as ours are; and a
 //! reference that is neither here nor pullable fails fast and clearly, leaving nothing behind.
 
+mod common;
+use common::docker as docker_cli;
+
 use std::time::{Duration, Instant};
 
 use std::process::Command;
@@ -9,17 +12,6 @@ use cluster_tests::node::command;
 use cluster_tests::playground::{self, Docker};
 use cluster_tests::topology::{InfoFields, server_version};
 use cluster_tests::{ClusterSpec, FailoverKind, ImageSource, Result, Version};
-
-/// Runs the `docker` command line and returns its output; fails the test if it fails.
-fn docker_cli(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// An image made for a test, removed when dropped (after the clusters that use it).
 struct TestImage {

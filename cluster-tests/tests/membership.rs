@@ -1,16 +1,12 @@
 //! Stopped and paused nodes are not gone: `forget` leaves them known and says so; a node on a cluster that is down
 //! is refused before anything starts; a running test's cluster counts as owned.
 
-use std::process::Command;
+mod common;
+use common::docker;
 
 use cluster_tests::playground;
 use cluster_tests::topology::Role;
 use cluster_tests::{Cluster, FailoverKind, Result};
-
-fn docker(args: &[&str]) {
-    let status = Command::new("docker").args(args).output().expect("docker runs").status;
-    assert!(status.success(), "docker {args:?}");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forget_leaves_stopped_and_paused_nodes_known_and_forgets_removed_ones() -> Result<()> {

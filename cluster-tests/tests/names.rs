@@ -1,22 +1,14 @@
 //! A cluster's name is its own: two creates at once give one cluster and a clear refusal, a network of that name
 //! the cluster does not own is refused, and one it left behind is reused.
 
+mod common;
+use common::docker as docker_cli;
+
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use cluster_tests::playground::{self, Docker};
 use cluster_tests::{ClusterSpec, ErrorKind, Networking, Result};
-
-/// Runs the `docker` command line and returns its output; fails the test if it fails.
-fn docker_cli(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Ids of the networks called exactly `name`.
 fn networks_named(name: &str) -> Vec<String> {
