@@ -20,6 +20,9 @@ pub struct Outcome {
 /// Runs the suite for each version (on its upstream image with `upstream`), prints the table, and fails if any cell
 /// failed.
 pub async fn run(versions: &[&'static Version], upstream: bool, nextest_args: &[String]) -> Result<()> {
+    if !upstream {
+        crate::playground::install_build_tools()?;
+    }
     let docker = Docker::connect().await?;
     for version in versions {
         if upstream {

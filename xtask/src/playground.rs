@@ -93,8 +93,9 @@ pub async fn build(versions: &[&'static Version], tag: Option<&str>) -> Result<(
 }
 
 /// Installs the missing build tools with apt when this is root on a Debian-family host (the library only reports
-/// them); elsewhere the build's own error names the command.
-fn install_build_tools() -> Result<()> {
+/// them); elsewhere the build's own error names the command. `build`, `create` and `test` call it, so on a fresh
+/// machine `cargo xtask create` alone builds its image.
+pub fn install_build_tools() -> Result<()> {
     let missing = missing_build_tools();
     let root = unsafe { libc::geteuid() } == 0;
     if missing.is_empty() || !root || !std::path::Path::new("/etc/debian_version").exists() {
@@ -168,6 +169,9 @@ pub async fn images(prune: bool) -> Result<()> {
 
 /// `create`: makes the playground cluster, or refuses if one runs. SIGINT, SIGTERM or SIGHUP removes what was made.
 pub async fn create(spec: ClusterSpec) -> Result<()> {
+    if spec.image.version().is_some() {
+        install_build_tools()?;
+    }
     let name = spec.name.clone();
     let mut interrupts = Interrupts::catch()?;
     let docker = Docker::connect().await?;
