@@ -114,7 +114,9 @@ impl Cluster {
         }
         let topology = self.topology().await?;
         let tools = image::ensure_tools(&self.docker).await?;
-        let cut_at;
+        // The fault starts when its rules start going in: they take effect somewhere inside the tools container's
+        // run (a few hundred ms), so a time taken after it would make the servers look faster than they are.
+        let cut_at = Instant::now();
         match self.identity.networking {
             Networking::Pod => {
                 // Rules first (no new connection crosses the cut from then on), then the established ones that
@@ -124,7 +126,6 @@ impl Cluster {
                 let rules = pod_partition(&side, &rest, &cut_clients).join("\n");
                 let script = format!("{SETUP}{rules}\n{SS} -tnHe state established");
                 let listing = self.run_tools(&tools, &namespace, &script).await?;
-                cut_at = Instant::now();
                 let kills: Vec<String> = crossing(&listing, &side)
                     .into_iter()
                     .map(|(local, peer)| format!("{SS} -K state established src {local} dst {peer} >/dev/null"))
@@ -152,7 +153,6 @@ impl Cluster {
                         async move { self.run_tools(tools, &n.id, &script).await }
                     });
                 try_join_all(runs).await?;
-                cut_at = Instant::now();
             }
         }
         tracing::info!(
