@@ -1,4 +1,4 @@
-//! The CLI's help and usage errors, without Docker.
+//! The CLI as a user runs it: help and usage errors without Docker, then commands on real clusters.
 
 use std::process::{Command, Output};
 
@@ -72,4 +72,62 @@ async fn connect_runs_one_command_follows_redirects_and_exits_1_on_an_error_repl
     assert_eq!(bad.status.code(), Some(1), "an error reply exits 1: {stderr}");
     assert!(stderr.contains("unknown command"), "{stderr}");
     Ok(())
+}
+
+/// Ids of what Docker holds of cluster `name` (containers, then networks), via its command line.
+fn left_of(name: &str) -> String {
+    let label = format!("label=cluster-tests.cluster={name}");
+    let ids = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().expect("docker runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    ids(&["ps", "-aq", "--filter", &label]) + &ids(&["network", "ls", "-q", "--filter", &label])
+}
+
+/// Stops cluster `name` through the CLI when dropped, so a failing test leaves nothing either.
+struct Stop(String);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        xtask(&["--cluster", &self.0, "stop"]);
+    }
+}
+
+/// SIGTERM (what `timeout`, a closed CI job and service managers send) in the middle of `create`: the CLI removes
+/// what it had made, watching for containers still on their way, and exits non-zero.
+#[test]
+fn sigterm_during_create_removes_what_was_made() {
+    let name = format!("ctsigterm{}", std::process::id());
+    let _stop = Stop(name.clone());
+    let version = std::env::var(cluster_tests::VERSION_ENV).unwrap_or_else(|_| "redis-7.0".into());
+    // Bridge networking publishes no host port, so this cluster cannot collide with the tests' port ranges.
+    let args = [
+        "--cluster",
+        &name,
+        "create",
+        "--networking",
+        "bridge",
+        "--version",
+        &version,
+    ];
+    let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the xtask binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while left_of(&name).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "create made nothing in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the child's pid, which has not been waited for, so it is still ours.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().expect("the child exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    assert_eq!(left_of(&name), "", "nothing of the cluster is left");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(left_of(&name), "", "and nothing lands afterwards");
 }
