@@ -114,6 +114,16 @@ pub struct HeldSlot {
     pub left: usize,
 }
 
+impl std::fmt::Display for HeldSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "slot {}: MIGRATING on {}, IMPORTING on {}; {} keys moved, {} left",
+            self.slot, self.from, self.to, self.moved, self.left
+        )
+    }
+}
+
 /// A master taking part in a move.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Peer {

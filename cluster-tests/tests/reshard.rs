@@ -154,13 +154,7 @@ async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_bac
         .unwrap();
     let keys = data::keys("held", 2000);
     data::write(&mut cluster.client().await?, &keys).await?;
-    let map = cluster
-        .topology()
-        .await?
-        .slot_map()
-        .iter()
-        .map(|(r, id)| (*r, id.to_string()))
-        .collect::<Vec<_>>();
+    let map = slot_map(&cluster).await?;
 
     // Bad input is refused and changes nothing.
     let range = |start, end| Slots::Range(SlotRange { start, end });
@@ -176,13 +170,7 @@ async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_bac
     assert!(err.to_string().contains("no slot is held"), "{err}");
     let err = cluster.abort_held().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Refused);
-    let after = cluster
-        .topology()
-        .await?
-        .slot_map()
-        .iter()
-        .map(|(r, id)| (*r, id.to_string()))
-        .collect::<Vec<_>>();
+    let after = slot_map(&cluster).await?;
     assert_eq!(after, map, "refusals moved nothing");
 
     // Hold the slot of 20 keys sharing a hash tag.
@@ -269,4 +257,14 @@ async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_bac
     data::check(&mut cluster.client().await?, &back_keys).await?;
     data::check(&mut cluster.client().await?, &keys).await?;
     Ok(())
+}
+
+/// Every served slot range with its master's id, as the cluster sees it now.
+async fn slot_map(cluster: &Cluster) -> Result<Vec<(SlotRange, String)>> {
+    let topology = cluster.topology().await?;
+    Ok(topology
+        .slot_map()
+        .into_iter()
+        .map(|(r, id)| (r, id.to_owned()))
+        .collect())
 }

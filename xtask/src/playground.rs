@@ -233,14 +233,7 @@ pub async fn cluster_command(name: &str, what: &str, port: Option<u16>) -> Resul
     if what == "NODES"
         && let Some(held) = cluster.held_migration().await?
     {
-        out!(
-            "# slot {} in migration: MIGRATING on {}, IMPORTING on {}; {} keys moved, {} left",
-            held.slot,
-            held.from,
-            held.to,
-            held.moved,
-            held.left
-        );
+        out!("# held in migration: {held}");
     }
     Ok(())
 }

@@ -72,15 +72,7 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         report.method
     );
     if let Some(held) = report.held {
-        out!(
-            "holding slot {}: MIGRATING on {}, IMPORTING on {}, {} keys moved and {} left; `reshard --finish` or \
-             `--abort` ends it",
-            held.slot,
-            held.from,
-            held.to,
-            held.moved,
-            held.left
-        );
+        out!("holding {held}; `reshard --finish` or `--abort` ends it");
     }
     Ok(())
 }
