@@ -12,7 +12,10 @@ async fn a_minority_master_stops_writes_within_the_node_timeout_and_loses_only_i
     // The window is observable only if it outlasts the partition command itself (it runs the tools container
     // twice, up to ~1.5 s on a loaded 2-core machine): with the 1 s default the master could notice before the
     // test wrote anything. Every bound below scales with the node timeout.
-    let cluster = ClusterSpec::from_env()?.node_timeout(Duration::from_secs(3)).start().await?;
+    let cluster = ClusterSpec::from_env()?
+        .node_timeout(Duration::from_secs(3))
+        .start()
+        .await?;
     let err = cluster.heal().await.unwrap_err().to_string();
     assert!(err.contains("nothing to heal"), "{err}");
     let before = data::keys("before", 1000);
