@@ -17,6 +17,9 @@ use crate::{Error, Result, bail, wait};
 
 /// Keys moved by one `MIGRATE`.
 const BATCH: usize = 100;
+/// Slots the classic sequence opens, empties and hands over together (each step's commands for them go out at
+/// once on one connection, so a move of thousands of slots, mostly empty, takes seconds rather than minutes).
+const SLOT_BATCH: usize = 100;
 /// How long one `MIGRATE` may take, in milliseconds (the server's own timeout).
 const MIGRATE_TIMEOUT_MS: &str = "5000";
 
@@ -191,7 +194,6 @@ fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
     })
 }
 
-/// Contiguous ranges of sorted slots.
 /// Addresses of the live masters other than the two ids: they are told the new owner of each moved slot.
 fn other_masters(topology: &ClusterNodes, source: &str, target: &str) -> Vec<SocketAddr> {
     topology
@@ -202,7 +204,8 @@ fn other_masters(topology: &ClusterNodes, source: &str, target: &str) -> Vec<Soc
         .collect()
 }
 
-fn ranges(slots: &[u16]) -> Vec<SlotRange> {
+/// Contiguous ranges of sorted slots.
+pub(crate) fn ranges(slots: &[u16]) -> Vec<SlotRange> {
     let mut ranges: Vec<SlotRange> = Vec::new();
     for &slot in slots {
         match ranges.last_mut() {
@@ -264,7 +267,7 @@ impl Cluster {
         };
         if let Some(slot) = held {
             let total = keys_in(self, plan.source.addr, slot).await?;
-            open_slot(&self.pool, &plan, slot).await?;
+            open_slots(&self.pool, &plan, &[slot]).await?;
             let moved = move_keys(
                 &self.pool,
                 plan.source.addr,
@@ -312,9 +315,9 @@ impl Cluster {
     pub async fn finish_held(&self) -> Result<ReshardReport> {
         let (plan, slot) = self.held_or_refuse("finish").await?;
         let start = Instant::now();
-        open_slot(&self.pool, &plan, slot).await?;
+        open_slots(&self.pool, &plan, &[slot]).await?;
         let keys = move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
-        settle_slot(&self.pool, &plan, slot).await?;
+        settle_slots(&self.pool, &plan, &[slot]).await?;
         tracing::info!("finish: slot {slot} handed over with its last {keys} keys");
         self.wait_map_agreed(&plan.target.id, &[slot]).await?;
         Ok(ReshardReport {
@@ -386,15 +389,20 @@ impl Cluster {
         })
     }
 
-    /// The classic sequence for each of `slots`, one after the other; returns the keys moved.
+    /// The classic sequence for `slots`, [`SLOT_BATCH`] of them at a time; returns the keys moved.
     async fn migrate_classic(&self, plan: &Plan, slots: &[u16]) -> Result<usize> {
-        let mut keys = 0;
-        for (n, &slot) in slots.iter().enumerate() {
-            open_slot(&self.pool, plan, slot).await?;
-            keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
-            settle_slot(&self.pool, plan, slot).await?;
-            if (n + 1) % 250 == 0 {
-                tracing::info!("reshard: {} of {} slots moved ({keys} keys)", n + 1, slots.len());
+        let (mut keys, mut done) = (0, 0);
+        for batch in slots.chunks(SLOT_BATCH) {
+            open_slots(&self.pool, plan, batch).await?;
+            // Once a slot is MIGRATING, new keys of it go to the target: the source's count only falls.
+            let counts = try_join_all(batch.iter().map(|s| keys_in(self, plan.source.addr, *s))).await?;
+            for (&slot, _) in batch.iter().zip(counts).filter(|(_, n)| *n > 0) {
+                keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
+            }
+            settle_slots(&self.pool, plan, batch).await?;
+            done += batch.len();
+            if done % 1000 == 0 {
+                tracing::info!("reshard: {done} of {} slots moved ({keys} keys)", slots.len());
             }
         }
         Ok(keys)
@@ -485,23 +493,39 @@ async fn keys_in(cluster: &Cluster, addr: SocketAddr, slot: u16) -> Result<usize
 }
 
 /// `IMPORTING` on the target, then `MIGRATING` on the source (the order `redis-cli` uses, so no key is ever
-/// without a node to serve it).
-async fn open_slot(pool: &Pool, plan: &Plan, slot: u16) -> Result<()> {
-    setslot(pool, plan.target.addr, slot, &["IMPORTING", &plan.source.id]).await?;
-    setslot(pool, plan.source.addr, slot, &["MIGRATING", &plan.target.id]).await
+/// without a node to serve it), for each of `slots`.
+async fn open_slots(pool: &Pool, plan: &Plan, slots: &[u16]) -> Result<()> {
+    setslots(pool, plan.target.addr, slots, &["IMPORTING", &plan.source.id]).await?;
+    setslots(pool, plan.source.addr, slots, &["MIGRATING", &plan.target.id]).await
 }
 
-/// Hands the slot to the target: `SETSLOT NODE` on the target (which bumps its epoch), the source, then the
-/// other masters.
-async fn settle_slot(pool: &Pool, plan: &Plan, slot: u16) -> Result<()> {
-    let node = |addr| setslot(pool, addr, slot, &["NODE", &plan.target.id]);
-    node(plan.target.addr).await?;
-    node(plan.source.addr).await?;
-    try_join_all(plan.others.iter().map(|a| node(*a))).await.map(drop)
+/// Hands `slots` to the target: `SETSLOT NODE` on the target (which bumps its epoch), the source, then the other
+/// masters. A source that gave its last slot may already have learnt so from the target and turned into its
+/// replica (Redis 7.0+, Valkey); it then refuses `SETSLOT`, which `redis-cli` ignores too.
+async fn settle_slots(pool: &Pool, plan: &Plan, slots: &[u16]) -> Result<()> {
+    let node = ["NODE", plan.target.id.as_str()];
+    setslots(pool, plan.target.addr, slots, &node).await?;
+    let on_source = slots.iter().map(|s| async {
+        match setslot(pool, plan.source.addr, *s, &node).await {
+            Err(e) if e.to_string().contains("SETSLOT only with masters") => Ok(()),
+            other => other,
+        }
+    });
+    try_join_all(on_source).await?;
+    try_join_all(plan.others.iter().map(|a| setslots(pool, *a, slots, &node)))
+        .await
+        .map(drop)
 }
 
 async fn stable(pool: &Pool, addr: SocketAddr, slot: u16) -> Result<()> {
     setslot(pool, addr, slot, &["STABLE"]).await
+}
+
+/// `CLUSTER SETSLOT <slot> <words>` for each of `slots` on the node at `addr`, all sent at once.
+async fn setslots(pool: &Pool, addr: SocketAddr, slots: &[u16], words: &[&str]) -> Result<()> {
+    try_join_all(slots.iter().map(|s| setslot(pool, addr, *s, words)))
+        .await
+        .map(drop)
 }
 
 /// `CLUSTER SETSLOT <slot> <words>` on the node at `addr` (the words are copied at once).
