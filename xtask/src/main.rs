@@ -8,6 +8,7 @@ mod matrix;
 mod playground;
 mod progress;
 mod reshard;
+mod scaling;
 
 use std::process::ExitCode;
 
@@ -140,6 +141,14 @@ enum Command {
     /// Move slots with their keys from one master to another while the cluster serves traffic (atomic migration
     /// where the server has it), or hold one slot half-way for ASK tests (`--hold`, then `--finish` or `--abort`).
     Reshard(reshard::Args),
+    /// Add an empty master (with replicas of its own) on spare published ports, then move slots onto it until
+    /// the masters are even.
+    AddMaster(scaling::AddMasterArgs),
+    /// Drain a master's slots (with their keys) evenly to the others, then remove it and its replicas and have
+    /// every node forget them.
+    RemoveMaster(scaling::RemoveMasterArgs),
+    /// Even out slots (with their keys) across the masters: those above the even share give to those below.
+    Rebalance,
     /// Freeze a node's process (docker pause): it stays in the network and its peers see it time out.
     Pause {
         /// Node port (default: the master with the lowest port).
@@ -255,6 +264,9 @@ fn main() -> ExitCode {
             | Command::Join { .. }
             | Command::Forget
             | Command::Reshard(_)
+            | Command::AddMaster(_)
+            | Command::RemoveMaster(_)
+            | Command::Rebalance
             | Command::Pause { .. }
             | Command::Resume { .. }
             | Command::Kill { .. }
@@ -339,6 +351,9 @@ fn main() -> ExitCode {
             Command::Join { replicate, port } => playground::join(name, replicate, port).await,
             Command::Forget => playground::forget(name).await,
             Command::Reshard(args) => reshard::run(name, args).await,
+            Command::AddMaster(args) => scaling::add_master(name, args).await,
+            Command::RemoveMaster(args) => scaling::remove_master(name, args).await,
+            Command::Rebalance => scaling::rebalance(name).await,
             Command::Pause { port, for_seconds } => faults::pause(name, port, for_seconds).await,
             Command::Resume { port } => faults::resume(name, port).await,
             Command::Kill { port } => faults::kill(name, port).await,
