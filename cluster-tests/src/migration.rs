@@ -416,9 +416,10 @@ impl Cluster {
         let keys: usize = try_join_all(counts).await?.into_iter().sum();
         let before: Vec<String> = migrations(self, source).await?.into_iter().map(|m| m.name).collect();
         let mut cmd = redis::cmd("CLUSTER");
-        cmd.arg("MIGRATESLOTS");
+        // One SLOTSRANGE block holds every start-end pair (a second block would start another migration).
+        cmd.arg("MIGRATESLOTS").arg("SLOTSRANGE");
         for range in ranges(&plan.slots) {
-            cmd.arg("SLOTSRANGE").arg(range.start).arg(range.end);
+            cmd.arg(range.start).arg(range.end);
         }
         cmd.arg("NODE").arg(&plan.target.id);
         self.pool.query::<()>(source, &cmd).await?;
