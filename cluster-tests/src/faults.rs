@@ -37,7 +37,7 @@ pub enum FailoverKind {
 
 impl Cluster {
     /// Fails the master on `port` (default: the master with the lowest port that serves slots) and waits for
-    /// the outcome, saying each step to `progress`.
+    /// the outcome, saying each step to `progress`. Refused while a slot is held half-way through a migration.
     pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
         self.refuse_held("a failover").await?;
         let timeout = self.identity.step_timeout(self.nodes().await?.len());

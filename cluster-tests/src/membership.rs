@@ -1,4 +1,5 @@
-//! Changing who is in the cluster: add a node as a replica, forget nodes that are gone.
+//! Changing who is in the cluster: add a node (a replica, or a master for [`Cluster::add_master`]), forget nodes
+//! that are gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -55,14 +56,14 @@ impl Cluster {
     /// Starts a new node and makes it a replica of the master on `replicate` (default: the live master that has
     /// no replica left, e.g. the one a failover promoted). Its port is `port`, or the lowest free one from the
     /// first node's port up (so a failed node's port is reused). Returns once it is synced and the cluster ready;
-    /// says each step to `progress`.
+    /// says each step to `progress`. Refused while a slot is held half-way through a migration.
     pub async fn join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinReport> {
         let plan = self.plan_join(replicate_port, port).await?;
         self.carry_out_join(&plan).await
     }
 
     /// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); refuses what cannot work,
-    /// a cluster that is not ready included. Starts nothing.
+    /// a cluster that is not ready or has a slot held included. Starts nothing.
     pub(crate) async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
         self.refuse_held("joining a node").await?;
         self.check_healthy("no node is joined to it").await?;

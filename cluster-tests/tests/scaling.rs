@@ -131,7 +131,7 @@ async fn rebalance_evens_out_slots_after_an_uneven_reshard() -> Result<()> {
 async fn bad_scaling_input_and_a_held_slot_are_refused_with_nothing_changed() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
     let topology = cluster.topology().await?;
-    let masters: Vec<u16> = topology.live_masters().iter().filter_map(|m| m.port()).collect();
+    let masters = topology.master_ports();
     let replica = topology.replicas_of(&topology.by_port(masters[0]).unwrap().id)[0]
         .port()
         .unwrap();

@@ -195,13 +195,7 @@ fn print_samples(version: &Version, args: &Args, node_timeout: Duration, samples
 async fn reshard(docker: &Docker, version: &'static Version, args: &Args) -> Result<()> {
     ensure_built(docker, version).await?;
     let (cluster, _) = harness::create(docker, bench_spec(version, Networking::Pod, "reshard", 0)).await?;
-    let masters: Vec<u16> = cluster
-        .topology()
-        .await?
-        .live_masters()
-        .iter()
-        .filter_map(|m| m.port())
-        .collect();
+    let masters = cluster.topology().await?.master_ports();
     let (a, b) = (masters[0], masters[1]);
     let tags: Vec<String> = data::key_per_slot("bench")
         .into_iter()
