@@ -7,18 +7,20 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
+use redis::aio::MultiplexedConnection;
 
 use crate::cluster::Cluster;
 use crate::faults::pick_master;
 use crate::node::{NodeView, Pool};
 use crate::ready::Shape;
+use crate::security::Access;
 use crate::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
 use crate::{Error, Result, bail, wait};
 
 /// Keys moved by one `MIGRATE`.
 const BATCH: usize = 100;
-/// Slots the classic sequence opens, empties and hands over together (each step's commands for them go out at
-/// once on one connection, so a move of thousands of slots, mostly empty, takes seconds rather than minutes).
+/// Empty slots the classic sequence opens and hands over together (each step's commands for them go out at once,
+/// so a move of thousands of mostly empty slots takes seconds rather than minutes).
 const SLOT_BATCH: usize = 100;
 /// How long one `MIGRATE` may take, in milliseconds (the server's own timeout).
 const MIGRATE_TIMEOUT_MS: &str = "5000";
@@ -267,7 +269,7 @@ impl Cluster {
         };
         if let Some(slot) = held {
             let total = keys_in(self, plan.source.addr, slot).await?;
-            open_slots(&self.pool, &plan, &[slot]).await?;
+            open_slots(&Links::open(self.access(), &plan, 1).await?, &plan, &[slot]).await?;
             let moved = move_keys(
                 &self.pool,
                 plan.source.addr,
@@ -315,9 +317,8 @@ impl Cluster {
     pub async fn finish_held(&self) -> Result<ReshardReport> {
         let (plan, slot) = self.held_or_refuse("finish").await?;
         let start = Instant::now();
-        open_slots(&self.pool, &plan, &[slot]).await?;
-        let keys = move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
-        settle_slots(&self.pool, &plan, &[slot]).await?;
+        let links = Links::open(self.access(), &plan, 1).await?;
+        let keys = self.move_batch(&links, &plan, &[slot]).await?;
         tracing::info!("finish: slot {slot} handed over with its last {keys} keys");
         self.wait_map_agreed(&plan.target.id, &[slot]).await?;
         Ok(ReshardReport {
@@ -389,22 +390,38 @@ impl Cluster {
         })
     }
 
-    /// The classic sequence for `slots`, [`SLOT_BATCH`] of them at a time; returns the keys moved.
+    /// The classic sequence for `slots`: those holding keys one at a time, as `redis-cli` moves them (so clients
+    /// meet `ASK` for one slot at a time), the empty ones [`SLOT_BATCH`] at a time; returns the keys moved.
     async fn migrate_classic(&self, plan: &Plan, slots: &[u16]) -> Result<usize> {
         let (mut keys, mut done) = (0, 0);
-        for batch in slots.chunks(SLOT_BATCH) {
-            open_slots(&self.pool, plan, batch).await?;
-            // Once a slot is MIGRATING, new keys of it go to the target: the source's count only falls.
-            let counts = try_join_all(batch.iter().map(|s| keys_in(self, plan.source.addr, *s))).await?;
-            for (&slot, _) in batch.iter().zip(counts).filter(|(_, n)| *n > 0) {
-                keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
+        let nodes = 2 + plan.others.len();
+        let links = Links::open(self.access(), plan, (MAX_LINKS / nodes).clamp(1, LANES)).await?;
+        for chunk in slots.chunks(SLOT_BATCH) {
+            let counts = try_join_all(chunk.iter().map(|s| keys_in(self, plan.source.addr, *s))).await?;
+            let (empty, loaded): (Vec<(u16, usize)>, _) = chunk.iter().copied().zip(counts).partition(|(_, n)| *n == 0);
+            let empty: Vec<u16> = empty.into_iter().map(|(s, _)| s).collect();
+            let batches = std::iter::once(empty).chain(loaded.into_iter().map(|(s, _)| vec![s]));
+            for batch in batches.filter(|b| !b.is_empty()) {
+                keys += self.move_batch(&links, plan, &batch).await?;
             }
-            settle_slots(&self.pool, plan, batch).await?;
-            done += batch.len();
+            done += chunk.len();
             if done % 1000 == 0 {
                 tracing::info!("reshard: {done} of {} slots moved ({keys} keys)", slots.len());
             }
         }
+        Ok(keys)
+    }
+
+    /// Opens `batch`, moves the keys its slots hold once they are MIGRATING (new keys then go to the target, so
+    /// the source's count only falls), and hands it over; returns the keys moved.
+    async fn move_batch(&self, links: &Links, plan: &Plan, batch: &[u16]) -> Result<usize> {
+        open_slots(links, plan, batch).await?;
+        let counts = try_join_all(batch.iter().map(|s| keys_in(self, plan.source.addr, *s))).await?;
+        let mut keys = 0;
+        for (&slot, _) in batch.iter().zip(counts).filter(|(_, n)| *n > 0) {
+            keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
+        }
+        settle_slots(links, plan, batch).await?;
         Ok(keys)
     }
 
@@ -493,40 +510,90 @@ async fn keys_in(cluster: &Cluster, addr: SocketAddr, slot: u16) -> Result<usize
     cluster.pool.query(addr, &cmd).await
 }
 
-/// `IMPORTING` on the target, then `MIGRATING` on the source (the order `redis-cli` uses, so no key is ever
-/// without a node to serve it), for each of `slots`.
-async fn open_slots(pool: &Pool, plan: &Plan, slots: &[u16]) -> Result<()> {
-    setslots(pool, plan.target.addr, slots, &["IMPORTING", &plan.source.id]).await?;
-    setslots(pool, plan.source.addr, slots, &["MIGRATING", &plan.target.id]).await
+/// Connections per node over which a step's `SETSLOT`s are spread. Since Valkey 8.0 a master runs `SETSLOT` on
+/// its replicas first and answers only once they have, holding its connection meanwhile: on one connection the
+/// `SETSLOT`s of a batch would wait for one another (4 ms each here), on several they wait together.
+const LANES: usize = 20;
+/// At most this many such connections for one move in all (a move touches every master).
+const MAX_LINKS: usize = 200;
+
+/// Connections to one node (see [`LANES`]).
+struct Lanes {
+    addr: SocketAddr,
+    conns: Vec<MultiplexedConnection>,
 }
 
-/// Hands `slots` to the target: `SETSLOT NODE` on the target (which bumps its epoch), the source, then the other
-/// masters. A source that gave its last slot may already have learnt so from the target and turned into its
-/// replica (Redis 7.0+, Valkey); it then refuses `SETSLOT`, which `redis-cli` ignores too.
-async fn settle_slots(pool: &Pool, plan: &Plan, slots: &[u16]) -> Result<()> {
+impl Lanes {
+    async fn open(access: &Access, addr: SocketAddr, count: usize) -> Result<Self> {
+        let conns = try_join_all((0..count.max(1)).map(|_| access.connect(addr))).await?;
+        Ok(Self { addr, conns })
+    }
+
+    /// `CLUSTER SETSLOT <slot> <words>` for each of `slots`, all at once, spread over the connections; an error
+    /// whose text contains one of `done_if` counts as done.
+    async fn setslots(&self, slots: &[u16], words: &[&str], done_if: &[&str]) -> Result<()> {
+        let sets = slots.iter().enumerate().map(|(i, &slot)| {
+            let mut conn = self.conns[i % self.conns.len()].clone();
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("SETSLOT").arg(slot).arg(words);
+            async move {
+                match cmd.query_async::<()>(&mut conn).await {
+                    Err(e) if done_if.iter().any(|text| e.to_string().contains(text)) => Ok(()),
+                    other => other.map_err(|e| {
+                        Error::from(e)
+                            .context(self.addr)
+                            .context(format!("CLUSTER SETSLOT {slot} {}", words.join(" ")))
+                    }),
+                }
+            }
+        });
+        try_join_all(sets).await.map(drop)
+    }
+}
+
+/// Connections to the masters a plan involves, for the classic sequence's `SETSLOT`s.
+struct Links {
+    source: Lanes,
+    target: Lanes,
+    others: Vec<Lanes>,
+}
+
+impl Links {
+    /// Opens `lanes` connections to each of the plan's masters.
+    async fn open(access: &Access, plan: &Plan, lanes: usize) -> Result<Self> {
+        let (source, target, others) = tokio::try_join!(
+            Lanes::open(access, plan.source.addr, lanes),
+            Lanes::open(access, plan.target.addr, lanes),
+            try_join_all(plan.others.iter().map(|a| Lanes::open(access, *a, lanes))),
+        )?;
+        Ok(Self { source, target, others })
+    }
+}
+
+/// `IMPORTING` on the target, then `MIGRATING` on the source (the order `redis-cli` uses, so no key is ever
+/// without a node to serve it), for each of `slots`.
+async fn open_slots(links: &Links, plan: &Plan, slots: &[u16]) -> Result<()> {
+    links
+        .target
+        .setslots(slots, &["IMPORTING", &plan.source.id], &[])
+        .await?;
+    links.source.setslots(slots, &["MIGRATING", &plan.target.id], &[]).await
+}
+
+/// Hands `slots` to the target: `SETSLOT NODE` on the target (which bumps its epoch), then on the source and the
+/// other masters together. A source that gave its last slot may already have learnt so from the target and turned into its
+/// replica (Redis 7.0+, Valkey): it then refuses `SETSLOT` (which `redis-cli` ignores too), or, on Valkey, drops
+/// the `SETSLOT`s still waiting for its replicas as `UNBLOCKED`.
+async fn settle_slots(links: &Links, plan: &Plan, slots: &[u16]) -> Result<()> {
     let node = ["NODE", plan.target.id.as_str()];
-    setslots(pool, plan.target.addr, slots, &node).await?;
-    let on_source = slots.iter().map(|s| async {
-        match setslot(pool, plan.source.addr, *s, &node).await {
-            Err(e) if e.to_string().contains("SETSLOT only with masters") => Ok(()),
-            other => other,
-        }
-    });
-    try_join_all(on_source).await?;
-    try_join_all(plan.others.iter().map(|a| setslots(pool, *a, slots, &node)))
-        .await
-        .map(drop)
+    links.target.setslots(slots, &node, &[]).await?;
+    let turned_replica = ["SETSLOT only with masters", "UNBLOCKED"];
+    let others = try_join_all(links.others.iter().map(|l| l.setslots(slots, &node, &[])));
+    tokio::try_join!(links.source.setslots(slots, &node, &turned_replica), others).map(drop)
 }
 
 async fn stable(pool: &Pool, addr: SocketAddr, slot: u16) -> Result<()> {
     setslot(pool, addr, slot, &["STABLE"]).await
-}
-
-/// `CLUSTER SETSLOT <slot> <words>` for each of `slots` on the node at `addr`, all sent at once.
-async fn setslots(pool: &Pool, addr: SocketAddr, slots: &[u16], words: &[&str]) -> Result<()> {
-    try_join_all(slots.iter().map(|s| setslot(pool, addr, *s, words)))
-        .await
-        .map(drop)
 }
 
 /// `CLUSTER SETSLOT <slot> <words>` on the node at `addr` (the words are copied at once).
