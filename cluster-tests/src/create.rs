@@ -18,7 +18,7 @@ use crate::removal::remove_interrupted_cluster;
 use crate::security::{Access, CONFIG_PATH, Secrets};
 use crate::spec::{ClusterSpec, FIRST_PORT, Identity};
 use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, ErrorKind, Result, bail, owner, wait};
+use crate::{Error, ErrorKind, Result, bail, owner, tls, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +60,8 @@ pub(crate) fn node_container(
 ) -> ContainerSpec {
     let mut labels = identity.labels();
     labels.insert(LABEL_PORT.to_owned(), port.to_string());
+    let tls = secrets.is_some_and(Secrets::tls);
     let args = [
-        "--port",
-        &port.to_string(),
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
@@ -88,14 +87,17 @@ pub(crate) fn node_container(
         name: format!("{}-{port}", identity.name),
         // Its own uid, so that rules inside a shared network namespace can single out its traffic.
         user: Some(port.to_string()),
-        args: args.iter().map(|a| a.to_string()).collect(),
+        args: tls::port_args(port, tls)
+            .into_iter()
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect(),
         labels,
         ..Default::default()
     };
     if let Some(secrets) = secrets {
         // The config file comes first: the server reads it, then the arguments.
         container.args.insert(0, CONFIG_PATH.to_owned());
-        container.files.push(secrets.node_file(port));
+        container.files.extend(secrets.node_files(port));
     }
     identity.image.apply(&mut container);
     attachment.attach(&mut container);
@@ -193,8 +195,14 @@ pub(crate) async fn start_node(
                     Some(state) if state == "running" => Err(e),
                     state => {
                         let logs = docker.log_tail(&started.id, 5).await.unwrap_or_default();
+                        let why = if access.tls().is_some() && tls::lacks_tls(&logs) {
+                            " (its server was built without TLS: use an image whose server has it, e.g. built with \
+                             BUILD_TLS=yes, or make the cluster without TLS)"
+                        } else {
+                            ""
+                        };
                         Ok(Err(Error::new(format!(
-                            "the server of {} stopped ({}) instead of answering; its last words:\n{}",
+                            "the server of {} stopped ({}) instead of answering{why}; its last words:\n{}",
                             container.name,
                             state.as_deref().unwrap_or("removed"),
                             logs.trim_end()
@@ -393,7 +401,7 @@ impl Cluster {
     async fn attach(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Self> {
         let (attachment, first_port) = attach_cluster(docker, spec, image).await?;
         // Written once the pod or network is made: the name is then this cluster's.
-        let secrets = spec.secrets();
+        let secrets = spec.secrets()?;
         if let Some(secrets) = &secrets {
             secrets.save()?;
         }
@@ -427,7 +435,13 @@ impl Cluster {
         let result = async {
             let cluster = Self::attach(docker, &spec, &image).await?;
             let nodes = cluster.start_nodes(0..spec.node_count()).await?;
-            let mut cmd = vec![cli.clone(), "--cluster".into(), "create".into()];
+            let mut cmd = vec![cli.clone()];
+            cmd.extend(
+                crate::playground::node_cli_tls_args(&cluster)
+                    .iter()
+                    .map(|a| a.to_string()),
+            );
+            cmd.extend(["--cluster".into(), "create".into()]);
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([
                 "--cluster-replicas".into(),

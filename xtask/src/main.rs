@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
-use cluster_tests::{AclUser, ClusterSpec, ImageSource, Networking, Version, generate_password, parse_acl_file};
+use cluster_tests::{
+    AclUser, ClientAuth, ClusterSpec, ImageSource, Networking, Version, generate_password, parse_acl_file,
+};
 use tracing::Level;
 
 #[derive(Parser)]
@@ -92,6 +94,13 @@ enum Command {
         /// Turn the `default` user off: every client must name a user.
         #[arg(long)]
         no_default_user: bool,
+        /// TLS only, on client connections, replication and the cluster bus, with certificates of the cluster's
+        /// own CA; the CA and a client certificate are written under target/cluster-tests/<cluster>/ and printed.
+        #[arg(long)]
+        tls: bool,
+        /// Mutual TLS: `--tls`, and clients must present a certificate of the cluster's CA.
+        #[arg(long)]
+        tls_client_auth: bool,
         /// Keep writes on disk (AOF, fsync every second), so a killed and restarted node has them.
         #[arg(long)]
         persist: bool,
@@ -296,6 +305,8 @@ fn main() -> ExitCode {
                 users,
                 acl,
                 no_default_user,
+                tls,
+                tls_client_auth,
                 persist,
             } => {
                 let mut users = users
@@ -317,6 +328,11 @@ fn main() -> ExitCode {
                     password,
                     users,
                     default_user_off: no_default_user,
+                    tls: match (tls, tls_client_auth) {
+                        (_, true) => Some(ClientAuth::Required),
+                        (true, false) => Some(ClientAuth::None),
+                        (false, false) => None,
+                    },
                     masters,
                     replicas,
                     node_timeout: node_timeout.map(Duration::from_millis),

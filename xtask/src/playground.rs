@@ -193,9 +193,21 @@ pub async fn create(spec: ClusterSpec) -> Result<()> {
         cluster.node_timeout().as_millis()
     );
     print_topology(&cluster.topology().await?);
+    let tls = cluster.tls_files().map(|f| {
+        format!(
+            "--tls --cacert {} --cert {} --key {} ",
+            f.ca.display(),
+            f.cert.display(),
+            f.key.display()
+        )
+    });
+    if let Some(args) = &tls {
+        out!("TLS only; a host client needs the cluster's CA and client certificate: {args}");
+    }
     match cluster.published_ports() {
         Some(_) => out!(
-            "next: `redis-cli -c -p {}` (or `cargo xtask connect`), `cargo xtask failover`, `cargo xtask stop`",
+            "next: `redis-cli {}-c -p {}` (or `cargo xtask connect`), `cargo xtask failover`, `cargo xtask stop`",
+            tls.unwrap_or_default(),
             cluster.first_port()
         ),
         None => out!("next: `cargo xtask connect`, `cargo xtask failover`, `cargo xtask stop`"),
@@ -261,9 +273,10 @@ pub async fn connect(name: &str, port: Option<u16>, args: &[String]) -> Result<(
         Some(_) => vec!["-e", "REDISCLI_AUTH", "-e", "VALKEYCLI_AUTH"],
         None => vec![],
     };
+    let tls = harness::node_cli_tls_args(&cluster);
     let cmd = xshell::cmd!(
         sh,
-        "docker exec {tty} {auth...} {container} {cli} -c -p {port} {user...}"
+        "docker exec {tty} {auth...} {container} {cli} {tls...} -c -p {port} {user...}"
     );
     let mut cmd = std::process::Command::from(cmd);
     if let Some(password) = access.password() {
