@@ -148,3 +148,27 @@ async fn tls_on_a_bridge_network_is_refused_before_anything_starts() -> Result<(
     assert!(e.to_string().contains("pod"), "{e}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checker_counts_nothing_lost_through_kills_and_partitions_on_a_tls_cluster_with_a_password() -> Result<()> {
+    use cluster_tests::checker::{CheckSpec, FaultKind};
+    let cluster = ClusterSpec::from_env()?.tls().password("tls-pw").start().await?;
+    // A kill (restarted over TLS, with its files) then a partition (the rules match ports, whatever the protocol);
+    // writes count as acknowledged only once WAIT 1 confirms a replica has them.
+    for fault in [FaultKind::Kill, FaultKind::Partition] {
+        let spec = CheckSpec {
+            fault,
+            rounds: 1,
+            seconds: Duration::from_secs(4),
+            seed: 5,
+            wait: 1,
+            writers: 4,
+        };
+        let report = cluster.check(&spec).await?;
+        assert_eq!(report.rounds.len(), 1, "{fault:?}: {report:?}");
+        assert!(report.rounds[0].takeover.is_some(), "{fault:?}: {report:?}");
+        assert!(report.acknowledged > 100, "{fault:?}: {report:?}");
+        assert_eq!(report.lost, 0, "{fault:?}: {:?}", report.lost_keys);
+    }
+    Ok(())
+}

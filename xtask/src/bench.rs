@@ -82,7 +82,10 @@ pub async fn run(args: Args) -> Result<()> {
         log(&format!("run {}/{}", run + 1, args.runs));
         let mut ready = Duration::ZERO;
         let tls_too = args.tls.then_some((Networking::Pod, true));
-        for (networking, tls) in [(Networking::Pod, false), (Networking::Bridge, false)].into_iter().chain(tls_too) {
+        for (networking, tls) in [(Networking::Pod, false), (Networking::Bridge, false)]
+            .into_iter()
+            .chain(tls_too)
+        {
             let mut spec = bench_spec(version, networking, if tls { "tls" } else { "ours" }, run);
             if tls {
                 spec = spec.tls();
