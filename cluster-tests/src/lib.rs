@@ -36,6 +36,7 @@ mod networking;
 pub mod node;
 mod node_faults;
 mod node_image;
+mod node_start;
 mod owner;
 pub mod playground;
 mod ready;
