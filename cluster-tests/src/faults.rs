@@ -37,8 +37,9 @@ pub enum FailoverKind {
 
 impl Cluster {
     /// Fails the master on `port` (default: the master with the lowest port that serves slots) and waits for
-    /// the outcome, saying each step to `progress`.
+    /// the outcome, saying each step to `progress`. Refused while a slot is held half-way through a migration.
     pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
+        self.refuse_held("a failover").await?;
         let timeout = self.identity.step_timeout(self.nodes().await?.len());
         // Bad input is refused at once; then, since a replica whose first sync is not done refuses to take over,
         // the cluster must be ready before anything is broken. The plan is made again on the ready topology.

@@ -5,7 +5,8 @@
 //! synced and offered to clients — at 127.0.0.1 on the host. The [`Cluster`] handle reads the cluster back from
 //! Docker, gives clients ([`Cluster::client`], [`Cluster::client_with`], [`Cluster::initial_nodes`] for any other
 //! client library), breaks it on purpose ([`Cluster::failover`]), grows it back ([`Cluster::join`]), moves slots
-//! while clients write ([`Cluster::reshard`], a slot held half-way for `ASK` tests) and removes it when dropped.
+//! while clients write ([`Cluster::reshard`], a slot held half-way for `ASK` tests), scales it out and in
+//! ([`Cluster::add_master`], [`Cluster::remove_master`], [`Cluster::rebalance`]) and removes it when dropped.
 //! [`topology`] parses what the servers say, [`data`] writes and checks keys over all slots, [`node`] talks to one
 //! node. Progress is reported through `tracing` (info level).
 //!
@@ -41,6 +42,7 @@ mod owner;
 pub mod playground;
 mod ready;
 mod removal;
+mod scaling;
 mod security;
 mod spec;
 mod tls;
@@ -59,6 +61,7 @@ pub use networking::Networking;
 pub use node_faults::{FaultStart, Rejoin, Takeover};
 pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use ready::Shape;
+pub use scaling::{AddMasterReport, MovesReport, RemoveMasterReport, SlotMove};
 pub use security::{Access, AclUser, HARNESS_USER, TlsClient, TlsFiles, generate_password, parse_acl_file};
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,

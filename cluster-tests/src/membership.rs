@@ -1,4 +1,5 @@
-//! Changing who is in the cluster: add a node as a replica, forget nodes that are gone.
+//! Changing who is in the cluster: add a node (a replica, or a master for [`Cluster::add_master`]), forget nodes
+//! that are gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -6,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Node};
 use crate::faults::pick_master;
 use crate::node_image::NodeImage;
 use crate::node_start::{meet_all, node_container, replicate, start_node};
@@ -55,20 +56,17 @@ impl Cluster {
     /// Starts a new node and makes it a replica of the master on `replicate` (default: the live master that has
     /// no replica left, e.g. the one a failover promoted). Its port is `port`, or the lowest free one from the
     /// first node's port up (so a failed node's port is reused). Returns once it is synced and the cluster ready;
-    /// says each step to `progress`.
+    /// says each step to `progress`. Refused while a slot is held half-way through a migration.
     pub async fn join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinReport> {
         let plan = self.plan_join(replicate_port, port).await?;
         self.carry_out_join(&plan).await
     }
 
     /// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); refuses what cannot work,
-    /// a cluster that is not ready included. Starts nothing.
+    /// a cluster that is not ready or has a slot held included. Starts nothing.
     pub(crate) async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
-        // A node joined to a cluster that is down would wait out a whole step for nothing: check first, briefly.
-        let healthy = self.identity.node_timeout * 2 + Duration::from_secs(3);
-        self.wait_ready(Shape::Any, healthy)
-            .await
-            .map_err(|e| e.context("the cluster is not healthy, so no node is joined to it"))?;
+        self.refuse_held("joining a node").await?;
+        self.check_healthy("no node is joined to it").await?;
         let topology = self.topology().await?;
         let masters = topology.live_masters();
         let master: &NodeEntry = match replicate_port {
@@ -86,43 +84,7 @@ impl Cluster {
                 })?,
         };
         let nodes = self.nodes().await?;
-        let used: BTreeSet<u16> = nodes.iter().map(|n| n.port).collect();
-        let published = self.published_ports();
-        let port = match port {
-            Some(p) if used.contains(&p) => {
-                bail!("port {p} is already used by a node of this cluster")
-            }
-            Some(p) => p,
-            None => (self.first_port()..=*published.as_ref().map_or(&u16::MAX, |r| r.end()))
-                .find(|p| !used.contains(p))
-                .ok_or_else(|| {
-                    Error::new(format!(
-                        "every port the cluster publishes ({}) has a node already; make the cluster with more \
-                         spare ports (`create --spare-ports N`)",
-                        published
-                            .as_ref()
-                            .map_or(String::new(), |r| format!("{}-{}", r.start(), r.end()))
-                    ))
-                })?,
-        };
-        check_ports(port.into(), port.into())?;
-        if let Some(range) = published.filter(|r| !r.contains(&port)) {
-            bail!(
-                "port {port} is not published for this cluster (its pod publishes 127.0.0.1:{}-{}, and a running pod \
-                 cannot publish more); pick a free port in that range, or make the cluster with more spare ports \
-                 (`create --spare-ports N`)",
-                range.start(),
-                range.end()
-            );
-        }
-        let image = nodes
-            .iter()
-            .find(|n| n.addr.is_some())
-            .map(|n| NodeImage {
-                reference: n.image.clone(),
-                ..self.identity.image.clone()
-            })
-            .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))?;
+        let port = self.new_ports(&nodes, port, 1)?[0];
         let master_port = master
             .port()
             .ok_or_else(|| Error::new(format!("master {} has no address", master.id)))?;
@@ -130,16 +92,104 @@ impl Cluster {
             port,
             master_id: master.id.clone(),
             master_port,
-            image,
+            image: self.new_node_image(&nodes)?,
         })
+    }
+
+    /// Refuses a change to a cluster that is not ready: a node added to a cluster that is down would wait out a
+    /// whole step for nothing, so this checks briefly; `refusal` says what is not done.
+    pub(crate) async fn check_healthy(&self, refusal: &str) -> Result<()> {
+        let healthy = self.identity.node_timeout * 2 + Duration::from_secs(3);
+        self.wait_ready(Shape::Any, healthy)
+            .await
+            .map_err(|e| e.context(format!("the cluster is not healthy, so {refusal}")))
+    }
+
+    /// Ports for `count` new nodes: `first` if given, then the lowest free ones from the first node's port up,
+    /// within the ports the pod publishes. Refuses a port in use or not published, and too few free ones.
+    pub(crate) fn new_ports(&self, nodes: &[Node], first: Option<u16>, count: usize) -> Result<Vec<u16>> {
+        let used: BTreeSet<u16> = nodes.iter().map(|n| n.port).collect();
+        let published = self.published_ports();
+        let range = || {
+            published
+                .as_ref()
+                .map_or(String::new(), |r| format!("127.0.0.1:{}-{}", r.start(), r.end()))
+        };
+        let mut ports = Vec::new();
+        if let Some(p) = first {
+            if used.contains(&p) {
+                bail!("port {p} is already used by a node of this cluster");
+            }
+            check_ports(p.into(), p.into())?;
+            if published.as_ref().is_some_and(|r| !r.contains(&p)) {
+                bail!(
+                    "port {p} is not published for this cluster (its pod publishes {}, and a running pod cannot \
+                     publish more); pick a free port in that range, or make the cluster with more spare ports \
+                     (`create --spare-ports N`)",
+                    range()
+                );
+            }
+            ports.push(p);
+        }
+        let last = published.as_ref().map_or(u16::MAX, |r| *r.end());
+        let free: Vec<u16> = (self.first_port()..=last)
+            .filter(|p| !used.contains(p) && !ports.contains(p))
+            .take(count.saturating_sub(ports.len()))
+            .collect();
+        ports.extend(free);
+        if ports.len() < count {
+            let free = ports.len();
+            bail!(
+                "{count} new node(s) need {count} free ports, but only {free} of the ports the cluster publishes \
+                 ({}) {} free; make the cluster with more spare ports (`create --spare-ports N`)",
+                range(),
+                if free == 1 { "is" } else { "are" }
+            );
+        }
+        for p in &ports {
+            check_ports((*p).into(), (*p).into())?;
+        }
+        Ok(ports)
+    }
+
+    /// The image a new node runs: the one the cluster's running nodes run, even if the recipe changed since.
+    pub(crate) fn new_node_image(&self, nodes: &[Node]) -> Result<NodeImage> {
+        nodes
+            .iter()
+            .find(|n| n.addr.is_some())
+            .map(|n| NodeImage {
+                reference: n.image.clone(),
+                ..self.identity.image.clone()
+            })
+            .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))
     }
 
     /// Starts the node `plan` describes and joins it, saying each step to `progress`; on failure nothing of it is
     /// left.
     pub(crate) async fn carry_out_join(&self, plan: &JoinPlan) -> Result<JoinReport> {
-        let port = plan.port;
+        let start = Instant::now();
+        let id = self
+            .start_member(plan.port, &plan.image, Some((&plan.master_id, plan.master_port)))
+            .await?;
+        Ok(JoinReport {
+            port: plan.port,
+            id,
+            master: plan.master_port,
+            ready_after: start.elapsed(),
+        })
+    }
+
+    /// Starts a node on `port` running `image`, has it meet the others and, given `master` (id and port), replicate
+    /// it; returns its id once the cluster is ready. On failure nothing of it is left: the container goes and the
+    /// others forget it.
+    pub(crate) async fn start_member(
+        &self,
+        port: u16,
+        image: &NodeImage,
+        master: Option<(&str, u16)>,
+    ) -> Result<String> {
         let identity = Identity {
-            image: plan.image.clone(),
+            image: image.clone(),
             ..self.identity.clone()
         };
         let container = node_container(&identity, port, &self.attachment, self.secrets.as_ref());
@@ -158,8 +208,10 @@ impl Cluster {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
             meet_all(&self.pool, &[(addr, id.clone())], &others).await?;
             tracing::info!("meet: {port} met the {} other live nodes", others.len());
-            replicate(self.access(), addr, &plan.master_id, timeout).await?;
-            tracing::info!("replica: {port} replicates {}; waiting for its sync", plan.master_port);
+            if let Some((master_id, master_port)) = master {
+                replicate(self.access(), addr, master_id, timeout).await?;
+                tracing::info!("replica: {port} replicates {master_port}; waiting for its sync");
+            }
             self.wait_ready(Shape::Any, timeout).await
         };
         if let Err(e) = joined.await {
@@ -177,12 +229,7 @@ impl Cluster {
                 None => fail(e),
             });
         }
-        Ok(JoinReport {
-            port,
-            id,
-            master: plan.master_port,
-            ready_after: start.elapsed(),
-        })
+        Ok(id)
     }
 
     /// Undoes a join cut short (Ctrl-C): removes the planned node's container, also one whose creation was still
@@ -223,7 +270,7 @@ impl Cluster {
     }
 
     /// `CLUSTER FORGET` of each of `ids` on every live node that knows it, all at once.
-    async fn forget(&self, ids: &[&str]) -> Result<()> {
+    pub(crate) async fn forget(&self, ids: &[&str]) -> Result<()> {
         let views = self.views().await?;
         let forgets = views.iter().flat_map(|v| {
             let known = &v.nodes;

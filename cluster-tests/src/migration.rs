@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
+use redis::aio::MultiplexedConnection;
 
 use crate::cluster::Cluster;
 use crate::faults::pick_master;
@@ -18,6 +19,9 @@ use crate::{Error, Result, bail, wait};
 
 /// Keys moved by one `MIGRATE`.
 const BATCH: usize = 100;
+/// Empty slots the classic sequence opens and hands over together (each step's commands for them go out at once,
+/// so a move of thousands of mostly empty slots takes seconds rather than minutes).
+const SLOT_BATCH: usize = 100;
 /// How long one `MIGRATE` may take, in milliseconds (the server's own timeout).
 const MIGRATE_TIMEOUT_MS: &str = "5000";
 
@@ -192,7 +196,6 @@ fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
     })
 }
 
-/// Contiguous ranges of sorted slots.
 /// Addresses of the live masters other than the two ids: they are told the new owner of each moved slot.
 fn other_masters(topology: &ClusterNodes, source: &str, target: &str) -> Vec<SocketAddr> {
     topology
@@ -203,7 +206,8 @@ fn other_masters(topology: &ClusterNodes, source: &str, target: &str) -> Vec<Soc
         .collect()
 }
 
-fn ranges(slots: &[u16]) -> Vec<SlotRange> {
+/// Contiguous ranges of sorted slots.
+pub(crate) fn ranges(slots: &[u16]) -> Vec<SlotRange> {
     let mut ranges: Vec<SlotRange> = Vec::new();
     for &slot in slots {
         match ranges.last_mut() {
@@ -265,7 +269,7 @@ impl Cluster {
         };
         if let Some(slot) = held {
             let total = keys_in(self, plan.source.addr, slot).await?;
-            open_slot(&self.pool, &plan, slot).await?;
+            open_slots(&Links::open(self.access(), &plan, 1).await?, &plan, &[slot]).await?;
             let moved = move_keys(
                 &self.pool,
                 plan.source.addr,
@@ -313,9 +317,8 @@ impl Cluster {
     pub async fn finish_held(&self) -> Result<ReshardReport> {
         let (plan, slot) = self.held_or_refuse("finish").await?;
         let start = Instant::now();
-        open_slot(&self.pool, &plan, slot).await?;
-        let keys = move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
-        settle_slot(&self.pool, &plan, slot).await?;
+        let links = Links::open(self.access(), &plan, 1).await?;
+        let keys = self.move_batch(&links, &plan, &[slot]).await?;
         tracing::info!("finish: slot {slot} handed over with its last {keys} keys");
         self.wait_map_agreed(&plan.target.id, &[slot]).await?;
         Ok(ReshardReport {
@@ -387,17 +390,38 @@ impl Cluster {
         })
     }
 
-    /// The classic sequence for each of `slots`, one after the other; returns the keys moved.
+    /// The classic sequence for `slots`: those holding keys one at a time, as `redis-cli` moves them (so clients
+    /// meet `ASK` for one slot at a time), the empty ones [`SLOT_BATCH`] at a time; returns the keys moved.
     async fn migrate_classic(&self, plan: &Plan, slots: &[u16]) -> Result<usize> {
-        let mut keys = 0;
-        for (n, &slot) in slots.iter().enumerate() {
-            open_slot(&self.pool, plan, slot).await?;
-            keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
-            settle_slot(&self.pool, plan, slot).await?;
-            if (n + 1) % 250 == 0 {
-                tracing::info!("reshard: {} of {} slots moved ({keys} keys)", n + 1, slots.len());
+        let (mut keys, mut done) = (0, 0);
+        let nodes = 2 + plan.others.len();
+        let links = Links::open(self.access(), plan, (MAX_LINKS / nodes).clamp(1, LANES)).await?;
+        for chunk in slots.chunks(SLOT_BATCH) {
+            let counts = try_join_all(chunk.iter().map(|s| keys_in(self, plan.source.addr, *s))).await?;
+            let (empty, loaded): (Vec<(u16, usize)>, _) = chunk.iter().copied().zip(counts).partition(|(_, n)| *n == 0);
+            let empty: Vec<u16> = empty.into_iter().map(|(s, _)| s).collect();
+            let batches = std::iter::once(empty).chain(loaded.into_iter().map(|(s, _)| vec![s]));
+            for batch in batches.filter(|b| !b.is_empty()) {
+                keys += self.move_batch(&links, plan, &batch).await?;
+            }
+            done += chunk.len();
+            if done % 1000 == 0 {
+                tracing::info!("reshard: {done} of {} slots moved ({keys} keys)", slots.len());
             }
         }
+        Ok(keys)
+    }
+
+    /// Opens `batch`, moves the keys its slots hold once they are MIGRATING (new keys then go to the target, so
+    /// the source's count only falls), and hands it over; returns the keys moved.
+    async fn move_batch(&self, links: &Links, plan: &Plan, batch: &[u16]) -> Result<usize> {
+        open_slots(links, plan, batch).await?;
+        let counts = try_join_all(batch.iter().map(|s| keys_in(self, plan.source.addr, *s))).await?;
+        let mut keys = 0;
+        for (&slot, _) in batch.iter().zip(counts).filter(|(_, n)| *n > 0) {
+            keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
+        }
+        settle_slots(links, plan, batch).await?;
         Ok(keys)
     }
 
@@ -409,9 +433,10 @@ impl Cluster {
         let keys: usize = try_join_all(counts).await?.into_iter().sum();
         let before: Vec<String> = migrations(self, source).await?.into_iter().map(|m| m.name).collect();
         let mut cmd = redis::cmd("CLUSTER");
-        cmd.arg("MIGRATESLOTS");
+        // One SLOTSRANGE block holds every start-end pair (a second block would start another migration).
+        cmd.arg("MIGRATESLOTS").arg("SLOTSRANGE");
         for range in ranges(&plan.slots) {
-            cmd.arg("SLOTSRANGE").arg(range.start).arg(range.end);
+            cmd.arg(range.start).arg(range.end);
         }
         cmd.arg("NODE").arg(&plan.target.id);
         self.pool.query::<()>(source, &cmd).await?;
@@ -485,20 +510,86 @@ async fn keys_in(cluster: &Cluster, addr: SocketAddr, slot: u16) -> Result<usize
     cluster.pool.query(addr, &cmd).await
 }
 
-/// `IMPORTING` on the target, then `MIGRATING` on the source (the order `redis-cli` uses, so no key is ever
-/// without a node to serve it).
-async fn open_slot(pool: &Pool, plan: &Plan, slot: u16) -> Result<()> {
-    setslot(pool, plan.target.addr, slot, &["IMPORTING", &plan.source.id]).await?;
-    setslot(pool, plan.source.addr, slot, &["MIGRATING", &plan.target.id]).await
+/// Connections per node over which a step's `SETSLOT`s are spread. Since Valkey 8.0 a master runs `SETSLOT` on
+/// its replicas first and answers only once they have, holding its connection meanwhile: on one connection the
+/// `SETSLOT`s of a batch would wait for one another (4 ms each here), on several they wait together.
+const LANES: usize = 20;
+/// At most this many such connections for one move in all (a move touches every master).
+const MAX_LINKS: usize = 200;
+
+/// Connections to one node (see [`LANES`]).
+struct Lanes {
+    addr: SocketAddr,
+    conns: Vec<MultiplexedConnection>,
 }
 
-/// Hands the slot to the target: `SETSLOT NODE` on the target (which bumps its epoch), the source, then the
-/// other masters.
-async fn settle_slot(pool: &Pool, plan: &Plan, slot: u16) -> Result<()> {
-    let node = |addr| setslot(pool, addr, slot, &["NODE", &plan.target.id]);
-    node(plan.target.addr).await?;
-    node(plan.source.addr).await?;
-    try_join_all(plan.others.iter().map(|a| node(*a))).await.map(drop)
+impl Lanes {
+    async fn open(access: &Access, addr: SocketAddr, count: usize) -> Result<Self> {
+        let conns = try_join_all((0..count.max(1)).map(|_| access.connect(addr))).await?;
+        Ok(Self { addr, conns })
+    }
+
+    /// `CLUSTER SETSLOT <slot> <words>` for each of `slots`, all at once, spread over the connections; an error
+    /// whose text contains one of `done_if` counts as done.
+    async fn setslots(&self, slots: &[u16], words: &[&str], done_if: &[&str]) -> Result<()> {
+        let sets = slots.iter().enumerate().map(|(i, &slot)| {
+            let mut conn = self.conns[i % self.conns.len()].clone();
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("SETSLOT").arg(slot).arg(words);
+            async move {
+                match cmd.query_async::<()>(&mut conn).await {
+                    Err(e) if done_if.iter().any(|text| e.to_string().contains(text)) => Ok(()),
+                    other => other.map_err(|e| {
+                        Error::from(e)
+                            .context(self.addr)
+                            .context(format!("CLUSTER SETSLOT {slot} {}", words.join(" ")))
+                    }),
+                }
+            }
+        });
+        try_join_all(sets).await.map(drop)
+    }
+}
+
+/// Connections to the masters a plan involves, for the classic sequence's `SETSLOT`s.
+struct Links {
+    source: Lanes,
+    target: Lanes,
+    others: Vec<Lanes>,
+}
+
+impl Links {
+    /// Opens `lanes` connections to each of the plan's masters.
+    async fn open(access: &Access, plan: &Plan, lanes: usize) -> Result<Self> {
+        let (source, target, others) = tokio::try_join!(
+            Lanes::open(access, plan.source.addr, lanes),
+            Lanes::open(access, plan.target.addr, lanes),
+            try_join_all(plan.others.iter().map(|a| Lanes::open(access, *a, lanes))),
+        )?;
+        Ok(Self { source, target, others })
+    }
+}
+
+/// `IMPORTING` on the target, then `MIGRATING` on the source (the order `redis-cli` uses, so no key is ever
+/// without a node to serve it), for each of `slots`.
+async fn open_slots(links: &Links, plan: &Plan, slots: &[u16]) -> Result<()> {
+    links
+        .target
+        .setslots(slots, &["IMPORTING", &plan.source.id], &[])
+        .await?;
+    links.source.setslots(slots, &["MIGRATING", &plan.target.id], &[]).await
+}
+
+/// Hands `slots` to the target: `SETSLOT NODE` on the target (which bumps its epoch), then on the source and the
+/// other masters together. A source that gave its last slot may already have learnt so from the target and turned into its
+/// replica (Redis 7.0+, Valkey): it then refuses `SETSLOT` (which `redis-cli` ignores too), or, on Valkey, drops
+/// the `SETSLOT`s still waiting for its replicas as `UNBLOCKED`.
+async fn settle_slots(links: &Links, plan: &Plan, slots: &[u16]) -> Result<()> {
+    let node = ["NODE", plan.target.id.as_str()];
+    links.target.setslots(slots, &node, &[]).await?;
+    let turned_replica = ["SETSLOT only with masters", "UNBLOCKED"];
+    let others = try_join_all(links.others.iter().map(|l| l.setslots(slots, &node, &[])));
+    tokio::try_join!(links.source.setslots(slots, &node, &turned_replica), others).map(drop)
 }
 
 async fn stable(pool: &Pool, addr: SocketAddr, slot: u16) -> Result<()> {

@@ -114,12 +114,20 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
     check_shape(views, shape)
 }
 
-/// Every node offers clients every live replica (`CLUSTER SLOTS`) and calls every live node online (`SHARDS`).
+/// Every node offers clients every live replica of a master that serves slots (`CLUSTER SLOTS` lists slots, so
+/// a replica of an empty master, e.g. one being drained, has no place there) and calls every live node online
+/// (`SHARDS`).
 fn check_discovery(views: &[NodeView], live: &BTreeSet<&str>) -> Result<()> {
+    let serving: BTreeSet<&str> = views
+        .iter()
+        .filter_map(|v| v.nodes.myself())
+        .filter(|me| !me.slots.is_empty())
+        .map(|me| me.id.as_str())
+        .collect();
     let replicas: Vec<&str> = views
         .iter()
         .filter_map(|v| v.nodes.myself())
-        .filter(|me| me.role == Role::Replica)
+        .filter(|me| me.role == Role::Replica && me.master_id.as_deref().is_some_and(|m| serving.contains(m)))
         .map(|me| me.id.as_str())
         .collect();
     for v in views {
@@ -317,6 +325,30 @@ mod tests {
         let mut views = healthy(NODES[0]);
         views.iter_mut().for_each(|v| v.shards = None);
         check(&views, EXACT).unwrap();
+    }
+
+    #[test]
+    fn a_replica_of_a_master_without_slots_need_not_be_offered() {
+        // 7001 was drained: no node lists its slots, so CLUSTER SLOTS cannot offer its replica 7004.
+        let mut views = healthy(NODES[0]);
+        for v in &mut views {
+            v.nodes
+                .nodes
+                .iter_mut()
+                .filter(|n| n.port() == Some(7001))
+                .for_each(|n| n.slots.clear());
+            v.slots.0.retain(|entry| entry.master.port != 7001);
+        }
+        check(&views, Shape::Any).unwrap();
+        // A replica of a master serving slots still must be.
+        let entry = view_of(&mut views, 7003)
+            .slots
+            .0
+            .iter_mut()
+            .find(|e| e.master.port == 7002)
+            .unwrap();
+        entry.replicas.clear();
+        assert!(not_ready(&views, Shape::Any).contains(":7003: CLUSTER SLOTS does not offer replica"));
     }
 
     #[test]

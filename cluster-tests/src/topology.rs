@@ -213,6 +213,11 @@ impl ClusterNodes {
         masters
     }
 
+    /// Ports of the [live masters](Self::live_masters), sorted.
+    pub fn master_ports(&self) -> Vec<u16> {
+        self.live_masters().iter().filter_map(|m| m.port()).collect()
+    }
+
     /// Replicas of the master with this id that are not marked failed nor suspected (`fail?`), sorted by port.
     pub fn replicas_of(&self, master_id: &str) -> Vec<&NodeEntry> {
         let mut replicas: Vec<_> = self

@@ -90,13 +90,7 @@ async fn keys_stay_readable_and_new_writes_land_while_slots_move() -> Result<()>
     let cluster = Cluster::start_for_test().await?;
     let keys = data::keys("reshard", 3000);
     data::write(&mut cluster.client().await?, &keys).await?;
-    let ports: Vec<u16> = cluster
-        .topology()
-        .await?
-        .live_masters()
-        .iter()
-        .filter_map(|m| m.port())
-        .collect();
+    let ports = cluster.topology().await?.master_ports();
 
     let classic = Reshard::new(ports[0], ports[1], Slots::Count(500)).classic();
     assert_eq!(
@@ -147,7 +141,7 @@ const MOVED: redis::ErrorKind = redis::ErrorKind::Server(redis::ServerErrorKind:
 async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_back() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
     let topology = cluster.topology().await?;
-    let masters: Vec<u16> = topology.live_masters().iter().filter_map(|m| m.port()).collect();
+    let masters = topology.master_ports();
     let (from, to) = (masters[0], masters[1]);
     let replica = topology.replicas_of(&topology.by_port(to).unwrap().id)[0]
         .port()

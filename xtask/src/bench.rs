@@ -1,12 +1,17 @@
 //! `cargo xtask bench`: how fast clusters are made, fail over and heal, next to the standard route.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use cluster_tests::node::command;
 use cluster_tests::playground::{self as harness, BuildOutcome, Docker, ensure_built, time_cold_build};
-use cluster_tests::topology::InfoFields;
-use cluster_tests::{Cluster, ClusterSpec, Error, FailoverKind, Networking, Result, Version};
+use cluster_tests::topology::{InfoFields, SlotRange};
+use cluster_tests::{
+    Cluster, ClusterSpec, Error, FailoverKind, MigrationMethod, Networking, Reshard, Result, Slots, Version, data,
+    has_atomic_migration,
+};
+use redis::cluster_async::ClusterConnection;
 
 /// Options of `cargo xtask bench`.
 #[derive(clap::Args)]
@@ -33,7 +38,15 @@ pub struct Args {
     /// 60 and 100 nodes (masters with one replica each), once each.
     #[arg(long)]
     scale: bool,
+    /// Measure resharding instead: the time to move 1,000 slots holding 100,000 keys, classic and (where the
+    /// server has it) atomic, and the longest stall of a client writing into those slots meanwhile.
+    #[arg(long, conflicts_with = "scale")]
+    reshard: bool,
 }
+
+/// Slots `--reshard` moves (0 to this - 1, all on the first master), and keys written into each.
+const RESHARD_SLOTS: u16 = 1000;
+const KEYS_PER_SLOT: usize = 100;
 
 /// Cluster sizes `--scale` measures, as masters with one replica each.
 const SCALE_MASTERS: [usize; 5] = [3, 6, 15, 30, 50];
@@ -50,6 +63,9 @@ pub async fn run(args: Args) -> Result<()> {
     let docker = Docker::connect().await?;
     if args.scale {
         return scale(&docker, version, &args).await;
+    }
+    if args.reshard {
+        return reshard(&docker, version, &args).await;
     }
     let mut samples = Samples::new();
     let log = |line: &str| {
@@ -150,6 +166,12 @@ pub async fn run(args: Args) -> Result<()> {
         samples.entry("suite wall time (s)".into()).or_default().push(seconds);
     }
 
+    print_samples(version, &args, node_timeout, &samples);
+    Ok(())
+}
+
+/// Prints `samples` as a table of median, min and max (or as JSON with `--json`).
+fn print_samples(version: &Version, args: &Args, node_timeout: Duration, samples: &Samples) {
     let node_timeout_s = node_timeout.as_secs_f64();
     if args.json {
         let figures: serde_json::Map<String, serde_json::Value> = samples
@@ -170,12 +192,126 @@ pub async fn run(args: Args) -> Result<()> {
             version.name, version.server, args.runs
         );
         println!("{:<50} {:>9} {:>9} {:>9}", "figure", "median", "min", "max");
-        for (name, s) in &samples {
+        for (name, s) in samples {
             let st = stats(s);
             println!("{name:<50} {:>9.3} {:>9.3} {:>9.3}", st.median, st.min, st.max);
         }
     }
+}
+
+/// `--reshard`: one cluster; slots 0-999 filled with 100 keys each, then moved to the second master and back in
+/// each run, while a client writes into them. The move out is classic; the move back uses the server's own method
+/// (atomic where it has one, so both are measured on the same keys).
+async fn reshard(docker: &Docker, version: &'static Version, args: &Args) -> Result<()> {
+    ensure_built(docker, version).await?;
+    let (cluster, _) = harness::create(docker, bench_spec(version, Networking::Pod, "reshard", 0)).await?;
+    let masters = cluster.topology().await?.master_ports();
+    let (a, b) = (masters[0], masters[1]);
+    let tags: Vec<String> = data::key_per_slot("bench")
+        .into_iter()
+        .take(RESHARD_SLOTS.into())
+        .collect();
+    let log = |line: &str| {
+        if !args.json {
+            eprintln!("  {line}")
+        }
+    };
+    log(&format!(
+        "writing {} keys into slots 0-{}",
+        tags.len() * KEYS_PER_SLOT,
+        RESHARD_SLOTS - 1
+    ));
+    let mut client = cluster.client().await?;
+    for tag in &tags {
+        let mut mset = redis::cmd("MSET");
+        for i in 0..KEYS_PER_SLOT {
+            mset.arg(format!("{{{tag}}}:{i}")).arg(i);
+        }
+        mset.query_async::<()>(&mut client).await?;
+    }
+    let atomic = has_atomic_migration(cluster.access(), cluster.addr(a).await?).await?;
+    let slots = Slots::Range(SlotRange {
+        start: 0,
+        end: RESHARD_SLOTS - 1,
+    });
+    let mut samples = Samples::new();
+    for run in 0..args.runs {
+        log(&format!("run {}/{}", run + 1, args.runs));
+        for reshard in [Reshard::new(a, b, slots).classic(), Reshard::new(b, a, slots)] {
+            let (method, took, stall) = timed_move(&cluster, &reshard, &tags).await?;
+            let method = match method {
+                MigrationMethod::Atomic => "atomic",
+                MigrationMethod::Classic => "classic",
+            };
+            let what = format!("{RESHARD_SLOTS} slots, {}k keys", tags.len() * KEYS_PER_SLOT / 1000);
+            let mut add = |name: String, d: Duration| samples.entry(name).or_default().push(d.as_secs_f64());
+            add(format!("reshard {what}: {method} (s)"), took);
+            add(format!("reshard longest write stall: {method} (s)"), stall);
+        }
+    }
+    log(&format!(
+        "atomic migration: {}",
+        if atomic { "yes" } else { "not on this server" }
+    ));
+    print_samples(version, args, cluster.node_timeout(), &samples);
+    cluster.remove().await?;
     Ok(())
+}
+
+/// Carries out `reshard` while a client writes into the moving slots; returns the method, the time the move
+/// took, and the longest time the writer went without an acknowledged write while it ran.
+async fn timed_move(
+    cluster: &Cluster,
+    reshard: &Reshard,
+    tags: &[String],
+) -> Result<(MigrationMethod, Duration, Duration)> {
+    let stop = AtomicBool::new(false);
+    let writer = write_loop(cluster.client().await?, tags, &stop);
+    let start = Instant::now();
+    let moving = async {
+        let report = cluster.reshard(reshard).await;
+        stop.store(true, Ordering::Relaxed);
+        report
+    };
+    let (report, (acks, failed)) = tokio::join!(moving, writer);
+    let (report, end) = (report?, Instant::now());
+    let expected = tags.len() * KEYS_PER_SLOT;
+    if report.keys < expected {
+        return Err(Error::new(format!(
+            "the move carried {} keys, fewer than the {expected} written",
+            report.keys
+        )));
+    }
+    if failed > 0 {
+        return Err(Error::new(format!("{failed} writes failed during the move")));
+    }
+    Ok((report.method, report.took, longest_gap(start, end, &acks)))
+}
+
+/// Sets keys into the slots of `tags`, one after the other, until `stop`; returns when each write was
+/// acknowledged and how many failed.
+async fn write_loop(mut client: ClusterConnection, tags: &[String], stop: &AtomicBool) -> (Vec<Instant>, usize) {
+    let (mut acks, mut failed) = (Vec::new(), 0);
+    for n in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let key = format!("{{{}}}:w{n}", tags[n % tags.len()]);
+        match redis::cmd("SET").arg(&key).arg(n).query_async::<()>(&mut client).await {
+            Ok(()) => acks.push(Instant::now()),
+            Err(_) => failed += 1,
+        }
+    }
+    (acks, failed)
+}
+
+/// The longest stretch between `start`, the acknowledgements and `end`.
+fn longest_gap(start: Instant, end: Instant, acks: &[Instant]) -> Duration {
+    let times: Vec<Instant> = std::iter::once(start)
+        .chain(acks.iter().copied().filter(|t| (start..=end).contains(t)))
+        .chain(std::iter::once(end))
+        .collect();
+    times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
 }
 
 /// `--scale`: one cluster of each size of [`SCALE_MASTERS`], made and removed in turn.

@@ -14,6 +14,7 @@ mod membership;
 mod playground;
 mod progress;
 mod reshard;
+mod scaling;
 mod stop;
 
 use std::process::ExitCode;
@@ -61,6 +62,14 @@ enum Command {
     /// Move slots with their keys from one master to another while the cluster serves traffic (atomic migration
     /// where the server has it), or hold one slot half-way for ASK tests (`--hold`, then `--finish` or `--abort`).
     Reshard(reshard::Args),
+    /// Add an empty master (with replicas of its own) on spare published ports, then move slots onto it until
+    /// the masters are even.
+    AddMaster(scaling::AddMasterArgs),
+    /// Drain a master's slots (with their keys) evenly to the others, then remove it and its replicas and have
+    /// every node forget them.
+    RemoveMaster(scaling::RemoveMasterArgs),
+    /// Even out slots (with their keys) across the masters: those above the even share give to those below.
+    Rebalance,
     /// Freeze a node's process (docker pause): it stays in the network and its peers see it time out.
     Pause(faults::PauseArgs),
     /// Thaw a paused node and report what it became.
@@ -132,6 +141,9 @@ fn main() -> ExitCode {
             | Command::Join(_)
             | Command::Forget
             | Command::Reshard(_)
+            | Command::AddMaster(_)
+            | Command::RemoveMaster(_)
+            | Command::Rebalance
             | Command::Pause(_)
             | Command::Resume(_)
             | Command::Kill(_)
@@ -168,6 +180,9 @@ fn main() -> ExitCode {
             Command::Join(args) => membership::join(name, args).await,
             Command::Forget => membership::forget(name).await,
             Command::Reshard(args) => reshard::run(name, args).await,
+            Command::AddMaster(args) => scaling::add_master(name, args).await,
+            Command::RemoveMaster(args) => scaling::remove_master(name, args).await,
+            Command::Rebalance => scaling::rebalance(name).await,
             Command::Pause(args) => faults::pause(name, args).await,
             Command::Resume(args) => faults::resume(name, args).await,
             Command::Kill(args) => faults::kill(name, args).await,

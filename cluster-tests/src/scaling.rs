@@ -1,0 +1,447 @@
+//! Scaling out and in: add a master (with replicas of its own) and move slots onto it, drain a master and take it
+//! out with its replicas, even out slots across masters. Slots move with their keys through [`Cluster::reshard`].
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::cluster::Cluster;
+use crate::faults::pick_master;
+use crate::migration::{Reshard, ReshardReport, Slots, ranges};
+use crate::topology::{ClusterNodes, SlotRange};
+use crate::{Error, Result, bail, wait};
+
+/// Slots one master hands to another, as a plan decides them (the source's lowest slots first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotMove {
+    /// Port of the master the slots leave.
+    pub from: u16,
+    /// Port of the master they go to.
+    pub to: u16,
+    /// The slots.
+    pub slots: Vec<SlotRange>,
+}
+
+/// Moves carried out one after the other (a rebalance, or the drain of a master).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MovesReport {
+    /// Each move as its reshard reported it.
+    pub moves: Vec<ReshardReport>,
+    /// Time from the first move until the last left the cluster ready.
+    pub took: Duration,
+}
+
+impl MovesReport {
+    /// Slots moved in all.
+    pub fn slots(&self) -> usize {
+        self.moves.iter().flat_map(|m| &m.slots).map(SlotRange::len).sum()
+    }
+
+    /// Keys moved in all.
+    pub fn keys(&self) -> usize {
+        self.moves.iter().map(|m| m.keys).sum()
+    }
+}
+
+/// What [`Cluster::add_master`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddMasterReport {
+    /// Port of the new master.
+    pub port: u16,
+    /// Its node id.
+    pub id: String,
+    /// Ports of its replicas.
+    pub replicas: Vec<u16>,
+    /// The slots moved onto it.
+    pub rebalance: MovesReport,
+    /// Time from starting its container until it, its replicas and the cluster were ready.
+    pub took: Duration,
+}
+
+/// What [`Cluster::remove_master`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveMasterReport {
+    /// Port of the master removed.
+    pub port: u16,
+    /// Ports of its replicas, removed with it.
+    pub replicas: Vec<u16>,
+    /// The slots moved off it.
+    pub drain: MovesReport,
+    /// Time from the first move until the others had forgotten it and the cluster was ready.
+    pub took: Duration,
+}
+
+/// Which slots each live master serves, by port (sorted by port).
+type Holdings = [(u16, Vec<SlotRange>)];
+
+fn count(slots: &[SlotRange]) -> usize {
+    slots.iter().map(SlotRange::len).sum()
+}
+
+/// Moves that even out slots: the masters above the even share give their surplus to those below. The share is
+/// total / masters; the remainder goes one slot each to the masters holding most (ties: lowest port), so the
+/// fewest slots move.
+fn rebalance_plan(holdings: &Holdings) -> Vec<SlotMove> {
+    let counts: Vec<usize> = holdings.iter().map(|(_, s)| count(s)).collect();
+    let (total, n) = (counts.iter().sum::<usize>(), holdings.len().max(1));
+    let mut targets = vec![total / n; holdings.len()];
+    let mut order: Vec<usize> = (0..holdings.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(counts[i]), holdings[i].0));
+    for &i in order.iter().take(total % n) {
+        targets[i] += 1;
+    }
+    match_moves(holdings, &targets)
+}
+
+/// Moves that empty the master on `leaving` onto the others, each slot going to the one holding fewest at that
+/// point (ties: lowest port), so they end as even as draining alone can make them.
+fn drain_plan(holdings: &Holdings, leaving: u16) -> Vec<SlotMove> {
+    let mut targets: Vec<usize> = holdings.iter().map(|(_, s)| count(s)).collect();
+    let Some(out) = holdings.iter().position(|(p, _)| *p == leaving) else {
+        return Vec::new();
+    };
+    for _ in 0..std::mem::take(&mut targets[out]) {
+        let fewest = (0..holdings.len())
+            .filter(|&i| i != out)
+            .min_by_key(|&i| (targets[i], holdings[i].0));
+        match fewest {
+            Some(i) => targets[i] += 1,
+            None => return Vec::new(),
+        }
+    }
+    match_moves(holdings, &targets)
+}
+
+/// Moves that bring each master to its target count: givers (in port order) hand their lowest surplus slots to
+/// takers (in port order), filling one taker before the next.
+fn match_moves(holdings: &Holdings, targets: &[usize]) -> Vec<SlotMove> {
+    let mut takers: VecDeque<(u16, usize)> = holdings
+        .iter()
+        .zip(targets)
+        .filter(|((_, s), t)| count(s) < **t)
+        .map(|((p, s), t)| (*p, t - count(s)))
+        .collect();
+    let mut moves = Vec::new();
+    for ((from, slots), target) in holdings.iter().zip(targets) {
+        let mut own: Vec<u16> = slots.iter().flat_map(|r| r.start..=r.end).collect();
+        own.sort_unstable();
+        let mut give = &own[..own.len().saturating_sub(*target)];
+        while let (false, Some((to, need))) = (give.is_empty(), takers.front_mut()) {
+            let n = (*need).min(give.len());
+            moves.push(SlotMove {
+                from: *from,
+                to: *to,
+                slots: ranges(&give[..n]),
+            });
+            give = &give[n..];
+            *need -= n;
+            if *need == 0 {
+                takers.pop_front();
+            }
+        }
+    }
+    moves
+}
+
+/// The live masters' slots, by port.
+fn holdings(topology: &ClusterNodes) -> Vec<(u16, Vec<SlotRange>)> {
+    topology
+        .live_masters()
+        .into_iter()
+        .filter_map(|m| Some((m.port()?, m.slots.clone())))
+        .collect()
+}
+
+/// Refuses to remove the master on `port`: unknown, a replica, failed, or the last master.
+fn check_removal(topology: &ClusterNodes, port: u16) -> Result<()> {
+    pick_master(topology, Some(port))?;
+    if topology.live_masters().len() < 2 {
+        bail!("port {port} is the last master: its slots would have nowhere to go");
+    }
+    Ok(())
+}
+
+impl Cluster {
+    /// Evens out slots across the live masters, with their keys (like `redis-cli --cluster rebalance`): those
+    /// above the even share give to those below, until each holds the share or one more. Refused while a slot is
+    /// held or the cluster is not ready.
+    pub async fn rebalance(&self) -> Result<MovesReport> {
+        self.refuse_held("rebalancing").await?;
+        self.check_healthy("no slot is moved").await?;
+        let moves = rebalance_plan(&holdings(&self.topology().await?));
+        self.carry_out(&moves).await
+    }
+
+    /// Adds an empty master on `port` (default: the lowest free published port), moves slots onto it until the
+    /// masters are even ([`Cluster::rebalance`]), then gives it `replicas` replicas of its own on the next free
+    /// ports; returns once all are synced and the cluster ready. Refused before anything starts: a slot held, a
+    /// cluster not ready, fewer free published ports than new nodes (a pod cannot publish more once it runs).
+    pub async fn add_master(&self, port: Option<u16>, replicas: usize) -> Result<AddMasterReport> {
+        self.refuse_held("adding a master").await?;
+        if replicas > 10 {
+            bail!("{replicas} replicas for one master is more than the 10 a cluster is made with at most");
+        }
+        let nodes = self.nodes().await?;
+        let ports = self.new_ports(&nodes, port, 1 + replicas)?;
+        let image = self.new_node_image(&nodes)?;
+        self.check_healthy("no master is added to it").await?;
+        let (port, replica_ports) = (ports[0], &ports[1..]);
+        let start = Instant::now();
+        tracing::info!("add-master: a master on {port}, then slots onto it, then {replicas} replica(s)");
+        let id = self.start_member(port, &image, None).await?;
+        // Replicas come after the slots: a replica of a master without slots is listed nowhere clients look.
+        let rebalance = self.rebalance().await.map_err(|e| {
+            e.context(format!(
+                "master {port} was added but the slots did not all move onto it; `rebalance` tries again, \
+                 `remove-master {port}` takes it out again"
+            ))
+        })?;
+        for &replica in replica_ports {
+            self.start_member(replica, &image, Some((&id, port)))
+                .await
+                .map_err(|e| {
+                    e.context(format!(
+                        "master {port} was added with its slots, but a replica on {replica} was not; `join \
+                         --replicate {port}` adds one"
+                    ))
+                })?;
+        }
+        Ok(AddMasterReport {
+            port,
+            id,
+            replicas: replica_ports.to_vec(),
+            rebalance,
+            took: start.elapsed(),
+        })
+    }
+
+    /// Drains the master on `port` (its slots and keys go evenly to the other masters), then removes it and its
+    /// replicas: their containers go and every remaining node forgets them at once (a forgotten id is refused for
+    /// 60 s, so gossip cannot bring it back). Returns once the cluster is ready without them. Refused before
+    /// anything moves: an unknown port, a replica, the last master, a slot held, a cluster not ready.
+    pub async fn remove_master(&self, port: u16) -> Result<RemoveMasterReport> {
+        self.refuse_held("removing a master").await?;
+        check_removal(&self.topology().await?, port)?;
+        self.check_healthy("no master is removed from it").await?;
+        let topology = self.topology().await?;
+        check_removal(&topology, port)?;
+        let master = topology.by_port(port).expect("check_removal found it").clone();
+        // Every replica it has, failed ones too: they all go.
+        let replicas: Vec<(Option<u16>, String)> = topology
+            .nodes
+            .iter()
+            .filter(|n| n.master_id.as_deref() == Some(master.id.as_str()))
+            .map(|n| (n.port(), n.id.clone()))
+            .collect();
+        let start = Instant::now();
+        let drain = self
+            .carry_out(&drain_plan(&holdings(&topology), port))
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                "master {port} was not drained; `remove-master {port}` tries again, `rebalance` evens out what moved"
+            ))
+            })?;
+        let leaving: Vec<(Option<u16>, String)> = std::iter::once((Some(port), master.id.clone()))
+            .chain(replicas.iter().cloned())
+            .collect();
+        let containers = self.nodes().await?;
+        for node in containers
+            .iter()
+            .filter(|c| leaving.iter().any(|(p, _)| *p == Some(c.port)))
+        {
+            self.docker.remove_container(&node.id).await?;
+            if let Some(addr) = node.addr {
+                self.pool.forget(addr);
+            }
+        }
+        let ids: Vec<&str> = leaving.iter().map(|(_, id)| id.as_str()).collect();
+        self.forget(&ids).await?;
+        tracing::info!(
+            "remove-master: {port} and {} replica(s) removed and forgotten",
+            replicas.len()
+        );
+        let timeout = self.identity.step_timeout(containers.len());
+        wait::until(
+            &format!("every node to forget {port} and its replicas"),
+            timeout,
+            || async {
+                for view in self.views().await? {
+                    if let Some(id) = ids.iter().find(|id| view.nodes.get(id).is_some()) {
+                        bail!("{} still knows {id}", view.addr);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        self.wait_ready(crate::Shape::Any, timeout).await?;
+        Ok(RemoveMasterReport {
+            port,
+            replicas: replicas.iter().filter_map(|(p, _)| *p).collect(),
+            drain,
+            took: start.elapsed(),
+        })
+    }
+
+    /// Carries out `moves` one after the other, each as a reshard of the source's lowest slots.
+    async fn carry_out(&self, moves: &[SlotMove]) -> Result<MovesReport> {
+        let start = Instant::now();
+        let mut done = Vec::new();
+        for (i, m) in moves.iter().enumerate() {
+            let n = count(&m.slots);
+            let report = self
+                .reshard(&Reshard::new(m.from, m.to, Slots::Count(n)))
+                .await
+                .map_err(|e| {
+                    e.context(format!(
+                        "move {} of {}: {n} slots from {} to {}",
+                        i + 1,
+                        moves.len(),
+                        m.from,
+                        m.to
+                    ))
+                })?;
+            if report.slots != m.slots {
+                return Err(Error::new(format!(
+                    "move {} of {}: the reshard moved other slots than planned",
+                    i + 1,
+                    moves.len()
+                )));
+            }
+            done.push(report);
+        }
+        Ok(MovesReport {
+            moves: done,
+            took: start.elapsed(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::SLOTS;
+
+    fn r(start: u16, end: u16) -> SlotRange {
+        SlotRange { start, end }
+    }
+
+    /// Applies `moves` to `holdings` and returns each master's slot count, checking each move takes the source's
+    /// lowest slots, as a reshard of `Slots::Count` does.
+    fn after(holdings: &Holdings, moves: &[SlotMove]) -> Vec<(u16, usize)> {
+        let mut owned: Vec<(u16, Vec<u16>)> = holdings
+            .iter()
+            .map(|(p, s)| (*p, s.iter().flat_map(|r| r.start..=r.end).collect()))
+            .collect();
+        for m in moves {
+            let n = count(&m.slots);
+            let from = owned.iter_mut().find(|(p, _)| *p == m.from).unwrap();
+            from.1.sort_unstable();
+            let taken: Vec<u16> = from.1.drain(..n).collect();
+            assert_eq!(ranges(&taken), m.slots, "{m:?} takes the source's lowest slots");
+            owned.iter_mut().find(|(p, _)| *p == m.to).unwrap().1.extend(taken);
+        }
+        owned.into_iter().map(|(p, s)| (p, s.len())).collect()
+    }
+
+    #[test]
+    fn a_new_empty_master_gets_an_even_share_from_each_of_the_others() {
+        let holdings = [
+            (7001, vec![r(0, 5460)]),
+            (7002, vec![r(5461, 10922)]),
+            (7003, vec![r(10923, 16383)]),
+            (7007, vec![]),
+        ];
+        let moves = rebalance_plan(&holdings);
+        assert_eq!(
+            moves,
+            [
+                SlotMove {
+                    from: 7001,
+                    to: 7007,
+                    slots: vec![r(0, 1364)]
+                },
+                SlotMove {
+                    from: 7002,
+                    to: 7007,
+                    slots: vec![r(5461, 6826)]
+                },
+                SlotMove {
+                    from: 7003,
+                    to: 7007,
+                    slots: vec![r(10923, 12287)]
+                },
+            ]
+        );
+        assert_eq!(
+            after(&holdings, &moves),
+            [(7001, 4096), (7002, 4096), (7003, 4096), (7007, 4096)]
+        );
+    }
+
+    #[test]
+    fn an_uneven_cluster_ends_within_one_slot_of_the_share_and_an_even_one_moves_nothing() {
+        let holdings = [
+            (7001, vec![r(0, 999)]),
+            (7002, vec![r(1000, 12000)]),
+            (7003, vec![r(12001, 16383)]),
+        ];
+        let moves = rebalance_plan(&holdings);
+        assert!(
+            moves.iter().all(|m| m.from == 7002),
+            "only the one above the share gives: {moves:?}"
+        );
+        let counts = after(&holdings, &moves);
+        assert_eq!(counts.iter().map(|(_, n)| n).sum::<usize>(), usize::from(SLOTS));
+        for (port, n) in &counts {
+            assert!((5461..=5462).contains(n), "{port} holds {n}");
+        }
+        let even = [
+            (7001, vec![r(0, 5460)]),
+            (7002, vec![r(5461, 10922)]),
+            (7003, vec![r(10923, 16383)]),
+        ];
+        assert!(rebalance_plan(&even).is_empty());
+    }
+
+    #[test]
+    fn a_drained_master_gives_everything_evenly_and_the_others_give_nothing() {
+        let holdings = [
+            (7001, vec![r(0, 4095)]),
+            (7002, vec![r(4096, 8191)]),
+            (7003, vec![r(8192, 12287)]),
+            (7007, vec![r(12288, 12300), r(12301, 16383)]),
+        ];
+        let moves = drain_plan(&holdings, 7007);
+        assert!(moves.iter().all(|m| m.from == 7007), "{moves:?}");
+        assert_eq!(moves.len(), 3);
+        assert_eq!(
+            after(&holdings, &moves),
+            [(7001, 5462), (7002, 5461), (7003, 5461), (7007, 0)]
+        );
+        // A drain tops up the emptiest first.
+        let holdings = [
+            (7001, vec![r(0, 9999)]),
+            (7002, vec![r(10000, 10999)]),
+            (7003, vec![r(11000, 16383)]),
+        ];
+        let moves = drain_plan(&holdings, 7003);
+        assert_eq!(after(&holdings, &moves), [(7001, 10000), (7002, 6384), (7003, 0)]);
+        assert!(drain_plan(&[(7001, vec![r(0, 16383)])], 7001).is_empty());
+    }
+
+    #[test]
+    fn removing_a_replica_an_unknown_port_or_the_last_master_is_refused() {
+        let nodes = ClusterNodes::parse(include_str!("../fixtures/redis-7.0.cluster-nodes.txt")).unwrap();
+        let err = check_removal(&nodes, 7004).unwrap_err().to_string();
+        assert!(err.contains("port 7004 is a replica (of 7001)"), "{err}");
+        let err = check_removal(&nodes, 7010).unwrap_err().to_string();
+        assert!(err.contains("no node listens on port 7010"), "{err}");
+        check_removal(&nodes, 7002).unwrap();
+        let lone =
+            "07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-16383";
+        let err = check_removal(&ClusterNodes::parse(lone).unwrap(), 7001).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Refused);
+        assert!(err.to_string().contains("the last master"), "{err}");
+    }
+}
