@@ -20,7 +20,7 @@ use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::node_image::NodeImage;
 use crate::ready::{self, Shape};
 use crate::removal::{Removed, remove_cluster};
-use crate::security::{Access, Secrets};
+use crate::security::{Access, Secrets, TlsFiles};
 use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
 use crate::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::versions::Version;
@@ -146,19 +146,26 @@ impl Cluster {
         self.attachment.published().cloned()
     }
 
-    /// URLs of the live nodes (`redis://127.0.0.1:7001/`, ...), the seeds any cluster client library needs.
+    /// URLs of the live nodes (`redis://127.0.0.1:7001/`, ...; `rediss://` with TLS), the seeds any cluster client
+    /// library needs.
     pub async fn initial_nodes(&self) -> Result<Vec<String>> {
         Ok(self
             .live_addrs()
             .await?
             .iter()
-            .map(|a| format!("redis://{a}/"))
+            .map(|a| format!("{}://{a}/", self.access().scheme()))
             .collect())
     }
 
     /// The credentials its nodes need (none by default), for clients of the test's own making.
     pub fn access(&self) -> &Access {
         self.pool.access()
+    }
+
+    /// Where a host client finds the CA, a client certificate and its key, if the nodes speak only TLS (e.g.
+    /// `redis-cli --tls --cacert <ca> --cert <cert> --key <key> -c -p 7001`).
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        self.secrets.as_ref().and_then(Secrets::tls_files)
     }
 
     /// The node timeout the cluster runs with.
@@ -310,17 +317,24 @@ impl Cluster {
         if let Some(password) = access.password() {
             builder = builder.password(password);
         }
+        if let Some(tls) = access.tls() {
+            builder = builder.certs(tls.redis_certificates());
+        }
         Ok(configure(builder).build()?.get_async_connection().await?)
     }
 
     /// Runs the node image's command-line client (`redis-cli` or `valkey-cli`) with `args` on the host's network,
     /// as a program on the host would (Linux; on Docker Desktop the "host" network is the VM's). Returns its
-    /// output, or an error with it if the client exits non-zero.
+    /// output, or an error with it if the client exits non-zero. On a TLS cluster it is given the cluster's CA and
+    /// client certificate (`--tls --cacert ... --cert ... --key ...` come first).
     pub async fn host_cli(&self, args: &[&str]) -> Result<String> {
         static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
+        /// The uid the client runs as, owning its TLS files.
+        const CLI_UID: u32 = 65534;
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
         let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.identity.name)))?;
         let cli = self.identity.image.cli()?.to_owned();
+        let (files, tls_args) = self.access().cli_tls(CLI_UID);
         let spec = ContainerSpec {
             name: format!(
                 "{}-cli-{}",
@@ -330,8 +344,10 @@ impl Cluster {
             image,
             network: "host".into(),
             entrypoint: Some(vec![cli.clone()]),
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args: tls_args.iter().chain(args).map(|a| a.to_string()).collect(),
             labels: self.identity.labels(),
+            user: Some(CLI_UID.to_string()),
+            files,
             ..Default::default()
         };
         let (code, output) = self.docker.run_to_end(&spec, RESPONSE_TIMEOUT * 5).await?;

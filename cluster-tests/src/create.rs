@@ -1,4 +1,5 @@
-//! Making a cluster: start the node containers, meet them, assign slots, attach replicas, wait until ready.
+//! Making a cluster: start the node containers (see [`crate::node_start`]), meet them, assign slots, attach
+//! replicas, wait until ready.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -6,17 +7,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
-use futures_util::{StreamExt, stream};
 
 use crate::cluster::{Cluster, Nudge, advance_idle_masters};
-use crate::docker::{ContainerSpec, Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_PORT, Network, cluster_filter};
+use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, Network, cluster_filter};
 use crate::networking::{Attachment, Networking, start_pod};
 use crate::node;
 use crate::node_image::{ImageSource, NodeImage};
+use crate::node_start::{meet_all, node_container, replicate, start_node};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_cluster;
-use crate::security::{Access, CONFIG_PATH, Secrets};
-use crate::spec::{ClusterSpec, FIRST_PORT, Identity};
+use crate::security::Access;
+use crate::spec::{ClusterSpec, FIRST_PORT};
 use crate::topology::{SLOTS, SlotRange, format_ranges};
 use crate::{Error, ErrorKind, Result, bail, owner, wait};
 
@@ -49,57 +50,6 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
         cursor += per_node;
     }
     ranges
-}
-
-/// The container spec of the node listening on `port`, attached to the cluster's pod or network.
-pub(crate) fn node_container(
-    identity: &Identity,
-    port: u16,
-    attachment: &Attachment,
-    secrets: Option<&Secrets>,
-) -> ContainerSpec {
-    let mut labels = identity.labels();
-    labels.insert(LABEL_PORT.to_owned(), port.to_string());
-    let args = [
-        "--port",
-        &port.to_string(),
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-node-timeout",
-        &identity.node_timeout.as_millis().to_string(),
-        "--protected-mode",
-        "no",
-        "--save",
-        "",
-        "--appendonly",
-        if identity.persist { "yes" } else { "no" },
-        // Written to the file before the reply, fsynced once a second: a killed process (not a lost machine)
-        // loses nothing acknowledged, at a fraction of `always`'s cost.
-        "--appendfsync",
-        "everysec",
-        // A disk-based sync starts at once on every version; a diskless one waits 5 s by default, and on Redis 6.0
-        // for its once-a-second replication cron even with no delay (1 s more to create and to join).
-        "--repl-diskless-sync",
-        "no",
-    ];
-    let mut container = ContainerSpec {
-        name: format!("{}-{port}", identity.name),
-        // Its own uid, so that rules inside a shared network namespace can single out its traffic.
-        user: Some(port.to_string()),
-        args: args.iter().map(|a| a.to_string()).collect(),
-        labels,
-        ..Default::default()
-    };
-    if let Some(secrets) = secrets {
-        // The config file comes first: the server reads it, then the arguments.
-        container.args.insert(0, CONFIG_PATH.to_owned());
-        container.files.push(secrets.node_file(port));
-    }
-    identity.image.apply(&mut container);
-    attachment.attach(&mut container);
-    container
 }
 
 /// Makes the cluster's pod (its first port then known) or bridge network.
@@ -166,69 +116,6 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// Starts a node container and waits until it answers; returns its address and node id. A container whose
-/// server does not answer is removed again.
-pub(crate) async fn start_node(
-    docker: &Docker,
-    container: ContainerSpec,
-    port: u16,
-    networking: Networking,
-    access: &Access,
-) -> Result<(SocketAddr, String)> {
-    let started = docker.run(&container).await?;
-    let answered = async {
-        let addr = networking
-            .node_addr(started.ip, port)
-            .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
-        // Ok(Err(e)): the server exited, give up at once with its last words.
-        let id = wait::until(
-            &format!("{} to answer", container.name),
-            Duration::from_secs(20),
-            || async {
-                let e = match access.command::<String>(addr, &["CLUSTER", "MYID"]).await {
-                    Ok(id) => return Ok(Ok(id)),
-                    Err(e) => e,
-                };
-                match docker.state(&started.id).await? {
-                    Some(state) if state == "running" => Err(e),
-                    state => {
-                        let logs = docker.log_tail(&started.id, 5).await.unwrap_or_default();
-                        Ok(Err(Error::new(format!(
-                            "the server of {} stopped ({}) instead of answering; its last words:\n{}",
-                            container.name,
-                            state.as_deref().unwrap_or("removed"),
-                            logs.trim_end()
-                        ))))
-                    }
-                }
-            },
-        )
-        .await??;
-        Ok((addr, id))
-    };
-    let result = answered.await;
-    if result.is_err() {
-        docker.remove_container(&started.id).await.ok();
-    }
-    result
-}
-
-/// Makes `replica` replicate the master `master_id`, once the replica has learnt of that master.
-pub(crate) async fn replicate(access: &Access, replica: SocketAddr, master_id: &str, timeout: Duration) -> Result<()> {
-    wait::until(&format!("{replica} to replicate {master_id}"), timeout, || async {
-        let view = access.view(replica).await?;
-        match view.nodes.get(master_id) {
-            Some(m) if !m.in_handshake() => {
-                access
-                    .command::<()>(replica, &["CLUSTER", "REPLICATE", master_id])
-                    .await
-            }
-            _ => bail!("{replica} has not met its master yet"),
-        }
-    })
-    .await
-}
-
 /// Gives each node a distinct config epoch, from `first` up: this spares the servers their epoch-collision round
 /// (as redis-cli does). Only nodes that know no other node accept it.
 async fn set_config_epochs(access: &Access, nodes: &[(SocketAddr, String)], first: usize) -> Result<()> {
@@ -237,34 +124,6 @@ async fn set_config_epochs(access: &Access, nodes: &[(SocketAddr, String)], firs
         .enumerate()
         .map(|(i, (addr, _))| access.command::<()>(*addr, &["CLUSTER", "SET-CONFIG-EPOCH", &(first + i).to_string()]));
     try_join_all(epochs).await.map(drop)
-}
-
-/// How many nodes a new node meets directly: up to 9 nodes that is all of them, so nobody waits for gossip to learn
-/// of the others; beyond, gossip spreads the rest within a few node timeouts, and the meets stay linear in the
-/// number of nodes (a full mesh of 100 nodes is 4,950 meets, which a 2-core machine cannot answer in time).
-const MEET_FANOUT: usize = 8;
-/// How many commands of one step are in flight at once.
-const IN_FLIGHT: usize = 32;
-
-/// Has each of `new` meet the [`MEET_FANOUT`] nodes made just before it (the last of `known`, then the earlier
-/// of `new`).
-pub(crate) async fn meet_all(pool: &node::Pool, new: &[(SocketAddr, String)], known: &[SocketAddr]) -> Result<()> {
-    let all: Vec<SocketAddr> = known.iter().copied().chain(new.iter().map(|(addr, _)| *addr)).collect();
-    let meets = new.iter().enumerate().flat_map(|(j, (from, _))| {
-        let before = &all[..known.len() + j];
-        before[before.len().saturating_sub(MEET_FANOUT)..]
-            .iter()
-            .map(move |to| {
-                let mut meet = redis::cmd("CLUSTER");
-                meet.arg("MEET").arg(to.ip().to_string()).arg(to.port());
-                async move { pool.query::<()>(*from, &meet).await }
-            })
-    });
-    let mut meets = stream::iter(meets).buffer_unordered(IN_FLIGHT);
-    while let Some(met) = meets.next().await {
-        met?;
-    }
-    Ok(())
 }
 
 /// Assigns `range` to the master at `addr`: one `ADDSLOTSRANGE` where supported (Redis 7+), else one `ADDSLOTS`.
@@ -393,7 +252,7 @@ impl Cluster {
     async fn attach(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Self> {
         let (attachment, first_port) = attach_cluster(docker, spec, image).await?;
         // Written once the pod or network is made: the name is then this cluster's.
-        let secrets = spec.secrets();
+        let secrets = spec.secrets()?;
         if let Some(secrets) = &secrets {
             secrets.save()?;
         }
@@ -427,7 +286,13 @@ impl Cluster {
         let result = async {
             let cluster = Self::attach(docker, &spec, &image).await?;
             let nodes = cluster.start_nodes(0..spec.node_count()).await?;
-            let mut cmd = vec![cli.clone(), "--cluster".into(), "create".into()];
+            let mut cmd = vec![cli.clone()];
+            cmd.extend(
+                crate::playground::node_cli_tls_args(&cluster)
+                    .iter()
+                    .map(|a| a.to_string()),
+            );
+            cmd.extend(["--cluster".into(), "create".into()]);
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([
                 "--cluster-replicas".into(),

@@ -400,17 +400,7 @@ impl Docker {
     /// Creates and starts a container, and returns it as Docker then reports it. A port that cannot be published
     /// gives [`Error::PortTaken`] naming it.
     pub(crate) async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
-        let id = self.create(spec).await?;
-        if !spec.files.is_empty() {
-            let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
-                .path("/")
-                .build();
-            let body = bollard::body_full(tar(&spec.files).into());
-            if let Err(e) = self.api.upload_to_container(&id, Some(options), body).await {
-                self.remove_container(&id).await.ok();
-                return Err(Error::from(e).context(format!("copying files into container {}", spec.name)));
-            }
-        }
+        let id = self.create_with_files(spec).await?;
         if let Err(e) = self.api.start_container(&id, None).await {
             self.remove_container(&id).await.ok();
             return Err(
@@ -474,10 +464,26 @@ impl Docker {
         Ok(created.id)
     }
 
+    /// Creates a container and copies its files into it; one whose files cannot be copied is removed again.
+    async fn create_with_files(&self, spec: &ContainerSpec) -> Result<String> {
+        let id = self.create(spec).await?;
+        if !spec.files.is_empty() {
+            let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+                .path("/")
+                .build();
+            let body = bollard::body_full(tar(&spec.files).into());
+            if let Err(e) = self.api.upload_to_container(&id, Some(options), body).await {
+                self.remove_container(&id).await.ok();
+                return Err(Error::from(e).context(format!("copying files into container {}", spec.name)));
+            }
+        }
+        Ok(id)
+    }
+
     /// Runs a container to its end (at most `timeout`), removes it, and returns its exit code and output.
     pub(crate) async fn run_to_end(&self, spec: &ContainerSpec, timeout: Duration) -> Result<(i64, String)> {
         use futures_util::StreamExt;
-        let id = self.create(spec).await?;
+        let id = self.create_with_files(spec).await?;
         let outcome = async {
             self.api.start_container(&id, None).await?;
             let mut waits = self.api.wait_container(&id, None::<WaitContainerOptions>);

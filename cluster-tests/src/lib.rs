@@ -37,6 +37,7 @@ mod networking;
 pub mod node;
 mod node_faults;
 mod node_image;
+mod node_start;
 mod owner;
 pub mod playground;
 mod ready;
@@ -44,6 +45,7 @@ mod removal;
 mod scaling;
 mod security;
 mod spec;
+mod tls;
 pub mod topology;
 mod versions;
 mod wait;
@@ -60,9 +62,10 @@ pub use node_faults::{FaultStart, Rejoin, Takeover};
 pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use ready::Shape;
 pub use scaling::{AddMasterReport, MovesReport, RemoveMasterReport, SlotMove};
-pub use security::{Access, AclUser, HARNESS_USER, generate_password, parse_acl_file};
+pub use security::{Access, AclUser, HARNESS_USER, TlsClient, TlsFiles, generate_password, parse_acl_file};
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
     MAX_NODES, NODE_TIMEOUT_PER_NODE,
 };
+pub use tls::ClientAuth;
 pub use versions::{VERSION_ENV, Version};

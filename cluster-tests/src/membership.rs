@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use crate::cluster::{Cluster, Node};
-use crate::create::{meet_all, node_container, replicate, start_node};
 use crate::faults::pick_master;
 use crate::node_image::NodeImage;
+use crate::node_start::{meet_all, node_container, replicate, start_node};
 use crate::ready::Shape;
 use crate::removal::remove_interrupted_node;
 use crate::spec::{Identity, check_ports};

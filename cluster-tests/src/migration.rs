@@ -235,7 +235,7 @@ impl Cluster {
     pub async fn reshard(&self, reshard: &Reshard) -> Result<ReshardReport> {
         self.refuse_held("resharding").await?;
         let plan = plan(&self.topology().await?, reshard)?;
-        let atomic = !reshard.classic && !reshard.hold && has_atomic_migration(plan.source.addr).await?;
+        let atomic = !reshard.classic && !reshard.hold && has_atomic_migration(self.access(), plan.source.addr).await?;
         let method = if atomic {
             MigrationMethod::Atomic
         } else {
@@ -490,8 +490,8 @@ impl Cluster {
 }
 
 /// Whether the server has atomic slot migration (`CLUSTER MIGRATESLOTS` in its `CLUSTER HELP`).
-pub async fn has_atomic_migration(addr: SocketAddr) -> Result<bool> {
-    let help: Vec<String> = crate::node::command(addr, &["CLUSTER", "HELP"]).await?;
+pub async fn has_atomic_migration(access: &Access, addr: SocketAddr) -> Result<bool> {
+    let help: Vec<String> = access.command(addr, &["CLUSTER", "HELP"]).await?;
     Ok(help.iter().any(|line| line.starts_with("MIGRATESLOTS ")))
 }
 

@@ -22,9 +22,12 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
 impl Access {
     /// Opens a connection to the node at `addr`, authenticated.
     pub async fn connect(&self, addr: SocketAddr) -> Result<MultiplexedConnection> {
-        let info = redis::IntoConnectionInfo::into_connection_info((addr.ip().to_string(), addr.port()))?
+        let info = redis::IntoConnectionInfo::into_connection_info(format!("{}://{addr}/", self.scheme()))?
             .set_redis_settings(self.redis_settings());
-        let client = redis::Client::open(info)?;
+        let client = match self.tls() {
+            Some(tls) => redis::Client::build_with_tls(info, tls.redis_certificates())?,
+            None => redis::Client::open(info)?,
+        };
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT));

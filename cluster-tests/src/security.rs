@@ -1,7 +1,7 @@
-//! Clusters that need credentials: a password on every node and ACL users, set by a server config file copied
-//! into each node's container before it starts (never on a command line or in a label, both of which `docker
-//! inspect` shows), the credentials the harness connects with ([`Access`]), and the files under the target dir
-//! that keep both for later commands (`cargo xtask info`, `join`, ...).
+//! Clusters that need credentials: a password on every node, ACL users and TLS, set by a server config file (and
+//! the TLS files) copied into each node's container before it starts (never on a command line or in a label, both
+//! of which `docker inspect` shows), the credentials the harness connects with ([`Access`]), and the files under
+//! the target dir that keep both for later commands (`cargo xtask info`, `join`, ...) and for host clients.
 //!
 //! With users, the harness has one of its own, [`HARNESS_USER`], with every right; replicas authenticate to their
 //! masters as it, so `default` can be turned off.
@@ -12,6 +12,7 @@ use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
 use crate::docker::PrivateFile;
+use crate::tls::{self, Certificates, ClientAuth};
 use crate::{Error, Result, bail};
 
 /// The ACL user the harness itself (and replication) uses on clusters with users.
@@ -22,6 +23,13 @@ pub(crate) const CONFIG_PATH: &str = "/cluster-tests/node.conf";
 const CONFIG_FILE: &str = "node.conf";
 /// The credentials kept for the harness's later commands.
 const ACCESS_FILE: &str = "access.toml";
+/// The TLS files kept for host clients (`redis-cli --tls --cacert ca.crt --cert client.crt --key client.key`) and,
+/// the node's, for nodes that join later.
+const CA_FILE: &str = "ca.crt";
+const CLIENT_CERT_FILE: &str = "client.crt";
+const CLIENT_KEY_FILE: &str = "client.key";
+const NODE_CERT_FILE: &str = "node.crt";
+const NODE_KEY_FILE: &str = "node.key";
 
 /// An ACL user loaded on every node: `NAME:PASSWORD:RULES`, RULES in the servers' ACL syntax (e.g.
 /// `~* +@read`).
@@ -122,11 +130,13 @@ pub fn parse_acl_file(text: &str) -> Result<Vec<AclUser>> {
     Ok(users)
 }
 
-/// The credentials the harness connects to a cluster's nodes with. `Debug` does not show the password.
+/// The credentials the harness connects to a cluster's nodes with: user, password, and TLS. `Debug` shows no
+/// secret.
 #[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Access {
     user: Option<String>,
     password: Option<String>,
+    tls: Option<TlsClient>,
 }
 
 impl std::fmt::Debug for Access {
@@ -134,7 +144,48 @@ impl std::fmt::Debug for Access {
         f.debug_struct("Access")
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
             .finish()
+    }
+}
+
+/// How a client reaches a TLS cluster: the CA that signed the nodes' certificate, and a client certificate the
+/// nodes accept (needed where they require one), PEM-encoded.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TlsClient {
+    ca: String,
+    client_cert: Option<String>,
+    client_key: Option<String>,
+}
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("client_certificate", &self.client_cert.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsClient {
+    /// The cluster's CA certificate (PEM), to verify the nodes with.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca
+    }
+
+    /// The client certificate and its key (PEM), if this client presents one.
+    pub fn client_pem(&self) -> Option<(&str, &str)> {
+        self.client_cert.as_deref().zip(self.client_key.as_deref())
+    }
+
+    /// The `redis` crate's form of these certificates.
+    pub fn redis_certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self.client_pem().map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.as_bytes().to_vec(),
+                client_key: key.as_bytes().to_vec(),
+            }),
+            root_cert: Some(self.ca.as_bytes().to_vec()),
+        }
     }
 }
 
@@ -144,7 +195,48 @@ impl Access {
         Self {
             user: user.map(str::to_owned),
             password: Some(password.to_owned()),
+            tls: None,
         }
+    }
+
+    /// The same way in (TLS) as another user: `cluster.access().as_user(Some("reader"), "pw")`.
+    pub fn as_user(&self, user: Option<&str>, password: &str) -> Self {
+        Self {
+            tls: self.tls.clone(),
+            ..Self::new(user, password)
+        }
+    }
+
+    /// The same credentials without a client certificate (to see a mutual-TLS cluster refuse it).
+    pub fn without_client_certificate(&self) -> Self {
+        let mut access = self.clone();
+        if let Some(tls) = &mut access.tls {
+            (tls.client_cert, tls.client_key) = (None, None);
+        }
+        access
+    }
+
+    /// How to reach the nodes over TLS, if they speak only TLS.
+    pub fn tls(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
+    }
+
+    /// The TLS files (owned by `uid`) and arguments a command-line client in a container of its own needs.
+    pub(crate) fn cli_tls(&self, uid: u32) -> (Vec<PrivateFile>, &'static [&'static str]) {
+        let Some((tls, (cert, key))) = self.tls.as_ref().and_then(|t| Some(t).zip(t.client_pem())) else {
+            return (Vec::new(), &[]);
+        };
+        let files = tls::client_files(&tls.ca, cert, key).map(|(path, contents)| PrivateFile {
+            path: path.to_owned(),
+            contents: contents.as_bytes().to_vec(),
+            uid,
+        });
+        (files.to_vec(), &tls::CLI_ARGS)
+    }
+
+    /// The URL scheme of the nodes: `rediss` with TLS, else `redis`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "rediss" } else { "redis" }
     }
 
     /// The ACL user, if not `default`.
@@ -176,12 +268,14 @@ pub(crate) struct Credentials {
     pub(crate) password: Option<String>,
     pub(crate) users: Vec<AclUser>,
     pub(crate) default_user_off: bool,
+    /// TLS only, and whether clients must present a certificate.
+    pub(crate) tls: Option<ClientAuth>,
 }
 
 impl Credentials {
     /// Whether the nodes need any: then they get a config file, and the harness credentials.
     pub(crate) fn any(&self) -> bool {
-        self.password.is_some() || !self.users.is_empty() || self.default_user_off
+        self.password.is_some() || !self.users.is_empty() || self.default_user_off || self.tls.is_some()
     }
 
     /// Refuses what the server config cannot hold.
@@ -203,9 +297,16 @@ impl Credentials {
         Ok(())
     }
 
-    /// The secrets of a cluster made with these: its nodes' config and the harness's credentials.
-    pub(crate) fn secrets(&self, dir: PathBuf) -> Secrets {
-        let mut config = String::new();
+    /// The secrets of the cluster `name` made with these: its nodes' config and TLS files, and the harness's
+    /// credentials, to be kept in `dir`.
+    pub(crate) fn secrets(&self, name: &str, dir: PathBuf) -> Result<Secrets> {
+        let certificates = self.tls.map(|_| Certificates::generate(name)).transpose()?;
+        let tls = certificates.as_ref().map(|c| TlsClient {
+            ca: c.ca.clone(),
+            client_cert: Some(c.client_cert.clone()),
+            client_key: Some(c.client_key.clone()),
+        });
+        let mut config = self.tls.map(tls::server_config).unwrap_or_default();
         if let Some(password) = &self.password {
             writeln!(config, "requirepass {password}").ok();
         }
@@ -226,6 +327,7 @@ impl Credentials {
                 Access {
                     user: Some(h.name),
                     password: Some(h.password),
+                    tls,
                 }
             }
             None => {
@@ -235,10 +337,16 @@ impl Credentials {
                 Access {
                     user: None,
                     password: self.password.clone(),
+                    tls,
                 }
             }
         };
-        Secrets { dir, config, access }
+        Ok(Secrets {
+            dir,
+            config,
+            access,
+            certificates,
+        })
     }
 }
 
@@ -248,6 +356,7 @@ pub(crate) struct Secrets {
     pub(crate) dir: PathBuf,
     config: String,
     pub(crate) access: Access,
+    certificates: Option<Certificates>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -270,7 +379,17 @@ impl Secrets {
             .create(&self.dir)
             .map_err(failed)?;
         let access = toml::to_string(&self.access).map_err(|e| Error::new(e.to_string()))?;
-        for (name, text) in [(CONFIG_FILE, &self.config), (ACCESS_FILE, &access)] {
+        let mut files = vec![(CONFIG_FILE, &self.config), (ACCESS_FILE, &access)];
+        if let Some(c) = &self.certificates {
+            files.extend([
+                (CA_FILE, &c.ca),
+                (CLIENT_CERT_FILE, &c.client_cert),
+                (CLIENT_KEY_FILE, &c.client_key),
+                (NODE_CERT_FILE, &c.node_cert),
+                (NODE_KEY_FILE, &c.node_key),
+            ]);
+        }
+        for (name, text) in files {
             let path = self.dir.join(name);
             // Written afresh, so the mode is 0600 even where an earlier file of that name was not.
             std::fs::remove_file(&path).ok();
@@ -296,23 +415,70 @@ impl Secrets {
                 ))
             })
         };
-        let access = toml::from_str(&read(ACCESS_FILE)?)
+        let access: Access = toml::from_str(&read(ACCESS_FILE)?)
             .map_err(|e| Error::new(format!("{}: {e}", dir.join(ACCESS_FILE).display())))?;
+        let certificates = match &access.tls {
+            Some(_) => Some(Certificates {
+                ca: read(CA_FILE)?,
+                node_cert: read(NODE_CERT_FILE)?,
+                node_key: read(NODE_KEY_FILE)?,
+                client_cert: read(CLIENT_CERT_FILE)?,
+                client_key: read(CLIENT_KEY_FILE)?,
+            }),
+            None => None,
+        };
         Ok(Self {
             dir: dir.to_owned(),
             config: read(CONFIG_FILE)?,
             access,
+            certificates,
         })
     }
 
-    /// The config file of the node on `port` (which runs as uid `port`).
-    pub(crate) fn node_file(&self, port: u16) -> PrivateFile {
-        PrivateFile {
-            path: CONFIG_PATH.to_owned(),
-            contents: self.config.clone().into_bytes(),
-            uid: port.into(),
-        }
+    /// Whether the nodes speak only TLS.
+    pub(crate) fn tls(&self) -> bool {
+        self.certificates.is_some()
     }
+
+    /// The TLS arguments of a command-line client run in a node's container.
+    pub(crate) fn cli_args(&self) -> &'static [&'static str] {
+        if self.tls() { &tls::CLI_ARGS } else { &[] }
+    }
+
+    /// Where a host client finds the TLS files, if the nodes speak only TLS.
+    pub(crate) fn tls_files(&self) -> Option<TlsFiles> {
+        self.tls().then(|| TlsFiles {
+            ca: self.dir.join(CA_FILE),
+            cert: self.dir.join(CLIENT_CERT_FILE),
+            key: self.dir.join(CLIENT_KEY_FILE),
+        })
+    }
+
+    /// The files of the node on `port` (which runs as uid `port`): its config, and its TLS files.
+    pub(crate) fn node_files(&self, port: u16) -> Vec<PrivateFile> {
+        let file = |path: &str, contents: &str| PrivateFile {
+            path: path.to_owned(),
+            contents: contents.as_bytes().to_vec(),
+            uid: port.into(),
+        };
+        let mut files = vec![file(CONFIG_PATH, &self.config)];
+        if let Some(c) = &self.certificates {
+            files.extend(c.node_files().map(|(path, contents)| file(path, contents)));
+        }
+        files
+    }
+}
+
+/// Where a TLS cluster's CA, client certificate and key are kept, for host clients: `redis-cli --tls --cacert
+/// <ca> --cert <cert> --key <key>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// A client certificate the nodes accept.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
 }
 
 /// Where a cluster's secrets are kept: `<target dir>/cluster-tests/<name>`. The target dir is `$CARGO_TARGET_DIR`,
@@ -427,7 +593,7 @@ mod tests {
             password: Some("pw".into()),
             ..Credentials::default()
         };
-        let secrets = password.secrets(PathBuf::new());
+        let secrets = password.secrets("c", PathBuf::new()).unwrap();
         assert_eq!(secrets.config, "requirepass pw\nmasterauth pw\n");
         assert_eq!((secrets.access.user(), secrets.access.password()), (None, Some("pw")));
 
@@ -436,7 +602,7 @@ mod tests {
             default_user_off: true,
             ..Credentials::default()
         };
-        let secrets = users.secrets(PathBuf::new());
+        let secrets = users.secrets("c", PathBuf::new()).unwrap();
         let harness = secrets.access.password().unwrap().to_owned();
         assert_eq!(harness.len(), 32);
         assert_eq!(

@@ -17,6 +17,7 @@ use crate::networking::Networking;
 use crate::node_image::{ImageSource, NodeImage};
 use crate::removal::remove_orphans;
 use crate::security::{AclUser, Credentials, Secrets, secrets_dir};
+use crate::tls::ClientAuth;
 use crate::versions::Version;
 use crate::{Error, Result, bail, owner};
 
@@ -94,6 +95,10 @@ pub struct ClusterSpec {
     pub users: Vec<AclUser>,
     /// Turns the `default` user off: every client must name a user.
     pub default_user_off: bool,
+    /// TLS only, on client connections, replication and the bus, with certificates of the cluster's own CA (see
+    /// [`Cluster::access`] and [`Cluster::tls_files`]); `Some(ClientAuth::Required)` for mutual TLS. Needs
+    /// [`Networking::Pod`], whose addresses (127.0.0.1) the node certificate names.
+    pub tls: Option<ClientAuth>,
     /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
     /// comes back with them; without it a restarted node comes back empty (its `nodes.conf` is kept either way).
     pub persist: bool,
@@ -115,6 +120,7 @@ impl std::fmt::Debug for ClusterSpec {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("users", &self.users)
             .field("default_user_off", &self.default_user_off)
+            .field("tls", &self.tls)
             .field("persist", &self.persist)
             .finish()
     }
@@ -135,6 +141,7 @@ impl Default for ClusterSpec {
             password: None,
             users: Vec::new(),
             default_user_off: false,
+            tls: None,
             persist: false,
         }
     }
@@ -230,20 +237,36 @@ impl ClusterSpec {
         self
     }
 
+    /// TLS only on every node and link; clients check the nodes against the cluster's CA.
+    pub fn tls(mut self) -> Self {
+        self.tls = Some(ClientAuth::None);
+        self
+    }
+
+    /// Mutual TLS: [`tls`](Self::tls), and every client must present a certificate the cluster's CA signed.
+    pub fn tls_client_auth(mut self) -> Self {
+        self.tls = Some(ClientAuth::Required);
+        self
+    }
+
     /// What the nodes are told about credentials.
     fn credentials(&self) -> Credentials {
         Credentials {
             password: self.password.clone(),
             users: self.users.clone(),
             default_user_off: self.default_user_off,
+            tls: self.tls,
         }
     }
 
-    /// The secrets of the cluster this spec makes (fresh ones: a generated password differs each time), if it
-    /// needs any.
-    pub(crate) fn secrets(&self) -> Option<Secrets> {
+    /// The secrets of the cluster this spec makes (fresh ones: a generated password or CA differs each time), if
+    /// it needs any.
+    pub(crate) fn secrets(&self) -> Result<Option<Secrets>> {
         let credentials = self.credentials();
-        credentials.any().then(|| credentials.secrets(secrets_dir(&self.name)))
+        credentials
+            .any()
+            .then(|| credentials.secrets(&self.name, secrets_dir(&self.name)))
+            .transpose()
     }
 
     /// Makes the cluster and returns once it is ready (see [`crate::ready`]), building the node image first if it
@@ -316,6 +339,12 @@ impl ClusterSpec {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
+        }
+        if self.tls.is_some() && self.networking == Networking::Bridge {
+            bail!(
+                "TLS needs the pod networking (the default): its nodes are at 127.0.0.1, which their certificate \
+                 names, while on a bridge network Docker gives each node its address only as it starts"
+            );
         }
         keep_switch()?;
         self.credentials().check()

@@ -98,7 +98,7 @@ async fn keys_stay_readable_and_new_writes_land_while_slots_move() -> Result<()>
         MigrationMethod::Classic
     );
     let method = move_under_traffic(&cluster, Reshard::new(ports[1], ports[2], Slots::Count(500)), &keys).await?;
-    let atomic = has_atomic_migration(cluster.addr(ports[1]).await?).await?;
+    let atomic = has_atomic_migration(cluster.access(), cluster.addr(ports[1]).await?).await?;
     let expected = if atomic {
         MigrationMethod::Atomic
     } else {

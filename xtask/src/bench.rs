@@ -28,6 +28,9 @@ pub struct Args {
     /// Skip the test-suite wall time (it runs the whole suite once).
     #[arg(long)]
     no_suite: bool,
+    /// Also measure a TLS-only cluster (pod networking), next to the plain ones: what TLS costs.
+    #[arg(long)]
+    tls: bool,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -94,11 +97,18 @@ pub async fn run(args: Args) -> Result<()> {
     for run in 0..args.runs {
         log(&format!("run {}/{}", run + 1, args.runs));
         let mut ready = Duration::ZERO;
-        for networking in [Networking::Pod, Networking::Bridge] {
-            let spec = bench_spec(version, networking, "ours", run);
+        let tls_too = args.tls.then_some((Networking::Pod, true));
+        for (networking, tls) in [(Networking::Pod, false), (Networking::Bridge, false)]
+            .into_iter()
+            .chain(tls_too)
+        {
+            let mut spec = bench_spec(version, networking, if tls { "tls" } else { "ours" }, run);
+            if tls {
+                spec = spec.tls();
+            }
             let (cluster, report) = harness::create(&docker, spec).await?;
             node_timeout = cluster.node_timeout();
-            let tag = networking.name();
+            let tag = format!("{}{}", networking.name(), if tls { "+tls" } else { "" });
             let mut timings: Vec<(&str, Duration)> = Vec::new();
             let mut add = |name, d| timings.push((name, d));
             add("create: containers started", report.containers_started);
@@ -114,7 +124,7 @@ pub async fn run(args: Args) -> Result<()> {
             add("failover: cluster_state ok", failover.ready_after);
             let join = cluster.join(None, None).await?;
             add("join: new replica synced", join.ready_after);
-            if networking == Networking::Pod {
+            if networking == Networking::Pod && !tls {
                 ready = report.replicas_synced;
                 if run == 0 {
                     for rss in memory(&cluster).await? {
@@ -219,7 +229,7 @@ async fn reshard(docker: &Docker, version: &'static Version, args: &Args) -> Res
         }
         mset.query_async::<()>(&mut client).await?;
     }
-    let atomic = has_atomic_migration(cluster.addr(a).await?).await?;
+    let atomic = has_atomic_migration(cluster.access(), cluster.addr(a).await?).await?;
     let slots = Slots::Range(SlotRange {
         start: 0,
         end: RESHARD_SLOTS - 1,

@@ -7,9 +7,72 @@ use cluster_tests::{Cluster, Cut, Error, FaultStart, Rejoin, Result};
 
 use crate::playground::{Interrupts, find, out, print_topology};
 
+/// Options of `cargo xtask pause`.
+#[derive(clap::Args)]
+pub struct PauseArgs {
+    /// Node port (default: the master with the lowest port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Resume it by itself after SECONDS (this command waits; killed with SIGKILL, it leaves it paused).
+    #[arg(long = "for", value_name = "SECONDS")]
+    for_seconds: Option<f64>,
+}
+
+/// Options of `cargo xtask resume`.
+#[derive(clap::Args)]
+pub struct ResumeArgs {
+    /// Node port (default: the one paused node).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+/// Options of `cargo xtask kill`.
+#[derive(clap::Args)]
+pub struct KillArgs {
+    /// Node port (default: the master with the lowest port).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+/// Options of `cargo xtask restart`.
+#[derive(clap::Args)]
+pub struct RestartArgs {
+    /// Node port (default: the one stopped node).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+/// Options of `cargo xtask partition`.
+#[derive(clap::Args)]
+pub struct PartitionArgs {
+    /// Cut this node off from every other node.
+    #[arg(long, value_name = "PORT", conflicts_with = "split")]
+    isolate: Option<u16>,
+    /// With --isolate: clients on the host can still reach the node (the minority-master case).
+    #[arg(long)]
+    keep_clients: bool,
+    /// These nodes on one side, every other node on the other.
+    #[arg(long, value_name = "P,Q,...", value_delimiter = ',')]
+    split: Option<Vec<u16>>,
+}
+
+/// Options of `cargo xtask slow`.
+#[derive(clap::Args)]
+pub struct SlowArgs {
+    /// Node port (default: the master with the lowest port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Milliseconds added to every packet the node sends and every packet sent to it.
+    #[arg(long, default_value_t = 0)]
+    delay: u64,
+    /// Percentage of those packets dropped.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+}
+
 /// `pause`: freezes a node; with `for_seconds`, resumes it by itself afterwards (also on SIGINT, SIGTERM or
 /// SIGHUP; a SIGKILL of this process leaves it paused, for `resume` or `stop`).
-pub async fn pause(name: &str, port: Option<u16>, for_seconds: Option<f64>) -> Result<()> {
+pub async fn pause(name: &str, PauseArgs { port, for_seconds }: PauseArgs) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
     let cluster = find(name).await?;
     let hold = for_seconds
@@ -51,7 +114,7 @@ pub async fn pause(name: &str, port: Option<u16>, for_seconds: Option<f64>) -> R
 }
 
 /// `resume`: thaws a paused node and reports what it became.
-pub async fn resume(name: &str, port: Option<u16>) -> Result<()> {
+pub async fn resume(name: &str, ResumeArgs { port }: ResumeArgs) -> Result<()> {
     let cluster = find(name).await?;
     let rejoin = cluster.resume(port).await?;
     print_rejoin(&rejoin);
@@ -60,7 +123,7 @@ pub async fn resume(name: &str, port: Option<u16>) -> Result<()> {
 }
 
 /// `kill`: SIGKILLs a node's process (its container and files stay) and reports a takeover.
-pub async fn kill(name: &str, port: Option<u16>) -> Result<()> {
+pub async fn kill(name: &str, KillArgs { port }: KillArgs) -> Result<()> {
     let cluster = find(name).await?;
     let fault = cluster.kill(port).await?;
     report_takeover(&cluster, &fault).await?;
@@ -78,7 +141,7 @@ pub async fn kill(name: &str, port: Option<u16>) -> Result<()> {
 }
 
 /// `restart`: starts a killed node again and reports what it became.
-pub async fn restart(name: &str, port: Option<u16>) -> Result<()> {
+pub async fn restart(name: &str, RestartArgs { port }: RestartArgs) -> Result<()> {
     let cluster = find(name).await?;
     let rejoin = cluster.restart(port).await?;
     print_rejoin(&rejoin);
@@ -87,7 +150,14 @@ pub async fn restart(name: &str, port: Option<u16>) -> Result<()> {
 }
 
 /// `partition`: cuts nodes off and reports what the minority master and the majority did.
-pub async fn partition(name: &str, isolate: Option<u16>, keep_clients: bool, split: Option<Vec<u16>>) -> Result<()> {
+pub async fn partition(
+    name: &str,
+    PartitionArgs {
+        isolate,
+        keep_clients,
+        split,
+    }: PartitionArgs,
+) -> Result<()> {
     let cut = match (isolate, split) {
         (Some(port), None) => Cut::Isolate { port, keep_clients },
         (None, Some(ports)) if !keep_clients => Cut::Split(ports),
@@ -119,11 +189,11 @@ pub async fn partition(name: &str, isolate: Option<u16>, keep_clients: bool, spl
 }
 
 /// `slow`: adds delay and loss to a node's links.
-pub async fn slow(name: &str, port: Option<u16>, delay_ms: u64, loss: f64) -> Result<()> {
+pub async fn slow(name: &str, SlowArgs { port, delay, loss }: SlowArgs) -> Result<()> {
     let cluster = find(name).await?;
-    let fault = cluster.slow(port, Duration::from_millis(delay_ms), loss).await?;
+    let fault = cluster.slow(port, Duration::from_millis(delay), loss).await?;
     out!(
-        "node {} slowed: +{delay_ms} ms, {loss}% loss; `cargo xtask heal` removes it",
+        "node {} slowed: +{delay} ms, {loss}% loss; `cargo xtask heal` removes it",
         fault.port
     );
     Ok(())

@@ -21,7 +21,7 @@ pub struct Outcome {
 /// failed.
 pub async fn run(versions: &[&'static Version], upstream: bool, nextest_args: &[String]) -> Result<()> {
     if !upstream {
-        crate::playground::install_build_tools()?;
+        crate::images::install_build_tools()?;
     }
     let docker = Docker::connect().await?;
     for version in versions {

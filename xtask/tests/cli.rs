@@ -74,6 +74,33 @@ async fn connect_runs_one_command_follows_redirects_and_exits_1_on_an_error_repl
     Ok(())
 }
 
+/// A TLS cluster made by the harness is found by the CLI with its certificates: `info`, `connect -- <command>`
+/// (the harness's TLS client) and an interactive `connect` (the node's own cli, given the node's certificate).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_works_on_a_tls_cluster() -> cluster_tests::Result<()> {
+    let cluster = cluster_tests::ClusterSpec::from_env()?.tls().start().await?;
+    let on = |args: &[&str]| xtask(&[&["--cluster", cluster.name()], args].concat());
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let info = on(&["info"]);
+    assert!(text(&info).contains("cluster_state:ok"), "{info:?}");
+    let set = on(&["connect", "--", "set", "foo", "bar"]);
+    assert_eq!(text(&set).lines().last(), Some("OK"), "{set:?}");
+
+    let mut session = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--cluster", cluster.name(), "connect"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the xtask binary runs");
+    std::io::Write::write_all(&mut session.stdin.take().expect("piped"), b"get foo\n").expect("stdin takes it");
+    let got = session.wait_with_output().expect("connect ends when its stdin closes");
+    assert!(got.status.success(), "{got:?}");
+    assert_eq!(text(&got).lines().last(), Some("bar"), "{got:?}");
+    Ok(())
+}
+
 /// Ids of what Docker holds of cluster `name` (containers, then networks), via its command line.
 fn left_of(name: &str) -> String {
     let label = format!("label=cluster-tests.cluster={name}");

@@ -1,0 +1,86 @@
+//! `cargo xtask stop` and `cargo xtask leftovers`: clusters removed, and a check that test runs left nothing.
+
+use cluster_tests::playground::{self as harness, Docker, census, remove_abandoned, remove_cluster};
+use cluster_tests::{Error, Result};
+
+use crate::playground::out;
+
+/// Options of `cargo xtask stop`.
+#[derive(clap::Args)]
+pub struct StopArgs {
+    /// Remove every cluster this project made that no live process owns: the playground and those of killed tests
+    /// or benches (clusters of running tests are kept, and named).
+    #[arg(long)]
+    all: bool,
+}
+
+/// `stop`: removes the playground's containers and network (does nothing, successfully, if there are none), and
+/// mentions abandoned clusters; with `all`, removes every cluster whose owner is gone or that has none.
+pub async fn stop(name: &str, args: StopArgs) -> Result<()> {
+    let docker = Docker::connect().await?;
+    let census = census(&docker).await?;
+    if args.all {
+        let mut failed = None;
+        for cluster in &census.abandoned {
+            match remove_abandoned(&docker, cluster).await {
+                Ok(removed) => out!(
+                    "removed `{}`: {} containers, {} network(s)",
+                    cluster.name,
+                    removed.containers,
+                    removed.networks
+                ),
+                Err(e) => failed = Some(e.context(format!("removing `{}`", cluster.name))),
+            }
+        }
+        if census.abandoned.is_empty() {
+            out!("no abandoned cluster; nothing to stop");
+        }
+        for (name, why) in &census.owned {
+            out!("kept `{name}`: {why}");
+        }
+        return failed.map_or(Ok(()), Err);
+    }
+    let removed = remove_cluster(&docker, name, None).await?;
+    match (removed.containers, removed.networks) {
+        (0, 0) => out!("no cluster running; nothing to stop"),
+        (0, _) => out!("no cluster running; removed the network `{name}` left behind"),
+        (n, 0) => out!("stopped `{name}`: removed {n} containers"),
+        (n, _) => out!("stopped `{name}`: removed {n} containers and its network"),
+    }
+    let others: Vec<&str> = census
+        .abandoned
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|other| *other != name)
+        .collect();
+    if !others.is_empty() {
+        out!(
+            "left {} other abandoned cluster(s) whose maker is gone: {}; `cargo xtask stop --all` removes them",
+            others.len(),
+            others.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `leftovers`: what CI checks after the suite; the same check wherever it runs.
+pub async fn leftovers() -> Result<()> {
+    let found = harness::leftovers(&Docker::connect().await?).await?;
+    for name in &found.phantom_networks {
+        out!(
+            "warning: network {name} keeps a phantom endpoint (Docker engine bug moby/moby#42119); restarting the \
+             Docker daemon clears it"
+        );
+    }
+    if found.any() {
+        return Err(Error::new(format!(
+            "the test run left {} container(s) ({}) and {} network(s) ({}) behind",
+            found.containers.len(),
+            found.containers.join(", "),
+            found.networks.len(),
+            found.networks.join(", ")
+        )));
+    }
+    out!("nothing left behind");
+    Ok(())
+}
