@@ -151,11 +151,18 @@ fn holdings(topology: &ClusterNodes) -> Vec<(u16, Vec<SlotRange>)> {
         .collect()
 }
 
-/// Refuses to remove the master on `port`: unknown, a replica, failed, or the last master.
+/// The fewest masters a cluster keeps: as `create` makes them, so that a failover can still be elected.
+const MIN_MASTERS: usize = 3;
+
+/// Refuses to remove the master on `port`: unknown, a replica, failed, or one of the last three.
 fn check_removal(topology: &ClusterNodes, port: u16) -> Result<()> {
     pick_master(topology, Some(port))?;
-    if topology.live_masters().len() < 2 {
-        bail!("port {port} is the last master: its slots would have nowhere to go");
+    let masters = topology.live_masters().len();
+    if masters <= MIN_MASTERS {
+        bail!(
+            "port {port} is one of the last {masters} masters: a cluster needs at least {MIN_MASTERS} to elect a \
+             failover; `cargo xtask add-master` first"
+        );
     }
     Ok(())
 }
@@ -217,7 +224,7 @@ impl Cluster {
     /// Drains the master on `port` (its slots and keys go evenly to the other masters), then removes it and its
     /// replicas: their containers go and every remaining node forgets them at once (a forgotten id is refused for
     /// 60 s, so gossip cannot bring it back). Returns once the cluster is ready without them. Refused before
-    /// anything moves: an unknown port, a replica, the last master, a slot held, a cluster not ready.
+    /// anything moves: an unknown port, a replica, one of the last three masters, a slot held, a cluster not ready.
     pub async fn remove_master(&self, port: u16) -> Result<RemoveMasterReport> {
         self.refuse_held("removing a master").await?;
         check_removal(&self.topology().await?, port)?;
@@ -431,17 +438,21 @@ mod tests {
     }
 
     #[test]
-    fn removing_a_replica_an_unknown_port_or_the_last_master_is_refused() {
+    fn removing_a_replica_an_unknown_port_or_one_of_the_last_three_masters_is_refused() {
         let nodes = ClusterNodes::parse(include_str!("../fixtures/redis-7.0.cluster-nodes.txt")).unwrap();
         let err = check_removal(&nodes, 7004).unwrap_err().to_string();
         assert!(err.contains("port 7004 is a replica (of 7001)"), "{err}");
         let err = check_removal(&nodes, 7010).unwrap_err().to_string();
         assert!(err.contains("no node listens on port 7010"), "{err}");
-        check_removal(&nodes, 7002).unwrap();
-        let lone =
-            "07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-16383";
-        let err = check_removal(&ClusterNodes::parse(lone).unwrap(), 7001).unwrap_err();
+        let err = check_removal(&nodes, 7002).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Refused);
-        assert!(err.to_string().contains("the last master"), "{err}");
+        assert!(err.to_string().contains("one of the last 3 masters"), "{err}");
+        let four = (1..=4)
+            .map(|i| {
+                let slots = format!("{}-{}", (i - 1) * 4096, i * 4096 - 1);
+                format!("{i:040x} 127.0.0.1:700{i}@1700{i} master - 0 0 {i} connected {slots}\n")
+            })
+            .collect::<String>();
+        check_removal(&ClusterNodes::parse(&four).unwrap(), 7002).unwrap();
     }
 }

@@ -153,6 +153,10 @@ async fn bad_scaling_input_and_a_held_slot_are_refused_with_nothing_changed() ->
             cluster.remove_master(published.end() + 1).await.err(),
             "no node listens",
         ),
+        (
+            cluster.remove_master(masters[0]).await.err(),
+            "one of the last 3 masters",
+        ),
         (cluster.add_master(None, 3).await.err(), "create --spare-ports"),
         (
             cluster.add_master(Some(published.end() + 1), 1).await.err(),
@@ -164,7 +168,7 @@ async fn bad_scaling_input_and_a_held_slot_are_refused_with_nothing_changed() ->
         assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
         assert!(err.to_string().contains(says), "{err}");
     }
-    assert_eq!(refusals.len(), 4);
+    assert_eq!(refusals.len(), 5);
     assert_eq!(snapshot().await?, before, "refusals changed nothing");
 
     let range = SlotRange { start: 100, end: 100 };
