@@ -287,11 +287,8 @@ impl Cluster {
             let cluster = Self::attach(docker, &spec, &image).await?;
             let nodes = cluster.start_nodes(0..spec.node_count()).await?;
             let mut cmd = vec![cli.clone()];
-            cmd.extend(
-                crate::playground::node_cli_tls_args(&cluster)
-                    .iter()
-                    .map(|a| a.to_string()),
-            );
+            let tls_args = cluster.secrets.as_ref().map_or(&[][..], |s| s.cli_args());
+            cmd.extend(tls_args.iter().map(|a| a.to_string()));
             cmd.extend(["--cluster".into(), "create".into()]);
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
             cmd.extend([

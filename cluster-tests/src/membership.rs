@@ -120,7 +120,6 @@ impl Cluster {
             if used.contains(&p) {
                 bail!("port {p} is already used by a node of this cluster");
             }
-            check_ports(p.into(), p.into())?;
             if published.as_ref().is_some_and(|r| !r.contains(&p)) {
                 bail!(
                     "port {p} is not published for this cluster (its pod publishes {}, and a running pod cannot \

@@ -179,7 +179,7 @@ impl Cluster {
     }
 
     /// Adds an empty master on `port` (default: the lowest free published port), moves slots onto it until the
-    /// masters are even ([`Cluster::rebalance`]), then gives it `replicas` replicas of its own on the next free
+    /// masters are even ([`Cluster::rebalance`]), then gives it `replicas` replicas of its own on the lowest free
     /// ports; returns once all are synced and the cluster ready. Refused before anything starts: a slot held, a
     /// cluster not ready, fewer free published ports than new nodes (a pod cannot publish more once it runs).
     pub async fn add_master(&self, port: Option<u16>, replicas: usize) -> Result<AddMasterReport> {
@@ -252,17 +252,27 @@ impl Cluster {
             .chain(replicas.iter().cloned())
             .collect();
         let containers = self.nodes().await?;
+        // Every container goes, and every node forgets them, even if one removal fails; its error comes after.
+        let mut failed = None;
         for node in containers
             .iter()
             .filter(|c| leaving.iter().any(|(p, _)| *p == Some(c.port)))
         {
-            self.docker.remove_container(&node.id).await?;
+            if let Err(e) = self.docker.remove_container(&node.id).await {
+                failed = Some(e.context(format!(
+                    "removing {}; `docker rm -f {}` removes it",
+                    node.container, node.id
+                )));
+            }
             if let Some(addr) = node.addr {
                 self.pool.forget(addr);
             }
         }
         let ids: Vec<&str> = leaving.iter().map(|(_, id)| id.as_str()).collect();
         self.forget(&ids).await?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         tracing::info!(
             "remove-master: {port} and {} replica(s) removed and forgotten",
             replicas.len()

@@ -223,15 +223,19 @@ impl Access {
 
     /// The TLS files (owned by `uid`) and arguments a command-line client in a container of its own needs.
     pub(crate) fn cli_tls(&self, uid: u32) -> (Vec<PrivateFile>, &'static [&'static str]) {
-        let Some((tls, (cert, key))) = self.tls.as_ref().and_then(|t| Some(t).zip(t.client_pem())) else {
+        let Some(tls) = &self.tls else {
             return (Vec::new(), &[]);
         };
-        let files = tls::client_files(&tls.ca, cert, key).map(|(path, contents)| PrivateFile {
+        let file = |(path, contents): (&str, &str)| PrivateFile {
             path: path.to_owned(),
             contents: contents.as_bytes().to_vec(),
             uid,
-        });
-        (files.to_vec(), &tls::CLI_ARGS)
+        };
+        match tls.client_pem() {
+            Some((cert, key)) => (tls::client_files(&tls.ca, cert, key).map(file).to_vec(), &tls::CLI_ARGS),
+            // The CA alone: `--tls --cacert <ca>`.
+            None => (vec![file(tls::client_files(&tls.ca, "", "")[0])], &tls::CLI_ARGS[..3]),
+        }
     }
 
     /// The URL scheme of the nodes: `rediss` with TLS, else `redis`.

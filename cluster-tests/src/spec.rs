@@ -458,7 +458,7 @@ pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
         } else {
             format!("ports {first}..{last}")
         };
-        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick another `--port-base`");
+        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick others");
     }
     Ok(())
 }

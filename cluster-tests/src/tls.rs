@@ -119,15 +119,14 @@ pub(crate) fn port_args(port: u16, tls: bool) -> Vec<String> {
 /// Recognises, in the last words of a node that stopped at start, a server built without TLS.
 pub(crate) fn lacks_tls(log: &str) -> bool {
     let log = log.to_ascii_lowercase();
-    // "Bad directive or wrong number of arguments ... tls-port" (built without TLS, Redis 6.0), "Failed to
-    // configure TLS", "TLS ... not supported" or an unloaded TLS connection type (Redis 7.2+, Valkey 8+).
+    // "Bad directive or wrong number of arguments ... tls-port" (built without TLS, Redis 6.0), "TLS ... not
+    // supported" or a missing TLS connection type (Redis 7.2+, Valkey 8+). Not "Failed to configure TLS" or
+    // "Failed listening on port N (tls)": servers with TLS say those of a bad certificate or a port in use.
     log.contains("tls")
         && (log.contains("bad directive")
             || log.contains("not supported")
             || log.contains("unsupported")
-            || log.contains("failed to configure tls")
-            || log.contains("connection type")
-            || log.contains("(tls)"))
+            || log.contains("connection type"))
 }
 
 #[cfg(test)]
@@ -154,7 +153,9 @@ mod tests {
             "*** FATAL CONFIG FILE ERROR (Redis 6.0.16) ***\n>>> 'tls-port \"7001\"'\nBad directive or wrong number of \
              arguments"
         ));
-        assert!(lacks_tls("# Failed listening on port 7001 (tls), aborting."));
+        assert!(lacks_tls("# Missing implement of connection type tls"));
+        assert!(!lacks_tls("# Failed listening on port 7001 (tls), aborting."));
+        assert!(!lacks_tls("# Failed to configure TLS. Check logs for more info."));
         assert!(!lacks_tls("# Can't open the append-only file: Permission denied"));
     }
 

@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long)]
     no_suite: bool,
     /// Also measure a TLS-only cluster (pod networking), next to the plain ones: what TLS costs.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["scale", "reshard"])]
     tls: bool,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]

@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long)]
     no_default_user: bool,
     /// TLS only, on client connections, replication and the cluster bus, with certificates of the cluster's
-    /// own CA; the CA and a client certificate are written under target/cluster-tests/<cluster>/ and printed.
+    /// own CA; the CA and a client certificate are written under target/cluster-tests/<cluster>/, their paths printed.
     #[arg(long)]
     tls: bool,
     /// Mutual TLS: `--tls`, and clients must present a certificate of the cluster's CA.

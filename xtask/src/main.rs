@@ -94,18 +94,7 @@ enum Command {
     /// Check that test runs left nothing behind (containers or networks of test clusters); exit 1 if they did.
     Leftovers,
     /// Run the test suite once per server version and print a version x scenario table.
-    Test {
-        /// Version to test, or `all`.
-        #[arg(long, default_value = "all", value_parser = version_names(true))]
-        version: String,
-        /// `debian`: the images built here (the default, needs no registry); `upstream`: each version's official
-        /// image named in images/versions.toml (pulled; needs a registry).
-        #[arg(long, default_value = "debian", value_parser = ["debian", "upstream"])]
-        images: String,
-        /// Arguments passed on to `cargo nextest run`.
-        #[arg(last = true)]
-        nextest_args: Vec<String>,
-    },
+    Test(matrix::Args),
     /// Measure create, failover, join, image and suite times, and memory.
     Bench(bench::Args),
 }
@@ -192,11 +181,7 @@ fn main() -> ExitCode {
             Command::Heal => faults::heal(name).await,
             Command::Check(args) => check::run(name, args).await,
             Command::Stop(args) => stop::stop(name, args).await,
-            Command::Test {
-                version,
-                images,
-                nextest_args,
-            } => matrix::run(&versions(&version)?, images == "upstream", &nextest_args).await,
+            Command::Test(args) => matrix::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Leftovers => stop::leftovers().await,
         }

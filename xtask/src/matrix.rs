@@ -6,6 +6,21 @@ use std::time::Instant;
 use cluster_tests::playground::{Docker, ensure_built};
 use cluster_tests::{Error, IMAGE_ENV, ImageSource, NodeImage, Result, VERSION_ENV, Version};
 
+/// Options of `cargo xtask test`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Version to test, or `all`.
+    #[arg(long, default_value = "all", value_parser = crate::version_names(true))]
+    version: String,
+    /// `debian`: the images built here (the default, needs no registry); `upstream`: each version's official
+    /// image named in images/versions.toml (pulled; needs a registry).
+    #[arg(long, default_value = "debian", value_parser = ["debian", "upstream"])]
+    images: String,
+    /// Arguments passed on to `cargo nextest run`.
+    #[arg(last = true)]
+    nextest_args: Vec<String>,
+}
+
 /// One test's outcome in one version's run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -19,7 +34,10 @@ pub struct Outcome {
 
 /// Runs the suite for each version (on its upstream image with `upstream`), prints the table, and fails if any cell
 /// failed.
-pub async fn run(versions: &[&'static Version], upstream: bool, nextest_args: &[String]) -> Result<()> {
+pub async fn run(args: Args) -> Result<()> {
+    let versions = &crate::versions(&args.version)?;
+    let upstream = args.images == "upstream";
+    let nextest_args = &args.nextest_args;
     if !upstream {
         crate::images::install_build_tools()?;
     }

@@ -1,13 +1,28 @@
 //! `cargo xtask add-master`, `remove-master` and `rebalance`: scale the cluster out and in, even out slots.
 
-use cluster_tests::{MovesReport, Result};
+use cluster_tests::{Error, MovesReport, Result};
 
-use crate::playground::{find, out, print_topology};
+use crate::playground::{Interrupts, find, out, print_topology};
+
+/// What to do after a scaling command was interrupted midway.
+const RECOVER: &str = "slots may be half-way: `cargo xtask nodes` shows the map, `reshard --finish` or `--abort` \
+                       ends a slot left in migration, then `rebalance` evens out the slots (and `remove-master P` \
+                       removes a new master)";
+
+/// Runs `step` until it ends or SIGINT, SIGTERM or SIGHUP comes; then it stops between two server commands and
+/// says how to carry on.
+async fn interruptible<T>(step: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut interrupts = Interrupts::catch()?;
+    tokio::select! {
+        done = step => done,
+        signal = interrupts.next() => Err(Error::new(format!("interrupted by {signal}; {RECOVER}"))),
+    }
+}
 
 /// Options of `cargo xtask add-master`.
 #[derive(clap::Args)]
 pub struct AddMasterArgs {
-    /// Port of the new master (default: the lowest free published port); its replicas take the next free ones.
+    /// Port of the new master (default: the lowest free published port); its replicas take the lowest free ones.
     #[arg(long)]
     port: Option<u16>,
     /// Replicas of its own.
@@ -25,7 +40,7 @@ pub struct RemoveMasterArgs {
 /// Runs `add-master` on the cluster called `name`.
 pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
     let cluster = find(name).await?;
-    let report = cluster.add_master(args.port, args.replicas).await?;
+    let report = interruptible(cluster.add_master(args.port, args.replicas)).await?;
     let replicas: Vec<String> = report.replicas.iter().map(u16::to_string).collect();
     out!(
         "added master {} with {} replica(s) ({}); {} in {:.2} s",
@@ -46,7 +61,7 @@ pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
 /// Runs `remove-master` on the cluster called `name`.
 pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
     let cluster = find(name).await?;
-    let report = cluster.remove_master(args.port).await?;
+    let report = interruptible(cluster.remove_master(args.port)).await?;
     out!(
         "removed master {} and its {} replica(s); {} in {:.2} s",
         report.port,
@@ -61,7 +76,7 @@ pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
 /// Runs `rebalance` on the cluster called `name`.
 pub async fn rebalance(name: &str) -> Result<()> {
     let cluster = find(name).await?;
-    let report = cluster.rebalance().await?;
+    let report = interruptible(cluster.rebalance()).await?;
     for m in &report.moves {
         out!(
             "  {} -> {}: {} slots, {} keys ({:?})",
