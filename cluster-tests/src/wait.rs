@@ -23,14 +23,23 @@ where
 {
     let start = Instant::now();
     let deadline = start + timeout;
+    // What the check before the last saw, for a last check cut off at the deadline.
+    let mut before: Option<String> = None;
     loop {
         let checked = Instant::now();
         let left = deadline.saturating_duration_since(checked);
         let last = match tokio::time::timeout(left, probe()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(status)) => status,
-            Err(_) => Error::new("the last check did not answer in time"),
+            Err(_) => Error::new(match &before {
+                Some(seen) => format!(
+                    "the last check did not answer in time (it ran {:.1} s); the one before saw: {seen}",
+                    checked.elapsed().as_secs_f64()
+                ),
+                None => "the last check did not answer in time".to_owned(),
+            }),
         };
+        before = Some(last.to_string());
         let pause = checked.elapsed().max(POLL_INTERVAL);
         if Instant::now() + pause >= deadline {
             return Err(Error::with_kind(
@@ -76,6 +85,29 @@ mod tests {
         .to_string();
         assert!(err.contains("waiting for the moon"), "{err}");
         assert!(err.contains("last seen: no moon"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_last_check_cut_off_still_reports_what_the_one_before_saw() {
+        let mut calls = 0;
+        let err = until("the tide", Duration::from_millis(300), || {
+            calls += 1;
+            let first = calls == 1;
+            async move {
+                if first {
+                    Err::<(), _>(Error::new("low tide"))
+                } else {
+                    std::future::pending().await
+                }
+            }
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("did not answer in time") && err.contains("the one before saw: low tide"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
