@@ -1,7 +1,7 @@
 //! Clusters that need credentials: a password on every node, ACL users with limited rights, `default` off.
 
 mod common;
-use common::docker_all_output;
+use common::{docker_all_output, replicate_fail_over_and_join};
 
 use std::time::Duration;
 
@@ -62,15 +62,7 @@ async fn a_password_is_needed_on_every_node_and_survives_failover_and_join() -> 
     assert_eq!(cluster.access().password(), Some(PASSWORD));
 
     // Replication authenticates (masterauth): every replica acknowledges, a failover and a join work.
-    let acknowledged = cluster.wait_replicated(WAIT).await?;
-    assert!(
-        acknowledged.len() == 3 && acknowledged.values().all(|n| *n == 1),
-        "{acknowledged:?}"
-    );
-    let report = cluster.failover(Some(cluster.first_port()), REMOVE).await?;
-    let promoted = report.new_master.expect("a replica took over");
-    let joined = cluster.join(None, None).await?;
-    assert_eq!(joined.master, promoted);
+    let joined = replicate_fail_over_and_join(&cluster).await?;
     let view = cluster.access().view(cluster.addr(joined.port).await?).await?;
     assert!(
         view.replication.replica_synced(),

@@ -1,6 +1,9 @@
 //! Clusters that speak only TLS: on client connections, replication and the cluster bus, with certificates of
 //! the cluster's own CA; mutual TLS; TLS with a password.
 
+mod common;
+use common::replicate_fail_over_and_join;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -82,15 +85,7 @@ async fn tls_clients_read_and_write_every_slot_plain_text_is_refused_and_failove
     }
 
     // Replication and failover over TLS: every replica acknowledges, a replica takes over, a joined node syncs.
-    let acknowledged = cluster.wait_replicated(WAIT).await?;
-    assert!(
-        acknowledged.len() == 3 && acknowledged.values().all(|n| *n == 1),
-        "{acknowledged:?}"
-    );
-    let report = cluster.failover(Some(cluster.first_port()), REMOVE).await?;
-    let promoted = report.new_master.expect("a replica took over");
-    let joined = cluster.join(None, None).await?;
-    assert_eq!(joined.master, promoted);
+    replicate_fail_over_and_join(&cluster).await?;
     assert_eq!(assert_servers_report_tls(&cluster).await?, 6);
     assert_eq!(assert_plain_text_refused(&cluster).await?, 6);
     data::check(&mut cluster.client().await?, &keys).await?;

@@ -29,3 +29,21 @@ pub fn docker_all_output(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Waits until each of the 3 masters' one replica acknowledged its writes, removes the first master, and joins a
+/// node, which must replicate the promoted replica; returns the join's report.
+pub async fn replicate_fail_over_and_join(
+    cluster: &cluster_tests::Cluster,
+) -> cluster_tests::Result<cluster_tests::JoinReport> {
+    let acknowledged = cluster.wait_replicated(std::time::Duration::from_secs(10)).await?;
+    assert!(
+        acknowledged.len() == 3 && acknowledged.values().all(|n| *n == 1),
+        "{acknowledged:?}"
+    );
+    let remove = cluster_tests::FailoverKind::RemoveMaster { force: false };
+    let report = cluster.failover(Some(cluster.first_port()), remove).await?;
+    let promoted = report.new_master.expect("a replica took over");
+    let joined = cluster.join(None, None).await?;
+    assert_eq!(joined.master, promoted);
+    Ok(joined)
+}
