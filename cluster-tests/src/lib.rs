@@ -7,7 +7,7 @@
 //! client library), breaks it on purpose ([`Cluster::failover`]), grows it back ([`Cluster::join`]), moves slots
 //! while clients write ([`Cluster::reshard`], a slot held half-way for `ASK` tests), scales it out and in
 //! ([`Cluster::add_master`], [`Cluster::remove_master`], [`Cluster::rebalance`]) and removes it when dropped.
-//! [`topology`] parses what the servers say, [`data`] writes and checks keys over all slots, [`node`] talks to one
+//! [`server::topology`] parses what the servers say, [`server::data`] writes and checks keys over all slots, [`server::node`] talks to one
 //! node. Progress is reported through `tracing` (info level).
 //!
 //! ```no_run
@@ -22,50 +22,36 @@
 //! The `cargo xtask` CLI's extras (a named playground kept between commands, images, clean-up of clusters nobody
 //! owns) live in [`playground`].
 
-pub mod checker;
 mod cluster;
-mod create;
-pub mod data;
-mod docker;
+mod engine;
 mod error;
-mod faults;
-mod image;
-mod membership;
-mod migration;
-mod net_faults;
-mod networking;
-pub mod node;
-mod node_faults;
-mod node_image;
-mod node_start;
-mod owner;
+pub mod faults;
+mod images;
 pub mod playground;
-mod ready;
-mod removal;
-mod scaling;
+mod reshape;
 mod security;
+pub mod server;
 mod spec;
-mod tls;
-pub mod topology;
-mod versions;
 mod wait;
 
-pub use cluster::{Cluster, Node};
-pub use create::CreateReport;
+pub use cluster::create::CreateReport;
+pub use cluster::handle::{Cluster, Node};
+pub use cluster::networking::Networking;
 pub use error::{Error, ErrorKind, Result};
-pub use faults::{FailoverKind, FailoverReport};
-pub use membership::{ForgetReport, JoinReport};
-pub use migration::{HeldSlot, MigrationMethod, Reshard, ReshardReport, Slots, has_atomic_migration};
-pub use net_faults::{Cut, HealReport, PartitionReport};
-pub use networking::Networking;
-pub use node_faults::{FaultStart, Rejoin, Takeover};
-pub use node_image::{IMAGE_ENV, ImageSource, NodeImage};
-pub use ready::Shape;
-pub use scaling::{AddMasterReport, MovesReport, RemoveMasterReport, SlotMove};
-pub use security::{Access, AclUser, HARNESS_USER, TlsClient, TlsFiles, generate_password, parse_acl_file};
+pub use faults::failover::{FailoverKind, FailoverReport};
+pub use faults::network::{Cut, HealReport, PartitionReport};
+pub use faults::process::{FaultStart, Rejoin, Takeover};
+pub use images::node_image::{IMAGE_ENV, ImageSource, NodeImage};
+pub use images::versions::{VERSION_ENV, Version};
+pub use reshape::membership::{ForgetReport, JoinReport};
+pub use reshape::migration::{HeldSlot, MigrationMethod, Reshard, ReshardReport, Slots, has_atomic_migration};
+pub use reshape::scaling::{AddMasterReport, MovesReport, RemoveMasterReport, SlotMove};
+pub use security::credentials::{
+    Access, AclUser, HARNESS_USER, TlsClient, TlsFiles, generate_password, parse_acl_file,
+};
+pub use security::tls::ClientAuth;
+pub use server::ready::Shape;
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
     MAX_NODES, NODE_TIMEOUT_PER_NODE,
 };
-pub use tls::ClientAuth;
-pub use versions::{VERSION_ENV, Version};

@@ -4,16 +4,16 @@
 
 use std::time::Duration;
 
-pub use crate::docker::Docker;
-pub use crate::image::{
-    BuildOutcome, ImageEntry, build_into, build_timeout, ensure_built, ensure_tools, list as images,
-    missing_build_tools, prune as prune_images, time_cold_build, tools_tag,
-};
-pub use crate::membership::JoinPlan;
-pub use crate::removal::{
+pub use crate::cluster::removal::{
     Abandoned, Census, Leftovers, Removed, census, leftovers, remove_abandoned, remove_cluster,
     remove_interrupted_cluster,
 };
+pub use crate::engine::docker::Docker;
+pub use crate::images::build::{
+    BuildOutcome, ImageEntry, build_into, build_timeout, ensure_built, ensure_tools, list as images,
+    missing_build_tools, prune as prune_images, time_cold_build, tools_tag,
+};
+pub use crate::reshape::membership::JoinPlan;
 use crate::{Cluster, ClusterSpec, CreateReport, FIRST_PORT, ImageSource, JoinReport, Lifetime, Result};
 
 /// Name of the cluster the CLI makes and finds.

@@ -8,18 +8,19 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::cluster::Cluster;
-use crate::docker::{
+use crate::cluster::handle::Cluster;
+use crate::cluster::networking::Networking;
+use crate::cluster::removal::remove_orphans;
+use crate::engine::docker::{
     Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING, LABEL_NODE_TIMEOUT, LABEL_OWNER,
     LABEL_PERSIST, LABEL_SECRETS, LABEL_VERSION,
 };
-use crate::networking::Networking;
-use crate::node_image::{ImageSource, NodeImage};
-use crate::removal::remove_orphans;
-use crate::security::{AclUser, Credentials, Secrets, secrets_dir};
-use crate::tls::ClientAuth;
-use crate::versions::Version;
-use crate::{Error, Result, bail, owner};
+use crate::engine::owner;
+use crate::images::node_image::{ImageSource, NodeImage};
+use crate::images::versions::Version;
+use crate::security::credentials::{AclUser, Credentials, Secrets, secrets_dir};
+use crate::security::tls::ClientAuth;
+use crate::{Error, Result, bail};
 
 /// Default cluster node timeout of clusters up to 20 nodes. Failover takes about this plus 1.3 s (failure
 /// agreement and the servers' fixed 0.5-1 s election delay), so it sets how fast the cluster heals; 1 s showed no
@@ -243,7 +244,7 @@ impl ClusterSpec {
         self
     }
 
-    /// Mutual TLS: [`tls`](Self::tls), and every client must present a certificate the cluster's CA signed.
+    /// Mutual TLS: [`security::tls`](Self::tls), and every client must present a certificate the cluster's CA signed.
     pub fn tls_client_auth(mut self) -> Self {
         self.tls = Some(ClientAuth::Required);
         self
@@ -269,7 +270,7 @@ impl ClusterSpec {
             .transpose()
     }
 
-    /// Makes the cluster and returns once it is ready (see [`crate::ready`]), building the node image first if it
+    /// Makes the cluster and returns once it is ready (see [`crate::server::ready`]), building the node image first if it
     /// is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress goes
     /// to `tracing` at info level.
     pub async fn start(self) -> Result<Cluster> {
@@ -414,7 +415,7 @@ pub(crate) struct Identity {
     pub(crate) networking: Networking,
     /// The process that owns it (tests); `None` for clusters kept until removed on purpose.
     pub(crate) owner: Option<String>,
-    /// Where its credentials are kept, if it needs any (see [`crate::security`]).
+    /// Where its credentials are kept, if it needs any (see [`crate::security::credentials`]).
     pub(crate) secrets_dir: Option<PathBuf>,
     /// Whether its nodes keep their writes on disk (see [`ClusterSpec::persist`]).
     pub(crate) persist: bool,

@@ -5,9 +5,10 @@ use common::{docker_all_output, replicate_fail_over_and_join};
 
 use std::time::Duration;
 
-use cluster_tests::node::command;
-use cluster_tests::topology::Role;
-use cluster_tests::{Access, AclUser, Cluster, ClusterSpec, ErrorKind, FailoverKind, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::node::command;
+use cluster_tests::server::topology::Role;
+use cluster_tests::{Access, AclUser, Cluster, ClusterSpec, ErrorKind, FailoverKind, Result};
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
 const WAIT: Duration = Duration::from_secs(10);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use cluster_tests::topology::{Role, SLOTS};
+use cluster_tests::server::topology::{Role, SLOTS};
 use cluster_tests::{Cluster, Result, Version};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,9 +69,9 @@ async fn nodes_run_the_server_version_of_the_matrix() -> Result<()> {
     };
     let expected = server.split_whitespace().last().expect("server has a version number");
     for addr in cluster.live_addrs().await? {
-        let info: String = cluster_tests::node::command(addr, &["INFO", "server"]).await?;
-        let fields = cluster_tests::topology::InfoFields::parse(&info);
-        let reported = cluster_tests::topology::server_version(&fields).unwrap_or_default();
+        let info: String = cluster_tests::server::node::command(addr, &["INFO", "server"]).await?;
+        let fields = cluster_tests::server::topology::InfoFields::parse(&info);
+        let reported = cluster_tests::server::topology::server_version(&fields).unwrap_or_default();
         assert_eq!(reported, expected, "{addr} runs {server}");
     }
     Ok(())

@@ -40,7 +40,8 @@ async fn my_own_client_settings_and_any_other_client_library() -> cluster_tests:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn four_masters_with_two_replicas_each() -> cluster_tests::Result<()> {
-    use cluster_tests::{ClusterSpec, data};
+    use cluster_tests::ClusterSpec;
+    use cluster_tests::server::data;
     let cluster = ClusterSpec::from_env()?.masters(4).replicas(2).start().await?;
     let topology = cluster.topology().await?;
     let masters = topology.live_masters();

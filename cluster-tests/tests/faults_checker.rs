@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cluster_tests::checker::{CheckSpec, FaultKind};
+use cluster_tests::faults::checker::{CheckSpec, FaultKind};
 use cluster_tests::{Cluster, Result};
 
 fn spec(fault: FaultKind, rounds: usize, wait: usize) -> CheckSpec {

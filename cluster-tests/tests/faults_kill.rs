@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use cluster_tests::node::command;
-use cluster_tests::topology::Role;
-use cluster_tests::{ClusterSpec, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::node::command;
+use cluster_tests::server::topology::Role;
+use cluster_tests::{ClusterSpec, Result};
 
 const WAIT: Duration = Duration::from_millis(1500);
 

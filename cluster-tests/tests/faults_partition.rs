@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use cluster_tests::node::{self, command};
-use cluster_tests::topology::Role;
-use cluster_tests::{ClusterSpec, Cut, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::node::{self, command};
+use cluster_tests::server::topology::Role;
+use cluster_tests::{ClusterSpec, Cut, Result};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_minority_master_stops_writes_within_the_node_timeout_and_loses_only_its_window() -> Result<()> {

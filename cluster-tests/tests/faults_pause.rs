@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use cluster_tests::topology::Role;
-use cluster_tests::{Cluster, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::topology::Role;
+use cluster_tests::{Cluster, Result};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_master_is_replaced_and_rejoins_as_a_replica_of_its_replica() -> Result<()> {

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use cluster_tests::{Cluster, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::{Cluster, Result};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lossy_master_keeps_serving_and_heal_removes_every_rule() -> Result<()> {

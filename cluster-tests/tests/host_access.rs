@@ -4,9 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use cluster_tests::node::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, command};
-use cluster_tests::topology::{Role, SlotRange};
-use cluster_tests::{Cluster, ClusterSpec, FailoverKind, Networking, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::node::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, command};
+use cluster_tests::server::topology::{Role, SlotRange};
+use cluster_tests::{Cluster, ClusterSpec, FailoverKind, Networking, Result};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 

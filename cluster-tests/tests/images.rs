@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use std::process::Command;
 
-use cluster_tests::node::command;
 use cluster_tests::playground::{self, Docker};
-use cluster_tests::topology::{InfoFields, server_version};
+use cluster_tests::server::node::command;
+use cluster_tests::server::topology::{InfoFields, server_version};
 use cluster_tests::{ClusterSpec, FailoverKind, ImageSource, Result, Version};
 
 /// An image made for a test, removed when dropped (after the clusters that use it).

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use cluster_tests::topology::Role;
-use cluster_tests::{Cluster, FailoverKind, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::topology::Role;
+use cluster_tests::{Cluster, FailoverKind, Result};
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
 const WAIT: Duration = Duration::from_secs(10);
@@ -37,7 +38,7 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     let node = topology.by_port(first).expect("the joined node is known");
     assert_eq!(node.role, Role::Replica);
     assert_eq!(node.master_id, topology.by_port(promoted).map(|m| m.id.clone()));
-    let view = cluster_tests::node::NodeView::read(cluster.addr(first).await?).await?;
+    let view = cluster_tests::server::node::NodeView::read(cluster.addr(first).await?).await?;
     assert!(view.replication.replica_synced(), "the joined node is synced");
 
     let forgotten = cluster.forget_gone().await?.forgotten;

@@ -1,7 +1,8 @@
 //! `CLUSTER FAILOVER` on a replica swaps it with its master, losing nothing.
 
-use cluster_tests::topology::Role;
-use cluster_tests::{Cluster, FailoverKind, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::topology::Role;
+use cluster_tests::{Cluster, FailoverKind, Result};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn manual_failover_swaps_master_and_replica_without_data_loss() -> Result<()> {

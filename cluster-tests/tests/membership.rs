@@ -5,7 +5,7 @@ mod common;
 use common::docker;
 
 use cluster_tests::playground;
-use cluster_tests::topology::Role;
+use cluster_tests::server::topology::Role;
 use cluster_tests::{Cluster, FailoverKind, Result};
 
 #[tokio::test(flavor = "multi_thread")]

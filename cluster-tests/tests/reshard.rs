@@ -3,9 +3,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cluster_tests::node::{self, command};
-use cluster_tests::topology::SlotRange;
-use cluster_tests::{Cluster, ErrorKind, MigrationMethod, Reshard, Result, Slots, data, has_atomic_migration};
+use cluster_tests::server::data;
+use cluster_tests::server::node::{self, command};
+use cluster_tests::server::topology::SlotRange;
+use cluster_tests::{Cluster, ErrorKind, MigrationMethod, Reshard, Result, Slots, has_atomic_migration};
 use redis::cluster_async::ClusterConnection;
 
 /// Keeps writing new keys until `stop`, returning them.
@@ -122,7 +123,7 @@ async fn get_asking(addr: std::net::SocketAddr, key: &str) -> Result<Option<Stri
 }
 
 /// The node's own line of its `CLUSTER NODES`.
-async fn myself(addr: std::net::SocketAddr) -> Result<cluster_tests::topology::NodeEntry> {
+async fn myself(addr: std::net::SocketAddr) -> Result<cluster_tests::server::topology::NodeEntry> {
     Ok(node::NodeView::read(addr).await?.nodes.myself().cloned().unwrap())
 }
 

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use cluster_tests::topology::{NodeEntry, SlotRange};
-use cluster_tests::{Cluster, ErrorKind, FailoverKind, Reshard, Result, Shape, Slots, data};
+use cluster_tests::server::data;
+use cluster_tests::server::topology::{NodeEntry, SlotRange};
+use cluster_tests::{Cluster, ErrorKind, FailoverKind, Reshard, Result, Shape, Slots};
 
 /// Port and `cluster_known_nodes` of every live node, by port.
 async fn known_nodes(cluster: &Cluster) -> Result<Vec<(u16, u64)>> {

@@ -7,8 +7,9 @@ use common::replicate_fail_over_and_join;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cluster_tests::topology::Role;
-use cluster_tests::{Access, Cluster, ClusterSpec, ErrorKind, FailoverKind, Networking, Result, data};
+use cluster_tests::server::data;
+use cluster_tests::server::topology::Role;
+use cluster_tests::{Access, Cluster, ClusterSpec, ErrorKind, FailoverKind, Networking, Result};
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
 const WAIT: Duration = Duration::from_secs(10);
@@ -147,7 +148,7 @@ async fn tls_on_a_bridge_network_is_refused_before_anything_starts() -> Result<(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_checker_counts_nothing_lost_through_kills_and_partitions_on_a_tls_cluster_with_a_password() -> Result<()> {
-    use cluster_tests::checker::{CheckSpec, FaultKind};
+    use cluster_tests::faults::checker::{CheckSpec, FaultKind};
     let cluster = ClusterSpec::from_env()?.tls().password("tls-pw").start().await?;
     // A kill (restarted over TLS, with its files) then a partition (the rules match ports, whatever the protocol);
     // writes count as acknowledged only once WAIT 1 confirms a replica has them.

@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cluster_tests::node::command;
 use cluster_tests::playground::{self as harness, BuildOutcome, Docker, ensure_built, time_cold_build};
-use cluster_tests::topology::{InfoFields, SlotRange};
+use cluster_tests::server::data;
+use cluster_tests::server::node::command;
+use cluster_tests::server::topology::{InfoFields, SlotRange};
 use cluster_tests::{
-    Cluster, ClusterSpec, Error, FailoverKind, MigrationMethod, Networking, Reshard, Result, Slots, Version, data,
+    Cluster, ClusterSpec, Error, FailoverKind, MigrationMethod, Networking, Reshard, Result, Slots, Version,
     has_atomic_migration,
 };
 use redis::cluster_async::ClusterConnection;

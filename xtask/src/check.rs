@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cluster_tests::checker::{CheckReport, CheckSpec, FaultKind};
+use cluster_tests::faults::checker::{CheckReport, CheckSpec, FaultKind};
 use cluster_tests::{Error, Result};
 
 use crate::playground::{find, out};

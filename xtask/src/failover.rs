@@ -1,6 +1,6 @@
 //! `cargo xtask failover`: a master removed (or swapped with its replica), and the takeover reported.
 
-use cluster_tests::topology::format_ranges;
+use cluster_tests::server::topology::format_ranges;
 use cluster_tests::{FailoverKind, Result};
 
 use crate::playground::{find, out, print_topology};

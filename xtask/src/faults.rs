@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cluster_tests::topology::Role;
+use cluster_tests::server::topology::Role;
 use cluster_tests::{Cluster, Cut, Error, FaultStart, Rejoin, Result};
 
 use crate::playground::{Interrupts, find, out, print_topology};

@@ -2,7 +2,7 @@
 //! change, the cluster found by name, and the topology table.
 
 use cluster_tests::playground::{self as harness, Docker};
-use cluster_tests::topology::{ClusterNodes, Role, format_ranges};
+use cluster_tests::server::topology::{ClusterNodes, Role, format_ranges};
 use cluster_tests::{Cluster, Error, Result};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 

@@ -1,6 +1,6 @@
 //! `cargo xtask reshard`: move slots with their keys between masters, or hold one half-way for ASK tests.
 
-use cluster_tests::topology::{SlotRange, format_ranges};
+use cluster_tests::server::topology::{SlotRange, format_ranges};
 use cluster_tests::{Error, Reshard, Result, Slots};
 
 use crate::playground::{find, out};

@@ -32,7 +32,8 @@ fn a_usage_error_exits_2_before_touching_docker() {
 /// exits 1 so scripts can tell.
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_runs_one_command_follows_redirects_and_exits_1_on_an_error_reply() -> cluster_tests::Result<()> {
-    use cluster_tests::{Cluster, data, node};
+    use cluster_tests::Cluster;
+    use cluster_tests::server::{data, node};
     let cluster = Cluster::start_for_test().await?;
     let topology = cluster.topology().await?;
     let owner = topology

@@ -17,8 +17,8 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 
-use crate::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
-use crate::node_image::NodeImage;
+use crate::engine::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
+use crate::images::node_image::NodeImage;
 use crate::spec::ClusterSpec;
 use crate::{Error, ErrorKind, Result};
 

@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::cluster::Cluster;
-use crate::ready::Shape;
-use crate::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
+use crate::cluster::handle::Cluster;
+use crate::server::ready::Shape;
+use crate::server::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
 use crate::{Error, Result, bail, wait};
 
 /// What happened during a failover, with times measured from the moment the fault was injected.

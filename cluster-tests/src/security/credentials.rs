@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
-use crate::docker::PrivateFile;
-use crate::tls::{self, Certificates, ClientAuth};
+use crate::engine::docker::PrivateFile;
+use crate::security::tls::{self, Certificates, ClientAuth};
 use crate::{Error, Result, bail};
 
 /// The ACL user the harness itself (and replication) uses on clusters with users.

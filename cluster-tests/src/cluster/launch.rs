@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 
-use crate::docker::{ContainerSpec, Docker, LABEL_PORT};
-use crate::networking::{Attachment, Networking};
-use crate::node;
-use crate::security::{Access, CONFIG_PATH, Secrets};
+use crate::cluster::networking::{Attachment, Networking};
+use crate::engine::docker::{ContainerSpec, Docker, LABEL_PORT};
+use crate::security::credentials::{Access, CONFIG_PATH, Secrets};
+use crate::security::tls;
+use crate::server::node;
 use crate::spec::Identity;
-use crate::{Error, Result, bail, tls, wait};
+use crate::{Error, Result, bail, wait};
 
 /// The container spec of the node listening on `port`, attached to the cluster's pod or network.
 pub(crate) fn node_container(

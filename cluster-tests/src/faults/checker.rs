@@ -17,11 +17,11 @@ use futures_util::{StreamExt, stream};
 use redis::AsyncCommands;
 use serde::Serialize;
 
-use crate::cluster::Cluster;
-use crate::faults::FailoverKind;
-use crate::net_faults::Cut;
-use crate::node_faults::FaultStart;
-use crate::topology::Role;
+use crate::cluster::handle::Cluster;
+use crate::faults::failover::FailoverKind;
+use crate::faults::network::Cut;
+use crate::faults::process::FaultStart;
+use crate::server::topology::Role;
 use crate::{Error, Result, bail};
 
 /// The faults a check can inject.
@@ -193,7 +193,7 @@ impl Cluster {
             bail!("--wait {} needs replicas, and the cluster has none", spec.wait);
         }
         self.wait_ready(
-            crate::ready::Shape::Any,
+            crate::server::ready::Shape::Any,
             self.identity.step_timeout(self.nodes().await?.len()),
         )
         .await?;
@@ -222,7 +222,7 @@ impl Cluster {
         let rounds = schedule?;
         tracing::info!("check: faults over; waiting for the cluster to be ready, then reading every key back");
         self.wait_ready(
-            crate::ready::Shape::Any,
+            crate::server::ready::Shape::Any,
             self.identity.step_timeout(self.nodes().await?.len()),
         )
         .await?;

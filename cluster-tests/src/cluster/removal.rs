@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter};
-use crate::security::remove_secrets;
-use crate::{Error, Result, bail, owner, wait};
+use crate::engine::docker::{
+    Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter,
+};
+use crate::engine::owner;
+use crate::security::credentials::remove_secrets;
+use crate::{Error, Result, bail, wait};
 
 /// What [`remove_cluster`] removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

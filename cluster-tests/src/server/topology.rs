@@ -737,13 +737,17 @@ mod tests {
         ($v:literal) => {
             Outputs {
                 version: $v,
-                nodes: include_str!(concat!("../fixtures/", $v, ".cluster-nodes.txt")),
-                nodes_after_failover: include_str!(concat!("../fixtures/", $v, ".cluster-nodes-after-failover.txt")),
-                nodes_after_join: include_str!(concat!("../fixtures/", $v, ".cluster-nodes-after-join.txt")),
-                info: include_str!(concat!("../fixtures/", $v, ".cluster-info.txt")),
-                replication_master: include_str!(concat!("../fixtures/", $v, ".info-replication-master.txt")),
-                replication_replica: include_str!(concat!("../fixtures/", $v, ".info-replication-replica.txt")),
-                server: include_str!(concat!("../fixtures/", $v, ".info-server.txt")),
+                nodes: include_str!(concat!("../../fixtures/", $v, ".cluster-nodes.txt")),
+                nodes_after_failover: include_str!(concat!(
+                    "../../fixtures/",
+                    $v,
+                    ".cluster-nodes-after-failover.txt"
+                )),
+                nodes_after_join: include_str!(concat!("../../fixtures/", $v, ".cluster-nodes-after-join.txt")),
+                info: include_str!(concat!("../../fixtures/", $v, ".cluster-info.txt")),
+                replication_master: include_str!(concat!("../../fixtures/", $v, ".info-replication-master.txt")),
+                replication_replica: include_str!(concat!("../../fixtures/", $v, ".info-replication-replica.txt")),
+                server: include_str!(concat!("../../fixtures/", $v, ".info-server.txt")),
             }
         };
     }

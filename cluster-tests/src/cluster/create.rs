@@ -1,4 +1,4 @@
-//! Making a cluster: start the node containers (see [`crate::node_start`]), meet them, assign slots, attach
+//! Making a cluster: start the node containers (see [`crate::cluster::launch`]), meet them, assign slots, attach
 //! replicas, wait until ready.
 
 use std::collections::BTreeSet;
@@ -8,18 +8,19 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::{Cluster, Nudge, advance_idle_masters};
-use crate::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, Network, cluster_filter};
-use crate::networking::{Attachment, Networking, start_pod};
-use crate::node;
-use crate::node_image::{ImageSource, NodeImage};
-use crate::node_start::{meet_all, node_container, replicate, start_node};
-use crate::ready::Shape;
-use crate::removal::remove_interrupted_cluster;
-use crate::security::Access;
+use crate::cluster::handle::{Cluster, Nudge, advance_idle_masters};
+use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
+use crate::cluster::networking::{Attachment, Networking, start_pod};
+use crate::cluster::removal::remove_interrupted_cluster;
+use crate::engine::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, Network, cluster_filter};
+use crate::engine::owner;
+use crate::images::node_image::{ImageSource, NodeImage};
+use crate::security::credentials::Access;
+use crate::server::node;
+use crate::server::ready::Shape;
+use crate::server::topology::{SLOTS, SlotRange, format_ranges};
 use crate::spec::{ClusterSpec, FIRST_PORT};
-use crate::topology::{SLOTS, SlotRange, format_ranges};
-use crate::{Error, ErrorKind, Result, bail, owner, wait};
+use crate::{Error, ErrorKind, Result, bail, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,7 +448,7 @@ mod tests {
     #[test]
     fn unknown_subcommand_wordings_are_recognised() {
         // Redis 6.0 has no ADDSLOTSRANGE: its real answer, captured from a node.
-        let redis6 = include_str!("../fixtures/redis-6.0.addslotsrange-error.txt").trim();
+        let redis6 = include_str!("../../fixtures/redis-6.0.addslotsrange-error.txt").trim();
         assert!(is_unknown_command(&Error::new(redis6)), "{redis6}");
         assert!(is_unknown_command(&Error::new(
             "ERR unknown subcommand 'addslotsrange'. Try CLUSTER HELP."

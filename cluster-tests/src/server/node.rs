@@ -10,8 +10,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
-use crate::security::Access;
-use crate::topology::{ClusterInfo, ClusterNodes, ClusterShards, ClusterSlots, ReplicationInfo};
+use crate::security::credentials::Access;
+use crate::server::topology::{ClusterInfo, ClusterNodes, ClusterShards, ClusterSlots, ReplicationInfo};
 use crate::{Error, ErrorKind, Result};
 
 /// How long a TCP connect to a node may take.

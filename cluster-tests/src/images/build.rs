@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::{Docker, ImageInfo};
-use crate::versions::Version;
+use crate::engine::docker::{Docker, ImageInfo};
+use crate::images::versions::Version;
 use crate::{Error, ErrorKind, Result, bail};
 
 /// Repository part of every node image tag.

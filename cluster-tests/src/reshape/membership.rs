@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::cluster::{Cluster, Node};
-use crate::faults::pick_master;
-use crate::node_image::NodeImage;
-use crate::node_start::{meet_all, node_container, replicate, start_node};
-use crate::ready::Shape;
-use crate::removal::remove_interrupted_node;
+use crate::cluster::handle::{Cluster, Node};
+use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
+use crate::cluster::removal::remove_interrupted_node;
+use crate::faults::failover::pick_master;
+use crate::images::node_image::NodeImage;
+use crate::server::ready::Shape;
+use crate::server::topology::{NodeEntry, Role, format_ports};
 use crate::spec::{Identity, check_ports};
-use crate::topology::{NodeEntry, Role, format_ports};
 use crate::{Error, Result, bail};
 
 /// What `join` did.

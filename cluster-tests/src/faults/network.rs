@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::{Cluster, Node};
-use crate::docker::ContainerSpec;
-use crate::networking::Networking;
-use crate::node_faults::{FaultStart, fault_start};
-use crate::topology::Role;
-use crate::{Error, ErrorKind, Result, bail, image, wait};
+use crate::cluster::handle::{Cluster, Node};
+use crate::cluster::networking::Networking;
+use crate::engine::docker::ContainerSpec;
+use crate::faults::process::{FaultStart, fault_start};
+use crate::images::build;
+use crate::server::topology::Role;
+use crate::{Error, ErrorKind, Result, bail, wait};
 
 const IPT: &str = "/usr/sbin/iptables-nft";
 const TC: &str = "/usr/sbin/tc";
@@ -113,7 +114,7 @@ impl Cluster {
             bail!("a partition needs nodes on both sides (listed: {side:?}, others: {rest:?})");
         }
         let topology = self.topology().await?;
-        let tools = image::ensure_tools(&self.docker).await?;
+        let tools = build::ensure_tools(&self.docker).await?;
         // The fault starts when its rules start going in: they take effect somewhere inside the tools container's
         // run (a few hundred ms), so a time taken after it would make the servers look faster than they are.
         let cut_at = Instant::now();
@@ -211,7 +212,7 @@ impl Cluster {
             );
         }
         let (node, fault) = self.fault_target(port, "slow down").await?;
-        let tools = image::ensure_tools(&self.docker).await?;
+        let tools = build::ensure_tools(&self.docker).await?;
         let (namespace, rules) = match self.identity.networking {
             Networking::Pod => (self.pod_namespace()?, pod_slow(fault.port, delay, loss_percent)),
             Networking::Bridge => (node.id.clone(), bridge_slow(delay, loss_percent)),
@@ -235,7 +236,7 @@ impl Cluster {
     /// there is nothing to heal.
     pub async fn heal(&self) -> Result<HealReport> {
         let namespaces = self.fault_namespaces().await?;
-        let tools = image::ensure_tools(&self.docker).await?;
+        let tools = build::ensure_tools(&self.docker).await?;
         let healed = try_join_all(namespaces.iter().map(|ns| self.run_tools(&tools, ns, HEAL))).await?;
         let count = healed.iter().filter(|out| out.contains("healed=1")).count();
         if count == 0 {
@@ -247,7 +248,7 @@ impl Cluster {
         let start = Instant::now();
         tracing::info!("healed: every rule removed; waiting for the cluster to be ready");
         self.wait_ready(
-            crate::ready::Shape::Any,
+            crate::server::ready::Shape::Any,
             self.identity.step_timeout(self.nodes().await?.len()),
         )
         .await
@@ -262,7 +263,7 @@ impl Cluster {
     /// removed). Returns how many namespaces held rules.
     pub async fn remove_fault_rules(&self) -> Result<usize> {
         let namespaces = self.fault_namespaces().await?;
-        let tools = image::ensure_tools(&self.docker).await?;
+        let tools = build::ensure_tools(&self.docker).await?;
         let healed = try_join_all(namespaces.iter().map(|ns| self.run_tools(&tools, ns, HEAL))).await?;
         Ok(healed.iter().filter(|out| out.contains("healed=1")).count())
     }
@@ -302,8 +303,8 @@ impl Cluster {
 
     fn pod_namespace(&self) -> Result<String> {
         match &self.attachment {
-            crate::networking::Attachment::Pod { holder, .. } => Ok(holder.clone()),
-            crate::networking::Attachment::Bridge { .. } => Err(Error::new("a bridge cluster has no pod")),
+            crate::cluster::networking::Attachment::Pod { holder, .. } => Ok(holder.clone()),
+            crate::cluster::networking::Attachment::Bridge { .. } => Err(Error::new("a bridge cluster has no pod")),
         }
     }
 

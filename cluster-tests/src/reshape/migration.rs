@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 use redis::aio::MultiplexedConnection;
 
-use crate::cluster::Cluster;
-use crate::faults::pick_master;
-use crate::node::{NodeView, Pool};
-use crate::ready::Shape;
-use crate::security::Access;
-use crate::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
+use crate::cluster::handle::Cluster;
+use crate::faults::failover::pick_master;
+use crate::security::credentials::Access;
+use crate::server::node::{NodeView, Pool};
+use crate::server::ready::Shape;
+use crate::server::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
 use crate::{Error, Result, bail, wait};
 
 /// Keys moved by one `MIGRATE`.
@@ -656,7 +656,7 @@ async fn move_keys(
 mod tests {
     use super::*;
 
-    const NODES: &str = include_str!("../fixtures/redis-7.0.cluster-nodes.txt");
+    const NODES: &str = include_str!("../../fixtures/redis-7.0.cluster-nodes.txt");
 
     fn refused(reshard: Reshard) -> String {
         let err = plan(&ClusterNodes::parse(NODES).unwrap(), &reshard).unwrap_err();

@@ -4,7 +4,7 @@ use futures_util::{StreamExt, stream};
 use redis::AsyncCommands;
 use redis::cluster_async::ClusterConnection;
 
-use crate::topology::{SLOTS, SlotRange};
+use crate::server::topology::{SLOTS, SlotRange};
 use crate::{Result, bail};
 
 /// The hash slot of `key`, as the servers compute it (CRC16 of the key, or of its `{hash tag}`, mod 16384).

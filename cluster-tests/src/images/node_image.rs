@@ -12,9 +12,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::docker::{ContainerSpec, Docker, ImageInfo, LABEL_CLI_BIN, LABEL_IMAGE_REF, LABEL_SERVER, LABEL_SERVER_BIN};
-use crate::versions::Version;
-use crate::{Error, Result, bail, image};
+use crate::engine::docker::{
+    ContainerSpec, Docker, ImageInfo, LABEL_CLI_BIN, LABEL_IMAGE_REF, LABEL_SERVER, LABEL_SERVER_BIN,
+};
+use crate::images::build;
+use crate::images::versions::Version;
+use crate::{Error, Result, bail};
 
 /// The environment variable that makes the tests run an image given by reference (it wins over
 /// `$CLUSTER_VERSION`).
@@ -92,8 +95,8 @@ impl NodeImage {
     pub async fn resolve(docker: &Docker, source: &ImageSource) -> Result<Self> {
         match source {
             ImageSource::Recipe(version) => {
-                let (tag, outcome, took) = image::ensure_built(docker, version).await?;
-                if outcome == image::BuildOutcome::Built {
+                let (tag, outcome, took) = build::ensure_built(docker, version).await?;
+                if outcome == build::BuildOutcome::Built {
                     tracing::info!("image: built {tag} ({:.1} s)", took.as_secs_f64());
                 }
                 Ok(Self::of_recipe(version, tag))
@@ -135,11 +138,11 @@ impl NodeImage {
                     .ok_or_else(|| Error::new(format!("{reference} was pulled but Docker does not find it")))?
             }
         };
-        if !info.architecture.is_empty() && info.architecture != image::host_architecture() {
+        if !info.architecture.is_empty() && info.architecture != build::host_architecture() {
             tracing::info!(
                 "image: {reference} is for {}, this host is {}: it runs only under emulation (binfmt), slowly",
                 info.architecture,
-                image::host_architecture()
+                build::host_architecture()
             );
         }
         let (server_bin, server) = find_server(docker, reference, &info).await?;
@@ -288,7 +291,10 @@ async fn probe(docker: &Docker, reference: &str, bin: &str) -> Option<String> {
         network: "none".into(),
         entrypoint: Some(vec![bin.to_owned()]),
         args: vec!["--version".into()],
-        labels: HashMap::from([(crate::docker::LABEL_PROBE.to_owned(), crate::owner::this_process())]),
+        labels: HashMap::from([(
+            crate::engine::docker::LABEL_PROBE.to_owned(),
+            crate::engine::owner::this_process(),
+        )]),
         ..Default::default()
     };
     match docker.run_to_end(&spec, PROBE_TIMEOUT).await {

@@ -11,20 +11,21 @@ use futures_util::future::{join_all, try_join_all};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 
-use crate::docker::{
+use crate::cluster::networking::{Attachment, Networking, find_attachment};
+use crate::cluster::removal::{Removed, remove_cluster};
+use crate::engine::docker::{
     Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
     LABEL_OWNER, LABEL_PERSIST, LABEL_PORT, LABEL_SECRETS, LABEL_VERSION, cluster_filter,
 };
-use crate::networking::{Attachment, Networking, find_attachment};
-use crate::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
-use crate::node_image::NodeImage;
-use crate::ready::{self, Shape};
-use crate::removal::{Removed, remove_cluster};
-use crate::security::{Access, Secrets, TlsFiles};
+use crate::images::node_image::NodeImage;
+use crate::images::versions::Version;
+use crate::security::credentials::{Access, Secrets, TlsFiles};
+use crate::server::data;
+use crate::server::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
+use crate::server::ready::{self, Shape};
+use crate::server::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
-use crate::topology::{ClusterNodes, ReplicationInfo, Role};
-use crate::versions::Version;
-use crate::{Error, Result, bail, data, wait};
+use crate::{Error, Result, bail, wait};
 
 /// A node container of a cluster, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,7 +247,7 @@ impl Cluster {
         Err(last)
     }
 
-    /// Waits until the cluster is ready (see [`ready`](crate::ready)) and has `shape`.
+    /// Waits until the cluster is ready (see [`server::ready`](crate::server::ready)) and has `shape`.
     ///
     /// A replica whose replication offset is still 0 is hidden from clients by Redis 7.0+ until its master's
     /// next replication ping (10 s by default); meanwhile its master gets a write that leaves nothing behind

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, Node};
-use crate::faults::pick_master;
-use crate::ready::Shape;
-use crate::topology::{ClusterNodes, NodeEntry, Role};
+use crate::cluster::handle::{Cluster, Node};
+use crate::faults::failover::pick_master;
+use crate::server::ready::Shape;
+use crate::server::topology::{ClusterNodes, NodeEntry, Role};
 use crate::{Error, ErrorKind, Result, bail, wait};
 
 /// A fault just injected into one node: who it hit and when.

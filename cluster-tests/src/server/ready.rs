@@ -10,8 +10,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::node::NodeView;
-use crate::topology::{NodeEntry, Role, SLOTS};
+use crate::server::node::NodeView;
+use crate::server::topology::{NodeEntry, Role, SLOTS};
 use crate::{Error, Result, bail};
 
 /// The shape a ready cluster must have, beyond being consistent.
@@ -57,7 +57,7 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
                 if entry.in_handshake() || entry.is_failing() {
                     bail!("{} sees {} as {}", v.addr, describe(entry), entry.flags.join(","));
                 }
-                if !entry.is_myself() && entry.link != crate::topology::LinkState::Connected {
+                if !entry.is_myself() && entry.link != crate::server::topology::LinkState::Connected {
                     bail!("{}: bus link to {} is down", v.addr, describe(entry));
                 }
             } else if !entry.in_handshake() && !entry.is_failed() && !entry.has_flag("noaddr") {
@@ -198,16 +198,16 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::topology::{
+    use crate::server::topology::{
         ClusterInfo, ClusterNodes, ClusterShards, ClusterSlots, Endpoint, ReplicationInfo, ShardNode, SlotsEntry,
     };
 
     /// Real `CLUSTER NODES` of healthy 3 x 1 clusters, one per wording (`slave` in Redis, Valkey's own build).
     const NODES: [&str; 2] = [
-        include_str!("../fixtures/redis-7.0.cluster-nodes.txt"),
-        include_str!("../fixtures/valkey-9.1.cluster-nodes.txt"),
+        include_str!("../../fixtures/redis-7.0.cluster-nodes.txt"),
+        include_str!("../../fixtures/valkey-9.1.cluster-nodes.txt"),
     ];
-    const INFO: &str = include_str!("../fixtures/redis-7.0.cluster-info.txt");
+    const INFO: &str = include_str!("../../fixtures/redis-7.0.cluster-info.txt");
     const EXACT: Shape = Shape::Exact {
         masters: 3,
         replicas_per_master: 1,

@@ -4,10 +4,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::cluster::Cluster;
-use crate::faults::pick_master;
-use crate::migration::{Reshard, ReshardReport, Slots, ranges};
-use crate::topology::{ClusterNodes, SlotRange};
+use crate::cluster::handle::Cluster;
+use crate::faults::failover::pick_master;
+use crate::reshape::migration::{Reshard, ReshardReport, Slots, ranges};
+use crate::server::topology::{ClusterNodes, SlotRange};
 use crate::{Error, Result, bail, wait};
 
 /// Slots one master hands to another, as a plan decides them (the source's lowest slots first).
@@ -337,7 +337,7 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::SLOTS;
+    use crate::server::topology::SLOTS;
 
     fn r(start: u16, end: u16) -> SlotRange {
         SlotRange { start, end }
@@ -449,7 +449,7 @@ mod tests {
 
     #[test]
     fn removing_a_replica_an_unknown_port_or_one_of_the_last_three_masters_is_refused() {
-        let nodes = ClusterNodes::parse(include_str!("../fixtures/redis-7.0.cluster-nodes.txt")).unwrap();
+        let nodes = ClusterNodes::parse(include_str!("../../fixtures/redis-7.0.cluster-nodes.txt")).unwrap();
         let err = check_removal(&nodes, 7004).unwrap_err().to_string();
         assert!(err.contains("port 7004 is a replica (of 7001)"), "{err}");
         let err = check_removal(&nodes, 7010).unwrap_err().to_string();

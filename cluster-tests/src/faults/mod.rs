@@ -1,0 +1,7 @@
+//! Breaking a cluster on purpose: failovers, process faults (pause, kill), network faults (partition, slow), and
+//! the checker that counts what a fault cost.
+
+pub mod checker;
+pub(crate) mod failover;
+pub(crate) mod network;
+pub(crate) mod process;
