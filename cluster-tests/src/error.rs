@@ -16,7 +16,7 @@ pub enum ErrorKind {
     Docker,
     /// A container name is taken: a cluster of that name exists or is being made by someone else.
     NameTaken,
-    /// A server answered with an error, or could not be reached.
+    /// A server answered with an error or a reply the harness cannot read, or could not be reached.
     Redis,
     /// The harness refused: bad input (an unknown port, a replica where a master is needed, a spec the servers
     /// cannot run), or a cluster not in the state asked for.
@@ -37,9 +37,34 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An error of kind [`ErrorKind::Refused`] with this message.
-    pub fn new(message: impl Into<String>) -> Self {
+    /// The harness refused: bad input, or a cluster not in the state the operation needs ([`ErrorKind::Refused`]).
+    pub fn refused(message: impl Into<String>) -> Self {
         Self::with_kind(ErrorKind::Refused, message)
+    }
+
+    /// A wait ran out of time ([`ErrorKind::Timeout`]); the message says what it waited for and what it saw.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::Timeout, message)
+    }
+
+    /// The Docker engine refused or failed a call ([`ErrorKind::Docker`]).
+    pub fn docker(message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::Docker, message)
+    }
+
+    /// A server answered with an error or an unreadable reply, or could not be reached ([`ErrorKind::Redis`]).
+    pub fn redis(message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::Redis, message)
+    }
+
+    /// Host `port` is held by another program or container ([`ErrorKind::PortTaken`]).
+    pub fn port_taken(port: u16, message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::PortTaken(port), message)
+    }
+
+    /// A local failure outside Docker and the servers: a file, a process ([`ErrorKind::Other`]).
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::Other, message)
     }
 
     /// An error of `kind` with this message.
@@ -116,8 +141,9 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// Returns early with an [`Error`] made from a format string.
-#[macro_export]
+/// Returns early with an [`Error`] of the [`ErrorKind`] named first, made from a format string:
+/// `bail!(Refused, Refused, "port {port} is taken")`.
 macro_rules! bail {
-    ($($arg:tt)*) => { return Err($crate::Error::new(format!($($arg)*))) };
+    ($kind:ident, $($arg:tt)*) => { return Err($crate::Error::with_kind($crate::ErrorKind::$kind, format!($($arg)*))) };
 }
+pub(crate) use bail;

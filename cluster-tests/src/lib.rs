@@ -34,9 +34,13 @@ pub mod server;
 mod spec;
 mod wait;
 
+/// The client library the harness speaks (its clients and errors are redis-rs types).
+pub use redis;
+
 pub use cluster::create::CreateReport;
 pub use cluster::handle::{Cluster, Node};
 pub use cluster::networking::Networking;
+pub(crate) use error::bail;
 pub use error::{Error, ErrorKind, Result};
 pub use faults::failover::{FailoverKind, FailoverReport};
 pub use faults::network::{Cut, HealReport, PartitionReport};

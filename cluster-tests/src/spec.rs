@@ -297,12 +297,14 @@ impl ClusterSpec {
     pub fn validate(&self) -> Result<()> {
         if self.masters < 3 {
             bail!(
+                Refused,
                 "a Redis Cluster needs at least 3 masters (got {}): fewer cannot elect a failover",
                 self.masters
             );
         }
         if self.replicas > 10 || self.node_count() > MAX_NODES {
             bail!(
+                Refused,
                 "{} masters with {} replicas each make {} nodes; at most {MAX_NODES} were measured to become ready on \
                  a 2-core machine (in about 30 s), and at most 10 replicas per master",
                 self.masters,
@@ -312,6 +314,7 @@ impl ClusterSpec {
         }
         if self.spare_ports > 100 {
             bail!(
+                Refused,
                 "{} spare ports is more than joins need (each costs a proxy process on the host)",
                 self.spare_ports
             );
@@ -325,10 +328,11 @@ impl ClusterSpec {
         }
         let node_timeout = self.effective_node_timeout();
         if node_timeout < Duration::from_millis(100) {
-            bail!("a node timeout under 100 ms would fail healthy nodes");
+            bail!(Refused, "a node timeout under 100 ms would fail healthy nodes");
         }
         if node_timeout > MAX_NODE_TIMEOUT {
             bail!(
+                Refused,
                 "a node timeout over {} ms would leave a failed master unnoticed for over a minute",
                 MAX_NODE_TIMEOUT.as_millis()
             );
@@ -339,10 +343,15 @@ impl ClusterSpec {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            bail!("cluster name `{}` must be letters, digits, `-` or `_`", self.name);
+            bail!(
+                Refused,
+                "cluster name `{}` must be letters, digits, `-` or `_`",
+                self.name
+            );
         }
         if self.tls.is_some() && self.networking == Networking::Bridge {
             bail!(
+                Refused,
                 "TLS needs the pod networking (the default): its nodes are at 127.0.0.1, which their certificate \
                  names, while on a bridge network Docker gives each node its address only as it starts"
             );
@@ -399,7 +408,7 @@ fn keep_switch() -> Result<Option<OnDrop>> {
         Err(_) | Ok("") => Ok(None),
         Ok("always") => Ok(Some(OnDrop::Keep)),
         Ok("on-failure") => Ok(Some(OnDrop::KeepOnPanic)),
-        Ok(other) => Err(Error::new(format!(
+        Ok(other) => Err(Error::refused(format!(
             "{KEEP_ENV}={other} is not understood; use `always` or `on-failure` (or unset it)"
         ))),
     }
@@ -459,7 +468,10 @@ pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
         } else {
             format!("ports {first}..{last}")
         };
-        bail!("{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick others");
+        bail!(
+            Refused,
+            "{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick others"
+        );
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ where
         let last = match tokio::time::timeout(left, probe()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(status)) => status,
-            Err(_) => Error::new(match &before {
+            Err(_) => Error::timeout(match &before {
                 Some(seen) => format!(
                     "the last check did not answer in time (it ran {:.1} s); the one before saw: {seen}",
                     checked.elapsed().as_secs_f64()
@@ -67,7 +67,7 @@ mod tests {
             if n >= 3 {
                 Ok(n)
             } else {
-                Err(Error::new(format!("{n} calls")))
+                Err(Error::refused(format!("{n} calls")))
             }
         })
         .await
@@ -78,7 +78,7 @@ mod tests {
     #[tokio::test]
     async fn timeout_names_what_was_awaited_and_the_last_status() {
         let err = until("the moon", Duration::from_millis(100), || async {
-            Err::<(), _>(Error::new("no moon"))
+            Err::<(), _>(Error::refused("no moon"))
         })
         .await
         .unwrap_err()
@@ -95,7 +95,7 @@ mod tests {
             let first = calls == 1;
             async move {
                 if first {
-                    Err::<(), _>(Error::new("low tide"))
+                    Err::<(), _>(Error::refused("low tide"))
                 } else {
                     std::future::pending().await
                 }

@@ -59,7 +59,7 @@ type Samples = BTreeMap<String, Vec<f64>>;
 pub async fn run(args: Args) -> Result<()> {
     let version = Version::named(&args.version)?;
     if args.runs == 0 {
-        return Err(Error::new("--runs must be at least 1"));
+        return Err(Error::refused("--runs must be at least 1"));
     }
     let docker = Docker::connect().await?;
     if args.scale {
@@ -278,13 +278,13 @@ async fn timed_move(
     let (report, end) = (report?, Instant::now());
     let expected = tags.len() * KEYS_PER_SLOT;
     if report.keys < expected {
-        return Err(Error::new(format!(
+        return Err(Error::other(format!(
             "the move carried {} keys, fewer than the {expected} written",
             report.keys
         )));
     }
     if failed > 0 {
-        return Err(Error::new(format!("{failed} writes failed during the move")));
+        return Err(Error::other(format!("{failed} writes failed during the move")));
     }
     Ok((report.method, report.took, longest_gap(start, end, &acks)))
 }

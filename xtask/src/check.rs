@@ -39,7 +39,7 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
     let seconds = Duration::try_from_secs_f64(args.seconds)
         .ok()
         .filter(|d| *d <= Duration::from_secs(3600))
-        .ok_or_else(|| Error::new(format!("--seconds {}: give 0 to 3600", args.seconds)))?;
+        .ok_or_else(|| Error::refused(format!("--seconds {}: give 0 to 3600", args.seconds)))?;
     let spec = CheckSpec {
         fault: FaultKind::named(&args.fault)?,
         rounds: args.rounds,
@@ -53,13 +53,13 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
     if args.json {
         out!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Error::new(e.to_string()))?
+            serde_json::to_string_pretty(&report).map_err(|e| Error::other(e.to_string()))?
         );
     } else {
         print(&report);
     }
     if report.promise_broken {
-        return Err(Error::new(format!(
+        return Err(Error::other(format!(
             "{} write(s) confirmed by WAIT {} were lost under `{}`, which Redis Cluster promises to survive: {}",
             report.lost,
             report.wait,

@@ -28,7 +28,7 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         print_reply(&reply);
         return Ok(());
     }
-    let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
+    let sh = xshell::Shell::new().map_err(|e| Error::other(e.to_string()))?;
     // With a terminal, -t: its hang-up ends the cli. Without, -i alone: the cli ends when its stdin closes, which
     // Docker does when this client goes, however it goes, so no cli is left running in the container.
     let tty = if std::io::stdin().is_terminal() { "-it" } else { "-i" };
@@ -53,9 +53,9 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
     // Interactive: the session needs this terminal's stdin, which xshell's own `run` would close.
     let status = cmd
         .status()
-        .map_err(|e| Error::new(format!("running docker exec: {e}")))?;
+        .map_err(|e| Error::other(format!("running docker exec: {e}")))?;
     if !status.success() {
-        return Err(Error::new(format!("{cli} on {container} exited with {status}")));
+        return Err(Error::other(format!("{cli} on {container} exited with {status}")));
     }
     Ok(())
 }
@@ -84,7 +84,7 @@ async fn run_command(access: &Access, mut addr: SocketAddr, words: &[String]) ->
         say(&format!("-> redirected to {target}"));
         addr = target;
     }
-    Err(Error::new(format!(
+    Err(Error::redis(format!(
         "more than {REDIRECTS} redirects for {}",
         words.join(" ")
     )))

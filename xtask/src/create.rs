@@ -88,7 +88,7 @@ impl Args {
         let mut users = users.iter().map(|u| AclUser::parse(u)).collect::<Result<Vec<_>>>()?;
         if let Some(file) = acl {
             let text =
-                std::fs::read_to_string(&file).map_err(|e| Error::new(format!("reading {}: {e}", file.display())))?;
+                std::fs::read_to_string(&file).map_err(|e| Error::other(format!("reading {}: {e}", file.display())))?;
             users.extend(parse_acl_file(&text).map_err(|e| e.context(file.display()))?);
         }
         let generated = password.as_deref() == Some("");
@@ -136,7 +136,7 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         signal = interrupts.next() => {
             // Watches for a while after the first empty pass, so a container create already in flight goes too.
             let removed = remove_interrupted_cluster(&docker, &name).await?;
-            return Err(Error::new(format!(
+            return Err(Error::other(format!(
                 "interrupted by {signal}; removed what had been made ({} containers, {} network)",
                 removed.containers, removed.networks
             )));

@@ -80,7 +80,7 @@ pub async fn pause(name: &str, PauseArgs { port, for_seconds }: PauseArgs) -> Re
             Duration::try_from_secs_f64(s)
                 .ok()
                 .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
-                .ok_or_else(|| Error::new(format!("--for {s}: give 0 < SECONDS <= 3600")))
+                .ok_or_else(|| Error::refused(format!("--for {s}: give 0 < SECONDS <= 3600")))
         })
         .transpose()?;
     let fault = cluster.pause(port).await?;
@@ -105,7 +105,7 @@ pub async fn pause(name: &str, PauseArgs { port, for_seconds }: PauseArgs) -> Re
     print_rejoin(&rejoin);
     print_topology(&cluster.topology().await?);
     match interrupted {
-        Some(signal) => Err(Error::new(format!(
+        Some(signal) => Err(Error::other(format!(
             "interrupted by {signal}; resumed node {} early",
             fault.port
         ))),
@@ -161,8 +161,12 @@ pub async fn partition(
     let cut = match (isolate, split) {
         (Some(port), None) => Cut::Isolate { port, keep_clients },
         (None, Some(ports)) if !keep_clients => Cut::Split(ports),
-        (None, Some(_)) => return Err(Error::new("--keep-clients goes with --isolate (a split keeps clients)")),
-        _ => return Err(Error::new("give either --isolate PORT or --split P,Q,...")),
+        (None, Some(_)) => {
+            return Err(Error::refused(
+                "--keep-clients goes with --isolate (a split keeps clients)",
+            ));
+        }
+        _ => return Err(Error::refused("give either --isolate PORT or --split P,Q,...")),
     };
     let cluster = find(name).await?;
     let report = cluster.partition(cut).await?;

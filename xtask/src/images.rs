@@ -36,7 +36,7 @@ pub async fn build(args: BuildArgs) -> Result<()> {
     let docker = Docker::connect().await?;
     if let Some(tag) = tag {
         let [version] = versions[..] else {
-            return Err(Error::new("--tag builds one version; name it with --version"));
+            return Err(Error::refused("--tag builds one version; name it with --version"));
         };
         let start = std::time::Instant::now();
         build_into(version, tag, build_timeout()?).await?;
@@ -93,7 +93,7 @@ pub fn install_build_tools() -> Result<()> {
             .is_ok_and(|s| s.success())
     };
     if !(apt(&["install", "-y", "-qq"]) || (apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq"]))) {
-        return Err(Error::new(format!(
+        return Err(Error::other(format!(
             "installing {0} with apt-get failed; run `apt-get update && apt-get install -y {0}`",
             packages.join(" ")
         )));

@@ -103,7 +103,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     if !empty.is_empty() {
-        return Err(Error::new(format!(
+        return Err(Error::other(format!(
             "no test ran for {} (did the build or nextest fail?)",
             empty.join(", ")
         )));
@@ -114,12 +114,12 @@ pub async fn run(args: Args) -> Result<()> {
             .map(|(_, s)| s.outcomes.iter().filter(|o| !o.passed).count())
             .sum::<usize>();
     if failed > 0 {
-        return Err(Error::new(format!(
+        return Err(Error::other(format!(
             "{failed} test(s) failed; see the table and the output above"
         )));
     }
     if !nextest_failed.is_empty() {
-        return Err(Error::new(format!(
+        return Err(Error::other(format!(
             "nextest failed for {} though no test case failed; see its output above",
             nextest_failed.join(", ")
         )));
@@ -135,18 +135,18 @@ struct Workspace {
 
 impl Workspace {
     fn locate() -> Result<Self> {
-        let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
+        let sh = xshell::Shell::new().map_err(|e| Error::other(e.to_string()))?;
         let json = xshell::cmd!(sh, "cargo metadata --format-version 1 --no-deps")
             .quiet()
             .read()
-            .map_err(|e| Error::new(format!("cargo metadata: {e}")))?;
+            .map_err(|e| Error::other(format!("cargo metadata: {e}")))?;
         let meta: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| Error::new(format!("cargo metadata: {e}")))?;
+            serde_json::from_str(&json).map_err(|e| Error::other(format!("cargo metadata: {e}")))?;
         let field = |key: &str| {
             meta[key]
                 .as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| Error::new(format!("cargo metadata has no {key}")))
+                .ok_or_else(|| Error::other(format!("cargo metadata has no {key}")))
         };
         Ok(Self {
             root: field("workspace_root")?,
@@ -160,7 +160,7 @@ impl Workspace {
 pub fn time_suite(version: &Version) -> Result<f64> {
     let suite = run_suite(&Workspace::locate()?, version, None, &[])?;
     if !suite.nextest_ok || suite.outcomes.is_empty() || suite.outcomes.iter().any(|o| !o.passed) {
-        return Err(Error::new("the test suite did not pass, so its time means nothing"));
+        return Err(Error::other("the test suite did not pass, so its time means nothing"));
     }
     Ok(suite.seconds)
 }
@@ -261,7 +261,7 @@ pub fn profile() -> &'static str {
 /// The upstream image the matrix names for `version`.
 fn upstream_image(version: &Version) -> Result<&str> {
     version.image.as_deref().ok_or_else(|| {
-        Error::new(format!(
+        Error::refused(format!(
             "images/versions.toml names no upstream image for {} (`image = \"...\"`)",
             version.name
         ))
@@ -270,7 +270,7 @@ fn upstream_image(version: &Version) -> Result<&str> {
 
 /// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`).
 fn run_suite(workspace: &Workspace, version: &Version, image: Option<&str>, nextest_args: &[String]) -> Result<Suite> {
-    let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
+    let sh = xshell::Shell::new().map_err(|e| Error::other(e.to_string()))?;
     sh.change_dir(&workspace.root);
     let profile = profile();
     let junit = format!("{}/nextest/{profile}/junit.xml", workspace.target);

@@ -29,7 +29,7 @@ pub async fn join(name: &str, args: JoinArgs) -> Result<()> {
         report = harness::carry_out_join(&cluster, &plan) => report?,
         signal = interrupts.next() => {
             harness::undo_join(&cluster, &plan).await?;
-            return Err(Error::new(format!(
+            return Err(Error::other(format!(
                 "interrupted by {signal}; removed the node being joined on port {} (if others had met it, \
                  `cargo xtask forget` clears it from their tables)",
                 plan.port

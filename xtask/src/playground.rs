@@ -26,7 +26,7 @@ pub(crate) struct Interrupts([Signal; 3]);
 
 impl Interrupts {
     pub(crate) fn catch() -> Result<Self> {
-        let catch = |kind| signal(kind).map_err(|e| Error::new(format!("catching signals: {e}")));
+        let catch = |kind| signal(kind).map_err(|e| Error::other(format!("catching signals: {e}")));
         Ok(Self([
             catch(SignalKind::interrupt())?,
             catch(SignalKind::terminate())?,
@@ -58,7 +58,7 @@ pub(crate) async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster
             .await?
             .into_iter()
             .find(|n| n.addr.is_some())
-            .ok_or_else(|| Error::new("the cluster has no running node; `cargo xtask stop` clears it")),
+            .ok_or_else(|| Error::refused("the cluster has no running node; `cargo xtask stop` clears it")),
     }
 }
 

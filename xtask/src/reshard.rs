@@ -53,7 +53,7 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         let slots = match (args.slots, args.slot_range) {
             (Some(n), _) => Slots::Count(n),
             (_, Some(range)) => Slots::Range(range),
-            _ => return Err(Error::new("say which slots: --slots N or --slot-range A-B")),
+            _ => return Err(Error::refused("say which slots: --slots N or --slot-range A-B")),
         };
         let (from, to) = (args.from.expect("clap requires it"), args.to.expect("clap requires it"));
         let mut reshard = Reshard::new(from, to, slots);

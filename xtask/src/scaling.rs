@@ -15,7 +15,7 @@ async fn interruptible<T>(step: impl Future<Output = Result<T>>) -> Result<T> {
     let mut interrupts = Interrupts::catch()?;
     tokio::select! {
         done = step => done,
-        signal = interrupts.next() => Err(Error::new(format!("interrupted by {signal}; {RECOVER}"))),
+        signal = interrupts.next() => Err(Error::other(format!("interrupted by {signal}; {RECOVER}"))),
     }
 }
 

@@ -73,7 +73,7 @@ pub async fn leftovers() -> Result<()> {
         );
     }
     if found.any() {
-        return Err(Error::new(format!(
+        return Err(Error::other(format!(
             "the test run left {} container(s) ({}) and {} network(s) ({}) behind",
             found.containers.len(),
             found.containers.join(", "),

@@ -76,6 +76,7 @@ async fn make_network(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) ->
     let existing = docker.networks_named(name).await?;
     if let Some(foreign) = existing.iter().find(|n| !ours(n)) {
         bail!(
+            Refused,
             "a network called {name} exists that is not cluster `{name}`'s (id {}, not labelled {LABEL_CLUSTER}={name}); \
              remove it with `docker network rm {}` or name the cluster differently",
             short(&foreign.id),
@@ -302,9 +303,9 @@ impl Cluster {
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
             let (code, output) = tokio::time::timeout(step_timeout, docker.exec(&first, &cmd))
                 .await
-                .map_err(|_| Error::new(format!("{cli} --cluster create did not finish in time")))??;
+                .map_err(|_| Error::timeout(format!("{cli} --cluster create did not finish in time")))??;
             if code != 0 {
-                bail!("{cli} --cluster create failed ({code}): {output}");
+                bail!(Redis, "{cli} --cluster create failed ({code}): {output}");
             }
             let shape = Shape::Exact {
                 masters: spec.masters,
@@ -383,6 +384,7 @@ impl Cluster {
                 .find(|v| !v.info.state_ok() || v.info.slots_ok() != u64::from(SLOTS))
             {
                 Some(v) => bail!(
+                    Refused,
                     "{}: cluster_state:{}",
                     v.addr,
                     v.info.0.get("cluster_state").unwrap_or("?")
@@ -449,10 +451,10 @@ mod tests {
     fn unknown_subcommand_wordings_are_recognised() {
         // Redis 6.0 has no ADDSLOTSRANGE: its real answer, captured from a node.
         let redis6 = include_str!("../../fixtures/redis-6.0.addslotsrange-error.txt").trim();
-        assert!(is_unknown_command(&Error::new(redis6)), "{redis6}");
-        assert!(is_unknown_command(&Error::new(
+        assert!(is_unknown_command(&Error::redis(redis6)), "{redis6}");
+        assert!(is_unknown_command(&Error::redis(
             "ERR unknown subcommand 'addslotsrange'. Try CLUSTER HELP."
         )));
-        assert!(!is_unknown_command(&Error::new("ERR Slot 0 is already busy")));
+        assert!(!is_unknown_command(&Error::redis("ERR Slot 0 is already busy")));
     }
 }

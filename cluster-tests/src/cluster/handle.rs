@@ -65,13 +65,13 @@ impl Cluster {
     pub(crate) async fn find(docker: &Docker, name: &str) -> Result<Self> {
         let containers = docker.containers(&[cluster_filter(name)]).await?;
         let Some(first) = containers.first() else {
-            bail!("no cluster is running (make one with `cargo xtask create`)");
+            bail!(Refused, "no cluster is running (make one with `cargo xtask create`)");
         };
         let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
         // Labels this project wrote; one that does not parse is named rather than replaced by a default.
         let parsed = |key: &str| -> Result<u64> {
             label(key).parse().map_err(|_| {
-                Error::new(format!(
+                Error::refused(format!(
                     "container {} has label {key}={:?}, which is not a number; was it made by this project?",
                     first.name,
                     label(key)
@@ -86,7 +86,8 @@ impl Cluster {
         let version = Version::named(&label(LABEL_VERSION)).ok();
         let image = NodeImage::from_labels(&node.labels, &node.image, version)?;
         let node_timeout = Duration::from_millis(parsed(LABEL_NODE_TIMEOUT)?);
-        let first_port = u16::try_from(parsed(LABEL_FIRST_PORT)?).map_err(|_| Error::new("first port out of range"))?;
+        let first_port =
+            u16::try_from(parsed(LABEL_FIRST_PORT)?).map_err(|_| Error::refused("first port out of range"))?;
         let networking = Networking::named(&label(LABEL_NETWORKING))?;
         let attachment = find_attachment(docker, name, networking).await?;
         let secrets_dir = first.labels.get(LABEL_SECRETS).map(PathBuf::from);
@@ -198,6 +199,7 @@ impl Cluster {
         match nodes.iter().find(|n| n.port == port) {
             Some(node) if node.addr.is_some() => Ok(node.clone()),
             Some(node) => bail!(
+                Refused,
                 "the node of cluster `{}` on port {port} is {} and does not answer (`docker {}` brings it back)",
                 self.identity.name,
                 node.state,
@@ -214,6 +216,7 @@ impl Cluster {
                     .map(|n| n.port.to_string())
                     .collect();
                 bail!(
+                    Refused,
                     "no node of cluster `{}` listens on port {port}; live ports: {}",
                     self.identity.name,
                     ports.join(", ")
@@ -237,7 +240,7 @@ impl Cluster {
 
     /// The topology as the first live node that answers sees it.
     pub async fn topology(&self) -> Result<ClusterNodes> {
-        let mut last = Error::new(format!("cluster `{}` has no live node", self.identity.name));
+        let mut last = Error::refused(format!("cluster `{}` has no live node", self.identity.name));
         for addr in self.live_addrs().await? {
             match self.access().view(addr).await {
                 Ok(view) => return Ok(view.nodes),
@@ -287,7 +290,11 @@ impl Cluster {
                 let links = ReplicationInfo::parse(&info).replicas;
                 let behind = links.iter().filter(|r| r.offset < *offset).count();
                 if links.is_empty() || behind > 0 {
-                    bail!("{addr}: {behind} of {} replicas behind offset {offset}", links.len());
+                    bail!(
+                        Refused,
+                        "{addr}: {behind} of {} replicas behind offset {offset}",
+                        links.len()
+                    );
                 }
                 acknowledged.insert(addr.port(), links.len());
             }
@@ -333,7 +340,7 @@ impl Cluster {
         /// The uid the client runs as, owning its TLS files.
         const CLI_UID: u32 = 65534;
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
-        let image = image.ok_or_else(|| Error::new(format!("cluster `{}` has no node", self.identity.name)))?;
+        let image = image.ok_or_else(|| Error::refused(format!("cluster `{}` has no node", self.identity.name)))?;
         let cli = self.identity.image.cli()?.to_owned();
         let (files, tls_args) = self.access().cli_tls(CLI_UID);
         let spec = ContainerSpec {
@@ -353,7 +360,7 @@ impl Cluster {
         };
         let (code, output) = self.docker.run_to_end(&spec, RESPONSE_TIMEOUT * 5).await?;
         if code != 0 {
-            bail!("{cli} {} exited with {code}: {output}", args.join(" "));
+            bail!(Redis, "{cli} {} exited with {code}: {output}", args.join(" "));
         }
         Ok(output)
     }

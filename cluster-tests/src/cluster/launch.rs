@@ -80,7 +80,7 @@ pub(crate) async fn start_node(
     let answered = async {
         let addr = networking
             .node_addr(started.ip, port)
-            .ok_or_else(|| Error::new(format!("container {} has no address", container.name)))?;
+            .ok_or_else(|| Error::docker(format!("container {} has no address", container.name)))?;
         // Ok(Err(e)): the server exited, give up at once with its last words.
         let id = wait::until(
             &format!("{} to answer", container.name),
@@ -100,7 +100,7 @@ pub(crate) async fn start_node(
                         } else {
                             ""
                         };
-                        Ok(Err(Error::new(format!(
+                        Ok(Err(Error::redis(format!(
                             "the server of {} stopped ({}) instead of answering{why}; its last words:\n{}",
                             container.name,
                             state.as_deref().unwrap_or("removed"),
@@ -130,7 +130,7 @@ pub(crate) async fn replicate(access: &Access, replica: SocketAddr, master_id: &
                     .command::<()>(replica, &["CLUSTER", "REPLICATE", master_id])
                     .await
             }
-            _ => bail!("{replica} has not met its master yet"),
+            _ => bail!(Refused, "{replica} has not met its master yet"),
         }
     })
     .await

@@ -46,7 +46,7 @@ impl Networking {
         match name {
             "pod" => Ok(Self::Pod),
             "bridge" => Ok(Self::Bridge),
-            other => Err(Error::new(format!(
+            other => Err(Error::refused(format!(
                 "unknown networking `{other}`; use `pod` or `bridge`"
             ))),
         }
@@ -132,16 +132,15 @@ pub(crate) async fn start_pod(docker: &Docker, spec: &ClusterSpec, image: &NodeI
                 _ => e,
             });
     }
-    let mut last = Error::new("no free range was tried");
+    let mut last = Error::other("no free range was tried");
     for _ in 0..FREE_TRIES {
         let first = random_in(*FREE_BAND.start(), FREE_BAND.end() - span);
         let range = first..=first + span - 1;
         if let Some(port) = taken_port(range.clone()) {
-            last = Error::new(format!(
-                "port {port} of 127.0.0.1:{}-{} is in use",
-                range.start(),
-                range.end()
-            ));
+            last = Error::port_taken(
+                port,
+                format!("port {port} of 127.0.0.1:{}-{} is in use", range.start(), range.end()),
+            );
             continue;
         }
         // Another process may take a port between the check and Docker's bind: then try another range.
@@ -230,7 +229,7 @@ pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Net
                     .next()
                     .map(|n| n.id)
                     .ok_or_else(|| {
-                        Error::new(format!(
+                        Error::refused(format!(
                             "cluster `{name}` has no network; `cargo xtask stop` removes what is left"
                         ))
                     })?,
@@ -241,13 +240,14 @@ pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Net
             let filters = [cluster_filter(name), LABEL_HOLDER.to_owned()];
             let holder = docker.containers(&filters).await?.into_iter().find(|c| c.running);
             let holder = holder.ok_or_else(|| {
-                Error::new(format!(
+                Error::refused(format!(
                     "the container holding cluster `{name}`'s network ({name}-pod) is not running, so no node can \
                      be reached or added; `cargo xtask stop` removes what is left"
                 ))
             })?;
             let published = holder.labels.get(LABEL_PUBLISHED).and_then(|r| parse_range(r));
-            let published = published.ok_or_else(|| Error::new(format!("{} has no published range", holder.name)))?;
+            let published =
+                published.ok_or_else(|| Error::refused(format!("{} has no published range", holder.name)))?;
             Ok(Attachment::Pod {
                 holder: holder.id,
                 published,

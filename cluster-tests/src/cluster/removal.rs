@@ -141,7 +141,7 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 }
                 let now = Instant::now();
                 let (empty_since, busy_since) = {
-                    let mut seen = seen.lock().map_err(|_| Error::new("removal state poisoned"))?;
+                    let mut seen = seen.lock().map_err(|_| Error::refused("removal state poisoned"))?;
                     seen.containers.extend(left.iter().map(|c| c.id.clone()));
                     seen.secrets.extend(left.iter().filter_map(|c| {
                         Some((
@@ -169,19 +169,20 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 }
                 if let Some(since) = busy_since {
                     if since.elapsed() >= patience.phantom {
-                        return Ok(Some(Error::new(format!(
+                        return Ok(Some(Error::refused(format!(
                             "network {} has no container left but Docker still counts an endpoint on it (a Docker \
                              engine bug, moby/moby#42119); restarting the Docker daemon clears it, and a new cluster \
                              of the same name reuses it meanwhile",
                             busy.join(", ")
                         ))));
                     }
-                    bail!("network {} still has endpoints", busy.join(", "));
+                    bail!(Refused, "network {} still has endpoints", busy.join(", "));
                 }
                 match empty_since {
                     Some(since) if since.elapsed() >= patience.settle => Ok(None),
-                    Some(_) => bail!("nothing left; watching for containers still being made"),
+                    Some(_) => bail!(Refused, "nothing left; watching for containers still being made"),
                     None => bail!(
+                        Refused,
                         "{} container(s) and {} network(s) still there",
                         left.len(),
                         left_networks.len()
@@ -296,6 +297,7 @@ pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
     }
     if !failed.is_empty() {
         bail!(
+            Docker,
             "could not remove the clusters of test processes that are gone: {}; `cargo xtask stop --all` tries again",
             failed.join("; ")
         );

@@ -220,7 +220,7 @@ impl Docker {
     pub async fn connect() -> Result<Self> {
         let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let unreachable = |e: &dyn std::fmt::Display| {
-            Error::new(format!(
+            Error::docker(format!(
                 "cannot reach the Docker engine at {where_}: {e}\n\
                  Is the Docker daemon running, and may this user use it (`docker info` tells)?"
             ))
@@ -413,7 +413,7 @@ impl Docker {
             found
                 .into_iter()
                 .next()
-                .ok_or_else(|| Error::new(format!("container {} vanished right after it started", spec.name)))
+                .ok_or_else(|| Error::docker(format!("container {} vanished right after it started", spec.name)))
         });
         if listed.is_err() {
             self.remove_container(id).await.ok();
@@ -503,7 +503,7 @@ impl Docker {
             Ok((code, text))
         };
         let result = tokio::time::timeout(timeout, outcome).await.unwrap_or_else(|_| {
-            Err(Error::new(format!(
+            Err(Error::timeout(format!(
                 "container {} did not finish in {timeout:?}",
                 spec.name
             )))

@@ -55,7 +55,10 @@ impl FaultKind {
             "partition" => Self::Partition,
             "slow" => Self::Slow,
             "mixed" => Self::Mixed,
-            other => bail!("unknown fault `{other}`; use none, failover, pause, kill, partition, slow or mixed"),
+            other => bail!(
+                Refused,
+                "unknown fault `{other}`; use none, failover, pause, kill, partition, slow or mixed"
+            ),
         })
     }
 
@@ -187,10 +190,10 @@ impl Cluster {
     /// undone, and once the cluster is ready everything written is read back.
     pub async fn check(&self, spec: &CheckSpec) -> Result<CheckReport> {
         if spec.writers == 0 || spec.writers > 64 {
-            bail!("--writers must be 1 to 64 (got {})", spec.writers);
+            bail!(Refused, "--writers must be 1 to 64 (got {})", spec.writers);
         }
         if spec.wait > 0 && self.topology().await?.nodes.iter().all(|n| n.role != Role::Replica) {
-            bail!("--wait {} needs replicas, and the cluster has none", spec.wait);
+            bail!(Refused, "--wait {} needs replicas, and the cluster has none", spec.wait);
         }
         self.wait_ready(
             crate::server::ready::Shape::Any,
@@ -215,7 +218,7 @@ impl Cluster {
             writes.extend(
                 writer
                     .await
-                    .map_err(|e| Error::new(format!("a writer panicked: {e}")))?,
+                    .map_err(|e| Error::other(format!("a writer panicked: {e}")))?,
             );
         }
         let seconds = start.elapsed().as_secs_f64();
@@ -256,7 +259,11 @@ impl Cluster {
                 .collect();
             candidates.sort_unstable();
             if candidates.is_empty() {
-                bail!("round {}: no master has a replica left to take over", round + 1);
+                bail!(
+                    Refused,
+                    "round {}: no master has a replica left to take over",
+                    round + 1
+                );
             }
             let port = candidates[rng.below(candidates.len())];
             let at = start.elapsed().as_secs_f64();
@@ -321,7 +328,7 @@ impl Cluster {
                 let started: &FaultStart = report
                     .minority_masters
                     .first()
-                    .ok_or_else(|| Error::new(format!("isolating {port} left no master in the minority")))?;
+                    .ok_or_else(|| Error::refused(format!("isolating {port} left no master in the minority")))?;
                 let takeover = self.wait_takeover(started, within).await?;
                 self.heal().await?;
                 Ok((takeover.map(|t| secs(t.after)), secs(started.at.elapsed())))

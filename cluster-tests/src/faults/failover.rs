@@ -93,7 +93,7 @@ impl Cluster {
                     return Ok(addr.port());
                 }
             }
-            bail!("no replica of {old_port} says it is a master yet")
+            bail!(Refused, "no replica of {old_port} says it is a master yet")
         })
         .await?;
         let promoted_after = start.elapsed();
@@ -116,7 +116,7 @@ impl Cluster {
         wait::until(&format!("every node to mark {id} as failed"), timeout, || async {
             for view in self.views().await? {
                 if !view.nodes.get(id).is_some_and(NodeEntry::is_failed) {
-                    bail!("{} does not mark it failed yet", view.addr);
+                    bail!(Refused, "{} does not mark it failed yet", view.addr);
                 }
             }
             Ok(())
@@ -132,14 +132,17 @@ fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Resul
     let replicas: Vec<SocketAddr> = topology.replicas_of(&master.id).iter().filter_map(|r| r.addr).collect();
     let old_port = master
         .port()
-        .ok_or_else(|| Error::new(format!("master {} has no address", master.id)))?;
+        .ok_or_else(|| Error::redis(format!("master {} has no address", master.id)))?;
     match kind {
         FailoverKind::RemoveMaster { force: false } if replicas.is_empty() => bail!(
+            Refused,
             "master {old_port} has no replica: its slots {} would have nobody to take them over and the cluster \
              would go down; pass --force to remove it anyway",
             format_ranges(&master.slots)
         ),
-        FailoverKind::Manual if replicas.is_empty() => bail!("master {old_port} has no replica to hand its slots to"),
+        FailoverKind::Manual if replicas.is_empty() => {
+            bail!(Refused, "master {old_port} has no replica to hand its slots to")
+        }
         _ => Ok((master, old_port, replicas)),
     }
 }
@@ -154,8 +157,8 @@ pub(crate) fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<
             .copied()
             .find(|m| !m.slots.is_empty())
             .ok_or_else(|| match masters.len() {
-                0 => Error::new("no master of the cluster is alive"),
-                _ => Error::new(format!(
+                0 => Error::refused("no master of the cluster is alive"),
+                _ => Error::refused(format!(
                     "no live master serves slots (masters without slots: {}); a failover moves slots, so there is \
                  nothing to fail over",
                     list()
@@ -171,12 +174,17 @@ pub(crate) fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<
                 .and_then(|id| topology.get(id))
                 .and_then(NodeEntry::port);
             bail!(
+                Refused,
                 "port {port} is a replica (of {}), not a master; masters: {}",
                 of.map_or("?".into(), |p| p.to_string()),
                 list()
             )
         }
-        Some(_) => bail!("the node on port {port} has already failed; live masters: {}", list()),
-        None => bail!("no node listens on port {port}; masters: {}", list()),
+        Some(_) => bail!(
+            Refused,
+            "the node on port {port} has already failed; live masters: {}",
+            list()
+        ),
+        None => bail!(Refused, "no node listens on port {port}; masters: {}", list()),
     }
 }

@@ -111,7 +111,10 @@ impl Cluster {
         }
         let rest: Vec<u16> = nodes.iter().map(|n| n.port).filter(|p| !side.contains(p)).collect();
         if side.is_empty() || rest.is_empty() {
-            bail!("a partition needs nodes on both sides (listed: {side:?}, others: {rest:?})");
+            bail!(
+                Refused,
+                "a partition needs nodes on both sides (listed: {side:?}, others: {rest:?})"
+            );
         }
         let topology = self.topology().await?;
         let tools = build::ensure_tools(&self.docker).await?;
@@ -200,13 +203,14 @@ impl Cluster {
     /// to its ports (`tc netem`), and drops `loss_percent` of them at random (`iptables -m statistic`).
     pub async fn slow(&self, port: Option<u16>, delay: Duration, loss_percent: f64) -> Result<FaultStart> {
         if !(0.0..=100.0).contains(&loss_percent) {
-            bail!("--loss {loss_percent} is not a percentage (0 to 100)");
+            bail!(Refused, "--loss {loss_percent} is not a percentage (0 to 100)");
         }
         if delay.is_zero() && loss_percent == 0.0 {
-            bail!("nothing to slow down: give --delay MS or --loss PCT");
+            bail!(Refused, "nothing to slow down: give --delay MS or --loss PCT");
         }
         if delay > Duration::from_secs(10) {
             bail!(
+                Refused,
                 "a delay over 10 s ({} ms) would only look like a dead node",
                 delay.as_millis()
             );
@@ -241,6 +245,7 @@ impl Cluster {
         let count = healed.iter().filter(|out| out.contains("healed=1")).count();
         if count == 0 {
             bail!(
+                Refused,
                 "cluster `{}` has no partition and no slow link; nothing to heal",
                 self.identity.name
             );
@@ -275,7 +280,7 @@ impl Cluster {
         let refused = wait::until(&format!("node {port} to refuse writes"), within, || async {
             let view = self.pool.view(addr).await?;
             if view.info.state_ok() {
-                bail!("node {port} still says cluster_state:ok");
+                bail!(Refused, "node {port} still says cluster_state:ok");
             }
             Ok(since.elapsed())
         })
@@ -304,7 +309,7 @@ impl Cluster {
     fn pod_namespace(&self) -> Result<String> {
         match &self.attachment {
             crate::cluster::networking::Attachment::Pod { holder, .. } => Ok(holder.clone()),
-            crate::cluster::networking::Attachment::Bridge { .. } => Err(Error::new("a bridge cluster has no pod")),
+            crate::cluster::networking::Attachment::Bridge { .. } => Err(Error::refused("a bridge cluster has no pod")),
         }
     }
 
@@ -334,11 +339,12 @@ impl Cluster {
         match code {
             0 => Ok(output),
             NO_NETEM => bail!(
+                Refused,
                 "this machine's kernel has no netem queueing discipline (sch_netem, CONFIG_NET_SCH_NETEM), so a \
                  delay cannot be added here; --loss works without it ({})",
                 output.trim()
             ),
-            _ => bail!("the fault tools failed ({code}): {}", output.trim()),
+            _ => bail!(Other, "the fault tools failed ({code}): {}", output.trim()),
         }
     }
 }

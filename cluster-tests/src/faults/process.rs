@@ -118,7 +118,7 @@ impl Cluster {
                         return Ok(port);
                     }
                 }
-                bail!("no replica of {} is master yet", fault.port)
+                bail!(Refused, "no replica of {} is master yet", fault.port)
             },
         )
         .await;
@@ -147,7 +147,7 @@ impl Cluster {
         let me = view
             .nodes
             .myself()
-            .ok_or_else(|| Error::new(format!("node {port} does not list itself")))?;
+            .ok_or_else(|| Error::redis(format!("node {port} does not list itself")))?;
         Ok(Rejoin {
             port,
             id: me.id.clone(),
@@ -167,11 +167,12 @@ impl Cluster {
             Some(port) => port,
             None => pick_master(&self.topology().await?, None)?
                 .port()
-                .ok_or_else(|| Error::new("the lowest master has no address"))?,
+                .ok_or_else(|| Error::redis("the lowest master has no address"))?,
         };
         let node = match self.nodes().await?.into_iter().find(|n| n.port == port) {
             Some(n) if n.addr.is_some() => n,
             Some(n) => bail!(
+                Refused,
                 "cannot {verb} node {port}: it is {} already ({})",
                 n.state,
                 if n.state == "paused" {
@@ -200,17 +201,19 @@ impl Cluster {
         match (matching.as_slice(), port) {
             ([one], _) => Ok((*one).clone()),
             ([], Some(p)) => match nodes.iter().find(|n| n.port == p) {
-                Some(n) => bail!("cannot {verb} node {p}: it is {}, not {state}", n.state),
+                Some(n) => bail!(Refused, "cannot {verb} node {p}: it is {}, not {state}", n.state),
                 None => {
                     self.node(p).await?;
                     unreachable!("node() refuses a port no container has")
                 }
             },
             ([], None) => bail!(
+                Refused,
                 "no node of cluster `{}` is {state}; nothing to {verb}",
                 self.identity.name
             ),
             (many, _) => bail!(
+                Refused,
                 "{} nodes are {state} ({}); say which with --port",
                 many.len(),
                 many.iter().map(|n| n.port.to_string()).collect::<Vec<_>>().join(", ")
@@ -223,7 +226,7 @@ impl Cluster {
 pub(crate) fn fault_start(topology: &ClusterNodes, port: u16) -> Result<FaultStart> {
     let entry = topology
         .by_port(port)
-        .ok_or_else(|| Error::new(format!("node {port} is not in the cluster's table")))?;
+        .ok_or_else(|| Error::refused(format!("node {port} is not in the cluster's table")))?;
     let was_master = entry.role == Role::Master && !entry.slots.is_empty();
     let replicas = if was_master {
         topology

@@ -96,6 +96,7 @@ pub fn build_timeout() -> Result<Duration> {
     match text.trim().parse::<u64>() {
         Ok(secs) if BUILD_TIMEOUT_RANGE.contains(&secs) => Ok(Duration::from_secs(secs)),
         _ => bail!(
+            Refused,
             "${BUILD_TIMEOUT_ENV}={text:?}: give the seconds one image build may take, {} to {} (default {})",
             BUILD_TIMEOUT_RANGE.start(),
             BUILD_TIMEOUT_RANGE.end(),
@@ -199,7 +200,7 @@ pub async fn ensure_tools(docker: &Docker) -> Result<String> {
         run_script(&args, "the fault tools image", timeout)
     })
     .await
-    .map_err(|e| Error::new(format!("image build task: {e}")))??;
+    .map_err(|e| Error::other(format!("image build task: {e}")))??;
     drop(lock);
     Ok(tag)
 }
@@ -209,7 +210,7 @@ pub async fn build_into(version: &Version, tag: &str, timeout: Duration) -> Resu
     let (recipe, build_tag) = (version.clone(), tag.to_owned());
     tokio::task::spawn_blocking(move || build(&recipe, &build_tag, timeout))
         .await
-        .map_err(|e| Error::new(format!("image build task: {e}")))?
+        .map_err(|e| Error::other(format!("image build task: {e}")))?
 }
 
 /// Builds `version`'s recipe from scratch into a throwaway tag, removes that, and returns the seconds it took.
@@ -237,7 +238,7 @@ impl BuildLock {
                 Ok(()) => return Ok(Self(file)),
                 Err(std::fs::TryLockError::WouldBlock) => {}
                 Err(std::fs::TryLockError::Error(e)) => {
-                    bail!("locking {}: {e}", path.display())
+                    bail!(Other, "locking {}: {e}", path.display())
                 }
             }
             if start.elapsed() >= timeout {
@@ -271,7 +272,7 @@ fn lock_file(path: &std::path::Path) -> Result<std::fs::File> {
                 .write(true)
                 .open(path)
         })
-        .map_err(|e| Error::new(format!("opening lock file {}: {e}", path.display())))
+        .map_err(|e| Error::other(format!("opening lock file {}: {e}", path.display())))
 }
 
 /// Runs the build script for `version` within `timeout`; its progress goes to stderr. On failure no tag is left
@@ -313,7 +314,7 @@ fn run_script(args: &[String], what: &str, timeout: Duration) -> Result<()> {
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| Error::new(format!("running bash for the image build: {e}")))?;
+        .map_err(|e| Error::other(format!("running bash for the image build: {e}")))?;
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin is piped");
@@ -345,7 +346,7 @@ fn run_script(args: &[String], what: &str, timeout: Duration) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     };
     if !status.success() {
-        bail!("building {what} failed ({status}); see the build output above");
+        bail!(Other, "building {what} failed ({status}); see the build output above");
     }
     Ok(())
 }
@@ -367,6 +368,7 @@ fn check_build_tools() -> Result<()> {
     let programs: Vec<&str> = missing.iter().map(|(p, _)| *p).collect();
     let packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
     bail!(
+        Refused,
         "building node images needs {} and it is not installed; install it with\n  sudo apt-get install -y {}\n\
          (Debian/Ubuntu; `cargo xtask build` run as root installs it itself). Without it, a cluster can run an \
          image you have: `--image REF` (e.g. redis:7.4 where a registry is reachable)",

@@ -135,7 +135,7 @@ impl NodeImage {
                 docker
                     .image_info(reference)
                     .await?
-                    .ok_or_else(|| Error::new(format!("{reference} was pulled but Docker does not find it")))?
+                    .ok_or_else(|| Error::docker(format!("{reference} was pulled but Docker does not find it")))?
             }
         };
         if !info.architecture.is_empty() && info.architecture != build::host_architecture() {
@@ -194,7 +194,10 @@ impl NodeImage {
             }),
             // A cluster made before images were given by reference: its version says it all.
             (None, Some(version)) => Ok(Self::of_recipe(version, image.to_owned())),
-            (None, None) => bail!("the cluster's containers do not say which server binary they run"),
+            (None, None) => bail!(
+                Refused,
+                "the cluster's containers do not say which server binary they run"
+            ),
         }
     }
 
@@ -206,7 +209,7 @@ impl NodeImage {
     /// The command-line client, or an error saying the image has none.
     pub fn cli(&self) -> Result<&str> {
         self.cli_bin.as_deref().ok_or_else(|| {
-            Error::new(format!(
+            Error::refused(format!(
                 "image {} has no redis-cli or valkey-cli; send single commands with `cargo xtask connect -- CMD`",
                 self.reference
             ))
@@ -316,6 +319,7 @@ async fn find_server(docker: &Docker, reference: &str, info: &ImageInfo) -> Resu
         }
     }
     bail!(
+        Refused,
         "image {reference} has no redis-server or valkey-server that runs: tried {} (its entry point {:?}, command \
          {:?}, PATH {})",
         tried.join(", "),

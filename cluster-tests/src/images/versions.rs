@@ -59,7 +59,7 @@ impl Version {
     /// The version with this name, or an error that lists the known ones.
     pub fn named(name: &str) -> Result<&'static Version> {
         Self::all().iter().find(|v| v.name == name).ok_or_else(|| {
-            Error::new(format!(
+            Error::refused(format!(
                 "unknown server version `{name}`; known versions: {}",
                 Self::names().join(", ")
             ))
@@ -79,7 +79,7 @@ impl Version {
         match std::env::var(VERSION_ENV) {
             Ok(name) if !name.is_empty() => Self::named(&name).map_err(|e| e.context(format!("${VERSION_ENV}"))),
             Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Self::default_version()),
-            Err(e) => bail!("${VERSION_ENV}: {e}"),
+            Err(e) => bail!(Refused, "${VERSION_ENV}: {e}"),
         }
     }
 

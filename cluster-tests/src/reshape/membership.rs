@@ -71,13 +71,15 @@ impl Cluster {
         let masters = topology.live_masters();
         let master: &NodeEntry = match replicate_port {
             Some(p) => pick_master(&topology, Some(p))?,
-            None if masters.is_empty() => bail!("no master of cluster `{}` is alive to replicate", self.name()),
+            None if masters.is_empty() => {
+                bail!(Refused, "no master of cluster `{}` is alive to replicate", self.name())
+            }
             None => masters
                 .iter()
                 .copied()
                 .find(|m| topology.replicas_of(&m.id).is_empty())
                 .ok_or_else(|| {
-                    Error::new(format!(
+                    Error::refused(format!(
                         "every master already has a replica; pick one with --replicate (masters: {})",
                         format_ports(&masters)
                     ))
@@ -87,7 +89,7 @@ impl Cluster {
         let port = self.new_ports(&nodes, port, 1)?[0];
         let master_port = master
             .port()
-            .ok_or_else(|| Error::new(format!("master {} has no address", master.id)))?;
+            .ok_or_else(|| Error::redis(format!("master {} has no address", master.id)))?;
         Ok(JoinPlan {
             port,
             master_id: master.id.clone(),
@@ -118,10 +120,11 @@ impl Cluster {
         let mut ports = Vec::new();
         if let Some(p) = first {
             if used.contains(&p) {
-                bail!("port {p} is already used by a node of this cluster");
+                bail!(Refused, "port {p} is already used by a node of this cluster");
             }
             if published.as_ref().is_some_and(|r| !r.contains(&p)) {
                 bail!(
+                    Refused,
                     "port {p} is not published for this cluster (its pod publishes {}, and a running pod cannot \
                      publish more); pick a free port in that range, or make the cluster with more spare ports \
                      (`create --spare-ports N`)",
@@ -139,6 +142,7 @@ impl Cluster {
         if ports.len() < count {
             let free = ports.len();
             bail!(
+                Refused,
                 "{count} new node(s) need {count} free ports, but only {free} of the ports the cluster publishes \
                  ({}) {} free; make the cluster with more spare ports (`create --spare-ports N`)",
                 range(),
@@ -160,7 +164,7 @@ impl Cluster {
                 reference: n.image.clone(),
                 ..self.identity.image.clone()
             })
-            .ok_or_else(|| Error::new(format!("cluster `{}` has no running node", self.name())))
+            .ok_or_else(|| Error::refused(format!("cluster `{}` has no running node", self.name())))
     }
 
     /// Starts the node `plan` describes and joins it, saying each step to `progress`; on failure nothing of it is

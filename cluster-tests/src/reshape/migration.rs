@@ -149,7 +149,7 @@ struct Plan {
 /// own.
 fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
     if reshard.from == reshard.to {
-        bail!("cannot move slots from {} to itself", reshard.from);
+        bail!(Refused, "cannot move slots from {} to itself", reshard.from);
     }
     let peer = |port, role: &str| -> Result<Peer> {
         let node = pick_master(topology, Some(port)).map_err(|e| e.context(format!("the {role}")))?;
@@ -164,9 +164,10 @@ fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
         .map(|n| n.slots.iter().flat_map(|r| r.start..=r.end).collect())
         .unwrap_or_default();
     let slots = match reshard.slots {
-        Slots::Count(0) => bail!("moving 0 slots does nothing; ask for at least 1"),
+        Slots::Count(0) => bail!(Refused, "moving 0 slots does nothing; ask for at least 1"),
         Slots::Count(n) if n > owned.len() => {
             bail!(
+                Refused,
                 "{} owns {} slots, fewer than the {n} asked for",
                 reshard.from,
                 owned.len()
@@ -177,6 +178,7 @@ fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
             if let Some(slot) = (range.start..=range.end).find(|s| !owned.contains(s)) {
                 let owner = topology.owner_of(slot).and_then(|n| n.port());
                 bail!(
+                    Refused,
                     "slot {slot} is served by {}, not by {}; {} owns {}",
                     owner.map_or("no node".into(), |p| p.to_string()),
                     reshard.from,
@@ -354,6 +356,7 @@ impl Cluster {
     pub(crate) async fn refuse_held(&self, what: &str) -> Result<()> {
         if let Some((slot, ..)) = held_in(&self.views().await?) {
             bail!(
+                Refused,
                 "slot {slot} is held half-way through a migration; finish it (`reshard --finish`) or roll it back \
                  (`reshard --abort`) before {what}"
             );
@@ -365,7 +368,10 @@ impl Cluster {
     async fn held_or_refuse(&self, what: &str) -> Result<(Plan, u16)> {
         let views = self.views().await?;
         let Some((slot, source, target)) = held_in(&views) else {
-            bail!("no slot is held in migration, so there is nothing to {what}; `reshard --hold` holds one");
+            bail!(
+                Refused,
+                "no slot is held in migration, so there is nothing to {what}; `reshard --hold` holds one"
+            );
         };
         Ok((self.held_plan(&views, slot, &source, &target)?, slot))
     }
@@ -374,7 +380,7 @@ impl Cluster {
         let topology = &views[0].nodes;
         let peer = |id: &str| -> Result<Peer> {
             let addr = topology.get(id).and_then(|n| n.addr);
-            let addr = addr.ok_or_else(|| Error::new(format!("node {id}, holding slot {slot}, has no address")))?;
+            let addr = addr.ok_or_else(|| Error::redis(format!("node {id}, holding slot {slot}, has no address")))?;
             Ok(Peer {
                 id: id.to_owned(),
                 addr,
@@ -448,10 +454,10 @@ impl Cluster {
                 .filter(|m| !before.contains(&m.name))
                 .collect();
             if ours.is_empty() {
-                bail!("{source} lists no new migration yet");
+                bail!(Refused, "{source} lists no new migration yet");
             }
             if let Some(running) = ours.iter().find(|m| !m.ended()) {
-                bail!("migration {} is {}", running.name, running.state);
+                bail!(Refused, "migration {} is {}", running.name, running.state);
             }
             Ok(ours.into_iter().find(|m| m.state != "success"))
         })
@@ -474,7 +480,7 @@ impl Cluster {
                     .iter()
                     .find(|s| view.nodes.owner_of(**s).is_none_or(|n| n.id != target));
                 if let Some(slot) = wrong {
-                    bail!("{} does not yet say the target owns slot {slot}", view.addr);
+                    bail!(Refused, "{} does not yet say the target owns slot {slot}", view.addr);
                 }
             }
             Ok(())

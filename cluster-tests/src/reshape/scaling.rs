@@ -160,6 +160,7 @@ fn check_removal(topology: &ClusterNodes, port: u16) -> Result<()> {
     let masters = topology.live_masters().len();
     if masters <= MIN_MASTERS {
         bail!(
+            Refused,
             "port {port} is one of the last {masters} masters: a cluster needs at least {MIN_MASTERS} to elect a \
              failover; `cargo xtask add-master` first"
         );
@@ -185,7 +186,10 @@ impl Cluster {
     pub async fn add_master(&self, port: Option<u16>, replicas: usize) -> Result<AddMasterReport> {
         self.refuse_held("adding a master").await?;
         if replicas > 10 {
-            bail!("{replicas} replicas for one master is more than the 10 a cluster is made with at most");
+            bail!(
+                Refused,
+                "{replicas} replicas for one master is more than the 10 a cluster is made with at most"
+            );
         }
         let nodes = self.nodes().await?;
         let ports = self.new_ports(&nodes, port, 1 + replicas)?;
@@ -284,7 +288,7 @@ impl Cluster {
             || async {
                 for view in self.views().await? {
                     if let Some(id) = ids.iter().find(|id| view.nodes.get(id).is_some()) {
-                        bail!("{} still knows {id}", view.addr);
+                        bail!(Refused, "{} still knows {id}", view.addr);
                     }
                 }
                 Ok(())
@@ -319,7 +323,7 @@ impl Cluster {
                     ))
                 })?;
             if report.slots != m.slots {
-                return Err(Error::new(format!(
+                return Err(Error::other(format!(
                     "move {} of {}: the reshard moved other slots than planned",
                     i + 1,
                     moves.len()

@@ -68,6 +68,7 @@ impl AclUser {
         match (parts.next(), parts.next(), parts.next()) {
             (Some(name), Some(password), Some(rules)) => Ok(Self::new(name, password, rules)),
             _ => bail!(
+                Refused,
                 "a user is NAME:PASSWORD:RULES, e.g. `reader:secret:~* +@read` (got `{}`)",
                 redact(text)
             ),
@@ -77,6 +78,7 @@ impl AclUser {
     fn check(&self) -> Result<()> {
         if !is_token(&self.name) || self.name == HARNESS_USER {
             bail!(
+                Refused,
                 "user name `{}` must be letters, digits, `-` or `_`, and not `{HARNESS_USER}` (the harness's own)",
                 self.name
             );
@@ -88,6 +90,7 @@ impl AclUser {
             .any(|c| !(c == ' ' || c.is_ascii_graphic()) || "\"'\\".contains(c))
         {
             bail!(
+                Refused,
                 "the rules of user `{}` must be printable ASCII without quotes or backslashes",
                 self.name
             );
@@ -121,6 +124,7 @@ pub fn parse_acl_file(text: &str) -> Result<Vec<AclUser>> {
                 users.push(AclUser::new(*name, password, rules.join(" ")));
             }
             _ => bail!(
+                Refused,
                 "line {} of the ACL file is not `user NAME on >PASSWORD RULES...`: `{}`",
                 n + 1,
                 redact(line)
@@ -296,7 +300,7 @@ impl Credentials {
             .enumerate()
             .find_map(|(i, u)| self.users[..i].iter().any(|v| v.name == u.name).then_some(&u.name))
         {
-            bail!("user `{twice}` is given twice");
+            bail!(Refused, "user `{twice}` is given twice");
         }
         Ok(())
     }
@@ -376,13 +380,13 @@ impl Secrets {
     /// Writes them to their directory (made, mode 0700, if missing).
     pub(crate) fn save(&self) -> Result<()> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let failed = |e: std::io::Error| Error::new(format!("writing {}: {e}", self.dir.display()));
+        let failed = |e: std::io::Error| Error::other(format!("writing {}: {e}", self.dir.display()));
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
             .map_err(failed)?;
-        let access = toml::to_string(&self.access).map_err(|e| Error::new(e.to_string()))?;
+        let access = toml::to_string(&self.access).map_err(|e| Error::other(e.to_string()))?;
         let mut files = vec![(CONFIG_FILE, &self.config), (ACCESS_FILE, &access)];
         if let Some(c) = &self.certificates {
             files.extend([
@@ -412,7 +416,7 @@ impl Secrets {
     pub(crate) fn load(name: &str, dir: &Path) -> Result<Self> {
         let read = |file: &str| {
             std::fs::read_to_string(dir.join(file)).map_err(|e| {
-                Error::new(format!(
+                Error::other(format!(
                     "cluster `{name}` needs credentials, kept in {}, which cannot be read ({e}); `cargo xtask stop` \
                      removes the cluster",
                     dir.join(file).display()
@@ -420,7 +424,7 @@ impl Secrets {
             })
         };
         let access: Access = toml::from_str(&read(ACCESS_FILE)?)
-            .map_err(|e| Error::new(format!("{}: {e}", dir.join(ACCESS_FILE).display())))?;
+            .map_err(|e| Error::other(format!("{}: {e}", dir.join(ACCESS_FILE).display())))?;
         let certificates = match &access.tls {
             Some(_) => Some(Certificates {
                 ca: read(CA_FILE)?,
@@ -520,10 +524,11 @@ pub fn generate_password() -> String {
 /// without spaces, quotes or backslashes (the config's word separators and escapes).
 fn check_password(password: &str, what: &str) -> Result<()> {
     if password.is_empty() || password.len() > 256 {
-        bail!("{what} must be 1 to 256 characters long");
+        bail!(Refused, "{what} must be 1 to 256 characters long");
     }
     if let Some(bad) = password.chars().find(|c| !c.is_ascii_graphic() || "\"'\\".contains(*c)) {
         bail!(
+            Refused,
             "{what} holds {}, which a server config cannot hold in a password; use printable ASCII without spaces, \
              quotes or backslashes",
             if bad.is_ascii_graphic() {

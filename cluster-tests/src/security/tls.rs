@@ -47,7 +47,7 @@ pub(crate) struct Certificates {
 impl Certificates {
     /// A fresh CA for the cluster `name`, and the node and client certificates it signs.
     pub(crate) fn generate(name: &str) -> Result<Self> {
-        let failed = |e: rcgen::Error| Error::new(format!("making the TLS certificates of cluster `{name}`: {e}"));
+        let failed = |e: rcgen::Error| Error::other(format!("making the TLS certificates of cluster `{name}`: {e}"));
         let ca_key = KeyPair::generate().map_err(failed)?;
         let mut ca = CertificateParams::default();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

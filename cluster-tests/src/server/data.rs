@@ -77,7 +77,7 @@ pub async fn check(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> 
     while let Some((key, got)) = gets.next().await {
         let got = got?;
         if got.as_deref() != Some(value_of(key).as_str()) {
-            bail!("key {key}: expected {:?}, got {got:?}", value_of(key));
+            bail!(Redis, "key {key}: expected {:?}, got {got:?}", value_of(key));
         }
     }
     Ok(())

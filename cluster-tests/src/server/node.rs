@@ -234,7 +234,7 @@ impl NodeView {
             .await
             .map_err(|e| Error::from(e).context(addr))?;
         let [info, nodes, replication, slots, shards] = <[_; 5]>::try_from(replies)
-            .map_err(|r| Error::new(format!("{addr}: {} replies to 5 commands", r.len())))?;
+            .map_err(|r| Error::redis(format!("{addr}: {} replies to 5 commands", r.len())))?;
         let text = |reply: redis::RedisResult<redis::Value>| -> Result<String> {
             redis::from_redis_value(reply?).map_err(|e| Error::with_kind(ErrorKind::Redis, format!("{addr}: {e}")))
         };

@@ -31,18 +31,19 @@ pub enum Shape {
 /// Checks the views of all live nodes; the error names the first thing that is not ready yet.
 pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
     if views.is_empty() {
-        bail!("no live node");
+        bail!(Refused, "no live node");
     }
     let mut live = BTreeSet::new();
     for v in views {
         let me = v
             .nodes
             .myself()
-            .ok_or_else(|| Error::new(format!("{}: no `myself` line", v.addr)))?;
+            .ok_or_else(|| Error::redis(format!("{}: no `myself` line", v.addr)))?;
         live.insert(me.id.as_str());
         let info = &v.info;
         if !info.state_ok() || info.slots_assigned() != u64::from(SLOTS) || info.slots_ok() != u64::from(SLOTS) {
             bail!(
+                Refused,
                 "{}: cluster_state:{} with {} slots assigned, {} ok",
                 v.addr,
                 info.0.get("cluster_state").unwrap_or("?"),
@@ -55,13 +56,20 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
         for entry in &v.nodes.nodes {
             if live.contains(entry.id.as_str()) {
                 if entry.in_handshake() || entry.is_failing() {
-                    bail!("{} sees {} as {}", v.addr, describe(entry), entry.flags.join(","));
+                    bail!(
+                        Refused,
+                        "{} sees {} as {}",
+                        v.addr,
+                        describe(entry),
+                        entry.flags.join(",")
+                    );
                 }
                 if !entry.is_myself() && entry.link != crate::server::topology::LinkState::Connected {
-                    bail!("{}: bus link to {} is down", v.addr, describe(entry));
+                    bail!(Refused, "{}: bus link to {} is down", v.addr, describe(entry));
                 }
             } else if !entry.in_handshake() && !entry.is_failed() && !entry.has_flag("noaddr") {
                 bail!(
+                    Refused,
                     "{} does not yet mark the gone node {} as failed",
                     v.addr,
                     describe(entry)
@@ -70,7 +78,7 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
         }
         for id in &live {
             if v.nodes.get(id).is_none() {
-                bail!("{} does not know node {id} yet", v.addr);
+                bail!(Refused, "{} does not know node {id} yet", v.addr);
             }
         }
     }
@@ -79,7 +87,12 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
         for v in views {
             let seen = v.nodes.get(&me.id).expect("checked above");
             if (seen.role, &seen.master_id, &seen.slots) != (me.role, &me.master_id, &me.slots) {
-                bail!("{} sees {} differently from how it sees itself", v.addr, describe(me));
+                bail!(
+                    Refused,
+                    "{} sees {} differently from how it sees itself",
+                    v.addr,
+                    describe(me)
+                );
             }
         }
     }
@@ -89,13 +102,17 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
             continue;
         }
         if !v.replication.replica_synced() {
-            bail!("{}: replication link to its master not up and synced yet", v.addr);
+            bail!(
+                Refused,
+                "{}: replication link to its master not up and synced yet",
+                v.addr
+            );
         }
         let master_id = me.master_id.as_deref().unwrap_or("-");
         let master = views
             .iter()
             .find(|m| m.nodes.myself().is_some_and(|n| n.id == master_id))
-            .ok_or_else(|| Error::new(format!("{}: its master {master_id} is not a live node", v.addr)))?;
+            .ok_or_else(|| Error::refused(format!("{}: its master {master_id} is not a live node", v.addr)))?;
         let port = v.addr.port();
         if !master
             .replication
@@ -104,6 +121,7 @@ pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
             .any(|r| r.port == port && r.state == "online")
         {
             bail!(
+                Refused,
                 "{}: master {} does not list it as an online replica yet",
                 v.addr,
                 master.addr
@@ -134,6 +152,7 @@ fn check_discovery(views: &[NodeView], live: &BTreeSet<&str>) -> Result<()> {
         let listed = v.slots.replica_ids();
         if let Some(id) = replicas.iter().find(|id| !listed.contains(**id)) {
             bail!(
+                Refused,
                 "{}: CLUSTER SLOTS does not offer replica {} to clients yet",
                 v.addr,
                 short(id)
@@ -142,9 +161,20 @@ fn check_discovery(views: &[NodeView], live: &BTreeSet<&str>) -> Result<()> {
         let Some(shards) = &v.shards else { continue };
         for id in live {
             match shards.nodes().find(|n| n.id == *id) {
-                None => bail!("{}: CLUSTER SHARDS does not list node {} yet", v.addr, short(id)),
+                None => bail!(
+                    Refused,
+                    "{}: CLUSTER SHARDS does not list node {} yet",
+                    v.addr,
+                    short(id)
+                ),
                 Some(n) if n.health != "online" => {
-                    bail!("{}: CLUSTER SHARDS says node {} is {}", v.addr, short(id), n.health)
+                    bail!(
+                        Refused,
+                        "{}: CLUSTER SHARDS says node {} is {}",
+                        v.addr,
+                        short(id),
+                        n.health
+                    )
                 }
                 Some(_) => {}
             }
@@ -172,12 +202,13 @@ fn check_shape(views: &[NodeView], shape: Shape) -> Result<()> {
         .filter(|m| !m.slots.is_empty())
         .collect();
     if serving.len() != masters {
-        bail!("{} masters serve slots, expected {masters}", serving.len());
+        bail!(Refused, "{} masters serve slots, expected {masters}", serving.len());
     }
     for m in serving {
         let n = topology.replicas_of(&m.id).len();
         if n != replicas_per_master {
             bail!(
+                Refused,
                 "master {} has {n} replicas, expected {replicas_per_master}",
                 describe(m)
             );

@@ -76,7 +76,7 @@ impl std::str::FromStr for SlotRange {
     /// Parses `A-B` or `A`, within 0-16383.
     fn from_str(text: &str) -> Result<Self> {
         parse_slot_range(text).map_err(|_| {
-            Error::new(format!(
+            Error::refused(format!(
                 "slot range `{text}` is not A-B (or one slot) with A <= B within 0-{}",
                 SLOTS - 1
             ))
@@ -251,17 +251,17 @@ impl ClusterNodes {
         for (range, id) in self.slot_map() {
             let start = u32::from(range.start);
             if start < next {
-                return Err(Error::new(format!(
+                return Err(Error::refused(format!(
                     "slot range {range} of {id} overlaps an earlier range"
                 )));
             }
             if start > next {
-                return Err(Error::new(format!("slots {next}-{} are not served", start - 1)));
+                return Err(Error::refused(format!("slots {next}-{} are not served", start - 1)));
             }
             next = u32::from(range.end) + 1;
         }
         if next != u32::from(SLOTS) {
-            return Err(Error::new(format!("slots {next}-{} are not served", SLOTS - 1)));
+            return Err(Error::refused(format!("slots {next}-{} are not served", SLOTS - 1)));
         }
         Ok(())
     }
@@ -270,7 +270,10 @@ impl ClusterNodes {
 fn parse_node_line(line: &str) -> Result<NodeEntry> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     if fields.len() < 8 {
-        return Err(Error::new(format!("expected at least 8 fields, got {}", fields.len())));
+        return Err(Error::redis(format!(
+            "expected at least 8 fields, got {}",
+            fields.len()
+        )));
     }
     let (addr, hostname) = parse_address(fields[1]);
     let flags: Vec<String> = fields[2]
@@ -292,7 +295,7 @@ fn parse_node_line(line: &str) -> Result<NodeEntry> {
     };
     let config_epoch = fields[6]
         .parse()
-        .map_err(|_| Error::new(format!("bad config epoch `{}`", fields[6])))?;
+        .map_err(|_| Error::redis(format!("bad config epoch `{}`", fields[6])))?;
     let link = if fields[7] == "connected" {
         LinkState::Connected
     } else {
@@ -305,7 +308,7 @@ fn parse_node_line(line: &str) -> Result<NodeEntry> {
         .collect::<Result<_>>()?;
     let (mut migrating, mut importing) = (Vec::new(), Vec::new());
     for marker in fields[8..].iter().filter(|f| f.starts_with('[')) {
-        let bad = || Error::new(format!("bad migration marker `{marker}`"));
+        let bad = || Error::redis(format!("bad migration marker `{marker}`"));
         let inner = marker.trim_start_matches('[').trim_end_matches(']');
         let (list, slot, peer) = if let Some((slot, peer)) = inner.split_once("->-") {
             (&mut migrating, slot, peer)
@@ -351,7 +354,7 @@ fn parse_address(field: &str) -> (Option<SocketAddr>, Option<String>) {
 }
 
 fn parse_slot_range(field: &str) -> Result<SlotRange> {
-    let bad = || Error::new(format!("bad slot range `{field}`"));
+    let bad = || Error::redis(format!("bad slot range `{field}`"));
     let (start, end) = field.split_once('-').unwrap_or((field, field));
     let start: u16 = start.parse().map_err(|_| bad())?;
     let end: u16 = end.parse().map_err(|_| bad())?;
@@ -390,7 +393,7 @@ pub struct ClusterSlots(pub Vec<SlotsEntry>);
 impl ClusterSlots {
     /// Parses a `CLUSTER SLOTS` reply; fields servers add after the id (Redis 7's metadata map) are skipped.
     pub fn from_value(value: &Value) -> Result<Self> {
-        let bad = |what: &str| Error::new(format!("CLUSTER SLOTS: {what}"));
+        let bad = |what: &str| Error::redis(format!("CLUSTER SLOTS: {what}"));
         let entries = items(value).ok_or_else(|| bad("not an array"))?;
         let endpoint = |v: &Value| -> Option<Endpoint> {
             let fields = items(v)?;
@@ -459,7 +462,7 @@ impl ClusterShards {
     /// Parses a `CLUSTER SHARDS` reply (RESP2 flat key/value arrays or RESP3 maps); unknown fields are skipped.
     pub fn from_value(value: &Value) -> Result<Self> {
         let shards = items(value)
-            .ok_or_else(|| Error::new("CLUSTER SHARDS: not an array"))?
+            .ok_or_else(|| Error::redis("CLUSTER SHARDS: not an array"))?
             .iter()
             .map(|shard| {
                 let nodes = field(shard, "nodes").and_then(items).unwrap_or_default();
@@ -482,7 +485,7 @@ impl ClusterShards {
                         })
                     })
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| Error::new("CLUSTER SHARDS: a node has no id"))
+                    .ok_or_else(|| Error::redis("CLUSTER SHARDS: a node has no id"))
             })
             .collect::<Result<_>>()?;
         Ok(Self(shards))
@@ -510,14 +513,14 @@ pub struct SlotMigration {
 impl SlotMigration {
     /// Parses a `CLUSTER GETSLOTMIGRATIONS` reply (RESP2 flat key/value arrays or RESP3 maps).
     pub fn list_from_value(value: &Value) -> Result<Vec<Self>> {
-        let entries = items(value).ok_or_else(|| Error::new("CLUSTER GETSLOTMIGRATIONS: not an array"))?;
+        let entries = items(value).ok_or_else(|| Error::redis("CLUSTER GETSLOTMIGRATIONS: not an array"))?;
         entries
             .iter()
             .map(|e| {
                 let get = |key: &str| field(e, key).and_then(text).unwrap_or_default();
                 let name = field(e, "name")
                     .and_then(text)
-                    .ok_or_else(|| Error::new("CLUSTER GETSLOTMIGRATIONS: an entry has no name"))?;
+                    .ok_or_else(|| Error::redis("CLUSTER GETSLOTMIGRATIONS: an entry has no name"))?;
                 Ok(Self {
                     name,
                     operation: get("operation"),
