@@ -25,11 +25,55 @@ pub enum ErrorKind {
     Other,
 }
 
+/// What gets past an [`Error`], where the harness knows: a typed detail for a front end (the CLI) to
+/// turn into its own advice. The message already says it in the library's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Remove the cluster, or what is left of it ([`Cluster::remove`](crate::Cluster::remove),
+    /// [`playground::remove_cluster`](crate::playground::remove_cluster)).
+    RemoveCluster,
+    /// Remove every cluster nobody owns ([`playground::census`](crate::playground::census) and
+    /// [`playground::remove_abandoned`](crate::playground::remove_abandoned)).
+    RemoveAbandoned,
+    /// Make the cluster first: none of that name runs.
+    CreateCluster,
+    /// Thaw the paused node on this port ([`Cluster::resume`](crate::Cluster::resume)).
+    Resume(u16),
+    /// Start the killed node on this port again ([`Cluster::restart`](crate::Cluster::restart)).
+    Restart(u16),
+    /// Add a master first ([`Cluster::add_master`](crate::Cluster::add_master)).
+    AddMaster,
+    /// Join a replica of the master on this port ([`Cluster::join`](crate::Cluster::join)).
+    JoinReplicaOf(u16),
+    /// The master on this port was added without all its slots: even them out again
+    /// ([`Cluster::rebalance`](crate::Cluster::rebalance)) or take it out ([`Cluster::remove_master`](crate::Cluster::remove_master)).
+    RebalanceOrRemove(u16),
+    /// Have every node forget the nodes that are gone ([`Cluster::forget_gone`](crate::Cluster::forget_gone)).
+    Forget,
+    /// Finish or roll back the slot held half-way ([`Cluster::finish_held`](crate::Cluster::finish_held),
+    /// [`Cluster::abort_held`](crate::Cluster::abort_held)).
+    FinishOrAbortHeld,
+    /// Hold a slot half-way first ([`Reshard::hold`](crate::Reshard::hold)).
+    HoldSlot,
+    /// Make the cluster with more spare ports ([`ClusterSpec::spare_ports`](crate::ClusterSpec::spare_ports)).
+    MoreSparePorts,
+    /// Force it: a master with no replica is removed anyway ([`FailoverKind::RemoveMaster`](crate::FailoverKind)).
+    Force,
+    /// Install the image build tools, or run an image there is ([`ClusterSpec::image`](crate::ClusterSpec::image)).
+    InstallBuildTools,
+    /// Use an image there is, or one of the matrix built here ([`ImageSource`](crate::ImageSource)).
+    LocalImage,
+    /// The image has no command-line client: send commands through the harness's client.
+    NoImageCli,
+}
+
 /// An error from the harness, carrying a message that says what failed and, where it can, what to do.
 #[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    remedy: Option<Remedy>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -72,6 +116,7 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            remedy: None,
             source: None,
         }
     }
@@ -84,6 +129,17 @@ impl Error {
     /// The server's error, if this error came from one (e.g. to read a `MOVED` redirect's target).
     pub fn redis_error(&self) -> Option<&redis::RedisError> {
         self.source.as_deref()?.downcast_ref()
+    }
+
+    /// What gets past it, where the harness knows (see [`Remedy`]).
+    pub fn remedy(&self) -> Option<Remedy> {
+        self.remedy
+    }
+
+    /// The same error, with what gets past it.
+    pub(crate) fn with_remedy(mut self, remedy: Remedy) -> Self {
+        self.remedy = Some(remedy);
+        self
     }
 
     /// The same error, of `kind`.
@@ -116,6 +172,7 @@ impl From<redis::RedisError> for Error {
         Self {
             kind: ErrorKind::Redis,
             message: e.to_string(),
+            remedy: None,
             source: Some(Arc::new(e)),
         }
     }
@@ -126,6 +183,7 @@ impl From<bollard::errors::Error> for Error {
         Self {
             kind: ErrorKind::Docker,
             message: format!("docker: {e}"),
+            remedy: None,
             source: Some(Arc::new(e)),
         }
     }
@@ -136,6 +194,7 @@ impl From<std::io::Error> for Error {
         Self {
             kind: ErrorKind::Other,
             message: e.to_string(),
+            remedy: None,
             source: Some(Arc::new(e)),
         }
     }

@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The `cargo xtask` CLI's extras (a named playground kept between commands, images, clean-up of clusters nobody
+//! The CLI's extras (a named playground kept between commands, images, clean-up of clusters nobody
 //! owns) live in [`playground`].
 
 mod cluster;
@@ -41,7 +41,7 @@ pub use cluster::create::CreateReport;
 pub use cluster::handle::{Cluster, Node};
 pub use cluster::networking::Networking;
 pub(crate) use error::bail;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Remedy, Result};
 pub use faults::failover::{FailoverKind, FailoverReport};
 pub use faults::network::{Cut, HealReport, PartitionReport};
 pub use faults::process::{FaultStart, Rejoin, Takeover};

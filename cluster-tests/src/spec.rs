@@ -41,8 +41,8 @@ pub const FIRST_PORT: u16 = 7001;
 /// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
 pub const DEFAULT_SPARE_PORTS: usize = 3;
 /// Environment variable that keeps test clusters up for debugging: `always`, or `on-failure` (a test that
-/// panics keeps its cluster). A kept cluster has no owner, so later runs leave it alone; `cargo xtask stop --all`
-/// removes it.
+/// panics keeps its cluster). A kept cluster has no owner, so later runs leave it alone;
+/// [`playground::remove_abandoned`](crate::playground::remove_abandoned) removes it.
 pub const KEEP_ENV: &str = "CLUSTER_TESTS_KEEP";
 
 /// How long a cluster lives.
@@ -51,7 +51,7 @@ pub enum Lifetime {
     /// A test's: removed when its [`Cluster`] is dropped (unless [`KEEP_ENV`] says otherwise), and by a later test
     /// run if this process dies first.
     Test,
-    /// Kept until removed on purpose ([`Cluster::remove`], `cargo xtask stop`).
+    /// Kept until removed on purpose ([`Cluster::remove`], [`playground::remove_cluster`](crate::playground::remove_cluster)).
     Kept,
 }
 

@@ -9,7 +9,7 @@ use cluster_tests::{
 };
 
 use crate::images::install_build_tools;
-use crate::playground::{Interrupts, out, print_topology};
+use crate::playground::{Interrupts, command, out, print_topology};
 
 /// Options of `cargo xtask create`.
 #[derive(clap::Args)]
@@ -160,13 +160,21 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
     if let Some(args) = &tls {
         out!("TLS only; a host client needs the cluster's CA and client certificate: {args}");
     }
+    let next = [
+        command(&name, "connect"),
+        command(&name, "failover"),
+        command(&name, "stop"),
+    ];
     match cluster.published_ports() {
         Some(_) => out!(
-            "next: `redis-cli {}-c -p {}` (or `cargo xtask connect`), `cargo xtask failover`, `cargo xtask stop`",
+            "next: `redis-cli {}-c -p {}` (or {}), {}, {}",
             tls.unwrap_or_default(),
-            cluster.first_port()
+            cluster.first_port(),
+            next[0],
+            next[1],
+            next[2]
         ),
-        None => out!("next: `cargo xtask connect`, `cargo xtask failover`, `cargo xtask stop`"),
+        None => out!("next: {}", next.join(", ")),
     }
     Ok(())
 }

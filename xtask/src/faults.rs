@@ -5,7 +5,7 @@ use std::time::Duration;
 use cluster_tests::server::topology::Role;
 use cluster_tests::{Cluster, Cut, Error, FaultStart, Rejoin, Result};
 
-use crate::playground::{Interrupts, find, out, print_topology};
+use crate::playground::{Interrupts, command, find, out, print_topology};
 
 /// Options of `cargo xtask pause`.
 #[derive(clap::Args)]
@@ -87,9 +87,9 @@ pub async fn pause(name: &str, PauseArgs { port, for_seconds }: PauseArgs) -> Re
     let Some(hold) = hold else {
         report_takeover(&cluster, &fault).await?;
         out!(
-            "node {} stays paused; `cargo xtask resume --port {}` thaws it",
+            "node {} stays paused; {} thaws it",
             fault.port,
-            fault.port
+            command(name, &format!("resume --port {}", fault.port))
         );
         return Ok(());
     };
@@ -128,9 +128,9 @@ pub async fn kill(name: &str, KillArgs { port }: KillArgs) -> Result<()> {
     let fault = cluster.kill(port).await?;
     report_takeover(&cluster, &fault).await?;
     out!(
-        "node {} is stopped; `cargo xtask restart --port {}` starts it with the files it had{}",
+        "node {} is stopped; {} starts it with the files it had{}",
         fault.port,
-        fault.port,
+        command(name, &format!("restart --port {}", fault.port)),
         if cluster.persists() {
             " (its data too: persistence is on)"
         } else {
@@ -188,7 +188,7 @@ pub async fn partition(
             cluster.wait_takeover(fault, within).await?.map(|t| (t.by, t.after)),
         );
     }
-    out!("`cargo xtask heal` removes the cut");
+    out!("{} removes the cut", command(name, "heal"));
     Ok(())
 }
 
@@ -197,8 +197,9 @@ pub async fn slow(name: &str, SlowArgs { port, delay, loss }: SlowArgs) -> Resul
     let cluster = find(name).await?;
     let fault = cluster.slow(port, Duration::from_millis(delay), loss).await?;
     out!(
-        "node {} slowed: +{delay} ms, {loss}% loss; `cargo xtask heal` removes it",
-        fault.port
+        "node {} slowed: +{delay} ms, {loss}% loss; {} removes it",
+        fault.port,
+        command(name, "heal")
     );
     Ok(())
 }

@@ -190,6 +190,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(hint) = playground::hint(name, &e) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

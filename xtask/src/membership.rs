@@ -3,7 +3,7 @@
 use cluster_tests::playground as harness;
 use cluster_tests::{Error, Result};
 
-use crate::playground::{Interrupts, find, out, print_topology, say};
+use crate::playground::{Interrupts, command, find, out, print_topology, say};
 
 /// Options of `cargo xtask join`.
 #[derive(clap::Args)]
@@ -31,8 +31,9 @@ pub async fn join(name: &str, args: JoinArgs) -> Result<()> {
             harness::undo_join(&cluster, &plan).await?;
             return Err(Error::other(format!(
                 "interrupted by {signal}; removed the node being joined on port {} (if others had met it, \
-                 `cargo xtask forget` clears it from their tables)",
-                plan.port
+                 {} clears it from their tables)",
+                plan.port,
+                command(name, "forget")
             )));
         }
     };
@@ -45,7 +46,10 @@ pub async fn join(name: &str, args: JoinArgs) -> Result<()> {
     let topology = cluster.topology().await?;
     print_topology(&topology);
     if topology.nodes.iter().any(|n| n.is_failed()) {
-        out!("failed nodes are still known to the cluster; `cargo xtask forget` removes them");
+        out!(
+            "failed nodes are still known to the cluster; {} removes them",
+            command(name, "forget")
+        );
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! What the playground commands share: output that survives a closed pipe, the signals that undo a half-made
 //! change, the cluster found by name, and the topology table.
 
+use cluster_tests::playground::PLAYGROUND;
 use cluster_tests::playground::{self as harness, Docker};
 use cluster_tests::server::topology::{ClusterNodes, Role, format_ranges};
-use cluster_tests::{Cluster, Error, Result};
+use cluster_tests::{Cluster, Error, ErrorKind, Remedy, Result};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// Prints a line to stdout and ignores a failed write: the commands that change the cluster keep SIGPIPE ignored
@@ -45,12 +46,63 @@ impl Interrupts {
     }
 }
 
+/// `cargo xtask ARGS` as typed to act on cluster `name`, in backquotes: with `--cluster NAME` unless it is the
+/// default, so a hint never acts on another cluster.
+pub(crate) fn command(name: &str, args: &str) -> String {
+    if name == PLAYGROUND {
+        format!("`cargo xtask {args}`")
+    } else {
+        format!("`cargo xtask --cluster {name} {args}`")
+    }
+}
+
+/// The CLI's advice for an error of the harness on cluster `name`, in the CLI's own commands and flags: the
+/// library names its own knobs, and says by kind and [`Remedy`] what would get past the error.
+pub(crate) fn hint(name: &str, e: &Error) -> Option<String> {
+    let on = |args: &str| command(name, args);
+    Some(match e.remedy() {
+        Some(Remedy::RemoveCluster) => format!("{} removes it", on("stop")),
+        Some(Remedy::RemoveAbandoned) => "`cargo xtask stop --all` tries again".to_owned(),
+        Some(Remedy::CreateCluster) => format!("{} makes it", on("create")),
+        Some(Remedy::Resume(port)) => format!("{} thaws it", on(&format!("resume --port {port}"))),
+        Some(Remedy::Restart(port)) => format!("{} starts it", on(&format!("restart --port {port}"))),
+        Some(Remedy::AddMaster) => format!("{} first", on("add-master")),
+        Some(Remedy::JoinReplicaOf(port)) => format!("{} adds one", on(&format!("join --replicate {port}"))),
+        Some(Remedy::RebalanceOrRemove(port)) => format!(
+            "{} tries again, {} takes it out again",
+            on("rebalance"),
+            on(&format!("remove-master {port}"))
+        ),
+        Some(Remedy::Forget) => format!("{} tries again", on("forget")),
+        Some(Remedy::FinishOrAbortHeld) => {
+            format!(
+                "{} finishes it, {} rolls it back",
+                on("reshard --finish"),
+                on("reshard --abort")
+            )
+        }
+        Some(Remedy::HoldSlot) => format!("{} holds one", on("reshard --hold --from P --to Q --slots 1")),
+        Some(Remedy::MoreSparePorts) => format!("make the cluster with more: {}", on("create --spare-ports N")),
+        Some(Remedy::Force) => "pass --force to remove it anyway".to_owned(),
+        Some(Remedy::InstallBuildTools) => {
+            "`cargo xtask build` run as root installs it itself; `create --image REF` runs an image you have".to_owned()
+        }
+        Some(Remedy::LocalImage) => "`create --version V` builds one of the matrix here".to_owned(),
+        Some(Remedy::NoImageCli) => format!("send single commands with {}", on("connect -- CMD")),
+        _ if matches!(e.kind(), ErrorKind::PortTaken(_)) => {
+            "pick another range with `create --port-base PORT`".to_owned()
+        }
+        _ => return None,
+    })
+}
+
 pub(crate) async fn find(name: &str) -> Result<Cluster> {
     harness::find(&Docker::connect().await?, name).await
 }
 
 /// The node on `port`, or the first live one.
 pub(crate) async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Node> {
+    let stop = command(cluster.name(), "stop");
     match port {
         Some(port) => cluster.node(port).await,
         None => cluster
@@ -58,7 +110,7 @@ pub(crate) async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster
             .await?
             .into_iter()
             .find(|n| n.addr.is_some())
-            .ok_or_else(|| Error::refused("the cluster has no running node; `cargo xtask stop` clears it")),
+            .ok_or_else(|| Error::refused(format!("the cluster has no running node; {stop} clears it"))),
     }
 }
 
@@ -96,5 +148,19 @@ pub(crate) fn print_topology(topology: &ClusterNodes) {
             format_ranges(&n.slots),
             of.map_or(String::new(), |p| p.to_string())
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_a_cluster_that_is_not_the_default() {
+        assert_eq!(command(PLAYGROUND, "stop"), "`cargo xtask stop`");
+        assert_eq!(command("probe1", "heal"), "`cargo xtask --cluster probe1 heal`");
+        let taken = Error::port_taken(7001, "port 7001 is in use");
+        assert!(hint("probe1", &taken).is_some_and(|h| h.contains("--port-base")));
+        assert_eq!(hint("probe1", &Error::refused("bad input")), None);
     }
 }

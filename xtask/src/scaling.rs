@@ -2,20 +2,28 @@
 
 use cluster_tests::{Error, MovesReport, Result};
 
-use crate::playground::{Interrupts, find, out, print_topology};
+use crate::playground::{Interrupts, command, find, out, print_topology};
 
-/// What to do after a scaling command was interrupted midway.
-const RECOVER: &str = "slots may be half-way: `cargo xtask nodes` shows the map, `reshard --finish` or `--abort` \
-                       ends a slot left in migration, then `rebalance` evens out the slots (and `remove-master P` \
-                       removes a new master)";
+/// What to do after a scaling command on cluster `name` was interrupted midway.
+fn recover(name: &str) -> String {
+    format!(
+        "slots may be half-way: {} shows the map, {} or {} ends a slot left in migration, then {} evens out the \
+         slots (and {} removes a new master)",
+        command(name, "nodes"),
+        command(name, "reshard --finish"),
+        command(name, "reshard --abort"),
+        command(name, "rebalance"),
+        command(name, "remove-master P")
+    )
+}
 
-/// Runs `step` until it ends or SIGINT, SIGTERM or SIGHUP comes; then it stops between two server commands and
-/// says how to carry on.
-async fn interruptible<T>(step: impl Future<Output = Result<T>>) -> Result<T> {
+/// Runs `step` on cluster `name` until it ends or SIGINT, SIGTERM or SIGHUP comes; then it stops between two
+/// server commands and says how to carry on.
+async fn interruptible<T>(name: &str, step: impl Future<Output = Result<T>>) -> Result<T> {
     let mut interrupts = Interrupts::catch()?;
     tokio::select! {
         done = step => done,
-        signal = interrupts.next() => Err(Error::other(format!("interrupted by {signal}; {RECOVER}"))),
+        signal = interrupts.next() => Err(Error::other(format!("interrupted by {signal}; {}", recover(name)))),
     }
 }
 
@@ -40,7 +48,7 @@ pub struct RemoveMasterArgs {
 /// Runs `add-master` on the cluster called `name`.
 pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
     let cluster = find(name).await?;
-    let report = interruptible(cluster.add_master(args.port, args.replicas)).await?;
+    let report = interruptible(name, cluster.add_master(args.port, args.replicas)).await?;
     let replicas: Vec<String> = report.replicas.iter().map(u16::to_string).collect();
     out!(
         "added master {} with {} replica(s) ({}); {} in {:.2} s",
@@ -61,7 +69,7 @@ pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
 /// Runs `remove-master` on the cluster called `name`.
 pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
     let cluster = find(name).await?;
-    let report = interruptible(cluster.remove_master(args.port)).await?;
+    let report = interruptible(name, cluster.remove_master(args.port)).await?;
     out!(
         "removed master {} and its {} replica(s); {} in {:.2} s",
         report.port,
@@ -76,7 +84,7 @@ pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
 /// Runs `rebalance` on the cluster called `name`.
 pub async fn rebalance(name: &str) -> Result<()> {
     let cluster = find(name).await?;
-    let report = interruptible(cluster.rebalance()).await?;
+    let report = interruptible(name, cluster.rebalance()).await?;
     for m in &report.moves {
         out!(
             "  {} -> {}: {} slots, {} keys ({:?})",

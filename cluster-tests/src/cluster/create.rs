@@ -20,7 +20,7 @@ use crate::server::node;
 use crate::server::ready::Shape;
 use crate::server::topology::{SLOTS, SlotRange, format_ranges};
 use crate::spec::{ClusterSpec, FIRST_PORT};
-use crate::{Error, ErrorKind, Result, bail, wait};
+use crate::{Error, ErrorKind, Remedy, Result, bail, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +109,9 @@ async fn make_network(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) ->
 fn being_made(name: &str) -> Error {
     Error::with_kind(
         ErrorKind::NameTaken,
-        format!("cluster `{name}` is being created or already exists; `cargo xtask stop` removes it"),
+        format!("cluster `{name}` is being created or already exists"),
     )
+    .with_remedy(Remedy::RemoveCluster)
 }
 
 /// The first 12 characters of a Docker id, as `docker` prints it.
@@ -178,11 +179,13 @@ impl Drop for Making {
 async fn undo_create(docker: &Docker, spec: &ClusterSpec, error: Error) -> Error {
     match remove_interrupted_cluster(docker, &spec.name).await {
         Ok(_) => error,
-        Err(e) => error.context(format!(
-            "cluster `{}` could not be made, and what was made could not all be removed ({e}; `cargo xtask stop \
-             --all` tries again)",
-            spec.name
-        )),
+        Err(e) => error
+            .context(format!(
+                "cluster `{}` could not be made, and what was made could not all be removed ({e}; \
+                 `playground::remove_abandoned` tries again)",
+                spec.name
+            ))
+            .with_remedy(Remedy::RemoveAbandoned),
     }
 }
 
@@ -200,8 +203,7 @@ impl Cluster {
             return Err(Error::with_kind(
                 ErrorKind::NameTaken,
                 format!(
-                    "cluster `{}` already exists: {} containers, {running} of them running{}; `cargo xtask stop` \
-                     removes it",
+                    "cluster `{}` already exists: {} containers, {running} of them running{}",
                     spec.name,
                     existing.len(),
                     if running < existing.len() {

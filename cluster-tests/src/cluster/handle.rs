@@ -25,7 +25,7 @@ use crate::server::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::server::ready::{self, Shape};
 use crate::server::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
-use crate::{Error, Result, bail, wait};
+use crate::{Error, Remedy, Result, bail, wait};
 
 /// A node container of a cluster, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,20 @@ impl Cluster {
     pub(crate) async fn find(docker: &Docker, name: &str) -> Result<Self> {
         let containers = docker.containers(&[cluster_filter(name)]).await?;
         let Some(first) = containers.first() else {
-            bail!(Refused, "no cluster is running (make one with `cargo xtask create`)");
+            let mut running: Vec<String> = docker
+                .containers(&[LABEL_CLUSTER.to_owned()])
+                .await?
+                .into_iter()
+                .filter_map(|c| c.labels.get(LABEL_CLUSTER).cloned())
+                .collect();
+            running.sort();
+            running.dedup();
+            let message = if running.is_empty() {
+                "no cluster is running".to_owned()
+            } else {
+                format!("no cluster named `{name}` is running (running: {})", running.join(", "))
+            };
+            return Err(Error::refused(message).with_remedy(Remedy::CreateCluster));
         };
         let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
         // Labels this project wrote; one that does not parse is named rather than replaced by a default.
@@ -375,7 +388,7 @@ impl Cluster {
     /// How to remove this cluster by hand, for messages.
     fn removal_hint(&self) -> String {
         format!(
-            "`cargo xtask stop --all`, or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
+            "`playground::remove_abandoned`, or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
             self.identity.name
         )
     }

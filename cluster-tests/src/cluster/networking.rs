@@ -20,7 +20,7 @@ use std::ops::RangeInclusive;
 use crate::engine::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
 use crate::images::node_image::NodeImage;
 use crate::spec::ClusterSpec;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Remedy, Result};
 
 /// How a cluster's nodes are networked (see the [module](self) docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -161,7 +161,7 @@ fn port_in_use(port: u16, spec: &ClusterSpec) -> Error {
         ErrorKind::PortTaken(port),
         format!(
             "port {port} on 127.0.0.1 is already in use by another program or container, and cluster `{}` needs \
-             ports {} to {}; free it, or pick another range (`--port-base`)",
+             ports {} to {}; free it, or pick another range (`ClusterSpec::first_port`)",
             spec.name,
             spec.first_port.unwrap_or_default(),
             spec.first_port.unwrap_or_default() as usize + spec.published_count() - 1
@@ -229,9 +229,7 @@ pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Net
                     .next()
                     .map(|n| n.id)
                     .ok_or_else(|| {
-                        Error::refused(format!(
-                            "cluster `{name}` has no network; `cargo xtask stop` removes what is left"
-                        ))
+                        Error::refused(format!("cluster `{name}` has no network")).with_remedy(Remedy::RemoveCluster)
                     })?,
             };
             Ok(Attachment::Bridge { network })
@@ -242,8 +240,9 @@ pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Net
             let holder = holder.ok_or_else(|| {
                 Error::refused(format!(
                     "the container holding cluster `{name}`'s network ({name}-pod) is not running, so no node can \
-                     be reached or added; `cargo xtask stop` removes what is left"
+                     be reached or added"
                 ))
+                .with_remedy(Remedy::RemoveCluster)
             })?;
             let published = holder.labels.get(LABEL_PUBLISHED).and_then(|r| parse_range(r));
             let published =

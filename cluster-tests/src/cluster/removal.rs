@@ -11,7 +11,7 @@ use crate::engine::docker::{
 };
 use crate::engine::owner;
 use crate::security::credentials::remove_secrets;
-use crate::{Error, Result, bail, wait};
+use crate::{Error, Remedy, Result, bail, wait};
 
 /// What [`remove_cluster`] removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -296,11 +296,12 @@ pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        bail!(
-            Docker,
-            "could not remove the clusters of test processes that are gone: {}; `cargo xtask stop --all` tries again",
+        return Err(Error::docker(format!(
+            "could not remove the clusters of test processes that are gone: {}; `playground::remove_abandoned` \
+             tries again",
             failed.join("; ")
-        );
+        ))
+        .with_remedy(Remedy::RemoveAbandoned));
     }
     Ok(())
 }

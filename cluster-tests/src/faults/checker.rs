@@ -190,10 +190,14 @@ impl Cluster {
     /// undone, and once the cluster is ready everything written is read back.
     pub async fn check(&self, spec: &CheckSpec) -> Result<CheckReport> {
         if spec.writers == 0 || spec.writers > 64 {
-            bail!(Refused, "--writers must be 1 to 64 (got {})", spec.writers);
+            bail!(Refused, "`CheckSpec::writers` must be 1 to 64 (got {})", spec.writers);
         }
         if spec.wait > 0 && self.topology().await?.nodes.iter().all(|n| n.role != Role::Replica) {
-            bail!(Refused, "--wait {} needs replicas, and the cluster has none", spec.wait);
+            bail!(
+                Refused,
+                "`CheckSpec::wait` {} needs replicas, and the cluster has none",
+                spec.wait
+            );
         }
         self.wait_ready(
             crate::server::ready::Shape::Any,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::handle::Cluster;
 use crate::server::ready::Shape;
 use crate::server::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
-use crate::{Error, Result, bail, wait};
+use crate::{Error, Remedy, Result, bail, wait};
 
 /// What happened during a failover, with times measured from the moment the fault was injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,12 +134,12 @@ fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Resul
         .port()
         .ok_or_else(|| Error::redis(format!("master {} has no address", master.id)))?;
     match kind {
-        FailoverKind::RemoveMaster { force: false } if replicas.is_empty() => bail!(
-            Refused,
+        FailoverKind::RemoveMaster { force: false } if replicas.is_empty() => Err(Error::refused(format!(
             "master {old_port} has no replica: its slots {} would have nobody to take them over and the cluster \
-             would go down; pass --force to remove it anyway",
+             would go down; `FailoverKind::RemoveMaster {{ force: true }}` removes it anyway",
             format_ranges(&master.slots)
-        ),
+        ))
+        .with_remedy(Remedy::Force)),
         FailoverKind::Manual if replicas.is_empty() => {
             bail!(Refused, "master {old_port} has no replica to hand its slots to")
         }

@@ -203,10 +203,10 @@ impl Cluster {
     /// to its ports (`tc netem`), and drops `loss_percent` of them at random (`iptables -m statistic`).
     pub async fn slow(&self, port: Option<u16>, delay: Duration, loss_percent: f64) -> Result<FaultStart> {
         if !(0.0..=100.0).contains(&loss_percent) {
-            bail!(Refused, "--loss {loss_percent} is not a percentage (0 to 100)");
+            bail!(Refused, "a loss of {loss_percent}% is not a percentage (0 to 100)");
         }
         if delay.is_zero() && loss_percent == 0.0 {
-            bail!(Refused, "nothing to slow down: give --delay MS or --loss PCT");
+            bail!(Refused, "nothing to slow down: give a delay or a loss");
         }
         if delay > Duration::from_secs(10) {
             bail!(
@@ -341,7 +341,7 @@ impl Cluster {
             NO_NETEM => bail!(
                 Refused,
                 "this machine's kernel has no netem queueing discipline (sch_netem, CONFIG_NET_SCH_NETEM), so a \
-                 delay cannot be added here; --loss works without it ({})",
+                 delay cannot be added here; a loss works without it ({})",
                 output.trim()
             ),
             _ => bail!(Other, "the fault tools failed ({code}): {}", output.trim()),

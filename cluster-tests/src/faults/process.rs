@@ -7,7 +7,7 @@ use crate::cluster::handle::{Cluster, Node};
 use crate::faults::failover::pick_master;
 use crate::server::ready::Shape;
 use crate::server::topology::{ClusterNodes, NodeEntry, Role};
-use crate::{Error, ErrorKind, Result, bail, wait};
+use crate::{Error, ErrorKind, Remedy, Result, bail, wait};
 
 /// A fault just injected into one node: who it hit and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,16 +171,17 @@ impl Cluster {
         };
         let node = match self.nodes().await?.into_iter().find(|n| n.port == port) {
             Some(n) if n.addr.is_some() => n,
-            Some(n) => bail!(
-                Refused,
-                "cannot {verb} node {port}: it is {} already ({})",
-                n.state,
-                if n.state == "paused" {
-                    "`cargo xtask resume` thaws it"
+            Some(n) => {
+                let (how, remedy) = if n.state == "paused" {
+                    ("`Cluster::resume` thaws it", Remedy::Resume(port))
                 } else {
-                    "`cargo xtask restart` starts it"
-                }
-            ),
+                    ("`Cluster::restart` starts it", Remedy::Restart(port))
+                };
+                return Err(
+                    Error::refused(format!("cannot {verb} node {port}: it is {} already ({how})", n.state))
+                        .with_remedy(remedy),
+                );
+            }
             None => {
                 // Says which ports there are.
                 self.node(port).await?;
@@ -214,7 +215,7 @@ impl Cluster {
             ),
             (many, _) => bail!(
                 Refused,
-                "{} nodes are {state} ({}); say which with --port",
+                "{} nodes are {state} ({}); say which port",
                 many.len(),
                 many.iter().map(|n| n.port.to_string()).collect::<Vec<_>>().join(", ")
             ),

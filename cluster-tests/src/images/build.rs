@@ -4,7 +4,7 @@
 //! A tag carries a hash of the recipe (the version's matrix entry, the build script and the architecture), so an
 //! unchanged recipe is never rebuilt and a changed one never reuses a stale image. Images are built for the host's
 //! architecture. The library installs nothing on the host: a missing tool is reported with the command that
-//! installs it (`cargo xtask build` and `.ci/run` install it where they may).
+//! installs it (the CLI's `build` and `.ci/run` install it where they may).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::docker::{Docker, ImageInfo};
 use crate::images::versions::Version;
-use crate::{Error, ErrorKind, Result, bail};
+use crate::{Error, ErrorKind, Remedy, Result, bail};
 
 /// Repository part of every node image tag.
 pub const IMAGE_REPOSITORY: &str = "cluster-tests-node";
@@ -129,7 +129,7 @@ pub async fn ensure_built(docker: &Docker, version: &Version) -> Result<(String,
     build_into(version, &tag, timeout).await?;
     drop(lock);
     // Images of earlier recipes are not removed here: another checkout (a branch, a worktree) sharing this engine
-    // may still use them. `cargo xtask images --prune` removes them when asked.
+    // may still use them. `prune` removes them when asked.
     let earlier = docker
         .image_tags(&format!("{IMAGE_REPOSITORY}:{}-*", version.name))
         .await?
@@ -138,7 +138,7 @@ pub async fn ensure_built(docker: &Docker, version: &Version) -> Result<(String,
         .count();
     if earlier > 0 {
         tracing::info!(
-            "image: {earlier} image(s) of earlier {} recipes remain; `cargo xtask images --prune` removes them",
+            "image: {earlier} image(s) of earlier {} recipes remain; `playground::prune_images` removes them",
             version.name
         );
     }
@@ -367,14 +367,14 @@ fn check_build_tools() -> Result<()> {
     }
     let programs: Vec<&str> = missing.iter().map(|(p, _)| *p).collect();
     let packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
-    bail!(
-        Refused,
+    Err(Error::refused(format!(
         "building node images needs {} and it is not installed; install it with\n  sudo apt-get install -y {}\n\
-         (Debian/Ubuntu; `cargo xtask build` run as root installs it itself). Without it, a cluster can run an \
-         image you have: `--image REF` (e.g. redis:7.4 where a registry is reachable)",
+         (Debian/Ubuntu). Without it, a cluster can run an image you have: `ClusterSpec::image` (e.g. redis:7.4 \
+         where a registry is reachable)",
         programs.join(" and "),
         packages.join(" ")
-    )
+    ))
+    .with_remedy(Remedy::InstallBuildTools))
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {
@@ -383,7 +383,7 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Where a local node image came from, for `cargo xtask images`.
+/// Where a local node image came from, for the CLI's image list ([`list`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {
     /// Its tags.

@@ -17,7 +17,7 @@ use crate::engine::docker::{
 };
 use crate::images::build;
 use crate::images::versions::Version;
-use crate::{Error, Result, bail};
+use crate::{Error, Remedy, Result, bail};
 
 /// The environment variable that makes the tests run an image given by reference (it wins over
 /// `$CLUSTER_VERSION`).
@@ -149,8 +149,8 @@ impl NodeImage {
         let cli_bin = find_cli(docker, reference, &info, &server_bin).await;
         if cli_bin.is_none() {
             tracing::info!(
-                "image: {reference} has no redis-cli or valkey-cli; the cluster works, `cargo xtask connect` \
-                 without a command does not"
+                "image: {reference} has no redis-cli or valkey-cli; the cluster works, `Cluster::host_cli` and \
+                 an interactive cli in a node do not"
             );
         }
         Ok(Self {
@@ -210,9 +210,10 @@ impl NodeImage {
     pub fn cli(&self) -> Result<&str> {
         self.cli_bin.as_deref().ok_or_else(|| {
             Error::refused(format!(
-                "image {} has no redis-cli or valkey-cli; send single commands with `cargo xtask connect -- CMD`",
+                "image {} has no redis-cli or valkey-cli; send commands through `Cluster::client` instead",
                 self.reference
             ))
+            .with_remedy(Remedy::NoImageCli)
         })
     }
 
@@ -236,11 +237,12 @@ fn not_available(reference: &str, e: &Error) -> Error {
         e.kind(),
         format!(
             "image {reference} is not on this machine and could not be pulled: {e}\n\
-             Without a registry, use a local image instead: `--version V` builds one of the matrix from Debian \
-             packages ({}), or give one `docker images` lists",
+             Without a registry, use a local image instead: `ImageSource::Recipe` builds a version of the matrix \
+             from Debian packages ({}), or give one `docker images` lists",
             Version::names().join(", ")
         ),
     )
+    .with_remedy(Remedy::LocalImage)
 }
 
 /// The directories of `info`'s `PATH`.

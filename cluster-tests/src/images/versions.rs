@@ -34,7 +34,7 @@ pub struct Version {
     #[serde(default)]
     pub insecure_release_date: bool,
     /// An upstream image of the same server version (e.g. `redis:7.0.15`), for machines with a registry:
-    /// `cargo xtask test --images upstream` runs the matrix on these instead of the Debian builds.
+    /// The CLI's matrix run with upstream images runs the matrix on these instead of the Debian builds.
     #[serde(default)]
     pub image: Option<String>,
 }

@@ -15,7 +15,7 @@ use crate::images::node_image::NodeImage;
 use crate::server::ready::Shape;
 use crate::server::topology::{NodeEntry, Role, format_ports};
 use crate::spec::{Identity, check_ports};
-use crate::{Error, Result, bail};
+use crate::{Error, Remedy, Result, bail};
 
 /// What `join` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Cluster {
                 .find(|m| topology.replicas_of(&m.id).is_empty())
                 .ok_or_else(|| {
                     Error::refused(format!(
-                        "every master already has a replica; pick one with --replicate (masters: {})",
+                        "every master already has a replica; say which master to replicate (masters: {})",
                         format_ports(&masters)
                     ))
                 })?,
@@ -123,13 +123,13 @@ impl Cluster {
                 bail!(Refused, "port {p} is already used by a node of this cluster");
             }
             if published.as_ref().is_some_and(|r| !r.contains(&p)) {
-                bail!(
-                    Refused,
+                return Err(Error::refused(format!(
                     "port {p} is not published for this cluster (its pod publishes {}, and a running pod cannot \
                      publish more); pick a free port in that range, or make the cluster with more spare ports \
-                     (`create --spare-ports N`)",
+                     (`ClusterSpec::spare_ports`)",
                     range()
-                );
+                ))
+                .with_remedy(Remedy::MoreSparePorts));
             }
             ports.push(p);
         }
@@ -141,13 +141,13 @@ impl Cluster {
         ports.extend(free);
         if ports.len() < count {
             let free = ports.len();
-            bail!(
-                Refused,
+            return Err(Error::refused(format!(
                 "{count} new node(s) need {count} free ports, but only {free} of the ports the cluster publishes \
-                 ({}) {} free; make the cluster with more spare ports (`create --spare-ports N`)",
+                 ({}) {} free; make the cluster with more spare ports (`ClusterSpec::spare_ports`)",
                 range(),
                 if free == 1 { "is" } else { "are" }
-            );
+            ))
+            .with_remedy(Remedy::MoreSparePorts));
         }
         for p in &ports {
             check_ports((*p).into(), (*p).into())?;
@@ -221,14 +221,18 @@ impl Cluster {
             // Nothing half-made stays: the container goes, and the others forget the new node.
             let undone = match self.docker.remove_container(&name).await {
                 Ok(()) => self.forget(&[id.as_str()]).await.err().map(|e| {
-                    format!("the other nodes could not all forget it ({e}); `cargo xtask forget` tries again")
+                    let left =
+                        format!("the other nodes could not all forget it ({e}); `Cluster::forget_gone` tries again");
+                    (left, Some(Remedy::Forget))
                 }),
-                Err(e) => Some(format!(
-                    "its container could not be removed ({e}); `docker rm -f {name}` removes it"
+                Err(e) => Some((
+                    format!("its container could not be removed ({e}); `docker rm -f {name}` removes it"),
+                    None,
                 )),
             };
             return Err(match undone {
-                Some(left) => fail(e).context(left),
+                Some((left, Some(remedy))) => fail(e).context(left).with_remedy(remedy),
+                Some((left, None)) => fail(e).context(left),
                 None => fail(e),
             });
         }

@@ -15,7 +15,7 @@ use crate::security::credentials::Access;
 use crate::server::node::{NodeView, Pool};
 use crate::server::ready::Shape;
 use crate::server::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
-use crate::{Error, Result, bail, wait};
+use crate::{Error, Remedy, Result, bail, wait};
 
 /// Keys moved by one `MIGRATE`.
 const BATCH: usize = 100;
@@ -355,11 +355,11 @@ impl Cluster {
     /// Refuses `what` while a slot is held in migration.
     pub(crate) async fn refuse_held(&self, what: &str) -> Result<()> {
         if let Some((slot, ..)) = held_in(&self.views().await?) {
-            bail!(
-                Refused,
-                "slot {slot} is held half-way through a migration; finish it (`reshard --finish`) or roll it back \
-                 (`reshard --abort`) before {what}"
-            );
+            return Err(Error::refused(format!(
+                "slot {slot} is held half-way through a migration; finish it (`Cluster::finish_held`) or roll it \
+                 back (`Cluster::abort_held`) before {what}"
+            ))
+            .with_remedy(Remedy::FinishOrAbortHeld));
         }
         Ok(())
     }
@@ -368,10 +368,10 @@ impl Cluster {
     async fn held_or_refuse(&self, what: &str) -> Result<(Plan, u16)> {
         let views = self.views().await?;
         let Some((slot, source, target)) = held_in(&views) else {
-            bail!(
-                Refused,
-                "no slot is held in migration, so there is nothing to {what}; `reshard --hold` holds one"
-            );
+            return Err(Error::refused(format!(
+                "no slot is held in migration, so there is nothing to {what}; `Reshard::hold` holds one"
+            ))
+            .with_remedy(Remedy::HoldSlot));
         };
         Ok((self.held_plan(&views, slot, &source, &target)?, slot))
     }

@@ -8,7 +8,7 @@ use crate::cluster::handle::Cluster;
 use crate::faults::failover::pick_master;
 use crate::reshape::migration::{Reshard, ReshardReport, Slots, ranges};
 use crate::server::topology::{ClusterNodes, SlotRange};
-use crate::{Error, Result, bail, wait};
+use crate::{Error, Remedy, Result, bail, wait};
 
 /// Slots one master hands to another, as a plan decides them (the source's lowest slots first).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,11 +159,11 @@ fn check_removal(topology: &ClusterNodes, port: u16) -> Result<()> {
     pick_master(topology, Some(port))?;
     let masters = topology.live_masters().len();
     if masters <= MIN_MASTERS {
-        bail!(
-            Refused,
+        return Err(Error::refused(format!(
             "port {port} is one of the last {masters} masters: a cluster needs at least {MIN_MASTERS} to elect a \
-             failover; `cargo xtask add-master` first"
-        );
+             failover; add a master first (`Cluster::add_master`)"
+        ))
+        .with_remedy(Remedy::AddMaster));
     }
     Ok(())
 }
@@ -202,18 +202,20 @@ impl Cluster {
         // Replicas come after the slots: a replica of a master without slots is listed nowhere clients look.
         let rebalance = self.rebalance().await.map_err(|e| {
             e.context(format!(
-                "master {port} was added but the slots did not all move onto it; `rebalance` tries again, \
-                 `remove-master {port}` takes it out again"
+                "master {port} was added but the slots did not all move onto it; `Cluster::rebalance` tries again, \
+                 `Cluster::remove_master({port})` takes it out again"
             ))
+            .with_remedy(Remedy::RebalanceOrRemove(port))
         })?;
         for &replica in replica_ports {
             self.start_member(replica, &image, Some((&id, port)))
                 .await
                 .map_err(|e| {
                     e.context(format!(
-                        "master {port} was added with its slots, but a replica on {replica} was not; `join \
-                         --replicate {port}` adds one"
+                        "master {port} was added with its slots, but a replica on {replica} was not; \
+                         `Cluster::join(Some({port}), None)` adds one"
                     ))
+                    .with_remedy(Remedy::JoinReplicaOf(port))
                 })?;
         }
         Ok(AddMasterReport {

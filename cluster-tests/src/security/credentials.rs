@@ -1,7 +1,7 @@
 //! Clusters that need credentials: a password on every node, ACL users and TLS, set by a server config file (and
 //! the TLS files) copied into each node's container before it starts (never on a command line or in a label, both
 //! of which `docker inspect` shows), the credentials the harness connects with ([`Access`]), and the files under
-//! the target dir that keep both for later commands (`cargo xtask info`, `join`, ...) and for host clients.
+//! the target dir that keep both for later commands (the CLI's `info`, `join`, ...) and for host clients.
 //!
 //! With users, the harness has one of its own, [`HARNESS_USER`], with every right; replicas authenticate to their
 //! masters as it, so `default` can be turned off.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::docker::PrivateFile;
 use crate::security::tls::{self, Certificates, ClientAuth};
-use crate::{Error, Result, bail};
+use crate::{Error, Remedy, Result, bail};
 
 /// The ACL user the harness itself (and replication) uses on clusters with users.
 pub const HARNESS_USER: &str = "cluster-tests";
@@ -417,10 +417,10 @@ impl Secrets {
         let read = |file: &str| {
             std::fs::read_to_string(dir.join(file)).map_err(|e| {
                 Error::other(format!(
-                    "cluster `{name}` needs credentials, kept in {}, which cannot be read ({e}); `cargo xtask stop` \
-                     removes the cluster",
+                    "cluster `{name}` needs credentials, kept in {}, which cannot be read ({e})",
                     dir.join(file).display()
                 ))
+                .with_remedy(Remedy::RemoveCluster)
             })
         };
         let access: Access = toml::from_str(&read(ACCESS_FILE)?)

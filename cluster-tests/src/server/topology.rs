@@ -720,7 +720,7 @@ impl ReplicationInfo {
 
 #[cfg(test)]
 mod tests {
-    //! Real outputs of the servers of the matrix, captured from clusters made by `cargo xtask create`.
+    //! Real outputs of the servers of the matrix, captured from clusters the CLI made (`playground`).
 
     use super::*;
 
