@@ -20,6 +20,7 @@ use crate::server::node;
 use crate::server::ready::Shape;
 use crate::server::topology::{SLOTS, SlotRange, format_ranges};
 use crate::spec::{ClusterSpec, FIRST_PORT};
+use crate::wait::not_yet;
 use crate::{Error, ErrorKind, Remedy, Result, bail, wait};
 
 /// How long the steps of making a cluster took, each measured from the start.
@@ -385,8 +386,7 @@ impl Cluster {
                 .iter()
                 .find(|v| !v.info.state_ok() || v.info.slots_ok() != u64::from(SLOTS))
             {
-                Some(v) => bail!(
-                    Refused,
+                Some(v) => not_yet!(
                     "{}: cluster_state:{}",
                     v.addr,
                     v.info.0.get("cluster_state").unwrap_or("?")

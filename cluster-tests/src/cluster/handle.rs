@@ -25,6 +25,7 @@ use crate::server::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::server::ready::{self, Shape};
 use crate::server::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
+use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
 
 /// A node container of a cluster, as Docker reports it.
@@ -275,7 +276,7 @@ impl Cluster {
             if verdict.is_err() {
                 advance_idle_masters(self.access(), &views, Nudge::WriteAndDelete).await?;
             }
-            verdict
+            Ok(verdict?)
         })
         .await
     }
@@ -303,11 +304,7 @@ impl Cluster {
                 let links = ReplicationInfo::parse(&info).replicas;
                 let behind = links.iter().filter(|r| r.offset < *offset).count();
                 if links.is_empty() || behind > 0 {
-                    bail!(
-                        Refused,
-                        "{addr}: {behind} of {} replicas behind offset {offset}",
-                        links.len()
-                    );
+                    not_yet!("{addr}: {behind} of {} replicas behind offset {offset}", links.len());
                 }
                 acknowledged.insert(addr.port(), links.len());
             }

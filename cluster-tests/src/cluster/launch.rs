@@ -12,7 +12,8 @@ use crate::security::credentials::{Access, CONFIG_PATH, Secrets};
 use crate::security::tls;
 use crate::server::node;
 use crate::spec::Identity;
-use crate::{Error, Result, bail, wait};
+use crate::wait::{Unmet, not_yet};
+use crate::{Error, Result, wait};
 
 /// The container spec of the node listening on `port`, attached to the cluster's pod or network.
 pub(crate) fn node_container(
@@ -81,17 +82,16 @@ pub(crate) async fn start_node(
         let addr = networking
             .node_addr(started.ip, port)
             .ok_or_else(|| Error::docker(format!("container {} has no address", container.name)))?;
-        // Ok(Err(e)): the server exited, give up at once with its last words.
         let id = wait::until(
             &format!("{} to answer", container.name),
             Duration::from_secs(20),
             || async {
                 let e = match access.command::<String>(addr, &["CLUSTER", "MYID"]).await {
-                    Ok(id) => return Ok(Ok(id)),
+                    Ok(id) => return Ok(id),
                     Err(e) => e,
                 };
                 match docker.state(&started.id).await? {
-                    Some(state) if state == "running" => Err(e),
+                    Some(state) if state == "running" => Err(e.into()),
                     state => {
                         let logs = docker.log_tail(&started.id, 5).await.unwrap_or_default();
                         let why = if access.tls().is_some() && tls::lacks_tls(&logs) {
@@ -100,7 +100,8 @@ pub(crate) async fn start_node(
                         } else {
                             ""
                         };
-                        Ok(Err(Error::redis(format!(
+                        // The server exited: give up at once, with its last words.
+                        Err(Unmet::GiveUp(Error::redis(format!(
                             "the server of {} stopped ({}) instead of answering{why}; its last words:\n{}",
                             container.name,
                             state.as_deref().unwrap_or("removed"),
@@ -110,7 +111,7 @@ pub(crate) async fn start_node(
                 }
             },
         )
-        .await??;
+        .await?;
         Ok((addr, id))
     };
     let result = answered.await;
@@ -125,12 +126,10 @@ pub(crate) async fn replicate(access: &Access, replica: SocketAddr, master_id: &
     wait::until(&format!("{replica} to replicate {master_id}"), timeout, || async {
         let view = access.view(replica).await?;
         match view.nodes.get(master_id) {
-            Some(m) if !m.in_handshake() => {
-                access
-                    .command::<()>(replica, &["CLUSTER", "REPLICATE", master_id])
-                    .await
-            }
-            _ => bail!(Refused, "{replica} has not met its master yet"),
+            Some(m) if !m.in_handshake() => Ok(access
+                .command::<()>(replica, &["CLUSTER", "REPLICATE", master_id])
+                .await?),
+            _ => not_yet!("{replica} has not met its master yet"),
         }
     })
     .await

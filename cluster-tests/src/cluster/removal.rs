@@ -11,7 +11,8 @@ use crate::engine::docker::{
 };
 use crate::engine::owner;
 use crate::security::credentials::remove_secrets;
-use crate::{Error, Remedy, Result, bail, wait};
+use crate::wait::{Unmet, not_yet};
+use crate::{Error, Remedy, Result, wait};
 
 /// What [`remove_cluster`] removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,9 +120,9 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
         empty_since: Option<Instant>,
         only_busy_networks_since: Option<Instant>,
     }
+    // The probe only borrows it (each check is a new future), so the passes share it behind a lock.
     let seen = std::sync::Mutex::new(Seen::default());
-    // Ok(None): all gone; Ok(Some(e)): give up at once with e; Err: not yet.
-    let outcome = wait::until(
+    wait::until(
         &format!("{what} to be removed"),
         patience.settle + Duration::from_secs(30),
         || {
@@ -141,7 +142,7 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 }
                 let now = Instant::now();
                 let (empty_since, busy_since) = {
-                    let mut seen = seen.lock().map_err(|_| Error::refused("removal state poisoned"))?;
+                    let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     seen.containers.extend(left.iter().map(|c| c.id.clone()));
                     seen.secrets.extend(left.iter().filter_map(|c| {
                         Some((
@@ -165,24 +166,23 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                     (seen.empty_since, seen.only_busy_networks_since)
                 };
                 if let Some(e) = last {
-                    return Err(e);
+                    return Err(e.into());
                 }
                 if let Some(since) = busy_since {
                     if since.elapsed() >= patience.phantom {
-                        return Ok(Some(Error::refused(format!(
+                        return Err(Unmet::GiveUp(Error::docker(format!(
                             "network {} has no container left but Docker still counts an endpoint on it (a Docker \
                              engine bug, moby/moby#42119); restarting the Docker daemon clears it, and a new cluster \
                              of the same name reuses it meanwhile",
                             busy.join(", ")
                         ))));
                     }
-                    bail!(Refused, "network {} still has endpoints", busy.join(", "));
+                    not_yet!("network {} still has endpoints", busy.join(", "));
                 }
                 match empty_since {
-                    Some(since) if since.elapsed() >= patience.settle => Ok(None),
-                    Some(_) => bail!(Refused, "nothing left; watching for containers still being made"),
-                    None => bail!(
-                        Refused,
+                    Some(since) if since.elapsed() >= patience.settle => Ok(()),
+                    Some(_) => not_yet!("nothing left; watching for containers still being made"),
+                    None => not_yet!(
                         "{} container(s) and {} network(s) still there",
                         left.len(),
                         left_networks.len()
@@ -192,9 +192,6 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
         },
     )
     .await?;
-    if let Some(e) = outcome {
-        return Err(e);
-    }
     let seen = seen.into_inner().unwrap_or_default();
     for (name, dir) in &seen.secrets {
         remove_secrets(name, dir.as_ref());

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::handle::Cluster;
 use crate::server::ready::Shape;
 use crate::server::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
+use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
 
 /// What happened during a failover, with times measured from the moment the fault was injected.
@@ -93,7 +94,7 @@ impl Cluster {
                     return Ok(addr.port());
                 }
             }
-            bail!(Refused, "no replica of {old_port} says it is a master yet")
+            not_yet!("no replica of {old_port} says it is a master yet")
         })
         .await?;
         let promoted_after = start.elapsed();
@@ -116,7 +117,7 @@ impl Cluster {
         wait::until(&format!("every node to mark {id} as failed"), timeout, || async {
             for view in self.views().await? {
                 if !view.nodes.get(id).is_some_and(NodeEntry::is_failed) {
-                    bail!(Refused, "{} does not mark it failed yet", view.addr);
+                    not_yet!("{} does not mark it failed yet", view.addr);
                 }
             }
             Ok(())

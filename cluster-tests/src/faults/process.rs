@@ -7,6 +7,7 @@ use crate::cluster::handle::{Cluster, Node};
 use crate::faults::failover::pick_master;
 use crate::server::ready::Shape;
 use crate::server::topology::{ClusterNodes, NodeEntry, Role};
+use crate::wait::not_yet;
 use crate::{Error, ErrorKind, Remedy, Result, bail, wait};
 
 /// A fault just injected into one node: who it hit and when.
@@ -118,7 +119,7 @@ impl Cluster {
                         return Ok(port);
                     }
                 }
-                bail!(Refused, "no replica of {} is master yet", fault.port)
+                not_yet!("no replica of {} is master yet", fault.port)
             },
         )
         .await;
@@ -137,7 +138,8 @@ impl Cluster {
         let timeout = self.identity.step_timeout(self.nodes().await?.len());
         let addr = wait::until(&format!("node {port} to answer"), timeout, || async {
             let addr = self.addr(port).await?;
-            self.pool.view(addr).await.map(|_| addr)
+            self.pool.view(addr).await?;
+            Ok(addr)
         })
         .await?;
         self.wait_ready(Shape::Any, timeout)

@@ -15,6 +15,7 @@ use crate::security::credentials::Access;
 use crate::server::node::{NodeView, Pool};
 use crate::server::ready::Shape;
 use crate::server::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
+use crate::wait::{Unmet, not_yet};
 use crate::{Error, Remedy, Result, bail, wait};
 
 /// Keys moved by one `MIGRATE`.
@@ -447,27 +448,27 @@ impl Cluster {
         cmd.arg("NODE").arg(&plan.target.id);
         self.pool.query::<()>(source, &cmd).await?;
         let timeout = self.step_timeout().await? + Duration::from_millis(keys as u64 / 10);
-        let failed = wait::until("the atomic migration to finish", timeout, || async {
+        wait::until("the atomic migration to finish", timeout, || async {
             let ours: Vec<SlotMigration> = migrations(self, source)
                 .await?
                 .into_iter()
                 .filter(|m| !before.contains(&m.name))
                 .collect();
             if ours.is_empty() {
-                bail!(Refused, "{source} lists no new migration yet");
+                not_yet!("{source} lists no new migration yet");
             }
             if let Some(running) = ours.iter().find(|m| !m.ended()) {
-                bail!(Refused, "migration {} is {}", running.name, running.state);
+                not_yet!("migration {} is {}", running.name, running.state);
             }
-            Ok(ours.into_iter().find(|m| m.state != "success"))
+            match ours.into_iter().find(|m| m.state != "success") {
+                Some(m) => Err(Unmet::GiveUp(Error::redis(format!(
+                    "the atomic migration {} ended {}: {}",
+                    m.name, m.state, m.message
+                )))),
+                None => Ok(()),
+            }
         })
         .await?;
-        if let Some(m) = failed {
-            return Err(Error::with_kind(
-                crate::ErrorKind::Redis,
-                format!("the atomic migration {} ended {}: {}", m.name, m.state, m.message),
-            ));
-        }
         Ok(keys)
     }
 
@@ -480,7 +481,7 @@ impl Cluster {
                     .iter()
                     .find(|s| view.nodes.owner_of(**s).is_none_or(|n| n.id != target));
                 if let Some(slot) = wrong {
-                    bail!(Refused, "{} does not yet say the target owns slot {slot}", view.addr);
+                    not_yet!("{} does not yet say the target owns slot {slot}", view.addr);
                 }
             }
             Ok(())

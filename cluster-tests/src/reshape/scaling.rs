@@ -8,6 +8,7 @@ use crate::cluster::handle::Cluster;
 use crate::faults::failover::pick_master;
 use crate::reshape::migration::{Reshard, ReshardReport, Slots, ranges};
 use crate::server::topology::{ClusterNodes, SlotRange};
+use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
 
 /// Slots one master hands to another, as a plan decides them (the source's lowest slots first).
@@ -290,7 +291,7 @@ impl Cluster {
             || async {
                 for view in self.views().await? {
                     if let Some(id) = ids.iter().find(|id| view.nodes.get(id).is_some()) {
-                        bail!(Refused, "{} still knows {id}", view.addr);
+                        not_yet!("{} still knows {id}", view.addr);
                     }
                 }
                 Ok(())
