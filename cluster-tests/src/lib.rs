@@ -39,7 +39,6 @@ pub use redis;
 
 pub use cluster::create::CreateReport;
 pub use cluster::handle::{Cluster, Node};
-pub use cluster::networking::Networking;
 pub(crate) use error::bail;
 pub use error::{Error, ErrorKind, Remedy, Result};
 pub use faults::failover::{FailoverKind, FailoverReport};
@@ -57,5 +56,5 @@ pub use security::tls::ClientAuth;
 pub use server::ready::Shape;
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
-    MAX_NODES, NODE_TIMEOUT_PER_NODE,
+    MAX_NODES, NODE_TIMEOUT_PER_NODE, Networking,
 };

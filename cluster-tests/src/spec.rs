@@ -1,22 +1,13 @@
-//! What to make: [`ClusterSpec`] with its defaults and builder methods, the checks that refuse what cannot work,
-//! and the [`Identity`] a made cluster carries in its labels.
+//! What to make, as plain values: [`ClusterSpec`] with its defaults and builder methods, the checks that refuse
+//! what cannot work, and [`Networking`]. What makes it lives in [`crate::cluster`] ([`ClusterSpec::start`]).
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::cluster::handle::Cluster;
-use crate::cluster::networking::Networking;
-use crate::cluster::removal::remove_orphans;
-use crate::engine::docker::{
-    Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_MAKER, LABEL_NETWORKING, LABEL_NODE_TIMEOUT, LABEL_OWNER,
-    LABEL_PERSIST, LABEL_SECRETS, LABEL_VERSION,
-};
-use crate::engine::owner;
-use crate::images::node_image::{ImageSource, NodeImage};
+use crate::images::node_image::ImageSource;
 use crate::images::versions::Version;
 use crate::security::credentials::{AclUser, Credentials, Secrets, secrets_dir};
 use crate::security::tls::ClientAuth;
@@ -270,19 +261,6 @@ impl ClusterSpec {
             .transpose()
     }
 
-    /// Makes the cluster and returns once it is ready (see [`crate::server::ready`]), building the node image first if it
-    /// is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress goes
-    /// to `tracing` at info level.
-    pub async fn start(self) -> Result<Cluster> {
-        let docker = Docker::connect().await?;
-        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
-        let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
-        if let Err(e) = reaped {
-            tracing::warn!("{e}");
-        }
-        Ok(created?.0)
-    }
-
     /// Total number of nodes.
     pub fn node_count(&self) -> usize {
         self.masters * (1 + self.replicas)
@@ -366,19 +344,14 @@ impl ClusterSpec {
         self
     }
 
-    /// The identity of the cluster this spec makes, once its image and first port are known.
-    pub(crate) fn identity(&self, first_port: u16, image: &NodeImage) -> Identity {
-        let owned = self.lifetime == Lifetime::Test && keep_switch().ok().flatten().is_none();
-        Identity {
-            name: self.name.clone(),
-            image: image.clone(),
-            node_timeout: self.effective_node_timeout(),
-            first_port,
-            networking: self.networking,
-            owner: owned.then(owner::this_process),
-            secrets_dir: self.credentials().any().then(|| secrets_dir(&self.name)),
-            persist: self.persist,
-        }
+    /// Whether the cluster this spec makes is owned by this process (a test's, unless [`KEEP_ENV`] keeps it).
+    pub(crate) fn owned(&self) -> bool {
+        self.lifetime == Lifetime::Test && keep_switch().ok().flatten().is_none()
+    }
+
+    /// Where the cluster this spec makes keeps its credentials, if it needs any.
+    pub(crate) fn secrets_dir(&self) -> Option<PathBuf> {
+        self.credentials().any().then(|| secrets_dir(&self.name))
     }
 
     /// What dropping the handle of this spec's cluster does.
@@ -387,6 +360,37 @@ impl ClusterSpec {
             (Lifetime::Kept, _) => OnDrop::Keep,
             (Lifetime::Test, None) => OnDrop::Remove,
             (Lifetime::Test, Some(keep)) => keep,
+        }
+    }
+}
+
+/// How a cluster's nodes are networked (see [`crate::cluster::networking`] for what each means).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Networking {
+    /// One shared namespace per cluster, its ports published on the host's 127.0.0.1; nodes announce 127.0.0.1.
+    #[default]
+    Pod,
+    /// A bridge network per cluster; each node has its own namespace and announces its container address.
+    Bridge,
+}
+
+impl Networking {
+    /// The name used in labels and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pod => "pod",
+            Self::Bridge => "bridge",
+        }
+    }
+
+    /// The networking called `name` (as [`Networking::name`] spells it).
+    pub fn named(name: &str) -> Result<Self> {
+        match name {
+            "pod" => Ok(Self::Pod),
+            "bridge" => Ok(Self::Bridge),
+            other => Err(Error::refused(format!(
+                "unknown networking `{other}`; use `pod` or `bridge`"
+            ))),
         }
     }
 }
@@ -411,52 +415,6 @@ fn keep_switch() -> Result<Option<OnDrop>> {
         Ok(other) => Err(Error::refused(format!(
             "{KEEP_ENV}={other} is not understood; use `always` or `on-failure` (or unset it)"
         ))),
-    }
-}
-
-/// The facts of a made cluster, written into every label it carries and read back from them.
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
-    pub(crate) name: String,
-    pub(crate) image: NodeImage,
-    pub(crate) node_timeout: Duration,
-    pub(crate) first_port: u16,
-    pub(crate) networking: Networking,
-    /// The process that owns it (tests); `None` for clusters kept until removed on purpose.
-    pub(crate) owner: Option<String>,
-    /// Where its credentials are kept, if it needs any (see [`crate::security::credentials`]).
-    pub(crate) secrets_dir: Option<PathBuf>,
-    /// Whether its nodes keep their writes on disk (see [`ClusterSpec::persist`]).
-    pub(crate) persist: bool,
-}
-
-impl Identity {
-    /// How long one step of making or healing a cluster of `nodes` nodes may take (forming, a failover, a join):
-    /// several node timeouts, plus room for a busy machine and a quarter of a second per node (a 100-node cluster
-    /// needs about 10 s more to be met, gossiped and checked than a small one); at most about 6 minutes, as the
-    /// node timeout and the number of nodes are bounded.
-    pub(crate) fn step_timeout(&self, nodes: usize) -> Duration {
-        self.node_timeout * 5 + Duration::from_secs(20) + Duration::from_millis(250) * nodes as u32
-    }
-
-    /// Labels put on every container and network this process makes for the cluster.
-    pub(crate) fn labels(&self) -> HashMap<String, String> {
-        let mut labels = HashMap::from([
-            (LABEL_CLUSTER.to_owned(), self.name.clone()),
-            (LABEL_VERSION.to_owned(), self.image.source_name().to_owned()),
-            (LABEL_NODE_TIMEOUT.to_owned(), self.node_timeout.as_millis().to_string()),
-            (LABEL_FIRST_PORT.to_owned(), self.first_port.to_string()),
-            (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
-            (LABEL_MAKER.to_owned(), owner::this_process()),
-            (LABEL_PERSIST.to_owned(), self.persist.to_string()),
-        ]);
-        if let Some(owner) = &self.owner {
-            labels.insert(LABEL_OWNER.to_owned(), owner.clone());
-        }
-        if let Some(dir) = &self.secrets_dir {
-            labels.insert(LABEL_SECRETS.to_owned(), dir.display().to_string());
-        }
-        labels
     }
 }
 

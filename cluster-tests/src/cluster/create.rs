@@ -9,17 +9,18 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 
 use crate::cluster::handle::{Cluster, Nudge, advance_idle_masters};
+use crate::cluster::identity::{Identity, LABEL_CLUSTER, LABEL_MAKER, cluster_filter};
 use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
-use crate::cluster::networking::{Attachment, Networking, start_pod};
-use crate::cluster::removal::remove_interrupted_cluster;
-use crate::engine::docker::{Docker, LABEL_CLUSTER, LABEL_MAKER, Network, cluster_filter};
+use crate::cluster::networking::{Attachment, start_pod};
+use crate::cluster::removal::{remove_interrupted_cluster, remove_orphans};
+use crate::engine::docker::{Docker, Network};
 use crate::engine::owner;
 use crate::images::node_image::{ImageSource, NodeImage};
 use crate::security::credentials::Access;
 use crate::server::node;
 use crate::server::ready::Shape;
 use crate::server::topology::{SLOTS, SlotRange, format_ranges};
-use crate::spec::{ClusterSpec, FIRST_PORT};
+use crate::spec::{ClusterSpec, FIRST_PORT, Networking};
 use crate::wait::not_yet;
 use crate::{Error, ErrorKind, Remedy, Result, bail, wait};
 
@@ -54,14 +55,28 @@ pub fn slot_ranges(masters: usize) -> Vec<SlotRange> {
     ranges
 }
 
-/// Makes the cluster's pod (its first port then known) or bridge network.
-async fn attach_cluster(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<(Attachment, u16)> {
-    match spec.networking {
-        Networking::Pod => start_pod(docker, spec, image).await,
-        Networking::Bridge => {
-            let network = make_network(docker, spec, image).await?;
-            Ok((Attachment::Bridge { network }, spec.first_port.unwrap_or(FIRST_PORT)))
+impl ClusterSpec {
+    /// Makes the cluster and returns once it is ready (see [`crate::server::ready`]), building the node image first
+    /// if it is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress
+    /// goes to `tracing` at info level.
+    pub async fn start(self) -> Result<Cluster> {
+        let docker = Docker::connect().await?;
+        // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
+        let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
+        if let Err(e) = reaped {
+            tracing::warn!("{e}");
         }
+        Ok(created?.0)
+    }
+}
+
+/// Makes the cluster's pod (its first port then settled in `identity`) or bridge network.
+async fn attach_cluster(docker: &Docker, identity: &mut Identity, spec: &ClusterSpec) -> Result<Attachment> {
+    match spec.networking {
+        Networking::Pod => start_pod(docker, identity, spec.first_port, spec.published_count() as u16).await,
+        Networking::Bridge => Ok(Attachment::Bridge {
+            network: make_network(docker, identity).await?,
+        }),
     }
 }
 
@@ -71,8 +86,8 @@ async fn attach_cluster(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) 
 ///
 /// Docker 20.10 makes a second network of the same name without complaint, so two `create`s at once both get
 /// one: each then looks again, and all but the maker of the oldest remove theirs and give up.
-async fn make_network(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<String> {
-    let name = &spec.name;
+async fn make_network(docker: &Docker, identity: &Identity) -> Result<String> {
+    let name = &identity.name;
     let ours = |n: &Network| n.labels.get(LABEL_CLUSTER) == Some(name);
     let existing = docker.networks_named(name).await?;
     if let Some(foreign) = existing.iter().find(|n| !ours(n)) {
@@ -94,10 +109,7 @@ async fn make_network(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) ->
         );
         return Ok(left.id.clone());
     }
-    let first_port = spec.first_port.unwrap_or(FIRST_PORT);
-    let id = docker
-        .create_network(name, spec.identity(first_port, image).labels())
-        .await?;
+    let id = docker.create_network(name, identity.labels()).await?;
     let oldest = docker.networks_named(name).await?.into_iter().next();
     if oldest.is_some_and(|n| n.id != id) {
         docker.remove_network(&id).await.ok();
@@ -253,16 +265,18 @@ impl Cluster {
         }
     }
 
-    /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be.
+    /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be: its
+    /// identity is made here, once.
     async fn attach(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Self> {
-        let (attachment, first_port) = attach_cluster(docker, spec, image).await?;
+        let mut identity = Identity::new(spec, spec.first_port.unwrap_or(FIRST_PORT), image.clone());
+        let attachment = attach_cluster(docker, &mut identity, spec).await?;
         // Written once the pod or network is made: the name is then this cluster's.
         let secrets = spec.secrets()?;
         if let Some(secrets) = &secrets {
             secrets.save()?;
         }
         Ok(Cluster {
-            identity: spec.identity(first_port, image),
+            identity,
             docker: docker.clone(),
             attachment,
             on_drop: spec.on_drop(),

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -11,12 +10,10 @@ use futures_util::future::{join_all, try_join_all};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 
-use crate::cluster::networking::{Attachment, Networking, find_attachment};
+use crate::cluster::identity::{self, Identity, LABEL_CLUSTER, cluster_filter};
+use crate::cluster::networking::{Attachment, find_attachment, node_addr};
 use crate::cluster::removal::{Removed, remove_cluster};
-use crate::engine::docker::{
-    Container, ContainerSpec, Docker, LABEL_CLUSTER, LABEL_FIRST_PORT, LABEL_NETWORKING, LABEL_NODE_TIMEOUT,
-    LABEL_OWNER, LABEL_PERSIST, LABEL_PORT, LABEL_SECRETS, LABEL_VERSION, cluster_filter,
-};
+use crate::engine::docker::{Container, ContainerSpec, Docker};
 use crate::images::node_image::NodeImage;
 use crate::images::versions::Version;
 use crate::security::credentials::{Access, Secrets, TlsFiles};
@@ -24,7 +21,7 @@ use crate::server::data;
 use crate::server::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::server::ready::{self, Shape};
 use crate::server::topology::{ClusterNodes, ReplicationInfo, Role};
-use crate::spec::{ClusterSpec, Identity, KEEP_ENV, OnDrop};
+use crate::spec::{ClusterSpec, KEEP_ENV, Networking, OnDrop};
 use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
 
@@ -65,7 +62,7 @@ impl Cluster {
     /// Finds the running cluster called `name`, or says that none runs.
     pub(crate) async fn find(docker: &Docker, name: &str) -> Result<Self> {
         let containers = docker.containers(&[cluster_filter(name)]).await?;
-        let Some(first) = containers.first() else {
+        if containers.is_empty() {
             let mut running: Vec<String> = docker
                 .containers(&[LABEL_CLUSTER.to_owned()])
                 .await?
@@ -80,42 +77,14 @@ impl Cluster {
                 format!("no cluster named `{name}` is running (running: {})", running.join(", "))
             };
             return Err(Error::refused(message).with_remedy(Remedy::CreateCluster));
-        };
-        let label = |key: &str| first.labels.get(key).cloned().unwrap_or_default();
-        // Labels this project wrote; one that does not parse is named rather than replaced by a default.
-        let parsed = |key: &str| -> Result<u64> {
-            label(key).parse().map_err(|_| {
-                Error::refused(format!(
-                    "container {} has label {key}={:?}, which is not a number; was it made by this project?",
-                    first.name,
-                    label(key)
-                ))
-            })
-        };
-        // The node image as a node's labels record it (the holder's carry the same).
-        let node = containers
-            .iter()
-            .find(|c| c.labels.contains_key(LABEL_PORT))
-            .unwrap_or(first);
-        let version = Version::named(&label(LABEL_VERSION)).ok();
-        let image = NodeImage::from_labels(&node.labels, &node.image, version)?;
-        let node_timeout = Duration::from_millis(parsed(LABEL_NODE_TIMEOUT)?);
-        let first_port =
-            u16::try_from(parsed(LABEL_FIRST_PORT)?).map_err(|_| Error::refused("first port out of range"))?;
-        let networking = Networking::named(&label(LABEL_NETWORKING))?;
-        let attachment = find_attachment(docker, name, networking).await?;
-        let secrets_dir = first.labels.get(LABEL_SECRETS).map(PathBuf::from);
-        let secrets = secrets_dir.as_deref().map(|dir| Secrets::load(name, dir)).transpose()?;
-        let identity = Identity {
-            name: name.to_owned(),
-            image,
-            node_timeout,
-            first_port,
-            networking,
-            owner: first.labels.get(LABEL_OWNER).cloned(),
-            secrets_dir,
-            persist: label(LABEL_PERSIST) == "true",
-        };
+        }
+        let identity = Identity::read(name, &containers)?;
+        let attachment = find_attachment(docker, name, identity.networking).await?;
+        let secrets = identity
+            .secrets_dir
+            .as_deref()
+            .map(|dir| Secrets::load(name, dir))
+            .transpose()?;
         Ok(Self {
             identity,
             docker: docker.clone(),
@@ -463,12 +432,8 @@ pub(crate) async fn advance_idle_masters(access: &Access, views: &[NodeView], nu
 }
 
 fn to_node(c: Container) -> Option<Node> {
-    let port = c.labels.get(LABEL_PORT)?.parse().ok()?;
-    let networking = c
-        .labels
-        .get(LABEL_NETWORKING)
-        .map_or(Ok(Networking::Bridge), |n| Networking::named(n));
-    let addr = networking.ok()?.node_addr(c.ip, port).filter(|_| c.running);
+    let port = identity::node_port(&c.labels)?;
+    let addr = node_addr(identity::networking_of(&c.labels).ok()?, c.ip, port).filter(|_| c.running);
     Some(Node {
         container: c.name,
         id: c.id,

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 
-use crate::cluster::networking::{Attachment, Networking};
-use crate::engine::docker::{ContainerSpec, Docker, LABEL_PORT};
+use crate::cluster::identity::Identity;
+use crate::cluster::networking::{Attachment, node_addr};
+use crate::engine::docker::{ContainerSpec, Docker};
 use crate::security::credentials::{Access, CONFIG_PATH, Secrets};
 use crate::security::tls;
 use crate::server::node;
-use crate::spec::Identity;
+use crate::spec::Networking;
 use crate::wait::{Unmet, not_yet};
 use crate::{Error, Result, wait};
 
@@ -22,8 +23,7 @@ pub(crate) fn node_container(
     attachment: &Attachment,
     secrets: Option<&Secrets>,
 ) -> ContainerSpec {
-    let mut labels = identity.labels();
-    labels.insert(LABEL_PORT.to_owned(), port.to_string());
+    let labels = identity.node_labels(port);
     let tls = secrets.is_some_and(Secrets::tls);
     let args = [
         "--cluster-enabled",
@@ -79,8 +79,7 @@ pub(crate) async fn start_node(
 ) -> Result<(SocketAddr, String)> {
     let started = docker.run(&container).await?;
     let answered = async {
-        let addr = networking
-            .node_addr(started.ip, port)
+        let addr = node_addr(networking, started.ip, port)
             .ok_or_else(|| Error::docker(format!("container {} has no address", container.name)))?;
         let id = wait::until(
             &format!("{} to answer", container.name),

@@ -3,6 +3,7 @@
 
 pub(crate) mod create;
 pub(crate) mod handle;
+pub(crate) mod identity;
 pub(crate) mod launch;
 pub(crate) mod networking;
 pub(crate) mod removal;

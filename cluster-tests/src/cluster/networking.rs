@@ -17,47 +17,16 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 
-use crate::engine::docker::{ContainerSpec, Docker, LABEL_HOLDER, LABEL_PUBLISHED, LOOPBACK, cluster_filter};
-use crate::images::node_image::NodeImage;
-use crate::spec::ClusterSpec;
+use crate::cluster::identity::{Identity, LABEL_HOLDER, cluster_filter, published_of};
+use crate::engine::docker::{ContainerSpec, Docker, LOOPBACK};
+use crate::spec::Networking;
 use crate::{Error, ErrorKind, Remedy, Result};
 
-/// How a cluster's nodes are networked (see the [module](self) docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Networking {
-    /// One shared namespace per cluster, its ports published on the host's 127.0.0.1; nodes announce 127.0.0.1.
-    #[default]
-    Pod,
-    /// A bridge network per cluster; each node has its own namespace and announces its container address.
-    Bridge,
-}
-
-impl Networking {
-    /// The name used in labels and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Pod => "pod",
-            Self::Bridge => "bridge",
-        }
-    }
-
-    /// The networking called `name` (as [`Networking::name`] spells it).
-    pub fn named(name: &str) -> Result<Self> {
-        match name {
-            "pod" => Ok(Self::Pod),
-            "bridge" => Ok(Self::Bridge),
-            other => Err(Error::refused(format!(
-                "unknown networking `{other}`; use `pod` or `bridge`"
-            ))),
-        }
-    }
-
-    /// The address the harness dials for a running node on `port` whose container address is `ip`.
-    pub(crate) fn node_addr(self, ip: Option<IpAddr>, port: u16) -> Option<SocketAddr> {
-        match self {
-            Self::Pod => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
-            Self::Bridge => ip.map(|ip| SocketAddr::new(ip, port)),
-        }
+/// The address the harness dials for a running node on `port` whose container address is `ip`.
+pub(crate) fn node_addr(networking: Networking, ip: Option<IpAddr>, port: u16) -> Option<SocketAddr> {
+    match networking {
+        Networking::Pod => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+        Networking::Bridge => ip.map(|ip| SocketAddr::new(ip, port)),
     }
 }
 
@@ -103,32 +72,30 @@ impl Attachment {
     }
 }
 
-/// Parses a [`LABEL_PUBLISHED`] value (`first-last`).
-pub(crate) fn parse_range(text: &str) -> Option<RangeInclusive<u16>> {
-    let (first, last) = text.split_once('-')?;
-    Some(first.parse().ok()?..=last.parse().ok()?)
-}
-
 /// Lowest port of the band free port ranges are drawn from: below Linux's ephemeral range (32768-60999), so
 /// outgoing connections never hold them, and above the ports people usually run servers on.
 const FREE_BAND: RangeInclusive<u16> = 20000..=32000;
 /// How many random ranges are tried before giving up on finding a free one.
 const FREE_TRIES: usize = 20;
 
-/// Makes the pod of `spec` with the node image `image`: on `spec.first_port`, or on a free range when it is
-/// `None`. Returns its attachment and the first port.
-pub(crate) async fn start_pod(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<(Attachment, u16)> {
-    let span = spec.published_count() as u16;
-    if let Some(first) = spec.first_port {
+/// Makes the pod of the cluster `identity` names, publishing `span` ports: from `wanted` on, or on a free range
+/// when it is `None`. Settles the identity's first port and returns the pod's attachment.
+pub(crate) async fn start_pod(
+    docker: &Docker,
+    identity: &mut Identity,
+    wanted: Option<u16>,
+    span: u16,
+) -> Result<Attachment> {
+    if let Some(first) = wanted {
         let range = first..=first + span - 1;
         if let Some(port) = taken_port(range.clone()) {
-            return Err(port_in_use(port, spec));
+            return Err(port_in_use(port, &identity.name, &range));
         }
-        return start_holder(docker, spec, image, range)
+        identity.first_port = first;
+        return start_holder(docker, identity, range.clone())
             .await
-            .map(|a| (a, first))
             .map_err(|e| match e.kind() {
-                ErrorKind::PortTaken(port) => port_in_use(port, spec),
+                ErrorKind::PortTaken(port) => port_in_use(port, &identity.name, &range),
                 _ => e,
             });
     }
@@ -144,9 +111,10 @@ pub(crate) async fn start_pod(docker: &Docker, spec: &ClusterSpec, image: &NodeI
             continue;
         }
         // Another process may take a port between the check and Docker's bind: then try another range.
-        match start_holder(docker, spec, image, range).await {
+        identity.first_port = first;
+        match start_holder(docker, identity, range).await {
             Err(e) if matches!(e.kind(), ErrorKind::PortTaken(_)) => last = e,
-            other => return other.map(|a| (a, first)),
+            other => return other,
         }
     }
     Err(last.context(format!(
@@ -156,32 +124,23 @@ pub(crate) async fn start_pod(docker: &Docker, spec: &ClusterSpec, image: &NodeI
     )))
 }
 
-fn port_in_use(port: u16, spec: &ClusterSpec) -> Error {
+fn port_in_use(port: u16, name: &str, range: &RangeInclusive<u16>) -> Error {
     Error::with_kind(
         ErrorKind::PortTaken(port),
         format!(
-            "port {port} on 127.0.0.1 is already in use by another program or container, and cluster `{}` needs \
+            "port {port} on 127.0.0.1 is already in use by another program or container, and cluster `{name}` needs \
              ports {} to {}; free it, or pick another range (`ClusterSpec::first_port`)",
-            spec.name,
-            spec.first_port.unwrap_or_default(),
-            spec.first_port.unwrap_or_default() as usize + spec.published_count() - 1
+            range.start(),
+            range.end()
         ),
     )
 }
 
 /// Starts the holder publishing `range`; it runs a server with no TCP port, which is what keeps it alive (the
 /// node images have no shell or sleep).
-async fn start_holder(
-    docker: &Docker,
-    spec: &ClusterSpec,
-    image: &NodeImage,
-    range: RangeInclusive<u16>,
-) -> Result<Attachment> {
-    let mut labels = spec.identity(*range.start(), image).labels();
-    labels.insert(LABEL_HOLDER.to_owned(), "yes".to_owned());
-    labels.insert(LABEL_PUBLISHED.to_owned(), format!("{}-{}", range.start(), range.end()));
+async fn start_holder(docker: &Docker, identity: &Identity, range: RangeInclusive<u16>) -> Result<Attachment> {
     let mut holder = ContainerSpec {
-        name: format!("{}-pod", spec.name),
+        name: format!("{}-pod", identity.name),
         network: "bridge".into(),
         published: range.clone().collect(),
         args: [
@@ -197,16 +156,16 @@ async fn start_holder(
         ]
         .map(String::from)
         .to_vec(),
-        labels,
+        labels: identity.holder_labels(*range.start(), *range.end()),
         ..Default::default()
     };
-    image.apply(&mut holder);
+    identity.image.apply(&mut holder);
     let started = docker.run(&holder).await?;
     tracing::info!(
         "pod: ports 127.0.0.1:{}-{} published for cluster `{}`",
         range.start(),
         range.end(),
-        spec.name
+        identity.name
     );
     Ok(Attachment::Pod {
         holder: started.id,
@@ -244,7 +203,7 @@ pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Net
                 ))
                 .with_remedy(Remedy::RemoveCluster)
             })?;
-            let published = holder.labels.get(LABEL_PUBLISHED).and_then(|r| parse_range(r));
+            let published = published_of(&holder.labels);
             let published =
                 published.ok_or_else(|| Error::refused(format!("{} has no published range", holder.name)))?;
             Ok(Attachment::Pod {
@@ -271,9 +230,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_parse_and_random_ports_stay_in_the_band() {
-        assert_eq!(parse_range("7001-7009"), Some(7001..=7009));
-        assert_eq!(parse_range("7001"), None);
+    fn random_ports_stay_in_the_band() {
         for _ in 0..1000 {
             let p = random_in(20000, 20010);
             assert!((20000..=20010).contains(&p), "{p}");

@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::engine::docker::{
-    Docker, LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter,
-};
+use crate::cluster::identity::{LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter};
+use crate::engine::docker::Docker;
 use crate::engine::owner;
 use crate::security::credentials::remove_secrets;
 use crate::wait::{Unmet, not_yet};

@@ -1,7 +1,7 @@
 //! The one place that talks to the Docker engine: labelled networks and node containers.
 //!
-//! Everything the project makes carries the [`LABEL_CLUSTER`] label, so what exists is always read back from
-//! Docker by label; no state is kept anywhere else.
+//! Everything the project makes carries the cluster label (see [`crate::cluster::identity`]), so what exists is
+//! always read back from Docker by label; no state is kept anywhere else.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,46 +14,6 @@ use bollard::query_parameters::{
 };
 
 use crate::{Error, ErrorKind, Result};
-
-/// Label naming the cluster a container or network belongs to.
-pub(crate) const LABEL_CLUSTER: &str = "cluster-tests.cluster";
-/// Label holding the port a node container listens on.
-pub(crate) const LABEL_PORT: &str = "cluster-tests.port";
-/// Label holding the server version name a cluster runs.
-pub(crate) const LABEL_VERSION: &str = "cluster-tests.version";
-/// Label holding the cluster's node timeout in milliseconds.
-pub(crate) const LABEL_NODE_TIMEOUT: &str = "cluster-tests.node-timeout-ms";
-/// Label holding the port of a cluster's first node (a joining node takes the lowest free port from there).
-pub(crate) const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
-/// Label saying how a cluster's nodes are networked (`pod` or `bridge`, see [`crate::Networking`]).
-pub(crate) const LABEL_NETWORKING: &str = "cluster-tests.networking";
-/// Label holding the host port range a pod publishes on 127.0.0.1 (`first-last`).
-pub(crate) const LABEL_PUBLISHED: &str = "cluster-tests.published";
-/// Label saying whether a cluster's nodes keep their writes on disk (`true` or `false`, see
-/// [`crate::ClusterSpec::persist`]).
-pub(crate) const LABEL_PERSIST: &str = "cluster-tests.persist";
-/// Label marking the container that holds a pod's network namespace (it runs no node).
-pub(crate) const LABEL_HOLDER: &str = "cluster-tests.holder";
-/// Label holding the directory where a cluster that needs credentials keeps them (the path, never a secret).
-pub(crate) const LABEL_SECRETS: &str = "cluster-tests.secrets";
-/// Label naming the test process that owns a cluster, so that a later run can remove it if that process died
-/// (absent on clusters the CLI keeps).
-pub(crate) const LABEL_OWNER: &str = "cluster-tests.owner";
-
-/// Label naming the process that made a container or network (written as owner values are), so that a create or
-/// join cut short removes only what it made itself, never what a concurrent one made.
-pub(crate) const LABEL_MAKER: &str = "cluster-tests.made-by";
-
-/// Label of a node container naming the image it was made from, as given (a tag or a reference).
-pub(crate) const LABEL_IMAGE_REF: &str = "cluster-tests.image-ref";
-/// Label of a node container (and of a node image built here) holding the server binary's path in the image.
-pub(crate) const LABEL_SERVER_BIN: &str = "cluster-tests.server-bin";
-/// Label of a node container (and of a node image built here) holding the client binary's path in the image.
-pub(crate) const LABEL_CLI_BIN: &str = "cluster-tests.cli-bin";
-/// Label of a node container (and of a node image built here) naming the server and version (`Redis 7.0.15`).
-pub(crate) const LABEL_SERVER: &str = "cluster-tests.server";
-/// Label of a short-lived container that probes an image for its binaries (removed when the probe ends).
-pub(crate) const LABEL_PROBE: &str = "cluster-tests.probe";
 
 /// The only host address node ports are ever published on.
 pub(crate) const LOOPBACK: &str = "127.0.0.1";
@@ -174,11 +134,6 @@ pub(crate) struct ImageInfo {
     pub path: Option<String>,
     /// Its labels.
     pub labels: HashMap<String, String>,
-}
-
-/// The label filter that selects everything of cluster `name`.
-pub(crate) fn cluster_filter(name: &str) -> String {
-    format!("{LABEL_CLUSTER}={name}")
 }
 
 /// A network, as Docker reports it.

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 
 use crate::cluster::handle::{Cluster, Node};
-use crate::cluster::networking::Networking;
 use crate::engine::docker::ContainerSpec;
 use crate::faults::process::{FaultStart, fault_start};
 use crate::images::build;
 use crate::server::topology::Role;
+use crate::spec::Networking;
 use crate::wait::not_yet;
 use crate::{Error, ErrorKind, Result, bail, wait};
 

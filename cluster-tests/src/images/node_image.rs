@@ -12,12 +12,21 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::engine::docker::{
-    ContainerSpec, Docker, ImageInfo, LABEL_CLI_BIN, LABEL_IMAGE_REF, LABEL_SERVER, LABEL_SERVER_BIN,
-};
+use crate::engine::docker::{ContainerSpec, Docker, ImageInfo};
 use crate::images::build;
 use crate::images::versions::Version;
 use crate::{Error, Remedy, Result, bail};
+
+/// Label of a node container naming the image it was made from, as given (a tag or a reference).
+const LABEL_IMAGE_REF: &str = "cluster-tests.image-ref";
+/// Label of a node container (and of a node image built here) holding the server binary's path in the image.
+const LABEL_SERVER_BIN: &str = "cluster-tests.server-bin";
+/// Label of a node container (and of a node image built here) holding the client binary's path in the image.
+const LABEL_CLI_BIN: &str = "cluster-tests.cli-bin";
+/// Label of a node container (and of a node image built here) naming the server and version (`Redis 7.0.15`).
+const LABEL_SERVER: &str = "cluster-tests.server";
+/// Label of a short-lived container that probes an image for its binaries (removed when the probe ends).
+const LABEL_PROBE: &str = "cluster-tests.probe";
 
 /// The environment variable that makes the tests run an image given by reference (it wins over
 /// `$CLUSTER_VERSION`).
@@ -296,10 +305,7 @@ async fn probe(docker: &Docker, reference: &str, bin: &str) -> Option<String> {
         network: "none".into(),
         entrypoint: Some(vec![bin.to_owned()]),
         args: vec!["--version".into()],
-        labels: HashMap::from([(
-            crate::engine::docker::LABEL_PROBE.to_owned(),
-            crate::engine::owner::this_process(),
-        )]),
+        labels: HashMap::from([(LABEL_PROBE.to_owned(), crate::engine::owner::this_process())]),
         ..Default::default()
     };
     match docker.run_to_end(&spec, PROBE_TIMEOUT).await {

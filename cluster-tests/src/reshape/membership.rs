@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use crate::cluster::handle::{Cluster, Node};
+use crate::cluster::identity::Identity;
 use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
 use crate::cluster::removal::remove_interrupted_node;
 use crate::faults::failover::pick_master;
 use crate::images::node_image::NodeImage;
 use crate::server::ready::Shape;
 use crate::server::topology::{NodeEntry, Role, format_ports};
-use crate::spec::{Identity, check_ports};
+use crate::spec::check_ports;
 use crate::{Error, Remedy, Result, bail};
 
 /// What `join` did.
