@@ -62,5 +62,5 @@ pub async fn undo_join(cluster: &Cluster, plan: &JoinPlan) -> Result<()> {
 /// The arguments a command-line client run in one of `cluster`'s node containers needs beyond the port: its TLS
 /// files, on a TLS cluster (the node's own certificate serves as the client's).
 pub fn node_cli_tls_args(cluster: &Cluster) -> &'static [&'static str] {
-    cluster.secrets.as_ref().map_or(&[], |s| s.cli_args())
+    cluster.secrets().map_or(&[], |s| s.cli_args())
 }

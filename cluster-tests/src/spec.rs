@@ -335,7 +335,7 @@ impl ClusterSpec {
             );
         }
         keep_switch()?;
-        self.credentials().check()
+        self.credentials().validate()
     }
 
     /// Keeps the nodes' writes on disk (AOF), so a killed and restarted node comes back with them.

@@ -59,7 +59,7 @@ async fn a_password_is_needed_on_every_node_and_survives_failover_and_join() -> 
     let keys = data::keys("pw", 2000);
     let mut client = cluster.client().await?;
     data::write(&mut client, &keys).await?;
-    data::check(&mut client, &keys).await?;
+    data::verify_keys(&mut client, &keys).await?;
     assert_eq!(cluster.access().password(), Some(PASSWORD));
 
     // Replication authenticates (masterauth): every replica acknowledges, a failover and a join work.
@@ -69,7 +69,7 @@ async fn a_password_is_needed_on_every_node_and_survives_failover_and_join() -> 
         view.replication.replica_synced(),
         "the joined node synced with its master"
     );
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
 
     // Seven containers (holder and the six nodes, the removed master gone, the joined one there) never show it.
     assert_eq!(assert_secret_hidden(&cluster, PASSWORD).await?, 7);
@@ -113,7 +113,7 @@ async fn a_read_only_user_reads_and_cannot_write_on_every_master_also_after_a_fa
     assert_eq!(role, "PONG", "a joined node has the users too");
     let topology = cluster.topology().await?;
     assert_eq!(topology.by_port(joined.port).map(|n| n.role), Some(Role::Replica));
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
 

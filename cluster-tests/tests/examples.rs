@@ -50,7 +50,7 @@ async fn four_masters_with_two_replicas_each() -> cluster_tests::Result<()> {
     let keys = data::keys("four", 1000);
     let mut client = cluster.client().await?;
     data::write(&mut client, &keys).await?;
-    data::check(&mut client, &keys).await?;
+    data::verify_keys(&mut client, &keys).await?;
     Ok(())
 }
 

@@ -54,8 +54,8 @@ async fn removing_a_master_promotes_its_replica_and_keeps_acknowledged_writes() 
     }
 
     // The client made before the failover refreshes its slot map instead of hanging on the removed address.
-    data::check(&mut client, &keys).await?;
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut client, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     // New writes to the moved slots land on the new master: read them there directly, not through a client.
     let mut fresh = cluster.client().await?;
     let after: Vec<String> = data::keys("after", 300);
@@ -101,7 +101,7 @@ async fn failover_refuses_replicas_unknown_ports_and_masters_without_replica() -
     let report = cluster.failover(Some(first), REMOVE).await?;
     let promoted = report.new_master.expect("promoted");
     let err = cluster.failover(Some(promoted), REMOVE).await.unwrap_err().to_string();
-    assert!(err.contains("has no replica") && err.contains("--force"), "{err}");
+    assert!(err.contains("has no replica") && err.contains("force: true"), "{err}");
     assert_eq!(
         cluster.live_addrs().await?.len(),
         5,

@@ -20,7 +20,7 @@ fn spec(fault: FaultKind, rounds: usize, wait: usize) -> CheckSpec {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_no_fault_nothing_is_lost_failed_or_unknown() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let report = cluster.check(&spec(FaultKind::None, 0, 0)).await?;
+    let report = cluster.count_lost_writes(&spec(FaultKind::None, 0, 0)).await?;
     assert!(report.acknowledged > 100, "{report:?}");
     assert_eq!(report.attempted, report.acknowledged, "{report:?}");
     assert_eq!(
@@ -34,7 +34,7 @@ async fn with_no_fault_nothing_is_lost_failed_or_unknown() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_confirmed_by_wait_survive_several_failovers() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let report = cluster.check(&spec(FaultKind::Failover, 2, 1)).await?;
+    let report = cluster.count_lost_writes(&spec(FaultKind::Failover, 2, 1)).await?;
     eprintln!("{report:?}");
     assert_eq!(report.rounds.len(), 2);
     assert!(report.rounds.iter().all(|r| r.takeover.is_some()), "{report:?}");
@@ -52,7 +52,7 @@ async fn writes_confirmed_by_wait_survive_several_failovers() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_minority_partition_loses_what_its_master_acknowledged_in_the_window() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
-    let report = cluster.check(&spec(FaultKind::Partition, 1, 0)).await?;
+    let report = cluster.count_lost_writes(&spec(FaultKind::Partition, 1, 0)).await?;
     eprintln!("{report:?}");
     let round = &report.rounds[0];
     let takeover = round.takeover.expect("a replica took over on the majority side");

@@ -48,7 +48,7 @@ async fn killed_replicas_and_masters_rejoin_under_their_own_id_with_their_data()
     assert_eq!(rejoin.replicates, Some(takeover.by));
     let err = cluster.restart(None).await.unwrap_err().to_string();
     assert!(err.contains("nothing to restart"), "{err}");
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     // The restarted node holds its new master's shard itself.
     let addr = cluster.addr(fault.port).await?;
     let dbsize: usize = command(addr, &["DBSIZE"]).await?;

@@ -95,7 +95,7 @@ async fn a_minority_master_stops_writes_within_the_node_timeout_and_loses_only_i
 
     // What it acknowledged in the window is gone; everything acknowledged before (with WAIT) is kept.
     let mut client = cluster.client().await?;
-    data::check(&mut client, &before)
+    data::verify_keys(&mut client, &before)
         .await
         .map_err(|e| e.context("reading back after heal"))?;
     let mut lost = 0;

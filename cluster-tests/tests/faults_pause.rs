@@ -38,6 +38,6 @@ async fn a_paused_master_is_replaced_and_rejoins_as_a_replica_of_its_replica() -
     let err = cluster.resume(None).await.unwrap_err().to_string();
     assert!(err.contains("nothing to resume"), "{err}");
 
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }

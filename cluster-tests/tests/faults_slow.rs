@@ -27,14 +27,14 @@ async fn a_lossy_master_keeps_serving_and_heal_removes_every_rule() -> Result<()
     let keys = data::keys("lossy", 100);
     let mut client = cluster.client().await?;
     data::write(&mut client, &keys).await?;
-    data::check(&mut client, &keys).await?;
+    data::verify_keys(&mut client, &keys).await?;
     let heal = cluster.heal().await?;
     assert_eq!(heal.namespaces, 1);
 
     // Delay needs the kernel's netem: it works, or is refused with the reason and leaves nothing behind.
     match cluster.slow(None, Duration::from_millis(50), 0.0).await {
         Ok(_) => {
-            data::check(&mut client, &keys).await?;
+            data::verify_keys(&mut client, &keys).await?;
             cluster.heal().await?;
         }
         Err(e) => assert!(e.to_string().contains("netem"), "{e}"),

@@ -117,7 +117,7 @@ async fn a_client_given_one_loopback_port_serves_every_slot_through_failover_and
     assert_eq!(keys.len(), 16384);
     let mut client = client_from(first).await?;
     data::write(&mut client, &keys).await?;
-    data::check(&mut client_from(first + 1).await?, &keys).await?;
+    data::verify_keys(&mut client_from(first + 1).await?, &keys).await?;
     let acknowledged = cluster.wait_replicated(Duration::from_secs(10)).await?;
     assert!(
         acknowledged.len() == 3 && acknowledged.values().all(|n| *n == 1),
@@ -135,8 +135,8 @@ async fn a_client_given_one_loopback_port_serves_every_slot_through_failover_and
         (new_master.role, new_master.addr.map(|a| a.ip())),
         (Role::Master, Some(LOOPBACK))
     );
-    data::check(&mut client, &keys).await?;
-    data::check(&mut client_from(promoted).await?, &keys).await?;
+    data::verify_keys(&mut client, &keys).await?;
+    data::verify_keys(&mut client_from(promoted).await?, &keys).await?;
 
     let joined = cluster.join(None, None).await?;
     assert_eq!(
@@ -152,7 +152,7 @@ async fn a_client_given_one_loopback_port_serves_every_slot_through_failover_and
         .cloned()
         .expect("the joined node is known");
     assert_eq!((node.role, node.addr.map(|a| a.ip())), (Role::Replica, Some(LOOPBACK)));
-    data::check(&mut client_from(joined.port).await?, &keys).await?;
+    data::verify_keys(&mut client_from(joined.port).await?, &keys).await?;
     Ok(())
 }
 
@@ -242,6 +242,6 @@ async fn bridge_networking_gives_each_node_a_namespace_and_address_of_its_own() 
     assert!(report.new_master.is_some(), "{report:?}");
     let keys = data::keys("bridge", 500);
     data::write(&mut cluster.client().await?, &keys).await?;
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }

@@ -138,7 +138,10 @@ async fn an_image_that_cannot_be_had_fails_fast_and_leaves_nothing() -> Result<(
             err.contains(&format!("image {reference} is not on this machine")),
             "{err}"
         );
-        assert!(err.contains("--version"), "names the local alternative: {err}");
+        assert!(
+            err.contains("ImageSource::Recipe"),
+            "names the local alternative: {err}"
+        );
         let label = format!("label=cluster-tests.cluster={name}");
         assert_eq!(
             docker_cli(&["ps", "-aq", "--filter", &label]),

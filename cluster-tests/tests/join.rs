@@ -55,6 +55,6 @@ async fn joined_node_replicates_the_promoted_master_and_takes_over_when_it_fails
     );
     let report = cluster.failover(Some(promoted), REMOVE).await?;
     assert_eq!(report.new_master, Some(first), "the joined node takes over");
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }

@@ -29,6 +29,6 @@ async fn manual_failover_swaps_master_and_replica_without_data_loss() -> Result<
         "the old master now replicates the new one"
     );
     assert_eq!(cluster.live_addrs().await?.len(), 6, "nothing was removed");
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }

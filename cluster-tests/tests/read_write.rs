@@ -9,7 +9,7 @@ async fn thousands_of_keys_over_all_slots_are_read_back_by_a_fresh_client() -> R
     let cluster = Cluster::start_for_test().await?;
     let keys = data::keys("rw", 5000);
     data::write(&mut cluster.client().await?, &keys).await?;
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
 
     let topology = cluster.topology().await?;
     let mut total = 0;

@@ -24,7 +24,7 @@ async fn write_until(mut client: ClusterConnection, stop: &AtomicBool) -> Result
 async fn read_until(mut client: ClusterConnection, keys: &[String], stop: &AtomicBool) -> Result<usize> {
     let mut passes = 0;
     loop {
-        data::check(&mut client, keys).await?;
+        data::verify_keys(&mut client, keys).await?;
         passes += 1;
         if stop.load(Ordering::Relaxed) {
             return Ok(passes);
@@ -61,8 +61,8 @@ async fn move_under_traffic(cluster: &Cluster, reshard: Reshard, keys: &[String]
         report.keys
     );
 
-    data::check(&mut cluster.client().await?, keys).await?;
-    data::check(&mut cluster.client().await?, &written).await?;
+    data::verify_keys(&mut cluster.client().await?, keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &written).await?;
     let views = cluster.views().await?;
     assert_eq!(views.len(), 6);
     for view in &views {
@@ -206,9 +206,9 @@ async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_bac
     // connection, so concurrent ASK-redirected commands can take each other's ASKING and bounce until out of retries.
     let mut client = cluster.client().await?;
     for key in &slot_keys {
-        data::check(&mut client, std::slice::from_ref(key)).await?;
+        data::verify_keys(&mut client, std::slice::from_ref(key)).await?;
     }
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     cluster
         .wait_ready(cluster_tests::Shape::Any, Duration::from_secs(10))
         .await?;
@@ -249,8 +249,8 @@ async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_bac
         let me = view.nodes.myself().unwrap();
         assert!(me.migrating.is_empty() && me.importing.is_empty(), "{}", view.addr);
     }
-    data::check(&mut cluster.client().await?, &back_keys).await?;
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &back_keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
 

@@ -79,7 +79,7 @@ async fn add_master_then_remove_master_returns_to_three_masters_with_every_key()
     assert_eq!(replicas, added.replicas);
     assert_even(&serving(&cluster).await?, 4);
     cluster.wait_ready(SHAPE(4), Duration::from_secs(10)).await?;
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     let known = known_nodes(&cluster).await?;
     assert_eq!(known.len(), 8);
     assert!(known.iter().all(|(_, n)| *n == 8), "{known:?}");
@@ -90,7 +90,7 @@ async fn add_master_then_remove_master_returns_to_three_masters_with_every_key()
     assert_eq!(removed.drain.keys(), added.rebalance.keys(), "its keys went back out");
     assert_even(&serving(&cluster).await?, 3);
     cluster.wait_ready(SHAPE(3), Duration::from_secs(10)).await?;
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     assert_eq!(known_nodes(&cluster).await?, known_before, "every node forgot both");
     assert_eq!(cluster.nodes().await?.len(), 6, "their containers are gone");
     Ok(())
@@ -113,7 +113,7 @@ async fn rebalance_evens_out_slots_after_an_uneven_reshard() -> Result<()> {
     assert!(report.moves.iter().all(|m| m.to == masters[0]), "{report:?}");
     assert_even(&serving(&cluster).await?, 3);
     cluster.wait_ready(SHAPE(3), Duration::from_secs(10)).await?;
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     for view in cluster.views().await? {
         view.nodes.check_slot_coverage()?;
         let counts: Vec<usize> = view.nodes.live_masters().iter().map(|m| m.slot_count()).collect();
@@ -158,7 +158,7 @@ async fn bad_scaling_input_and_a_held_slot_are_refused_with_nothing_changed() ->
             cluster.remove_master(masters[0]).await.err(),
             "one of the last 3 masters",
         ),
-        (cluster.add_master(None, 3).await.err(), "create --spare-ports"),
+        (cluster.add_master(None, 3).await.err(), "ClusterSpec::spare_ports"),
         (
             cluster.add_master(Some(published.end() + 1), 1).await.err(),
             "is not published",
@@ -192,7 +192,9 @@ async fn bad_scaling_input_and_a_held_slot_are_refused_with_nothing_changed() ->
     for err in &while_held {
         let err = err.as_ref().expect("refused while a slot is held").to_string();
         assert!(
-            err.contains("slot 100 is held") && err.contains("reshard --finish") && err.contains("reshard --abort"),
+            err.contains("slot 100 is held")
+                && err.contains("Cluster::finish_held")
+                && err.contains("Cluster::abort_held"),
             "{err}"
         );
     }

@@ -73,7 +73,7 @@ async fn tls_clients_read_and_write_every_slot_plain_text_is_refused_and_failove
     let keys = data::keys("tls", 2000);
     let mut client = cluster.client().await?;
     data::write(&mut client, &keys).await?;
-    data::check(&mut client, &keys).await?;
+    data::verify_keys(&mut client, &keys).await?;
     let port = cluster.first_port().to_string();
     assert_eq!(
         cluster.host_cli(&["-c", "-p", &port, "SET", "cli", "v"]).await?.trim(),
@@ -89,7 +89,7 @@ async fn tls_clients_read_and_write_every_slot_plain_text_is_refused_and_failove
     replicate_fail_over_and_join(&cluster).await?;
     assert_eq!(assert_servers_report_tls(&cluster).await?, 6);
     assert_eq!(assert_plain_text_refused(&cluster).await?, 6);
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
 
@@ -133,7 +133,7 @@ async fn mutual_tls_with_a_password_refuses_a_client_without_a_certificate_or_wi
     cluster.wait_replicated(WAIT).await?;
     let report = cluster.failover(Some(cluster.first_port()), REMOVE).await?;
     assert!(report.new_master.is_some());
-    data::check(&mut cluster.client().await?, &keys).await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
 
@@ -161,7 +161,7 @@ async fn the_checker_counts_nothing_lost_through_kills_and_partitions_on_a_tls_c
             wait: 1,
             writers: 4,
         };
-        let report = cluster.check(&spec).await?;
+        let report = cluster.count_lost_writes(&spec).await?;
         assert_eq!(report.rounds.len(), 1, "{fault:?}: {report:?}");
         assert!(report.rounds[0].takeover.is_some(), "{fault:?}: {report:?}");
         assert!(report.acknowledged > 100, "{fault:?}: {report:?}");

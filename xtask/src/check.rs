@@ -49,7 +49,7 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         writers: args.writers,
     };
     let cluster = find(name).await?;
-    let report = cluster.check(&spec).await?;
+    let report = cluster.count_lost_writes(&spec).await?;
     if args.json {
         out!(
             "{}",

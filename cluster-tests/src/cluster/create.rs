@@ -17,7 +17,6 @@ use crate::engine::docker::{Docker, Network};
 use crate::engine::owner;
 use crate::images::node_image::{ImageSource, NodeImage};
 use crate::security::credentials::Access;
-use crate::server::node;
 use crate::server::ready::Shape;
 use crate::server::topology::{SLOTS, SlotRange, format_ranges};
 use crate::spec::{ClusterSpec, FIRST_PORT, Networking};
@@ -275,22 +274,21 @@ impl Cluster {
         if let Some(secrets) = &secrets {
             secrets.save()?;
         }
-        Ok(Cluster {
-            identity,
-            docker: docker.clone(),
-            attachment,
-            on_drop: spec.on_drop(),
-            pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
-            secrets,
-        })
+        Ok(Cluster::new(identity, docker, attachment, secrets, spec.on_drop()))
     }
 
     /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
     async fn start_nodes(&self, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
-            let container = node_container(&self.identity, port, &self.attachment, self.secrets.as_ref());
-            start_node(&self.docker, container, port, self.identity.networking, self.access())
+            let container = node_container(self.identity(), port, self.attachment(), self.secrets());
+            start_node(
+                self.docker(),
+                container,
+                port,
+                self.identity().networking,
+                self.access(),
+            )
         }))
         .await
     }
@@ -306,7 +304,7 @@ impl Cluster {
             let cluster = Self::attach(docker, &spec, &image).await?;
             let nodes = cluster.start_nodes(0..spec.node_count()).await?;
             let mut cmd = vec![cli.clone()];
-            let tls_args = cluster.secrets.as_ref().map_or(&[][..], |s| s.cli_args());
+            let tls_args = cluster.secrets().map_or(&[][..], |s| s.cli_args());
             cmd.extend(tls_args.iter().map(|a| a.to_string()));
             cmd.extend(["--cluster".into(), "create".into()]);
             cmd.extend(nodes.iter().map(|(addr, _)| addr.to_string()));
@@ -316,7 +314,7 @@ impl Cluster {
                 "--cluster-yes".into(),
             ]);
             let first = format!("{}-{}", spec.name, cluster.first_port());
-            let step_timeout = cluster.identity.step_timeout(spec.node_count());
+            let step_timeout = cluster.identity().step_timeout(spec.node_count());
             // The tool can loop on "Waiting for the cluster to join"; its wait has the same deadline as ours.
             let (code, output) = tokio::time::timeout(step_timeout, docker.exec(&first, &cmd))
                 .await
@@ -340,7 +338,7 @@ impl Cluster {
 
     /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
     async fn form(&self, spec: &ClusterSpec, start: Instant) -> Result<CreateReport> {
-        let step_timeout = self.identity.step_timeout(spec.node_count());
+        let step_timeout = self.identity().step_timeout(spec.node_count());
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
         let masters = self.start_nodes(0..spec.masters).await?;
@@ -354,14 +352,14 @@ impl Cluster {
                     .map(|((addr, _), range)| assign_slots(self.access(), *addr, *range)),
             )
             .await?;
-            meet_all(&self.pool, &masters, &[]).await
+            meet_all(self.pool(), &masters, &[]).await
         })?;
         let containers_started = start.elapsed();
         tracing::info!(
             "containers: {} nodes of {} up ({}) ({:.2} s)",
             masters.len() + replicas.len(),
-            self.identity.image.server,
-            match self.attachment.published() {
+            self.identity().image.server,
+            match self.attachment().published() {
                 Some(ports) => format!("at 127.0.0.1, ports {}-{} published", ports.start(), ports.end()),
                 None => format!("on network {}", spec.name),
             },
@@ -369,7 +367,7 @@ impl Cluster {
         );
         set_config_epochs(self.access(), &replicas, masters.len() + 1).await?;
         let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
-        meet_all(&self.pool, &replicas, &master_addrs).await?;
+        meet_all(self.pool(), &replicas, &master_addrs).await?;
         tracing::info!(
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,

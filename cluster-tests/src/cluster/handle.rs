@@ -47,18 +47,62 @@ pub struct Node {
 /// what went.
 #[derive(Debug)]
 pub struct Cluster {
-    pub(crate) identity: Identity,
-    pub(crate) docker: Docker,
+    identity: Identity,
+    docker: Docker,
     /// Where nodes attach: read from Docker when the cluster is found, set when it is made.
-    pub(crate) attachment: Attachment,
-    pub(crate) on_drop: OnDrop,
+    attachment: Attachment,
+    on_drop: OnDrop,
     /// Connections to the nodes, reused by every poll, with the cluster's credentials.
-    pub(crate) pool: node::Pool,
+    pool: node::Pool,
     /// The nodes' config and the harness's credentials, for a cluster that needs them.
-    pub(crate) secrets: Option<Secrets>,
+    secrets: Option<Secrets>,
 }
 
 impl Cluster {
+    /// The handle of a cluster made or found: its identity, where its nodes attach, its secrets, and what
+    /// dropping the handle does.
+    pub(crate) fn new(
+        identity: Identity,
+        docker: &Docker,
+        attachment: Attachment,
+        secrets: Option<Secrets>,
+        on_drop: OnDrop,
+    ) -> Self {
+        Self {
+            identity,
+            docker: docker.clone(),
+            attachment,
+            on_drop,
+            pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
+            secrets,
+        }
+    }
+
+    /// What the cluster is, as its labels say.
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The Docker engine it runs on.
+    pub(crate) fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Where its nodes attach.
+    pub(crate) fn attachment(&self) -> &Attachment {
+        &self.attachment
+    }
+
+    /// The connections to its nodes, with its credentials.
+    pub(crate) fn pool(&self) -> &node::Pool {
+        &self.pool
+    }
+
+    /// Its nodes' config and the harness's credentials, if it needs any.
+    pub(crate) fn secrets(&self) -> Option<&Secrets> {
+        self.secrets.as_ref()
+    }
+
     /// Finds the running cluster called `name`, or says that none runs.
     pub(crate) async fn find(docker: &Docker, name: &str) -> Result<Self> {
         let containers = docker.containers(&[cluster_filter(name)]).await?;
@@ -85,15 +129,8 @@ impl Cluster {
             .as_deref()
             .map(|dir| Secrets::load(name, dir))
             .transpose()?;
-        Ok(Self {
-            identity,
-            docker: docker.clone(),
-            attachment,
-            // A cluster found, not made, is someone else's to remove.
-            on_drop: OnDrop::Keep,
-            pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
-            secrets,
-        })
+        // A cluster found, not made, is someone else's to remove.
+        Ok(Self::new(identity, docker, attachment, secrets, OnDrop::Keep))
     }
 
     /// Makes a test's cluster: [`ClusterSpec::from_env`] then [`ClusterSpec::start`].
@@ -241,7 +278,7 @@ impl Cluster {
     pub async fn wait_ready(&self, shape: Shape, timeout: Duration) -> Result<()> {
         wait::until("the cluster to be ready", timeout, || async {
             let views = self.views().await?;
-            let verdict = ready::check(&views, shape);
+            let verdict = ready::confirm_ready(&views, shape);
             if verdict.is_err() {
                 advance_idle_masters(self.access(), &views, Nudge::WriteAndDelete).await?;
             }

@@ -2,6 +2,7 @@
 //! by its labels, and removed.
 
 pub(crate) mod create;
+pub(crate) mod guards;
 pub(crate) mod handle;
 pub(crate) mod identity;
 pub(crate) mod launch;

@@ -188,7 +188,7 @@ impl SplitMix {
 impl Cluster {
     /// Runs the check `spec` describes: writers write, the faults happen one after the other, every fault is
     /// undone, and once the cluster is ready everything written is read back.
-    pub async fn check(&self, spec: &CheckSpec) -> Result<CheckReport> {
+    pub async fn count_lost_writes(&self, spec: &CheckSpec) -> Result<CheckReport> {
         if spec.writers == 0 || spec.writers > 64 {
             bail!(Refused, "`CheckSpec::writers` must be 1 to 64 (got {})", spec.writers);
         }
@@ -201,7 +201,7 @@ impl Cluster {
         }
         self.wait_ready(
             crate::server::ready::Shape::Any,
-            self.identity.step_timeout(self.nodes().await?.len()),
+            self.identity().step_timeout(self.nodes().await?.len()),
         )
         .await?;
         let start = Instant::now();
@@ -230,7 +230,7 @@ impl Cluster {
         tracing::info!("check: faults over; waiting for the cluster to be ready, then reading every key back");
         self.wait_ready(
             crate::server::ready::Shape::Any,
-            self.identity.step_timeout(self.nodes().await?.len()),
+            self.identity().step_timeout(self.nodes().await?.len()),
         )
         .await?;
         let present = self.read_back(&writes).await?;
@@ -296,7 +296,7 @@ impl Cluster {
 
     /// Injects one fault into master `port`, undoes it, and returns the takeover and recovery times.
     async fn one_fault(&self, fault: FaultKind, port: u16) -> Result<(Option<f64>, f64)> {
-        let within = self.identity.step_timeout(self.nodes().await?.len());
+        let within = self.identity().step_timeout(self.nodes().await?.len());
         let secs = |d: Duration| d.as_secs_f64();
         match fault {
             FaultKind::Failover => {

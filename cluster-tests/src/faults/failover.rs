@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::cluster::guards;
 use crate::cluster::handle::Cluster;
 use crate::server::ready::Shape;
-use crate::server::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ports, format_ranges};
+use crate::server::topology::{ClusterNodes, NodeEntry, Role, SlotRange, format_ranges};
 use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
 
@@ -40,8 +41,8 @@ impl Cluster {
     /// Fails the master on `port` (default: the master with the lowest port that serves slots) and waits for
     /// the outcome, saying each step to `progress`. Refused while a slot is held half-way through a migration.
     pub async fn failover(&self, port: Option<u16>, kind: FailoverKind) -> Result<FailoverReport> {
-        self.refuse_held("a failover").await?;
-        let timeout = self.identity.step_timeout(self.nodes().await?.len());
+        guards::no_slot_held(self, "a failover").await?;
+        let timeout = self.identity().step_timeout(self.nodes().await?.len());
         // Bad input is refused at once; then, since a replica whose first sync is not done refuses to take over,
         // the cluster must be ready before anything is broken. The plan is made again on the ready topology.
         plan(&self.topology().await?, port, kind)?;
@@ -54,9 +55,9 @@ impl Cluster {
         match kind {
             FailoverKind::RemoveMaster { .. } => {
                 let node = self.node(old_port).await?;
-                self.docker.remove_container(&node.id).await?;
+                self.docker().remove_container(&node.id).await?;
                 if let Some(addr) = node.addr {
-                    self.pool.forget(addr);
+                    self.pool().forget(addr);
                 }
                 tracing::info!(
                     "fault: removed the container of master {old_port} (slots {})",
@@ -129,7 +130,7 @@ impl Cluster {
 /// The master to fail, its port and the addresses of its replicas; refuses what the failover cannot or should
 /// not do.
 fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Result<(NodeEntry, u16, Vec<SocketAddr>)> {
-    let master = pick_master(topology, port)?.clone();
+    let master = guards::live_master(topology, port)?.clone();
     let replicas: Vec<SocketAddr> = topology.replicas_of(&master.id).iter().filter_map(|r| r.addr).collect();
     let old_port = master
         .port()
@@ -145,47 +146,5 @@ fn plan(topology: &ClusterNodes, port: Option<u16>, kind: FailoverKind) -> Resul
             bail!(Refused, "master {old_port} has no replica to hand its slots to")
         }
         _ => Ok((master, old_port, replicas)),
-    }
-}
-
-/// The live master on `port`, or the one with the lowest port; refuses replicas and unknown ports.
-pub(crate) fn pick_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry> {
-    let masters = topology.live_masters();
-    let list = || format_ports(&masters);
-    let Some(port) = port else {
-        return masters
-            .iter()
-            .copied()
-            .find(|m| !m.slots.is_empty())
-            .ok_or_else(|| match masters.len() {
-                0 => Error::refused("no master of the cluster is alive"),
-                _ => Error::refused(format!(
-                    "no live master serves slots (masters without slots: {}); a failover moves slots, so there is \
-                 nothing to fail over",
-                    list()
-                )),
-            });
-    };
-    match topology.by_port(port) {
-        Some(n) if n.role == Role::Master && !n.is_failing() => Ok(n),
-        Some(n) if n.role == Role::Replica => {
-            let of = n
-                .master_id
-                .as_deref()
-                .and_then(|id| topology.get(id))
-                .and_then(NodeEntry::port);
-            bail!(
-                Refused,
-                "port {port} is a replica (of {}), not a master; masters: {}",
-                of.map_or("?".into(), |p| p.to_string()),
-                list()
-            )
-        }
-        Some(_) => bail!(
-            Refused,
-            "the node on port {port} has already failed; live masters: {}",
-            list()
-        ),
-        None => bail!(Refused, "no node listens on port {port}; masters: {}", list()),
     }
 }

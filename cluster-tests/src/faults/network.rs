@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
+use crate::cluster::guards;
 use crate::cluster::handle::{Cluster, Node};
 use crate::engine::docker::ContainerSpec;
 use crate::faults::process::{FaultStart, fault_start};
@@ -118,11 +119,11 @@ impl Cluster {
             );
         }
         let topology = self.topology().await?;
-        let tools = build::ensure_tools(&self.docker).await?;
+        let tools = build::ensure_tools(self.docker()).await?;
         // The fault starts when its rules start going in: they take effect somewhere inside the tools container's
         // run (a few hundred ms), so a time taken after it would make the servers look faster than they are.
         let cut_at = Instant::now();
-        match self.identity.networking {
+        match self.identity().networking {
             Networking::Pod => {
                 // Rules first (no new connection crosses the cut from then on), then the established ones that
                 // cross it are listed and killed at both ends: a rule drops a's packets to b's ports, but on a
@@ -216,9 +217,9 @@ impl Cluster {
                 delay.as_millis()
             );
         }
-        let (node, fault) = self.fault_target(port, "slow down").await?;
-        let tools = build::ensure_tools(&self.docker).await?;
-        let (namespace, rules) = match self.identity.networking {
+        let (node, fault) = guards::fault_target(self, port, "slow down").await?;
+        let tools = build::ensure_tools(self.docker()).await?;
+        let (namespace, rules) = match self.identity().networking {
             Networking::Pod => (self.pod_namespace()?, pod_slow(fault.port, delay, loss_percent)),
             Networking::Bridge => (node.id.clone(), bridge_slow(delay, loss_percent)),
         };
@@ -241,21 +242,21 @@ impl Cluster {
     /// there is nothing to heal.
     pub async fn heal(&self) -> Result<HealReport> {
         let namespaces = self.fault_namespaces().await?;
-        let tools = build::ensure_tools(&self.docker).await?;
+        let tools = build::ensure_tools(self.docker()).await?;
         let healed = try_join_all(namespaces.iter().map(|ns| self.run_tools(&tools, ns, HEAL))).await?;
         let count = healed.iter().filter(|out| out.contains("healed=1")).count();
         if count == 0 {
             bail!(
                 Refused,
                 "cluster `{}` has no partition and no slow link; nothing to heal",
-                self.identity.name
+                self.identity().name
             );
         }
         let start = Instant::now();
         tracing::info!("healed: every rule removed; waiting for the cluster to be ready");
         self.wait_ready(
             crate::server::ready::Shape::Any,
-            self.identity.step_timeout(self.nodes().await?.len()),
+            self.identity().step_timeout(self.nodes().await?.len()),
         )
         .await
         .map_err(|e| e.context("after heal"))?;
@@ -269,7 +270,7 @@ impl Cluster {
     /// removed). Returns how many namespaces held rules.
     pub async fn remove_fault_rules(&self) -> Result<usize> {
         let namespaces = self.fault_namespaces().await?;
-        let tools = build::ensure_tools(&self.docker).await?;
+        let tools = build::ensure_tools(self.docker()).await?;
         let healed = try_join_all(namespaces.iter().map(|ns| self.run_tools(&tools, ns, HEAL))).await?;
         Ok(healed.iter().filter(|out| out.contains("healed=1")).count())
     }
@@ -279,7 +280,7 @@ impl Cluster {
     pub async fn wait_refuses_writes(&self, port: u16, since: Instant, within: Duration) -> Result<Option<Duration>> {
         let addr = self.addr(port).await?;
         let refused = wait::until(&format!("node {port} to refuse writes"), within, || async {
-            let view = self.pool.view(addr).await?;
+            let view = self.pool().view(addr).await?;
             if view.info.state_ok() {
                 not_yet!("node {port} still says cluster_state:ok");
             }
@@ -295,7 +296,7 @@ impl Cluster {
 
     /// The containers whose network namespaces may hold rules: the pod's holder, or every running node.
     async fn fault_namespaces(&self) -> Result<Vec<String>> {
-        Ok(match self.identity.networking {
+        Ok(match self.identity().networking {
             Networking::Pod => vec![self.pod_namespace()?],
             Networking::Bridge => self
                 .nodes()
@@ -308,7 +309,7 @@ impl Cluster {
     }
 
     fn pod_namespace(&self) -> Result<String> {
-        match &self.attachment {
+        match self.attachment() {
             crate::cluster::networking::Attachment::Pod { holder, .. } => Ok(holder.clone()),
             crate::cluster::networking::Attachment::Bridge { .. } => Err(Error::refused("a bridge cluster has no pod")),
         }
@@ -323,7 +324,7 @@ impl Cluster {
         let spec = ContainerSpec {
             name: format!(
                 "{}-tools-{}-{}",
-                self.identity.name,
+                self.identity().name,
                 std::process::id(),
                 RUNS.fetch_add(1, Ordering::Relaxed)
             ),
@@ -332,11 +333,11 @@ impl Cluster {
             user: Some("0".into()),
             entrypoint: Some(vec!["/bin/busybox".into(), "sh".into(), "-c".into()]),
             args: vec![script.to_owned()],
-            labels: self.identity.labels(),
+            labels: self.identity().labels(),
             cap_add: vec!["NET_ADMIN".into()],
             ..Default::default()
         };
-        let (code, output) = self.docker.run_to_end(&spec, Duration::from_secs(30)).await?;
+        let (code, output) = self.docker().run_to_end(&spec, Duration::from_secs(30)).await?;
         match code {
             0 => Ok(output),
             NO_NETEM => bail!(

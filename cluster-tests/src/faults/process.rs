@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cluster::guards;
 use crate::cluster::handle::{Cluster, Node};
-use crate::faults::failover::pick_master;
 use crate::server::ready::Shape;
 use crate::server::topology::{ClusterNodes, NodeEntry, Role};
 use crate::wait::not_yet;
-use crate::{Error, ErrorKind, Remedy, Result, bail, wait};
+use crate::{Error, ErrorKind, Result, bail, wait};
 
 /// A fault just injected into one node: who it hit and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +53,14 @@ impl Cluster {
     /// Whether the nodes keep their writes on disk, so a killed node comes back with them (see
     /// [`ClusterSpec::persist`](crate::ClusterSpec)).
     pub fn persists(&self) -> bool {
-        self.identity.persist
+        self.identity().persist
     }
 
     /// Freezes the process of the node on `port` (default: the master with the lowest port that serves slots)
     /// with `docker pause`: it stays in the network, its peers see it time out. [`Cluster::resume`] thaws it.
     pub async fn pause(&self, port: Option<u16>) -> Result<FaultStart> {
-        let (node, fault) = self.fault_target(port, "pause").await?;
-        self.docker.pause(&node.id).await?;
+        let (node, fault) = guards::fault_target(self, port, "pause").await?;
+        self.docker().pause(&node.id).await?;
         tracing::info!("fault: paused node {} ({})", fault.port, role_word(&fault));
         Ok(FaultStart {
             at: Instant::now(),
@@ -72,7 +72,7 @@ impl Cluster {
     /// again; says what the node became (a master whose replica took over comes back as its replica).
     pub async fn resume(&self, port: Option<u16>) -> Result<Rejoin> {
         let node = self.stopped_node(port, "paused", "resume").await?;
-        self.docker.unpause(&node.id).await?;
+        self.docker().unpause(&node.id).await?;
         tracing::info!("resumed node {}", node.port);
         self.rejoin(node.port, Instant::now()).await
     }
@@ -80,8 +80,8 @@ impl Cluster {
     /// Kills the process of the node on `port` (default: the lowest master serving slots) with SIGKILL; its
     /// container stays, with its `nodes.conf` and (with [`ClusterSpec::persist`](crate::ClusterSpec)) its data.
     pub async fn kill(&self, port: Option<u16>) -> Result<FaultStart> {
-        let (node, fault) = self.fault_target(port, "kill").await?;
-        self.docker.kill(&node.id).await?;
+        let (node, fault) = guards::fault_target(self, port, "kill").await?;
+        self.docker().kill(&node.id).await?;
         tracing::info!("fault: killed node {} ({})", fault.port, role_word(&fault));
         Ok(FaultStart {
             at: Instant::now(),
@@ -93,7 +93,7 @@ impl Cluster {
     /// until it answers and the cluster is ready again.
     pub async fn restart(&self, port: Option<u16>) -> Result<Rejoin> {
         let node = self.stopped_node(port, "exited", "restart").await?;
-        self.docker.start(&node.id).await?;
+        self.docker().start(&node.id).await?;
         let start = Instant::now();
         tracing::info!("restarted node {}", node.port);
         self.rejoin(node.port, start).await
@@ -110,7 +110,7 @@ impl Cluster {
             || async {
                 for &port in &fault.replicas {
                     let Ok(addr) = self.addr(port).await else { continue };
-                    if let Ok(view) = self.pool.view(addr).await
+                    if let Ok(view) = self.pool().view(addr).await
                         && view
                             .nodes
                             .myself()
@@ -135,17 +135,17 @@ impl Cluster {
 
     /// Waits for the node on `port` to answer and the cluster to be ready, and reads what the node is now.
     pub(crate) async fn rejoin(&self, port: u16, start: Instant) -> Result<Rejoin> {
-        let timeout = self.identity.step_timeout(self.nodes().await?.len());
+        let timeout = self.identity().step_timeout(self.nodes().await?.len());
         let addr = wait::until(&format!("node {port} to answer"), timeout, || async {
             let addr = self.addr(port).await?;
-            self.pool.view(addr).await?;
+            self.pool().view(addr).await?;
             Ok(addr)
         })
         .await?;
         self.wait_ready(Shape::Any, timeout)
             .await
             .map_err(|e| e.context(format!("after node {port} came back")))?;
-        let view = self.pool.view(addr).await?;
+        let view = self.pool().view(addr).await?;
         let me = view
             .nodes
             .myself()
@@ -161,37 +161,6 @@ impl Cluster {
                 .and_then(NodeEntry::port),
             ready_after: start.elapsed(),
         })
-    }
-
-    /// The running node a fault should hit, and what it is: `port`, or the lowest master serving slots.
-    pub(crate) async fn fault_target(&self, port: Option<u16>, verb: &str) -> Result<(Node, FaultStart)> {
-        let port = match port {
-            Some(port) => port,
-            None => pick_master(&self.topology().await?, None)?
-                .port()
-                .ok_or_else(|| Error::redis("the lowest master has no address"))?,
-        };
-        let node = match self.nodes().await?.into_iter().find(|n| n.port == port) {
-            Some(n) if n.addr.is_some() => n,
-            Some(n) => {
-                let (how, remedy) = if n.state == "paused" {
-                    ("`Cluster::resume` thaws it", Remedy::Resume(port))
-                } else {
-                    ("`Cluster::restart` starts it", Remedy::Restart(port))
-                };
-                return Err(
-                    Error::refused(format!("cannot {verb} node {port}: it is {} already ({how})", n.state))
-                        .with_remedy(remedy),
-                );
-            }
-            None => {
-                // Says which ports there are.
-                self.node(port).await?;
-                unreachable!("node() refuses a port no container has")
-            }
-        };
-        let topology = self.topology().await?;
-        Ok((node, fault_start(&topology, port)?))
     }
 
     /// The node in Docker state `state` on `port`, or the only one in that state.
@@ -213,7 +182,7 @@ impl Cluster {
             ([], None) => bail!(
                 Refused,
                 "no node of cluster `{}` is {state}; nothing to {verb}",
-                self.identity.name
+                self.identity().name
             ),
             (many, _) => bail!(
                 Refused,

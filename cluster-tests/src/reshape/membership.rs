@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use crate::cluster::guards;
 use crate::cluster::handle::{Cluster, Node};
 use crate::cluster::identity::Identity;
 use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
 use crate::cluster::removal::remove_interrupted_node;
-use crate::faults::failover::pick_master;
 use crate::images::node_image::NodeImage;
 use crate::server::ready::Shape;
 use crate::server::topology::{NodeEntry, Role, format_ports};
@@ -66,12 +66,12 @@ impl Cluster {
     /// Decides where a new node goes and whom it replicates (see [`Cluster::join`]); refuses what cannot work,
     /// a cluster that is not ready or has a slot held included. Starts nothing.
     pub(crate) async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
-        self.refuse_held("joining a node").await?;
-        self.check_healthy("no node is joined to it").await?;
+        guards::no_slot_held(self, "joining a node").await?;
+        guards::healthy(self, "no node is joined to it").await?;
         let topology = self.topology().await?;
         let masters = topology.live_masters();
         let master: &NodeEntry = match replicate_port {
-            Some(p) => pick_master(&topology, Some(p))?,
+            Some(p) => guards::live_master(&topology, Some(p))?,
             None if masters.is_empty() => {
                 bail!(Refused, "no master of cluster `{}` is alive to replicate", self.name())
             }
@@ -97,15 +97,6 @@ impl Cluster {
             master_port,
             image: self.new_node_image(&nodes)?,
         })
-    }
-
-    /// Refuses a change to a cluster that is not ready: a node added to a cluster that is down would wait out a
-    /// whole step for nothing, so this checks briefly; `refusal` says what is not done.
-    pub(crate) async fn check_healthy(&self, refusal: &str) -> Result<()> {
-        let healthy = self.identity.node_timeout * 2 + Duration::from_secs(3);
-        self.wait_ready(Shape::Any, healthy)
-            .await
-            .map_err(|e| e.context(format!("the cluster is not healthy, so {refusal}")))
     }
 
     /// Ports for `count` new nodes: `first` if given, then the lowest free ones from the first node's port up,
@@ -163,7 +154,7 @@ impl Cluster {
             .find(|n| n.addr.is_some())
             .map(|n| NodeImage {
                 reference: n.image.clone(),
-                ..self.identity.image.clone()
+                ..self.identity().image.clone()
             })
             .ok_or_else(|| Error::refused(format!("cluster `{}` has no running node", self.name())))
     }
@@ -194,23 +185,23 @@ impl Cluster {
     ) -> Result<String> {
         let identity = Identity {
             image: image.clone(),
-            ..self.identity.clone()
+            ..self.identity().clone()
         };
-        let container = node_container(&identity, port, &self.attachment, self.secrets.as_ref());
+        let container = node_container(&identity, port, self.attachment(), self.secrets());
         let name = container.name.clone();
         let start = Instant::now();
-        let timeout = self.identity.step_timeout(self.nodes().await?.len() + 1);
+        let timeout = self.identity().step_timeout(self.nodes().await?.len() + 1);
         let fail = |e: Error| e.context(format!("joining a node on port {port}"));
         // A node that never answers is removed by start_node itself.
-        let (addr, id) = start_node(&self.docker, container, port, self.networking(), self.access())
+        let (addr, id) = start_node(self.docker(), container, port, self.networking(), self.access())
             .await
             .map_err(fail)?;
         tracing::info!("node: {name} answers as {id} ({:.2} s)", start.elapsed().as_secs_f64());
         // A connection left open to a node that had this port before (a removed master) leads nowhere.
-        self.pool.forget(addr);
+        self.pool().forget(addr);
         let joined = async {
             let others: Vec<SocketAddr> = self.live_addrs().await?.into_iter().filter(|a| *a != addr).collect();
-            meet_all(&self.pool, &[(addr, id.clone())], &others).await?;
+            meet_all(self.pool(), &[(addr, id.clone())], &others).await?;
             tracing::info!("meet: {port} met the {} other live nodes", others.len());
             if let Some((master_id, master_port)) = master {
                 replicate(self.access(), addr, master_id, timeout).await?;
@@ -220,7 +211,7 @@ impl Cluster {
         };
         if let Err(e) = joined.await {
             // Nothing half-made stays: the container goes, and the others forget the new node.
-            let undone = match self.docker.remove_container(&name).await {
+            let undone = match self.docker().remove_container(&name).await {
                 Ok(()) => self.forget(&[id.as_str()]).await.err().map(|e| {
                     let left =
                         format!("the other nodes could not all forget it ({e}); `Cluster::forget_gone` tries again");
@@ -243,7 +234,7 @@ impl Cluster {
     /// Undoes a join cut short (Ctrl-C): removes the planned node's container, also one whose creation was still
     /// on its way to the engine. Other nodes that had met it mark it failed; [`Cluster::forget_gone`] clears it.
     pub(crate) async fn undo_join(&self, plan: &JoinPlan) -> Result<()> {
-        remove_interrupted_node(&self.docker, self.name(), plan.port).await
+        remove_interrupted_node(self.docker(), self.name(), plan.port).await
     }
 
     /// Makes every live node forget the nodes whose containers are gone (`CLUSTER FORGET` on each live node,

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 use redis::aio::MultiplexedConnection;
 
+use crate::cluster::guards;
 use crate::cluster::handle::Cluster;
-use crate::faults::failover::pick_master;
 use crate::security::credentials::Access;
 use crate::server::node::{NodeView, Pool};
 use crate::server::ready::Shape;
@@ -153,7 +153,7 @@ fn plan(topology: &ClusterNodes, reshard: &Reshard) -> Result<Plan> {
         bail!(Refused, "cannot move slots from {} to itself", reshard.from);
     }
     let peer = |port, role: &str| -> Result<Peer> {
-        let node = pick_master(topology, Some(port)).map_err(|e| e.context(format!("the {role}")))?;
+        let node = guards::live_master(topology, Some(port)).map_err(|e| e.context(format!("the {role}")))?;
         Ok(Peer {
             id: node.id.clone(),
             addr: node.addr.expect("live masters have an address"),
@@ -223,7 +223,7 @@ pub(crate) fn ranges(slots: &[u16]) -> Vec<SlotRange> {
 
 /// The slot held in migration, seen from the views of its source and target, if any: `(slot, source id, target
 /// id)`. Either side's marker is enough (a move cut short may have set only one).
-fn held_in(views: &[NodeView]) -> Option<(u16, String, String)> {
+pub(crate) fn held_in(views: &[NodeView]) -> Option<(u16, String, String)> {
     views.iter().find_map(|v| {
         let me = v.nodes.myself()?;
         let out = me.migrating.first().map(|(s, to)| (*s, me.id.clone(), to.clone()));
@@ -236,7 +236,7 @@ impl Cluster {
     /// map and the cluster is ready (or, with [`Reshard::hold`], once the last slot is held half-way). Refuses bad
     /// input, and a cluster with a slot already held.
     pub async fn reshard(&self, reshard: &Reshard) -> Result<ReshardReport> {
-        self.refuse_held("resharding").await?;
+        guards::no_slot_held(self, "resharding").await?;
         let plan = plan(&self.topology().await?, reshard)?;
         let atomic = !reshard.classic && !reshard.hold && has_atomic_migration(self.access(), plan.source.addr).await?;
         let method = if atomic {
@@ -274,7 +274,7 @@ impl Cluster {
             let total = keys_in(self, plan.source.addr, slot).await?;
             open_slots(&Links::open(self.access(), &plan, 1).await?, &plan, &[slot]).await?;
             let moved = move_keys(
-                &self.pool,
+                self.pool(),
                 plan.source.addr,
                 plan.target.addr,
                 slot,
@@ -342,27 +342,15 @@ impl Cluster {
         let (plan, slot) = self.held_or_refuse("abort").await?;
         // The source must serve the slot plainly to take keys back (while migrating it answers ASK), so until they
         // are back a client may miss the keys that had moved.
-        stable(&self.pool, plan.source.addr, slot).await?;
-        let back = move_keys(&self.pool, plan.target.addr, plan.source.addr, slot, None, true).await?;
-        stable(&self.pool, plan.target.addr, slot).await?;
+        stable(self.pool(), plan.source.addr, slot).await?;
+        let back = move_keys(self.pool(), plan.target.addr, plan.source.addr, slot, None, true).await?;
+        stable(self.pool(), plan.target.addr, slot).await?;
         tracing::info!(
             "abort: slot {slot} stays on {}, {back} keys moved back",
             plan.source.addr.port()
         );
         self.wait_ready(Shape::Any, self.step_timeout().await?).await?;
         Ok(held.expect("held_or_refuse found it"))
-    }
-
-    /// Refuses `what` while a slot is held in migration.
-    pub(crate) async fn refuse_held(&self, what: &str) -> Result<()> {
-        if let Some((slot, ..)) = held_in(&self.views().await?) {
-            return Err(Error::refused(format!(
-                "slot {slot} is held half-way through a migration; finish it (`Cluster::finish_held`) or roll it \
-                 back (`Cluster::abort_held`) before {what}"
-            ))
-            .with_remedy(Remedy::FinishOrAbortHeld));
-        }
-        Ok(())
     }
 
     /// The held slot and the plan that moves it, or a refusal of `what` saying nothing is held.
@@ -426,7 +414,7 @@ impl Cluster {
         let counts = try_join_all(batch.iter().map(|s| keys_in(self, plan.source.addr, *s))).await?;
         let mut keys = 0;
         for (&slot, _) in batch.iter().zip(counts).filter(|(_, n)| *n > 0) {
-            keys += move_keys(&self.pool, plan.source.addr, plan.target.addr, slot, None, false).await?;
+            keys += move_keys(self.pool(), plan.source.addr, plan.target.addr, slot, None, false).await?;
         }
         settle_slots(links, plan, batch).await?;
         Ok(keys)
@@ -446,7 +434,7 @@ impl Cluster {
             cmd.arg(range.start).arg(range.end);
         }
         cmd.arg("NODE").arg(&plan.target.id);
-        self.pool.query::<()>(source, &cmd).await?;
+        self.pool().query::<()>(source, &cmd).await?;
         let timeout = self.step_timeout().await? + Duration::from_millis(keys as u64 / 10);
         wait::until("the atomic migration to finish", timeout, || async {
             let ours: Vec<SlotMigration> = migrations(self, source)
@@ -492,7 +480,7 @@ impl Cluster {
 
     /// How long one step may take on this cluster.
     async fn step_timeout(&self) -> Result<Duration> {
-        Ok(self.identity.step_timeout(self.nodes().await?.len()))
+        Ok(self.identity().step_timeout(self.nodes().await?.len()))
     }
 }
 
@@ -504,7 +492,7 @@ pub async fn has_atomic_migration(access: &Access, addr: SocketAddr) -> Result<b
 
 async fn migrations(cluster: &Cluster, addr: SocketAddr) -> Result<Vec<SlotMigration>> {
     let reply: redis::Value = cluster
-        .pool
+        .pool()
         .query(addr, redis::cmd("CLUSTER").arg("GETSLOTMIGRATIONS"))
         .await?;
     SlotMigration::list_from_value(&reply)
@@ -514,7 +502,7 @@ async fn migrations(cluster: &Cluster, addr: SocketAddr) -> Result<Vec<SlotMigra
 async fn keys_in(cluster: &Cluster, addr: SocketAddr, slot: u16) -> Result<usize> {
     let mut cmd = redis::cmd("CLUSTER");
     cmd.arg("COUNTKEYSINSLOT").arg(slot);
-    cluster.pool.query(addr, &cmd).await
+    cluster.pool().query(addr, &cmd).await
 }
 
 /// Connections per node over which a step's `SETSLOT`s are spread. Since Valkey 8.0 a master runs `SETSLOT` on

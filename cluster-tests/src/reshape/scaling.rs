@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::cluster::guards;
 use crate::cluster::handle::Cluster;
-use crate::faults::failover::pick_master;
 use crate::reshape::migration::{Reshard, ReshardReport, Slots, ranges};
 use crate::server::topology::{ClusterNodes, SlotRange};
 use crate::wait::not_yet;
@@ -157,7 +157,7 @@ const MIN_MASTERS: usize = 3;
 
 /// Refuses to remove the master on `port`: unknown, a replica, failed, or one of the last three.
 fn check_removal(topology: &ClusterNodes, port: u16) -> Result<()> {
-    pick_master(topology, Some(port))?;
+    guards::live_master(topology, Some(port))?;
     let masters = topology.live_masters().len();
     if masters <= MIN_MASTERS {
         return Err(Error::refused(format!(
@@ -174,8 +174,8 @@ impl Cluster {
     /// above the even share give to those below, until each holds the share or one more. Refused while a slot is
     /// held or the cluster is not ready.
     pub async fn rebalance(&self) -> Result<MovesReport> {
-        self.refuse_held("rebalancing").await?;
-        self.check_healthy("no slot is moved").await?;
+        guards::no_slot_held(self, "rebalancing").await?;
+        guards::healthy(self, "no slot is moved").await?;
         let moves = rebalance_plan(&holdings(&self.topology().await?));
         self.carry_out(&moves).await
     }
@@ -185,7 +185,7 @@ impl Cluster {
     /// ports; returns once all are synced and the cluster ready. Refused before anything starts: a slot held, a
     /// cluster not ready, fewer free published ports than new nodes (a pod cannot publish more once it runs).
     pub async fn add_master(&self, port: Option<u16>, replicas: usize) -> Result<AddMasterReport> {
-        self.refuse_held("adding a master").await?;
+        guards::no_slot_held(self, "adding a master").await?;
         if replicas > 10 {
             bail!(
                 Refused,
@@ -195,7 +195,7 @@ impl Cluster {
         let nodes = self.nodes().await?;
         let ports = self.new_ports(&nodes, port, 1 + replicas)?;
         let image = self.new_node_image(&nodes)?;
-        self.check_healthy("no master is added to it").await?;
+        guards::healthy(self, "no master is added to it").await?;
         let (port, replica_ports) = (ports[0], &ports[1..]);
         let start = Instant::now();
         tracing::info!("add-master: a master on {port}, then slots onto it, then {replicas} replica(s)");
@@ -233,9 +233,9 @@ impl Cluster {
     /// 60 s, so gossip cannot bring it back). Returns once the cluster is ready without them. Refused before
     /// anything moves: an unknown port, a replica, one of the last three masters, a slot held, a cluster not ready.
     pub async fn remove_master(&self, port: u16) -> Result<RemoveMasterReport> {
-        self.refuse_held("removing a master").await?;
+        guards::no_slot_held(self, "removing a master").await?;
         check_removal(&self.topology().await?, port)?;
-        self.check_healthy("no master is removed from it").await?;
+        guards::healthy(self, "no master is removed from it").await?;
         let topology = self.topology().await?;
         check_removal(&topology, port)?;
         let master = topology.by_port(port).expect("check_removal found it").clone();
@@ -265,14 +265,14 @@ impl Cluster {
             .iter()
             .filter(|c| leaving.iter().any(|(p, _)| *p == Some(c.port)))
         {
-            if let Err(e) = self.docker.remove_container(&node.id).await {
+            if let Err(e) = self.docker().remove_container(&node.id).await {
                 failed = Some(e.context(format!(
                     "removing {}; `docker rm -f {}` removes it",
                     node.container, node.id
                 )));
             }
             if let Some(addr) = node.addr {
-                self.pool.forget(addr);
+                self.pool().forget(addr);
             }
         }
         let ids: Vec<&str> = leaving.iter().map(|(_, id)| id.as_str()).collect();
@@ -284,7 +284,7 @@ impl Cluster {
             "remove-master: {port} and {} replica(s) removed and forgotten",
             replicas.len()
         );
-        let timeout = self.identity.step_timeout(containers.len());
+        let timeout = self.identity().step_timeout(containers.len());
         wait::until(
             &format!("every node to forget {port} and its replicas"),
             timeout,

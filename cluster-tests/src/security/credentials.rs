@@ -75,7 +75,7 @@ impl AclUser {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if !is_token(&self.name) || self.name == HARNESS_USER {
             bail!(
                 Refused,
@@ -287,12 +287,12 @@ impl Credentials {
     }
 
     /// Refuses what the server config cannot hold.
-    pub(crate) fn check(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if let Some(password) = &self.password {
             check_password(password, "the password")?;
         }
         for user in &self.users {
-            user.check()?;
+            user.validate()?;
         }
         if let Some(twice) = self
             .users

@@ -51,7 +51,7 @@ pub fn keys(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}:{i}")).collect()
 }
 
-/// How many commands [`write`] and [`check`] keep in flight at once (on clones of one multiplexed connection).
+/// How many commands [`write`] and [`verify_keys`] keep in flight at once (on clones of one multiplexed connection).
 const IN_FLIGHT: usize = 16;
 
 /// Sets every key to a value derived from its name.
@@ -68,7 +68,7 @@ pub async fn write(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> 
 }
 
 /// Reads every key back and fails on the first one found missing or wrong.
-pub async fn check(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> {
+pub async fn verify_keys(conn: &mut ClusterConnection, keys: &[String]) -> Result<()> {
     let gets = keys.iter().map(|key| {
         let mut conn = conn.clone();
         async move { (key, conn.get::<_, Option<String>>(key).await) }

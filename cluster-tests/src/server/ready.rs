@@ -29,7 +29,7 @@ pub enum Shape {
 }
 
 /// Checks the views of all live nodes; the error names the first thing that is not ready yet.
-pub fn check(views: &[NodeView], shape: Shape) -> Result<()> {
+pub fn confirm_ready(views: &[NodeView], shape: Shape) -> Result<()> {
     if views.is_empty() {
         bail!(Refused, "no live node");
     }
@@ -330,7 +330,7 @@ mod tests {
     }
 
     fn not_ready(views: &[NodeView], shape: Shape) -> String {
-        check(views, shape).unwrap_err().to_string()
+        confirm_ready(views, shape).unwrap_err().to_string()
     }
 
     #[test]
@@ -355,7 +355,7 @@ mod tests {
         // A server without CLUSTER SHARDS (Redis 6.0) is judged on CLUSTER SLOTS alone.
         let mut views = healthy(NODES[0]);
         views.iter_mut().for_each(|v| v.shards = None);
-        check(&views, EXACT).unwrap();
+        confirm_ready(&views, EXACT).unwrap();
     }
 
     #[test]
@@ -370,7 +370,7 @@ mod tests {
                 .for_each(|n| n.slots.clear());
             v.slots.0.retain(|entry| entry.master.port != 7001);
         }
-        check(&views, Shape::Any).unwrap();
+        confirm_ready(&views, Shape::Any).unwrap();
         // A replica of a master serving slots still must be.
         let entry = view_of(&mut views, 7003)
             .slots
@@ -387,8 +387,8 @@ mod tests {
         for text in NODES {
             let views = healthy(text);
             assert_eq!(views.len(), 6);
-            check(&views, EXACT).unwrap();
-            check(&views, Shape::Any).unwrap();
+            confirm_ready(&views, EXACT).unwrap();
+            confirm_ready(&views, Shape::Any).unwrap();
             let wrong = Shape::Exact {
                 masters: 3,
                 replicas_per_master: 2,
