@@ -56,7 +56,7 @@ async fn four_masters_with_two_replicas_each() -> cluster_tests::Result<()> {
 
 #[test]
 fn the_readme_shows_these_examples_as_they_are_here() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     let here = include_str!("examples.rs");
     let blocks: Vec<&str> = readme
         .split("```rust\n")
@@ -67,7 +67,7 @@ fn the_readme_shows_these_examples_as_they_are_here() {
     for block in blocks {
         assert!(
             here.contains(block),
-            "README.md shows an example that is not in tests/examples.rs:\n{block}"
+            "README.md shows an example that is not in tests/it/examples.rs:\n{block}"
         );
     }
 }
