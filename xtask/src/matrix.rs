@@ -24,7 +24,8 @@ pub struct Args {
 /// One test's outcome in one version's run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// `binary::test_name`.
+    /// `scenario::test_name`: a scenario is a module of the integration-test binary, or a test binary with its
+    /// tests at its root (`cli` of xtask).
     pub scenario: String,
     /// Whether it passed.
     pub passed: bool,
@@ -313,10 +314,18 @@ pub fn parse_junit(xml: &str) -> Vec<Outcome> {
             } else {
                 case.split("</testcase>").next().unwrap_or_default()
             };
-            let classname = attr(tag, "classname");
-            let binary = classname.rsplit("::").next().unwrap_or(&classname);
+            // A test in a module is named by its path (`create::creates_...`); one at its binary's root gets the
+            // binary's name in front.
+            let name = attr(tag, "name");
+            let scenario = if name.contains("::") {
+                name
+            } else {
+                let classname = attr(tag, "classname");
+                let binary = classname.rsplit("::").next().unwrap_or(&classname);
+                format!("{binary}::{name}")
+            };
             Outcome {
-                scenario: format!("{binary}::{}", attr(tag, "name")),
+                scenario,
                 passed: !body.contains("<failure") && !body.contains("<error"),
                 seconds: attr(tag, "time").parse().unwrap_or(0.0),
             }
@@ -370,14 +379,16 @@ mod tests {
 
     #[test]
     fn junit_cases_are_read_with_their_outcome() {
-        let xml = r#"<?xml version="1.0"?><testsuites><testsuite name="cluster-tests::failover" tests="2">
-<testcase name="failover_right_after_create_works" classname="cluster-tests::failover" timestamp="x" time="4.211">
+        let xml = r#"<?xml version="1.0"?><testsuites><testsuite name="cluster-tests::it" tests="2">
+<testcase name="failover::failover_right_after_create_works" classname="cluster-tests::it" timestamp="x" time="4.211">
 </testcase>
-<testcase name="removing_a_master" classname="cluster-tests::failover" time="9.5"><failure type="test failure">boom</failure><system-out>x</system-out></testcase>
+<testcase name="failover::removing_a_master" classname="cluster-tests::it" time="9.5"><failure type="test failure">boom</failure><system-out>x</system-out></testcase>
 <testcase name="unit" classname="cluster-tests" time="0.001"/>
+</testsuite><testsuite name="xtask::cli" tests="1">
+<testcase name="help_lists_versions" classname="xtask::cli" time="0.2"/>
 </testsuite></testsuites>"#;
         let cases = parse_junit(xml);
-        assert_eq!(cases.len(), 3);
+        assert_eq!(cases.len(), 4);
         assert_eq!(
             cases[0],
             Outcome {
@@ -386,8 +397,10 @@ mod tests {
                 seconds: 4.211
             }
         );
+        assert_eq!(cases[1].scenario, "failover::removing_a_master");
         assert!(!cases[1].passed);
         assert!(cases[2].passed);
+        assert_eq!(cases[3].scenario, "cli::help_lists_versions");
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! A cluster's name is its own: two creates at once give one cluster and a clear refusal, a network of that name
 //! the cluster does not own is refused, and one it left behind is reused.
 
-mod common;
-use common::docker as docker_cli;
-
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use cluster_tests::playground::{self, Docker};
 use cluster_tests::{ClusterSpec, ErrorKind, Networking, Result};
+
+use crate::common::docker as docker_cli;
 
 /// Ids of the networks called exactly `name`.
 fn networks_named(name: &str) -> Vec<String> {

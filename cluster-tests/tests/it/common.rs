@@ -1,6 +1,5 @@
-//! What several test files share: the `docker` command line, driven as a user drives it (the harness keeps its
-//! own Docker connection private). Each test file uses part of it.
-#![allow(dead_code)]
+//! What several scenarios share: the `docker` command line, driven as a user drives it (the harness keeps its
+//! own Docker connection private), and the replicate, fail over and join sequence of `auth` and `tls`.
 
 use std::process::{Command, Output};
 

@@ -1,14 +1,13 @@
 //! Clusters that need credentials: a password on every node, ACL users with limited rights, `default` off.
 
-mod common;
-use common::{docker_all_output, replicate_fail_over_and_join};
-
 use std::time::Duration;
 
 use cluster_tests::server::data;
 use cluster_tests::server::node::command;
 use cluster_tests::server::topology::Role;
 use cluster_tests::{Access, AclUser, Cluster, ClusterSpec, ErrorKind, FailoverKind, Result};
+
+use crate::common::{docker_all_output, replicate_fail_over_and_join};
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
 const WAIT: Duration = Duration::from_secs(10);

@@ -1,15 +1,14 @@
 //! Clusters that speak only TLS: on client connections, replication and the cluster bus, with certificates of
 //! the cluster's own CA; mutual TLS; TLS with a password.
 
-mod common;
-use common::replicate_fail_over_and_join;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use cluster_tests::server::data;
 use cluster_tests::server::topology::Role;
 use cluster_tests::{Access, Cluster, ClusterSpec, ErrorKind, FailoverKind, Networking, Result};
+
+use crate::common::replicate_fail_over_and_join;
 
 const REMOVE: FailoverKind = FailoverKind::RemoveMaster { force: false };
 const WAIT: Duration = Duration::from_secs(10);

@@ -1,12 +1,11 @@
 //! Stopped and paused nodes are not gone: `forget` leaves them known and says so; a node on a cluster that is down
 //! is refused before anything starts; a running test's cluster counts as owned.
 
-mod common;
-use common::docker;
-
 use cluster_tests::playground;
 use cluster_tests::server::topology::Role;
 use cluster_tests::{Cluster, FailoverKind, Result};
+
+use crate::common::docker;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forget_leaves_stopped_and_paused_nodes_known_and_forgets_removed_ones() -> Result<()> {

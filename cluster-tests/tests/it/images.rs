@@ -1,9 +1,6 @@
 //! Clusters of images given by reference: any image holding the server, found and run as ours are; and a
 //! reference that is neither here nor pullable fails fast and clearly, leaving nothing behind.
 
-mod common;
-use common::docker as docker_cli;
-
 use std::time::{Duration, Instant};
 
 use std::process::Command;
@@ -12,6 +9,8 @@ use cluster_tests::playground::{self, Docker};
 use cluster_tests::server::node::command;
 use cluster_tests::server::topology::{InfoFields, server_version};
 use cluster_tests::{ClusterSpec, FailoverKind, ImageSource, Result, Version};
+
+use crate::common::docker as docker_cli;
 
 /// An image made for a test, removed when dropped (after the clusters that use it).
 struct TestImage {

@@ -1,4 +1,4 @@
-//! The examples of README.md's "Using the harness", run as they are written there (a test below keeps the two
+//! The harness examples of README.md and docs/harness.md, run as they are written there (a test below keeps the
 //! copies identical).
 
 use std::time::Duration;
@@ -54,20 +54,27 @@ async fn four_masters_with_two_replicas_each() -> cluster_tests::Result<()> {
     Ok(())
 }
 
+/// Where the examples above are shown, and how many Rust examples each page shows.
+const SHOWN: [(&str, &str, usize); 2] = [
+    ("README.md", include_str!("../../../README.md"), 1),
+    ("docs/harness.md", include_str!("../../../docs/harness.md"), 2),
+];
+
 #[test]
-fn the_readme_shows_these_examples_as_they_are_here() {
-    let readme = include_str!("../../README.md");
+fn the_docs_show_these_examples_as_they_are_here() {
     let here = include_str!("examples.rs");
-    let blocks: Vec<&str> = readme
-        .split("```rust\n")
-        .skip(1)
-        .filter_map(|b| b.split("```").next())
-        .collect();
-    assert_eq!(blocks.len(), 3, "README.md has three Rust examples");
-    for block in blocks {
-        assert!(
-            here.contains(block),
-            "README.md shows an example that is not in tests/examples.rs:\n{block}"
-        );
+    for (page, text, count) in SHOWN {
+        let blocks: Vec<&str> = text
+            .split("```rust\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
+        assert_eq!(blocks.len(), count, "{page} has {count} Rust example(s)");
+        for block in blocks {
+            assert!(
+                here.contains(block),
+                "{page} shows an example that is not in tests/it/examples.rs:\n{block}"
+            );
+        }
     }
 }
