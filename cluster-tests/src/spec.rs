@@ -1,5 +1,6 @@
 //! What to make, as plain values: [`ClusterSpec`] with its defaults and builder methods, the checks that refuse
-//! what cannot work, and [`Networking`]. What makes it lives in [`crate::cluster`] ([`ClusterSpec::start`]).
+//! what cannot work, and [`Networking`]. It knows nothing of what makes it ([`ClusterSpec::start`], defined with
+//! the cluster handle).
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -39,10 +40,11 @@ pub const KEEP_ENV: &str = "CLUSTER_TESTS_KEEP";
 /// How long a cluster lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifetime {
-    /// A test's: removed when its [`Cluster`] is dropped (unless [`KEEP_ENV`] says otherwise), and by a later test
+    /// A test's: removed when its [`Cluster`](crate::Cluster) is dropped (unless [`KEEP_ENV`] says otherwise), and by a later test
     /// run if this process dies first.
     Test,
-    /// Kept until removed on purpose ([`Cluster::remove`], [`playground::remove_cluster`](crate::playground::remove_cluster)).
+    /// Kept until removed on purpose ([`Cluster::remove`](crate::Cluster::remove),
+    /// [`playground::remove_cluster`](crate::playground::remove_cluster)).
     Kept,
 }
 
@@ -80,7 +82,7 @@ pub struct ClusterSpec {
     /// How long the cluster lives.
     pub lifetime: Lifetime,
     /// `requirepass` (and `masterauth`) of every node; `None` for none. Clients then need it (see
-    /// [`Cluster::access`]).
+    /// [`Cluster::access`](crate::Cluster::access)).
     pub password: Option<String>,
     /// ACL users loaded on every node, joined ones too. With users the harness uses one of its own,
     /// [`HARNESS_USER`](crate::HARNESS_USER).
@@ -88,7 +90,7 @@ pub struct ClusterSpec {
     /// Turns the `default` user off: every client must name a user.
     pub default_user_off: bool,
     /// TLS only, on client connections, replication and the bus, with certificates of the cluster's own CA (see
-    /// [`Cluster::access`] and [`Cluster::tls_files`]); `Some(ClientAuth::Required)` for mutual TLS. Needs
+    /// [`Cluster::access`](crate::Cluster::access) and [`Cluster::tls_files`](crate::Cluster::tls_files)); `Some(ClientAuth::Required)` for mutual TLS. Needs
     /// [`Networking::Pod`], whose addresses (127.0.0.1) the node certificate names.
     pub tls: Option<ClientAuth>,
     /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
@@ -395,7 +397,7 @@ impl Networking {
     }
 }
 
-/// What dropping a [`Cluster`] does.
+/// What dropping a cluster's handle does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnDrop {
     /// Remove it.

@@ -2,6 +2,11 @@
 //!
 //! Everything the project makes carries the cluster label (see [`crate::cluster::identity`]), so what exists is
 //! always read back from Docker by label; no state is kept anywhere else.
+//!
+//! Longer than most modules on purpose: it is the whole engine surface the harness uses (images, networks,
+//! containers, exec, logs), each call a few lines that share the client, its timeout and the private error
+//! mapping (`port_taken`, `is_not_found`, `is_removal_in_progress`); split by resource, every part would need
+//! those helpers, and the one home for "how the harness talks to Docker" would be gone.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -2,6 +2,10 @@
 //! migration (`CLUSTER MIGRATESLOTS`, Valkey 9.0+) where it has one, else the classic `SETSLOT IMPORTING /
 //! MIGRATING`, `MIGRATE`, `SETSLOT NODE` sequence; and one slot held half-way, for clients' `ASK` tests, finished
 //! or rolled back later.
+//!
+//! Over 600 lines on purpose: the held slot is the classic sequence stopped between two of its steps, so the
+//! plan, the classic steps and the finish/abort of a held slot read the same markers and must change together;
+//! about 50 lines are its unit tests.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -5,6 +5,9 @@
 //!
 //! With users, the harness has one of its own, [`HARNESS_USER`], with every right; replicas authenticate to their
 //! masters as it, so `default` can be turned off.
+//!
+//! Just over 600 lines, 60 of them tests: the parsing of users, the server config written from them and the files
+//! read back by later commands are one format, kept in one place (TLS certificates live in [`crate::security::tls`]).
 
 use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
