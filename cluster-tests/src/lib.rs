@@ -39,6 +39,8 @@ pub use redis;
 
 pub use cluster::create::CreateReport;
 pub use cluster::handle::{Cluster, Node};
+pub use cluster::keeper::{Keeper, KeeperReport, WarmPool};
+pub use cluster::warm::{KEEPER_ENV, WARM_ENV};
 pub(crate) use error::bail;
 pub use error::{Error, ErrorKind, Remedy, Result};
 pub use faults::failover::{FailoverKind, FailoverReport};

@@ -409,7 +409,7 @@ pub(crate) enum OnDrop {
 }
 
 /// What [`KEEP_ENV`] asks for, if anything.
-fn keep_switch() -> Result<Option<OnDrop>> {
+pub(crate) fn keep_switch() -> Result<Option<OnDrop>> {
     match std::env::var(KEEP_ENV).as_deref() {
         Err(_) | Ok("") => Ok(None),
         Ok("always") => Ok(Some(OnDrop::Keep)),
@@ -438,11 +438,22 @@ pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
 
 /// A cluster name no other process uses, here or on another machine sharing the engine: `ct` and 8 random hex
 /// digits (std's randomly keyed hasher over the pid, the time and a counter), then this process's count.
-fn unique_name() -> String {
+pub(crate) fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let random = RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now(), n)) as u32;
     format!("ct{random:08x}x{n}")
+}
+
+/// Whether `name` is one [`unique_name`] makes: a test that did not name its cluster takes any name.
+pub(crate) fn is_generated_name(name: &str) -> bool {
+    let Some((random, count)) = name.strip_prefix("ct").and_then(|rest| rest.split_once('x')) else {
+        return false;
+    };
+    random.len() == 8
+        && random.chars().all(|c| c.is_ascii_hexdigit())
+        && !count.is_empty()
+        && count.chars().all(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]

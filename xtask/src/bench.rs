@@ -9,7 +9,7 @@ use cluster_tests::server::data;
 use cluster_tests::server::node::command;
 use cluster_tests::server::topology::{InfoFields, SlotRange};
 use cluster_tests::{
-    Cluster, ClusterSpec, Error, FailoverKind, MigrationMethod, Networking, Reshard, Result, Slots, Version,
+    Cluster, ClusterSpec, Error, FailoverKind, MigrationMethod, Networking, Reshard, Result, Slots, Version, WarmPool,
     has_atomic_migration,
 };
 use redis::cluster_async::ClusterConnection;
@@ -161,13 +161,47 @@ pub async fn run(args: Args) -> Result<()> {
             .push(ratio);
     }
 
+    log("warm: a keeper makes clusters ahead; each run claims one as a test does, then drops it");
+    warm_starts(version, args.runs, &mut samples).await?;
+
     if !args.no_suite {
         log("suite: running the whole test suite once");
-        let seconds = crate::matrix::time_suite(version)?;
+        let seconds = crate::matrix::time_suite(version).await?;
         samples.entry("suite wall time (s)".into()).or_default().push(seconds);
     }
 
     print_samples(version, &args, node_timeout, &samples);
+    Ok(())
+}
+
+/// Warm starts: `ClusterSpec::start` of a test's default spec while a keeper offers clusters, and the drop that
+/// follows (the keeper removes the cluster afterwards), next to a cold start and drop of the same spec.
+async fn warm_starts(version: &'static Version, runs: usize, samples: &mut Samples) -> Result<()> {
+    let spec = || ClusterSpec::default().version(version);
+    let keeper = WarmPool::new(vec![spec()]).ready(1).start().await?;
+    let mut sample = |name: &str, d: Duration| samples.entry(name.into()).or_default().push(d.as_secs_f64());
+    for _ in 0..runs {
+        keeper.until_offered(Duration::from_secs(60)).await?;
+        let started = Instant::now();
+        let cluster = spec().start().await?;
+        sample("test start: warm, from the keeper (s)", started.elapsed());
+        let dropping = Instant::now();
+        drop(cluster);
+        sample("test drop: warm, removed by the keeper after (s)", dropping.elapsed());
+    }
+    let kept = keeper.stop().await?;
+    if let Some(failure) = kept.failures.first() {
+        return Err(Error::other(format!("the bench's keeper failed: {failure}")));
+    }
+    for _ in 0..runs {
+        let cold = spec().name(format!("bench-cold-{}", std::process::id()));
+        let started = Instant::now();
+        let cluster = cold.start().await?;
+        sample("test start: cold (s)", started.elapsed());
+        let dropping = Instant::now();
+        drop(cluster);
+        sample("test drop: cold, removed by the test (s)", dropping.elapsed());
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use cluster_tests::playground::{Docker, ensure_built};
-use cluster_tests::{Error, IMAGE_ENV, ImageSource, NodeImage, Result, VERSION_ENV, Version};
+use cluster_tests::{ClusterSpec, Error, IMAGE_ENV, ImageSource, NodeImage, Result, VERSION_ENV, Version, WarmPool};
 
 /// Options of `cargo xtask test`.
 #[derive(clap::Args)]
@@ -33,6 +33,9 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+/// Clusters of the default spec kept ready per version while the suites run.
+const WARM_READY: usize = 2;
+
 /// Runs the suite for each version (on its upstream image with `upstream`), prints the table, and fails if any cell
 /// failed.
 pub async fn run(args: Args) -> Result<()> {
@@ -51,7 +54,19 @@ pub async fn run(args: Args) -> Result<()> {
             ensure_built(&docker, version).await?;
         }
     }
-    let workspace = Workspace::locate()?;
+    let mut workspace = Workspace::locate()?;
+    // Clusters made ahead for the tests, and removed after them by this process (see cluster_tests::WarmPool).
+    let specs = versions
+        .iter()
+        .map(|v| -> Result<ClusterSpec> {
+            Ok(match upstream {
+                true => ClusterSpec::default().image(ImageSource::Reference(upstream_image(v)?.into())),
+                false => ClusterSpec::default().version(v),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let keeper = WarmPool::new(specs).ready(WARM_READY).start().await?;
+    workspace.env.push(keeper.env());
     let (user_filters, other_args) = split_filtersets(nextest_args);
     // With filters of the user's (filtersets, or name filters: words not starting with `-`, which may also be an
     // option's value) a run may match nothing; without, it must run something.
@@ -70,8 +85,9 @@ pub async fn run(args: Args) -> Result<()> {
         &workspace,
         Version::default_version(),
         None,
-        &with("kind(lib) | kind(bin)"),
-    )?;
+        with("kind(lib) | kind(bin)"),
+    )
+    .await?;
     let mut results: Vec<(&Version, Suite)> = Vec::new();
     for version in versions {
         let image = if upstream { Some(upstream_image(version)?) } else { None };
@@ -81,9 +97,20 @@ pub async fn run(args: Args) -> Result<()> {
             version.server,
             image.map(|i| format!(", image {i}")).unwrap_or_default()
         );
-        let suite = run_suite(&workspace, version, image, &with("kind(test)"))?;
+        let suite = run_suite(&workspace, version, image, with("kind(test)")).await?;
         results.push((version, suite));
     }
+    let kept = keeper.stop().await?;
+    println!(
+        "warm clusters: {} made ahead, {} removed after their tests{}",
+        kept.made,
+        kept.removed,
+        if kept.failures.is_empty() {
+            String::new()
+        } else {
+            format!("; failures: {}", kept.failures.join("; "))
+        }
+    );
     print_table(&results);
     let unit_failed = unit_run.outcomes.iter().filter(|o| !o.passed).count();
     println!(
@@ -132,6 +159,8 @@ pub async fn run(args: Args) -> Result<()> {
 struct Workspace {
     root: String,
     target: String,
+    /// Variables every nextest run gets.
+    env: Vec<(&'static str, String)>,
 }
 
 impl Workspace {
@@ -152,14 +181,15 @@ impl Workspace {
         Ok(Self {
             root: field("workspace_root")?,
             target: field("target_directory")?,
+            env: Vec::new(),
         })
     }
 }
 
 /// Runs the whole suite (unit and integration tests) for `version` once; returns its wall time in seconds, or an
 /// error if it did not pass (a failed run's time means nothing).
-pub fn time_suite(version: &Version) -> Result<f64> {
-    let suite = run_suite(&Workspace::locate()?, version, None, &[])?;
+pub async fn time_suite(version: &'static Version) -> Result<f64> {
+    let suite = run_suite(&Workspace::locate()?, version, None, Vec::new()).await?;
     if !suite.nextest_ok || suite.outcomes.is_empty() || suite.outcomes.iter().any(|o| !o.passed) {
         return Err(Error::other("the test suite did not pass, so its time means nothing"));
     }
@@ -269,30 +299,45 @@ fn upstream_image(version: &Version) -> Result<&str> {
     })
 }
 
-/// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`).
-fn run_suite(workspace: &Workspace, version: &Version, image: Option<&str>, nextest_args: &[String]) -> Result<Suite> {
-    let sh = xshell::Shell::new().map_err(|e| Error::other(e.to_string()))?;
-    sh.change_dir(&workspace.root);
-    let profile = profile();
-    let junit = format!("{}/nextest/{profile}/junit.xml", workspace.target);
-    sh.remove_path(&junit).ok();
-    let start = Instant::now();
-    // A failing suite is reported in the table and by the caller, not as an error here.
-    let nextest_ok = xshell::cmd!(
-        sh,
-        "cargo nextest run --workspace --profile {profile} {nextest_args...}"
-    )
-    .env(VERSION_ENV, &version.name)
-    .env(IMAGE_ENV, image.unwrap_or(""))
-    .run()
-    .is_ok();
-    let seconds = start.elapsed().as_secs_f64();
-    let xml = sh.read_file(&junit).unwrap_or_default();
-    Ok(Suite {
-        seconds,
-        outcomes: parse_junit(&xml),
-        nextest_ok,
+/// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`),
+/// on a blocking thread, so the runtime's tasks (the warm pool's keeper) go on meanwhile.
+async fn run_suite(
+    workspace: &Workspace,
+    version: &'static Version,
+    image: Option<&str>,
+    nextest_args: Vec<String>,
+) -> Result<Suite> {
+    let (root, target, env) = (workspace.root.clone(), workspace.target.clone(), workspace.env.clone());
+    let image = image.unwrap_or("").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let sh = xshell::Shell::new().map_err(|e| Error::other(e.to_string()))?;
+        sh.change_dir(&root);
+        for (key, value) in &env {
+            sh.set_var(key, value);
+        }
+        let profile = profile();
+        let junit = format!("{target}/nextest/{profile}/junit.xml");
+        sh.remove_path(&junit).ok();
+        let start = Instant::now();
+        // A failing suite is reported in the table and by the caller, not as an error here.
+        let nextest_ok = xshell::cmd!(
+            sh,
+            "cargo nextest run --workspace --profile {profile} {nextest_args...}"
+        )
+        .env(VERSION_ENV, &version.name)
+        .env(IMAGE_ENV, &image)
+        .run()
+        .is_ok();
+        let seconds = start.elapsed().as_secs_f64();
+        let xml = sh.read_file(&junit).unwrap_or_default();
+        Ok(Suite {
+            seconds,
+            outcomes: parse_junit(&xml),
+            nextest_ok,
+        })
     })
+    .await
+    .map_err(|e| Error::other(format!("the nextest run failed: {e}")))?
 }
 
 /// Reads the test cases of a JUnit report (nextest's): name, pass/fail and time.

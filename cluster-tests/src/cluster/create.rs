@@ -13,6 +13,7 @@ use crate::cluster::identity::{Identity, LABEL_CLUSTER, LABEL_MAKER, cluster_fil
 use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
 use crate::cluster::networking::{Attachment, start_pod};
 use crate::cluster::removal::{remove_interrupted_cluster, remove_orphans};
+use crate::cluster::warm;
 use crate::engine::docker::{Docker, Network};
 use crate::engine::owner;
 use crate::images::node_image::{ImageSource, NodeImage};
@@ -60,6 +61,13 @@ impl ClusterSpec {
     /// goes to `tracing` at info level.
     pub async fn start(self) -> Result<Cluster> {
         let docker = Docker::connect().await?;
+        // A warm cluster, if a keeper offers one this spec can use: ready in a fraction of a second.
+        if warm::servable(&self) {
+            let image = NodeImage::resolve(&docker, &self.image).await?;
+            if let Some(cluster) = warm::claim(&docker, &self, &image).await? {
+                return Ok(cluster);
+            }
+        }
         // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
         let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
         if let Err(e) = reaped {

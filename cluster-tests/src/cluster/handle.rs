@@ -13,6 +13,7 @@ use redis::cluster_async::ClusterConnection;
 use crate::cluster::identity::{self, Identity, LABEL_CLUSTER, cluster_filter};
 use crate::cluster::networking::{Attachment, find_attachment, node_addr};
 use crate::cluster::removal::{Removed, remove_cluster};
+use crate::cluster::warm;
 use crate::engine::docker::{Container, ContainerSpec, Docker};
 use crate::images::node_image::NodeImage;
 use crate::images::versions::Version;
@@ -56,6 +57,8 @@ pub struct Cluster {
     pool: node::Pool,
     /// The nodes' config and the harness's credentials, for a cluster that needs them.
     secrets: Option<Secrets>,
+    /// For a warm cluster claimed from a keeper: that keeper's process (see [`crate::cluster::warm`]).
+    warm_keeper: Option<String>,
 }
 
 impl Cluster {
@@ -75,6 +78,7 @@ impl Cluster {
             on_drop,
             pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
             secrets,
+            warm_keeper: None,
         }
     }
 
@@ -131,6 +135,18 @@ impl Cluster {
             .transpose()?;
         // A cluster found, not made, is someone else's to remove.
         Ok(Self::new(identity, docker, attachment, secrets, OnDrop::Keep))
+    }
+
+    /// Makes this handle, of a warm cluster just claimed, the claimer's: its drop does what `on_drop` says, and
+    /// `claimer` owns it from now on.
+    pub(crate) fn adopt_warm(&mut self, on_drop: OnDrop, claimer: String) {
+        self.on_drop = on_drop;
+        self.warm_keeper = self.identity.owner.replace(claimer);
+    }
+
+    /// Sets what dropping the handle does.
+    pub(crate) fn set_on_drop(&mut self, on_drop: OnDrop) {
+        self.on_drop = on_drop;
     }
 
     /// Makes a test's cluster: [`ClusterSpec::from_env`] then [`ClusterSpec::start`].
@@ -385,7 +401,10 @@ impl Cluster {
     /// what went; the handle is used up, so dropping it removes nothing more.
     pub async fn remove(mut self) -> Result<Removed> {
         self.on_drop = OnDrop::Keep;
-        remove_cluster(&self.docker, &self.identity.name, self.identity.owner.as_deref()).await
+        match self.warm_keeper {
+            Some(_) => warm::remove_warm(&self.docker, &self.identity.name).await,
+            None => remove_cluster(&self.docker, &self.identity.name, self.identity.owner.as_deref()).await,
+        }
     }
 
     /// How to remove this cluster by hand, for messages.
@@ -415,12 +434,20 @@ impl Drop for Cluster {
             return;
         }
         let owner = self.identity.owner.clone();
+        let warm = self.warm_keeper.is_some();
+        // A keeper that runs removes the cluster after the test, off its path; the test only says it is done.
+        let reaper = warm::reaper(self.warm_keeper.as_deref());
+        let image = self.identity.image.reference.clone();
         // A fresh runtime on its own thread: drop may run inside (or outside) the test's runtime.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let docker = Docker::connect().await?;
-                remove_cluster(&docker, &name, owner.as_deref()).await
+                match (reaper, warm) {
+                    (Some(reaper), _) => warm::release(&docker, &name, &image, &reaper).await,
+                    (None, true) => warm::remove_warm(&docker, &name).await.map(drop),
+                    (None, false) => remove_cluster(&docker, &name, owner.as_deref()).await.map(drop),
+                }
             })?;
             Ok::<_, Error>(())
         });

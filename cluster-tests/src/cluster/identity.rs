@@ -42,6 +42,29 @@ pub(crate) const LABEL_OWNER: &str = "cluster-tests.owner";
 /// join cut short removes only what it made itself, never what a concurrent one made.
 pub(crate) const LABEL_MAKER: &str = "cluster-tests.made-by";
 
+/// Label holding the pool a cluster belongs to ([`pool_key`]): clusters of one pool are interchangeable, so a warm
+/// one of the pool serves any test of that spec (see [`crate::cluster::warm`]).
+pub(crate) const LABEL_POOL: &str = "cluster-tests.pool";
+/// Label of a warm cluster's marker containers (created, never started): `offer`, `lease` or `release`.
+pub(crate) const LABEL_MARK: &str = "cluster-tests.mark";
+/// Label of a lease: the process that claimed the cluster (written as owner values are).
+pub(crate) const LABEL_LEASED_BY: &str = "cluster-tests.leased-by";
+/// Label of a release: the keeper process asked to remove the cluster.
+pub(crate) const LABEL_REAPER: &str = "cluster-tests.reaper";
+
+/// The pool of the clusters `spec` makes with `image`: the image and the shape (masters, replicas, node timeout,
+/// spare ports).
+pub(crate) fn pool_key(spec: &ClusterSpec, image: &NodeImage) -> String {
+    format!(
+        "{}|{}x{}|{}ms|{}spare",
+        image.reference,
+        spec.masters,
+        spec.replicas,
+        spec.effective_node_timeout().as_millis(),
+        spec.spare_ports
+    )
+}
+
 /// The label filter that selects everything of cluster `name`.
 pub(crate) fn cluster_filter(name: &str) -> String {
     format!("{LABEL_CLUSTER}={name}")
@@ -62,6 +85,8 @@ pub(crate) struct Identity {
     pub(crate) secrets_dir: Option<PathBuf>,
     /// Whether its nodes keep their writes on disk (see [`ClusterSpec::persist`]).
     pub(crate) persist: bool,
+    /// Its pool ([`pool_key`]).
+    pub(crate) pool: String,
 }
 
 impl Identity {
@@ -69,13 +94,14 @@ impl Identity {
     pub(crate) fn new(spec: &ClusterSpec, first_port: u16, image: NodeImage) -> Self {
         Self {
             name: spec.name.clone(),
-            image,
             node_timeout: spec.effective_node_timeout(),
             first_port,
             networking: spec.networking,
             owner: spec.owned().then(owner::this_process),
             secrets_dir: spec.secrets_dir(),
             persist: spec.persist,
+            pool: pool_key(spec, &image),
+            image,
         }
     }
 
@@ -112,6 +138,7 @@ impl Identity {
             owner: first.labels.get(LABEL_OWNER).cloned(),
             secrets_dir: first.labels.get(LABEL_SECRETS).map(PathBuf::from),
             persist: label(LABEL_PERSIST) == "true",
+            pool: label(LABEL_POOL),
         })
     }
 
@@ -133,6 +160,7 @@ impl Identity {
             (LABEL_NETWORKING.to_owned(), self.networking.name().to_owned()),
             (LABEL_MAKER.to_owned(), owner::this_process()),
             (LABEL_PERSIST.to_owned(), self.persist.to_string()),
+            (LABEL_POOL.to_owned(), self.pool.clone()),
         ]);
         if let Some(owner) = &self.owner {
             labels.insert(LABEL_OWNER.to_owned(), owner.clone());

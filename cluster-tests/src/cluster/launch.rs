@@ -145,15 +145,20 @@ const IN_FLIGHT: usize = 32;
 /// of `new`).
 pub(crate) async fn meet_all(pool: &node::Pool, new: &[(SocketAddr, String)], known: &[SocketAddr]) -> Result<()> {
     let all: Vec<SocketAddr> = known.iter().copied().chain(new.iter().map(|(addr, _)| *addr)).collect();
-    let meets = new.iter().enumerate().flat_map(|(j, (from, _))| {
+    // Owned pairs, so the future that sends them can move to another task.
+    let mut pairs: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+    for (j, (from, _)) in new.iter().enumerate() {
         let before = &all[..known.len() + j];
-        before[before.len().saturating_sub(MEET_FANOUT)..]
-            .iter()
-            .map(move |to| {
-                let mut meet = redis::cmd("CLUSTER");
-                meet.arg("MEET").arg(to.ip().to_string()).arg(to.port());
-                async move { pool.query::<()>(*from, &meet).await }
-            })
+        pairs.extend(
+            before[before.len().saturating_sub(MEET_FANOUT)..]
+                .iter()
+                .map(|to| (*from, *to)),
+        );
+    }
+    let meets = pairs.into_iter().map(|(from, to)| {
+        let mut meet = redis::cmd("CLUSTER");
+        meet.arg("MEET").arg(to.ip().to_string()).arg(to.port());
+        async move { pool.query::<()>(from, &meet).await }
     });
     let mut meets = stream::iter(meets).buffer_unordered(IN_FLIGHT);
     while let Some(met) = meets.next().await {

@@ -5,6 +5,8 @@ pub(crate) mod create;
 pub(crate) mod guards;
 pub(crate) mod handle;
 pub(crate) mod identity;
+pub(crate) mod keeper;
 pub(crate) mod launch;
 pub(crate) mod networking;
 pub(crate) mod removal;
+pub(crate) mod warm;

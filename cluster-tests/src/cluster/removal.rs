@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::cluster::identity::{LABEL_CLUSTER, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter};
+use crate::cluster::identity::{
+    LABEL_CLUSTER, LABEL_LEASED_BY, LABEL_MAKER, LABEL_OWNER, LABEL_PORT, LABEL_SECRETS, cluster_filter,
+};
+use crate::cluster::warm::Standing;
 use crate::engine::docker::Docker;
 use crate::engine::owner;
 use crate::security::credentials::remove_secrets;
@@ -284,6 +287,14 @@ pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
         .filter_map(|c| orphan(&c.labels))
         .collect();
     orphans.extend(networks.map_err(listing)?.iter().filter_map(|n| orphan(&n.labels)));
+    // A warm cluster whose keeper is gone is still its test's while that test runs.
+    let leased = Standing::of(
+        docker
+            .containers(&[LABEL_LEASED_BY.to_owned()])
+            .await
+            .map_err(listing)?,
+    );
+    orphans.retain(|(name, _)| !leased.get(name).is_some_and(Standing::in_use));
     let mut failed = Vec::new();
     for (name, owner) in orphans {
         let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];

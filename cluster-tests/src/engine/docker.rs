@@ -381,8 +381,9 @@ impl Docker {
         listed
     }
 
-    /// Creates (does not start) a container; returns its id.
-    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+    /// Creates (does not start) a container; returns its id. A name already taken gives
+    /// [`ErrorKind::NameTaken`]: Docker makes at most one container of a name, which makes creating one a claim.
+    pub(crate) async fn create(&self, spec: &ContainerSpec) -> Result<String> {
         let published = || spec.published.iter().map(|p| format!("{p}/tcp"));
         let bindings: HashMap<String, Option<Vec<PortBinding>>> = published()
             .map(|port| {
@@ -520,6 +521,27 @@ impl Docker {
             }
             _ => Ok(()),
         }
+    }
+
+    /// A stream that yields once for each container made with label `label` from now on (Docker's events): a
+    /// condition to wait on instead of polling. It ends if the engine closes it.
+    pub(crate) fn containers_created(
+        &self,
+        label: &str,
+    ) -> impl futures_util::Stream<Item = Result<()>> + Send + 'static + use<> {
+        use futures_util::StreamExt;
+        let filters = HashMap::from([
+            ("type", vec!["container".to_owned()]),
+            ("event", vec!["create".to_owned()]),
+            ("label", vec![label.to_owned()]),
+        ]);
+        let options = bollard::query_parameters::EventsOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        // Events arrive as they happen: no response timeout applies to the stream.
+        let api = self.api.clone().with_timeout(Duration::from_secs(u64::from(u32::MAX)));
+        api.events(Some(options))
+            .map(|event| event.map(drop).map_err(Error::from))
     }
 
     /// Freezes every process of a container (the freezer cgroup): it keeps its network, and answers nothing.

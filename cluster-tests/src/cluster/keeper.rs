@@ -1,0 +1,353 @@
+//! The keeper: a process that outlives the tests (`cargo xtask test`, `cargo xtask keeper`, or a program of the
+//! user's) and keeps warm clusters ready for them, then removes each cluster once its test is done with it.
+//!
+//! It acts on what Docker says: a marker made ([`containers_created`](crate::engine::docker::Docker) events) wakes
+//! it; process deaths make no event, so it also looks twice a second whether a lease's process is gone (a look at
+//! `/proc`, no call to Docker).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
+use crate::cluster::handle::Cluster;
+use crate::cluster::identity::{LABEL_MARK, LABEL_OWNER, LABEL_REAPER};
+use crate::cluster::removal::{remove_cluster, remove_orphans};
+use crate::cluster::warm::{self, KEEPER_ENV, Standing};
+use crate::engine::docker::Docker;
+use crate::engine::owner;
+use crate::images::node_image::NodeImage;
+use crate::spec::{ClusterSpec, OnDrop, unique_name};
+use crate::{Error, Result};
+
+/// How often the keeper looks whether the process of a lease is gone.
+const LIVENESS_PERIOD: Duration = Duration::from_millis(500);
+/// How often it removes the clusters of test processes that died without releasing them.
+const ORPHAN_PERIOD: Duration = Duration::from_secs(5);
+/// How long it waits after a failed make before trying that pool again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// What a keeper keeps: for each spec, `ready` clusters made and offered, at most `making` being made at once.
+///
+/// ```no_run
+/// # async fn demo() -> cluster_tests::Result<()> {
+/// use cluster_tests::{ClusterSpec, WarmPool};
+/// let keeper = WarmPool::new(vec![ClusterSpec::from_env()?]).start().await?;
+/// let (var, value) = keeper.env(); // give this to the test processes
+/// # let _ = (var, value);
+/// // ... run the tests ...
+/// keeper.stop().await?; // removes what is left
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct WarmPool {
+    /// The specs of the clusters to keep ready; each must be one the pool serves (a test's cluster with a generated
+    /// name, no credentials, TLS, persistence, fixed port or bridge network).
+    pub specs: Vec<ClusterSpec>,
+    /// Clusters kept ready per spec.
+    pub ready: usize,
+    /// Clusters made at once, over all specs: making one takes the engine's and the servers' time.
+    pub making: usize,
+}
+
+impl WarmPool {
+    /// Two ready clusters of each of `specs`, one made at a time.
+    pub fn new(specs: Vec<ClusterSpec>) -> Self {
+        Self {
+            specs,
+            ready: 2,
+            making: 1,
+        }
+    }
+
+    /// Sets how many clusters are kept ready per spec.
+    pub fn ready(mut self, ready: usize) -> Self {
+        self.ready = ready;
+        self
+    }
+
+    /// Sets how many clusters are made at once.
+    pub fn making(mut self, making: usize) -> Self {
+        self.making = making;
+        self
+    }
+
+    /// Starts keeping the pool, in the background of this process, until [`Keeper::stop`]. Refuses a spec the
+    /// pool cannot serve, saying why.
+    pub async fn start(self) -> Result<Keeper> {
+        if self.making == 0 {
+            return Err(Error::refused("a warm pool needs `making` of at least 1"));
+        }
+        let docker = Docker::connect().await?;
+        let mut pools = Vec::new();
+        for spec in self.specs {
+            spec.validate()?;
+            let image = NodeImage::resolve(&docker, &spec.image).await?;
+            let key = warm::key(&spec, &image).ok_or_else(|| {
+                Error::refused(format!(
+                    "the warm pool serves only tests' clusters with a generated name, no credentials, TLS, \
+                     persistence, fixed port or bridge network, while {} is not set; cluster `{}` is not one",
+                    crate::KEEP_ENV,
+                    spec.name
+                ))
+            })?;
+            pools.push(Pool {
+                key,
+                spec,
+                retry_at: None,
+            });
+        }
+        let keys = pools.iter().map(|p| p.key.clone()).collect();
+        let (stop, stopped) = oneshot::channel();
+        let keeping = Keeping {
+            docker,
+            me: owner::this_process(),
+            in_flight: vec![0; pools.len()],
+            pools,
+            ready: self.ready,
+            max_making: self.making,
+            making: JoinSet::new(),
+            removing: JoinSet::new(),
+            being_removed: BTreeSet::new(),
+            report: KeeperReport::default(),
+        };
+        Ok(Keeper {
+            docker: keeping.docker.clone(),
+            keys,
+            me: keeping.me.clone(),
+            stop: Some(stop),
+            task: Some(tokio::spawn(keeping.run(stopped))),
+        })
+    }
+}
+
+/// What a keeper did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeeperReport {
+    /// Clusters made and offered.
+    pub made: usize,
+    /// Clusters removed (released, or left by their test).
+    pub removed: usize,
+    /// What failed, as it went (a make or a removal), with the error.
+    pub failures: Vec<String>,
+}
+
+/// A running keeper (see [`WarmPool`]). Dropping it stops the keeping; [`Keeper::stop`] also removes what it made.
+#[derive(Debug)]
+pub struct Keeper {
+    docker: Docker,
+    /// The pool key of each spec.
+    keys: Vec<String>,
+    me: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<KeeperReport>>>,
+}
+
+impl Keeper {
+    /// The variable and value that tell a test process this keeper removes its clusters ([`KEEPER_ENV`]).
+    pub fn env(&self) -> (&'static str, String) {
+        (KEEPER_ENV, self.me.clone())
+    }
+
+    /// Waits until every spec has a cluster on offer (at most `timeout`): for a suite that should start warm.
+    pub async fn until_offered(&self, timeout: Duration) -> Result<()> {
+        crate::wait::until("a warm cluster on offer for every spec", timeout, || async {
+            let clusters = Standing::of(self.docker.containers(&[LABEL_MARK.to_owned()]).await?);
+            match self
+                .keys
+                .iter()
+                .find(|key| !clusters.values().any(|s| s.offered_in(key)))
+            {
+                Some(key) => crate::wait::not_yet!("none offered yet for {key}"),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// Stops making clusters, removes the ones still offered and every released one, and says what it did.
+    /// Clusters still leased by running processes are left to them.
+    pub async fn stop(mut self) -> Result<KeeperReport> {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        match self.task.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| Error::other(format!("the keeper failed: {e}")))?,
+            None => Ok(KeeperReport::default()),
+        }
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// One spec's pool.
+struct Pool {
+    key: String,
+    spec: ClusterSpec,
+    /// After a failed make: when to try again.
+    retry_at: Option<tokio::time::Instant>,
+}
+
+/// The keeper's state, owned by its task.
+struct Keeping {
+    docker: Docker,
+    me: String,
+    pools: Vec<Pool>,
+    ready: usize,
+    max_making: usize,
+    /// Makes under way, each yielding its pool's index and what came of it.
+    making: JoinSet<(usize, Result<String>)>,
+    /// Makes under way, per pool.
+    in_flight: Vec<usize>,
+    removing: JoinSet<(String, Result<()>)>,
+    being_removed: BTreeSet<String>,
+    report: KeeperReport,
+}
+
+impl Keeping {
+    async fn run(mut self, mut stopped: oneshot::Receiver<()>) -> Result<KeeperReport> {
+        let mut marks = self.docker.containers_created(LABEL_MARK).boxed();
+        let mut liveness = tokio::time::interval(LIVENESS_PERIOD);
+        let mut orphans = tokio::time::interval(ORPHAN_PERIOD);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                event = marks.next() => if event.is_none() {
+                    // The engine closed the stream: the liveness look still finds what was released.
+                    marks = futures_util::stream::pending().boxed();
+                },
+                Some(made) = self.making.join_next() => self.made(made),
+                Some(removed) = self.removing.join_next() => self.removed(removed),
+                _ = liveness.tick() => {}
+                _ = orphans.tick() => if let Err(e) = remove_orphans(&self.docker).await {
+                    tracing::warn!("keeper: {e}");
+                },
+            }
+            if let Err(e) = self.tend().await {
+                tracing::warn!("keeper: {e}");
+            }
+        }
+        self.finish().await
+    }
+
+    /// One look at the clusters: removes the finished ones, makes what the pools lack.
+    async fn tend(&mut self) -> Result<()> {
+        let clusters = Standing::of(self.docker.containers(&[LABEL_MARK.to_owned()]).await?);
+        for (name, standing) in &clusters {
+            if standing.finished() && self.reaps(standing) && self.being_removed.insert(name.clone()) {
+                let (docker, name) = (self.docker.clone(), name.clone());
+                self.removing.spawn(async move {
+                    let removed = warm::remove_warm(&docker, &name).await.map(drop);
+                    (name, removed)
+                });
+            }
+        }
+        let now = tokio::time::Instant::now();
+        for (i, pool) in self.pools.iter().enumerate() {
+            if pool.retry_at.is_some_and(|at| at > now) {
+                continue;
+            }
+            let offered = clusters.values().filter(|s| s.offered_in(&pool.key)).count();
+            let mut wanted = self.ready.saturating_sub(offered + self.in_flight[i]);
+            while wanted > 0 && self.making.len() < self.max_making {
+                wanted -= 1;
+                self.in_flight[i] += 1;
+                let (docker, spec) = (self.docker.clone(), pool.spec.clone().name(unique_name()));
+                self.making.spawn(async move { (i, make(&docker, spec).await) });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this keeper removes `standing`'s cluster: it made it, or a test released it to this keeper.
+    fn reaps(&self, standing: &Standing) -> bool {
+        standing
+            .marks
+            .values()
+            .any(|m| m.labels.get(LABEL_OWNER) == Some(&self.me) || m.labels.get(LABEL_REAPER) == Some(&self.me))
+    }
+
+    fn made(&mut self, made: std::result::Result<(usize, Result<String>), tokio::task::JoinError>) {
+        if let Ok((i, _)) = &made {
+            self.in_flight[*i] -= 1;
+        }
+        match made {
+            Ok((_, Ok(name))) => {
+                self.report.made += 1;
+                tracing::debug!("keeper: offered `{name}`");
+            }
+            Ok((i, Err(e))) => {
+                let failure = format!("making a warm cluster of {}: {e}", self.pools[i].key);
+                tracing::warn!("keeper: {failure}");
+                self.report.failures.push(failure);
+                self.pools[i].retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
+            }
+            Err(e) => self.report.failures.push(format!("a make failed: {e}")),
+        }
+    }
+
+    fn removed(&mut self, removed: std::result::Result<(String, Result<()>), tokio::task::JoinError>) {
+        match removed {
+            Ok((name, outcome)) => {
+                self.being_removed.remove(&name);
+                match outcome {
+                    Ok(()) => self.report.removed += 1,
+                    Err(e) => self.report.failures.push(format!("removing `{name}`: {e}")),
+                }
+            }
+            Err(e) => self.report.failures.push(format!("a removal failed: {e}")),
+        }
+    }
+
+    /// At stop: lets the makes and removals under way end, then removes every cluster of this keeper that no
+    /// running process holds.
+    async fn finish(mut self) -> Result<KeeperReport> {
+        while let Some(made) = self.making.join_next().await {
+            self.made(made);
+        }
+        while let Some(removed) = self.removing.join_next().await {
+            self.removed(removed);
+        }
+        let mine = [format!("{LABEL_OWNER}={}", self.me)];
+        let clusters = Standing::of(self.docker.containers(&mine).await?);
+        let released = Standing::of(self.docker.containers(&[format!("{LABEL_REAPER}={}", self.me)]).await?);
+        let names: BTreeSet<String> = clusters
+            .iter()
+            .chain(&released)
+            .filter(|(_, s)| !s.in_use())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            match warm::remove_warm(&self.docker, &name).await {
+                Ok(_) => self.report.removed += 1,
+                Err(e) => self.report.failures.push(format!("removing `{name}`: {e}")),
+            }
+        }
+        Ok(self.report)
+    }
+}
+
+/// Makes a warm cluster of `spec` and offers it; returns its name. What a failed make made is removed.
+async fn make(docker: &Docker, spec: ClusterSpec) -> Result<String> {
+    let (mut cluster, _) = Cluster::create(docker, spec).await?;
+    // The cluster is the pool's now, not this handle's.
+    cluster.set_on_drop(OnDrop::Keep);
+    let name = cluster.name().to_owned();
+    match warm::offer(docker, &cluster).await {
+        Ok(()) => Ok(name),
+        Err(e) => {
+            remove_cluster(docker, &name, None).await.ok();
+            Err(e)
+        }
+    }
+}

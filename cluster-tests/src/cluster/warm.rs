@@ -1,0 +1,292 @@
+//! Warm clusters: made ahead of time by a [`Keeper`](crate::Keeper), so that a test is handed a ready cluster in a
+//! fraction of a second, and removed after the test by the keeper, off the test's path.
+//!
+//! The state lives in Docker, as *marker* containers of the cluster (created, never started, labelled with the
+//! cluster like its nodes, so whatever removes the cluster removes them too):
+//! - `<name>-offer`: the keeper made the cluster, it was ready, and it is for the first test that claims it;
+//! - `<name>-lease`: a test process claimed it (its id is the lease's `LABEL_LEASED_BY`). Making the lease *is* the
+//!   claim: Docker makes at most one container of a name, so two processes never get the same cluster;
+//! - `<name>-release`: its test is done with it (or with a cluster of its own made cold); the keeper named in
+//!   `LABEL_REAPER` removes it.
+//!
+//! A cluster is handed out once, and is never cleaned up to be handed out again: a warm cluster is as fresh as a
+//! cold one (new processes, new node ids, empty, never met another cluster). Whatever removes a warm cluster takes
+//! its offer first, and a claimer looks for the offer again once its lease is made, so a used cluster is never
+//! claimed twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::cluster::handle::Cluster;
+use crate::cluster::identity::{
+    LABEL_CLUSTER, LABEL_HOLDER, LABEL_LEASED_BY, LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_PORT, LABEL_REAPER,
+    cluster_filter, pool_key,
+};
+use crate::cluster::removal::{Removed, remove_cluster};
+use crate::engine::docker::{Container, ContainerSpec, Docker};
+use crate::engine::owner;
+use crate::images::node_image::NodeImage;
+use crate::server::ready::Shape;
+use crate::spec::{ClusterSpec, Lifetime, Networking, is_generated_name, keep_switch};
+use crate::{Error, Result};
+
+/// The process of a keeper that removes test clusters for their tests, if one runs: test processes started by
+/// `cargo xtask test` have it. A test's cluster is then left to the keeper when the test drops it.
+pub const KEEPER_ENV: &str = "CLUSTER_TESTS_KEEPER";
+/// `off` makes every test start its cluster cold, even where a keeper offers warm ones.
+pub const WARM_ENV: &str = "CLUSTER_TESTS_WARM";
+
+/// How long a claimed cluster may take to show it is ready before it is given back and the next one tried: a
+/// warm cluster was ready when offered, so one check normally settles it.
+const CLAIM_READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A marker's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Mark {
+    Offer,
+    Lease,
+    Release,
+}
+
+impl Mark {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Offer => "offer",
+            Self::Lease => "lease",
+            Self::Release => "release",
+        }
+    }
+
+    fn of(container: &Container) -> Option<Self> {
+        match container.labels.get(LABEL_MARK)?.as_str() {
+            "offer" => Some(Self::Offer),
+            "lease" => Some(Self::Lease),
+            "release" => Some(Self::Release),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the pool serves clusters of `spec`: a test's cluster of any name, with no credentials, TLS,
+/// persistence, fixed port or bridge network, and no [`KEEP_ENV`](crate::KEEP_ENV) (a kept cluster is an ordinary
+/// cold one), unless [`WARM_ENV`] is `off`.
+pub(crate) fn servable(spec: &ClusterSpec) -> bool {
+    let plain = spec.password.is_none()
+        && spec.users.is_empty()
+        && !spec.default_user_off
+        && spec.tls.is_none()
+        && !spec.persist;
+    spec.lifetime == Lifetime::Test
+        && is_generated_name(&spec.name)
+        && spec.first_port.is_none()
+        && spec.networking == Networking::Pod
+        && plain
+        && matches!(keep_switch(), Ok(None))
+        && std::env::var(WARM_ENV).as_deref() != Ok("off")
+}
+
+/// The pool key of the clusters `spec` makes with `image`, if the pool serves it ([`servable`]): clusters of one
+/// key are interchangeable.
+pub(crate) fn key(spec: &ClusterSpec, image: &NodeImage) -> Option<String> {
+    servable(spec).then(|| pool_key(spec, image))
+}
+
+/// Where a cluster's containers stand, from one listing.
+#[derive(Debug, Default)]
+pub(crate) struct Standing {
+    /// Its markers, by kind.
+    pub(crate) marks: BTreeMap<Mark, Container>,
+    /// Its nodes and holder, running or not.
+    pub(crate) members: Vec<Container>,
+}
+
+impl Standing {
+    /// Every container of `containers`, by cluster.
+    pub(crate) fn of(containers: Vec<Container>) -> BTreeMap<String, Self> {
+        let mut clusters: BTreeMap<String, Self> = BTreeMap::new();
+        for c in containers {
+            let Some(name) = c.labels.get(LABEL_CLUSTER).cloned() else {
+                continue;
+            };
+            let standing = clusters.entry(name).or_default();
+            match Mark::of(&c) {
+                Some(mark) => {
+                    standing.marks.insert(mark, c);
+                }
+                None => standing.members.push(c),
+            }
+        }
+        clusters
+    }
+
+    /// Offered by a keeper that still runs, not claimed, and every node and the holder running.
+    fn claimable(&self, nodes: usize) -> bool {
+        self.marks
+            .get(&Mark::Offer)
+            .and_then(|offer| offer.labels.get(LABEL_OWNER))
+            .is_some_and(|keeper| !owner::is_gone(keeper))
+            && self.marks.len() == 1
+            && self.members.iter().all(|c| c.running)
+            && self
+                .members
+                .iter()
+                .filter(|c| c.labels.contains_key(LABEL_PORT))
+                .count()
+                == nodes
+            && self.members.iter().any(|c| c.labels.contains_key(LABEL_HOLDER))
+    }
+
+    /// Offered in pool `key` and not claimed.
+    pub(crate) fn offered_in(&self, key: &str) -> bool {
+        self.marks.len() == 1
+            && self
+                .marks
+                .get(&Mark::Offer)
+                .is_some_and(|o| o.labels.get(LABEL_POOL).map(String::as_str) == Some(key))
+    }
+
+    /// Done with: released, or leased by a process that is gone.
+    pub(crate) fn finished(&self) -> bool {
+        self.marks.contains_key(&Mark::Release)
+            || self
+                .marks
+                .get(&Mark::Lease)
+                .and_then(|lease| lease.labels.get(LABEL_LEASED_BY))
+                .is_some_and(|by| owner::is_gone(by))
+    }
+
+    /// Leased by a process that still runs.
+    pub(crate) fn in_use(&self) -> bool {
+        !self.marks.contains_key(&Mark::Release)
+            && self
+                .marks
+                .get(&Mark::Lease)
+                .and_then(|lease| lease.labels.get(LABEL_LEASED_BY))
+                .is_some_and(|by| !owner::is_gone(by))
+    }
+}
+
+/// The marker `mark` of the cluster whose member is `member`: its labels are the member's cluster labels
+/// (cluster, owner, pool) and the mark; `extra` adds more.
+fn marker(member: &Container, image: &str, mark: Mark, extra: &[(&str, String)]) -> ContainerSpec {
+    let copied = [LABEL_CLUSTER, LABEL_OWNER, LABEL_POOL];
+    let mut labels: std::collections::HashMap<String, String> = copied
+        .iter()
+        .filter_map(|k| Some((k.to_string(), member.labels.get(*k)?.clone())))
+        .collect();
+    labels.insert(LABEL_MARK.to_owned(), mark.name().to_owned());
+    labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    ContainerSpec {
+        name: format!(
+            "{}-{}",
+            member.labels.get(LABEL_CLUSTER).map_or("", String::as_str),
+            mark.name()
+        ),
+        image: image.to_owned(),
+        // Never started: it needs no network, and its entry point never runs.
+        network: "none".to_owned(),
+        labels,
+        ..ContainerSpec::default()
+    }
+}
+
+/// Offers the warm cluster `cluster` (made by this process, the keeper) to the tests.
+pub(crate) async fn offer(docker: &Docker, cluster: &Cluster) -> Result<()> {
+    let members = docker.containers(&[cluster_filter(cluster.name())]).await?;
+    let member = members
+        .iter()
+        .find(|c| c.labels.contains_key(LABEL_HOLDER))
+        .ok_or_else(|| Error::other(format!("warm cluster {} has no holder to offer", cluster.name())))?;
+    docker
+        .create(&marker(member, &cluster.image().reference, Mark::Offer, &[]))
+        .await
+        .map(drop)
+}
+
+/// Claims a warm cluster for `spec`, if the pool serves the spec and a keeper offers one that is ready: the
+/// cluster is then this process's, as if it had made it. `None`: start it cold.
+pub(crate) async fn claim(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Option<Cluster>> {
+    let Some(key) = key(spec, image) else {
+        return Ok(None);
+    };
+    let listed = docker.containers(&[format!("{LABEL_POOL}={key}")]).await?;
+    let mut offered: Vec<(String, Standing)> = Standing::of(listed)
+        .into_iter()
+        .filter(|(_, s)| s.claimable(spec.node_count()))
+        .collect();
+    // Claimers that start together try the offers in different orders, so most get their first pick.
+    offered.sort_by_cached_key(|(name, _)| {
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), name)
+    });
+    let me = owner::this_process();
+    for (name, standing) in offered {
+        let member = &standing.marks[&Mark::Offer];
+        let lease = marker(member, &image.reference, Mark::Lease, &[(LABEL_LEASED_BY, me.clone())]);
+        let lease_id = match docker.create(&lease).await {
+            Ok(id) => id,
+            Err(e) if e.kind() == crate::ErrorKind::NameTaken => continue,
+            Err(e) => return Err(e),
+        };
+        // The offer must still stand: one taken away means the cluster is being removed.
+        if docker.state(&member.id).await?.is_none() {
+            docker.remove_container(&lease_id).await.ok();
+            continue;
+        }
+        let mut cluster = Cluster::find(docker, &name).await?;
+        cluster.adopt_warm(spec.on_drop(), me.clone());
+        let shape = Shape::Exact {
+            masters: spec.masters,
+            replicas_per_master: spec.replicas,
+        };
+        match cluster.wait_ready(shape, CLAIM_READY_TIMEOUT).await {
+            Ok(()) => {
+                tracing::info!(
+                    "cluster `{name}`: claimed warm ({} masters x {} replicas, {})",
+                    spec.masters,
+                    spec.replicas,
+                    image.server
+                );
+                return Ok(Some(cluster));
+            }
+            // Given back: the handle's drop releases it to its keeper.
+            Err(e) => tracing::warn!("warm cluster `{name}` was not ready, trying another: {e}"),
+        }
+    }
+    Ok(None)
+}
+
+/// The keeper that would remove a test's cluster for it: the one that offered it (`warm_keeper`) or the one
+/// [`KEEPER_ENV`] names, while that process runs.
+pub(crate) fn reaper(warm_keeper: Option<&str>) -> Option<String> {
+    let named = std::env::var(KEEPER_ENV).ok().filter(|k| !k.is_empty());
+    warm_keeper.map(str::to_owned).or(named).filter(|k| !owner::is_gone(k))
+}
+
+/// Hands cluster `name` to `reaper` for removal, by its release marker.
+pub(crate) async fn release(docker: &Docker, name: &str, image: &str, reaper: &str) -> Result<()> {
+    let members = docker.containers(&[cluster_filter(name)]).await?;
+    let Some(member) = members.iter().find(|c| Mark::of(c).is_none()) else {
+        return Ok(()); // nothing left to remove
+    };
+    match docker
+        .create(&marker(
+            member,
+            image,
+            Mark::Release,
+            &[(LABEL_REAPER, reaper.to_owned())],
+        ))
+        .await
+    {
+        // Released already (a second handle of the cluster, or a claimer that gave it back).
+        Err(e) if e.kind() == crate::ErrorKind::NameTaken => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Removes a warm cluster, its offer first (see the [module](self) docs), and says what went.
+pub(crate) async fn remove_warm(docker: &Docker, name: &str) -> Result<Removed> {
+    docker
+        .remove_container(&format!("{name}-{}", Mark::Offer.name()))
+        .await?;
+    remove_cluster(docker, name, None).await
+}
