@@ -181,7 +181,7 @@ async fn warm_starts(version: &'static Version, runs: usize, samples: &mut Sampl
     let keeper = WarmPool::new(vec![spec()]).ready(1).start().await?;
     let mut sample = |name: &str, d: Duration| samples.entry(name.into()).or_default().push(d.as_secs_f64());
     for _ in 0..runs {
-        keeper.until_offered(Duration::from_secs(60)).await?;
+        keeper.until_offered(1, Duration::from_secs(60)).await?;
         let started = Instant::now();
         let cluster = spec().start().await?;
         sample("test start: warm, from the keeper (s)", started.elapsed());

@@ -154,6 +154,12 @@ impl Cluster {
         ClusterSpec::from_env()?.start().await
     }
 
+    /// Whether this cluster was handed out warm: made ahead by a keeper (see [`crate::WarmPool`]) rather than for
+    /// this handle.
+    pub fn warm(&self) -> bool {
+        self.warm_keeper.is_some()
+    }
+
     /// Cluster name.
     pub fn name(&self) -> &str {
         &self.identity.name

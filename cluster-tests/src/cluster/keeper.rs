@@ -6,6 +6,7 @@
 //! `/proc`, no call to Docker).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -113,6 +114,7 @@ impl WarmPool {
             being_removed: BTreeSet::new(),
             report: KeeperReport::default(),
         };
+        warm::KEEPERS_HERE.fetch_add(1, Ordering::SeqCst);
         Ok(Keeper {
             docker: keeping.docker.clone(),
             keys,
@@ -151,19 +153,21 @@ impl Keeper {
         (KEEPER_ENV, self.me.clone())
     }
 
-    /// Waits until every spec has a cluster on offer (at most `timeout`): for a suite that should start warm.
-    pub async fn until_offered(&self, timeout: Duration) -> Result<()> {
-        crate::wait::until("a warm cluster on offer for every spec", timeout, || async {
-            let clusters = Standing::of(self.docker.containers(&[LABEL_MARK.to_owned()]).await?);
-            match self
-                .keys
-                .iter()
-                .find(|key| !clusters.values().any(|s| s.offered_in(key)))
-            {
-                Some(key) => crate::wait::not_yet!("none offered yet for {key}"),
-                None => Ok(()),
-            }
-        })
+    /// Waits until every spec has `count` clusters on offer (at most `timeout`): for a suite that should start
+    /// warm. `count` above [`WarmPool::ready`] waits for offers of other keepers too.
+    pub async fn until_offered(&self, count: usize, timeout: Duration) -> Result<()> {
+        crate::wait::until(
+            &format!("{count} warm cluster(s) on offer for every spec"),
+            timeout,
+            || async {
+                let clusters = Standing::of(self.docker.containers(&[LABEL_MARK.to_owned()]).await?);
+                let offered = |key: &String| clusters.values().filter(|s| s.offered_in(key)).count();
+                match self.keys.iter().find(|key| offered(key) < count) {
+                    Some(key) => crate::wait::not_yet!("{} offered for {key}", offered(key)),
+                    None => Ok(()),
+                }
+            },
+        )
         .await
     }
 
@@ -171,6 +175,7 @@ impl Keeper {
     /// Clusters still leased by running processes are left to them.
     pub async fn stop(mut self) -> Result<KeeperReport> {
         if let Some(stop) = self.stop.take() {
+            warm::KEEPERS_HERE.fetch_sub(1, Ordering::SeqCst);
             stop.send(()).ok();
         }
         match self.task.take() {
@@ -184,6 +189,9 @@ impl Keeper {
 
 impl Drop for Keeper {
     fn drop(&mut self) {
+        if self.stop.take().is_some() {
+            warm::KEEPERS_HERE.fetch_sub(1, Ordering::SeqCst);
+        }
         if let Some(task) = &self.task {
             task.abort();
         }

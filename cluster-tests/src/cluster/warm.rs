@@ -15,6 +15,7 @@
 //! claimed twice.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::cluster::handle::Cluster;
@@ -124,7 +125,7 @@ impl Standing {
         self.marks
             .get(&Mark::Offer)
             .and_then(|offer| offer.labels.get(LABEL_OWNER))
-            .is_some_and(|keeper| !owner::is_gone(keeper))
+            .is_some_and(|keeper| keeper_runs(keeper))
             && self.marks.len() == 1
             && self.members.iter().all(|c| c.running)
             && self
@@ -255,11 +256,22 @@ pub(crate) async fn claim(docker: &Docker, spec: &ClusterSpec, image: &NodeImage
     Ok(None)
 }
 
+/// Keepers running in this process (a stopped keeper's process may run on, removing nothing more).
+pub(crate) static KEEPERS_HERE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the keeper of process `keeper` is running.
+fn keeper_runs(keeper: &str) -> bool {
+    match keeper == owner::this_process() {
+        true => KEEPERS_HERE.load(Ordering::SeqCst) > 0,
+        false => !owner::is_gone(keeper),
+    }
+}
+
 /// The keeper that would remove a test's cluster for it: the one that offered it (`warm_keeper`) or the one
-/// [`KEEPER_ENV`] names, while that process runs.
+/// [`KEEPER_ENV`] names, while it runs.
 pub(crate) fn reaper(warm_keeper: Option<&str>) -> Option<String> {
     let named = std::env::var(KEEPER_ENV).ok().filter(|k| !k.is_empty());
-    warm_keeper.map(str::to_owned).or(named).filter(|k| !owner::is_gone(k))
+    warm_keeper.map(str::to_owned).or(named).filter(|k| keeper_runs(k))
 }
 
 /// Hands cluster `name` to `reaper` for removal, by its release marker.

@@ -1,0 +1,162 @@
+//! Warm clusters: a keeper makes them ahead, a test claims one, and the keeper removes it after the test. A warm
+//! cluster is as fresh as a cold one, no two tests get the same one, and a test killed holding one leaves nothing.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster_tests::server::{data, node};
+use cluster_tests::{ClusterSpec, ErrorKind, Result, WarmPool};
+
+use crate::common::docker;
+
+/// How long the keeper may take to make a cluster and offer it, on a loaded machine.
+const OFFER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the keeper may take to remove a cluster its test is done with (it looks twice a second).
+const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Containers labelled with cluster `name`, in any state.
+fn containers_of(name: &str) -> usize {
+    docker(&["ps", "-aq", "--filter", &format!("label=cluster-tests.cluster={name}")])
+        .lines()
+        .count()
+}
+
+/// Waits until nothing of cluster `name` is left, or fails saying how many containers still are.
+async fn until_removed(name: &str) {
+    let start = Instant::now();
+    while containers_of(name) > 0 {
+        assert!(
+            start.elapsed() < REMOVAL_TIMEOUT,
+            "cluster {name} still has {} containers after {REMOVAL_TIMEOUT:?}",
+            containers_of(name)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_clusters_are_fresh_and_distinct_and_removed_after_their_tests() -> Result<()> {
+    let spec = || ClusterSpec::from_env();
+    let keeper = WarmPool::new(vec![spec()?]).ready(2).making(2).start().await?;
+    keeper.until_offered(2, OFFER_TIMEOUT).await?;
+    let (a, b) = tokio::join!(spec()?.start(), spec()?.start());
+    let (a, b) = (a?, b?);
+    assert!(a.warm() && b.warm(), "both were handed out warm");
+    assert_ne!(a.name(), b.name(), "two claims got the same cluster");
+
+    let mut ids = BTreeSet::new();
+    let mut nodes_checked = 0;
+    for cluster in [&a, &b] {
+        for view in cluster.views().await? {
+            // Empty, and it knows only its own six nodes: no memory of another cluster.
+            let keys: i64 = node::command(view.addr, &["DBSIZE"]).await?;
+            assert_eq!(keys, 0, "{} of {} holds keys", view.addr, cluster.name());
+            let known = view.nodes.nodes.len();
+            assert_eq!(known, 6, "{} knows {known} nodes", view.addr);
+            ids.insert(view.nodes.myself().expect("itself").id.clone());
+            nodes_checked += 1;
+        }
+        let keys = data::keys(cluster.name(), 500);
+        let mut client = cluster.client().await?;
+        data::write(&mut client, &keys).await?;
+        data::verify_keys(&mut client, &keys).await?;
+    }
+    assert_eq!(nodes_checked, 12);
+    assert_eq!(ids.len(), 12, "every node of both clusters has its own id");
+
+    // The test is done with `a`: the keeper removes it while this process still runs.
+    let name = a.name().to_owned();
+    drop(a);
+    until_removed(&name).await;
+
+    // A stopped keeper leaves `b` to the test that holds it; dropping it then removes it at once.
+    keeper.stop().await?;
+    let name = b.name().to_owned();
+    assert!(
+        containers_of(&name) > 0,
+        "the keeper removed a cluster a test still held"
+    );
+    drop(b);
+    assert_eq!(
+        containers_of(&name),
+        0,
+        "dropping a claimed cluster with no keeper removes it"
+    );
+    Ok(())
+}
+
+/// Run only by [`a_test_killed_while_holding_a_warm_cluster_leaves_nothing`], as a child process: claims a warm
+/// cluster, says which, and waits to be killed.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a child process of another test"]
+async fn claimant_child() -> Result<()> {
+    if std::env::var("CLUSTER_TESTS_CLAIMANT").is_err() {
+        return Ok(());
+    }
+    let cluster = ClusterSpec::from_env()?.start().await?;
+    println!("claimed {} warm={}", cluster.name(), cluster.warm());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_killed_while_holding_a_warm_cluster_leaves_nothing() -> Result<()> {
+    let keeper = WarmPool::new(vec![ClusterSpec::from_env()?]).ready(1).start().await?;
+    keeper.until_offered(1, OFFER_TIMEOUT).await?;
+    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["warm::claimant_child", "--exact", "--include-ignored", "--nocapture"])
+        .env("CLUSTER_TESTS_CLAIMANT", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the test binary runs");
+    let stdout = child.stdout.take().expect("piped");
+    let claimed = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(std::io::Result::ok)
+            .find_map(|line| line.strip_prefix("claimed ").map(str::to_owned))
+    });
+    let claimed = tokio::time::timeout(OFFER_TIMEOUT, claimed)
+        .await
+        .expect("the child claims a cluster in time")
+        .expect("the reader ends")
+        .expect("the child says what it claimed");
+    let (name, warm) = claimed.split_once(" warm=").expect("name and warm");
+    assert_eq!(warm, "true", "the child got a warm cluster");
+    assert!(containers_of(name) > 0);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("the child ends");
+    until_removed(name).await;
+    keeper.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_refuses_what_it_cannot_serve_and_such_specs_start_cold() -> Result<()> {
+    let err = WarmPool::new(vec![ClusterSpec::from_env()?.tls()])
+        .start()
+        .await
+        .expect_err("a TLS spec is not the pool's");
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
+    assert!(err.to_string().contains("TLS"), "{err}");
+    let err = WarmPool::new(vec![ClusterSpec::from_env()?])
+        .making(0)
+        .start()
+        .await
+        .expect_err("nothing could be made");
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
+
+    // With a keeper offering the default spec, a named cluster starts cold: the name is the test's.
+    let keeper = WarmPool::new(vec![ClusterSpec::from_env()?]).ready(1).start().await?;
+    keeper.until_offered(1, OFFER_TIMEOUT).await?;
+    let named = ClusterSpec::from_env()?.name(format!("warmnamed{}", std::process::id()));
+    let cluster = named.start().await?;
+    assert!(!cluster.warm());
+    assert_eq!(cluster.name(), format!("warmnamed{}", std::process::id()));
+    drop(cluster);
+    keeper.stop().await?;
+    Ok(())
+}
