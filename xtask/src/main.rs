@@ -9,6 +9,7 @@ mod failover;
 mod faults;
 mod images;
 mod inspect;
+mod keeper;
 mod matrix;
 mod membership;
 mod playground;
@@ -95,6 +96,9 @@ enum Command {
     Leftovers,
     /// Run the test suite once per server version and print a version x scenario table.
     Test(matrix::Args),
+    /// Keep warm clusters ready for tests run meanwhile (they claim one in a fraction of a second) and remove each
+    /// after its test, until interrupted.
+    Keeper(keeper::Args),
     /// Measure create, failover, join, image and suite times, and memory.
     Bench(bench::Args),
 }
@@ -143,6 +147,7 @@ fn main() -> ExitCode {
             | Command::Check(_)
             | Command::Stop(_)
             | Command::Bench(_)
+            | Command::Keeper(_)
     );
     if !changes_state {
         // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
@@ -182,6 +187,7 @@ fn main() -> ExitCode {
             Command::Check(args) => check::run(name, args).await,
             Command::Stop(args) => stop::stop(name, args).await,
             Command::Test(args) => matrix::run(args).await,
+            Command::Keeper(args) => keeper::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Leftovers => stop::leftovers().await,
         }

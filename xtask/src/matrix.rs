@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::playground::Interrupts;
 use cluster_tests::playground::{Docker, ensure_built};
 use cluster_tests::{ClusterSpec, Error, IMAGE_ENV, ImageSource, NodeImage, Result, VERSION_ENV, Version, WarmPool};
 
@@ -35,6 +36,8 @@ pub struct Outcome {
 
 /// Clusters of the default spec kept ready per version while the suites run.
 const WARM_READY: usize = 2;
+/// Clusters the keeper makes at once: enough to keep up with tests claiming them.
+const WARM_MAKING: usize = 3;
 
 /// Runs the suite for each version (on its upstream image with `upstream`), prints the table, and fails if any cell
 /// failed.
@@ -65,7 +68,11 @@ pub async fn run(args: Args) -> Result<()> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let keeper = WarmPool::new(specs).ready(WARM_READY).start().await?;
+    let keeper = WarmPool::new(specs)
+        .ready(WARM_READY)
+        .making(WARM_MAKING)
+        .start()
+        .await?;
     workspace.env.push(keeper.env());
     let (user_filters, other_args) = split_filtersets(nextest_args);
     // With filters of the user's (filtersets, or name filters: words not starting with `-`, which may also be an
@@ -80,27 +87,37 @@ pub async fn run(args: Args) -> Result<()> {
         args.extend(other_args.iter().cloned());
         args
     };
-    println!("=== unit tests (the same for every version)");
-    let unit_run = run_suite(
-        &workspace,
-        Version::default_version(),
-        None,
-        with("kind(lib) | kind(bin)"),
-    )
-    .await?;
-    let mut results: Vec<(&Version, Suite)> = Vec::new();
-    for version in versions {
-        let image = if upstream { Some(upstream_image(version)?) } else { None };
-        println!(
-            "=== {} ({}{})",
-            version.name,
-            version.server,
-            image.map(|i| format!(", image {i}")).unwrap_or_default()
-        );
-        let suite = run_suite(&workspace, version, image, with("kind(test)")).await?;
-        results.push((version, suite));
-    }
+    let mut interrupts = Interrupts::catch()?;
+    let suites = async {
+        println!("=== unit tests (the same for every version)");
+        let unit_run = run_suite(
+            &workspace,
+            Version::default_version(),
+            None,
+            with("kind(lib) | kind(bin)"),
+        )
+        .await?;
+        let mut results: Vec<(&Version, Suite)> = Vec::new();
+        for version in versions {
+            let image = if upstream { Some(upstream_image(version)?) } else { None };
+            println!(
+                "=== {} ({}{})",
+                version.name,
+                version.server,
+                image.map(|i| format!(", image {i}")).unwrap_or_default()
+            );
+            let suite = run_suite(&workspace, version, image, with("kind(test)")).await?;
+            results.push((version, suite));
+        }
+        Ok::<_, Error>((unit_run, results))
+    };
+    // On a signal the keeper still removes what it made (the tests' own processes get the terminal's signal too).
+    let ran = tokio::select! {
+        ran = suites => ran,
+        signal = interrupts.next() => Err(Error::other(format!("{signal}: the test run was interrupted"))),
+    };
     let kept = keeper.stop().await?;
+    let (unit_run, results) = ran?;
     println!(
         "warm clusters: {} made ahead, {} removed after their tests{}",
         kept.made,

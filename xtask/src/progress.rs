@@ -16,6 +16,13 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        // The warm pool's keeper makes clusters in the background: its steps are not the command's.
+        let in_keeper = ctx
+            .event_scope()
+            .is_some_and(|mut scope| scope.any(|span| span.name() == "keeper"));
+        if in_keeper && *event.metadata().level() > Level::WARN {
+            return Ok(());
+        }
         write!(writer, "  ")?;
         if *event.metadata().level() <= Level::WARN {
             write!(writer, "warning: ")?;

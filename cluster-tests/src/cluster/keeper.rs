@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::cluster::handle::Cluster;
 use crate::cluster::identity::{LABEL_MARK, LABEL_OWNER, LABEL_REAPER};
@@ -271,7 +272,9 @@ impl Keeping {
                 wanted -= 1;
                 self.in_flight[i] += 1;
                 let (docker, spec) = (self.docker.clone(), pool.spec.clone().name(unique_name()));
-                self.making.spawn(async move { (i, make(&docker, spec).await) });
+                // Its progress goes in the span `keeper`, which a reader of the tests' output may leave out.
+                let making = async move { (i, make(&docker, spec).await) };
+                self.making.spawn(making.instrument(tracing::info_span!("keeper")));
             }
         }
         Ok(())
