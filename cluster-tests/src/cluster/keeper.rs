@@ -35,13 +35,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 ///
 /// ```no_run
 /// # async fn demo() -> cluster_tests::Result<()> {
+/// use std::time::Duration;
 /// use cluster_tests::{ClusterSpec, WarmPool};
-/// let keeper = WarmPool::new(vec![ClusterSpec::from_env()?]).start().await?;
-/// let (var, value) = keeper.env(); // give this to the test processes
-/// # let _ = (var, value);
-/// // ... run the tests ...
-/// keeper.stop().await?; // removes what is left
-/// # Ok(()) }
+/// // In the process that runs the suite (or a `cargo xtask keeper` beside `cargo nextest run`):
+/// let keeper = WarmPool::new(vec![ClusterSpec::from_env()?]).ready(2).making(2).start().await?;
+/// keeper.until_offered(1, Duration::from_secs(60)).await?;
+/// // ... the tests run: ClusterSpec::start() claims a warm cluster ...
+/// let report = keeper.stop().await?; // removes what is left: offers nobody claimed, released clusters
+/// # let _ = report; Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct WarmPool {
