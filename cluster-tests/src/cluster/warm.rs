@@ -146,6 +146,11 @@ impl Standing {
                 .is_some_and(|o| o.labels.get(LABEL_POOL).map(String::as_str) == Some(key))
     }
 
+    /// Offered, not claimed, and a node or the holder no longer running.
+    fn broken_offer(&self) -> bool {
+        self.marks.len() == 1 && self.marks.contains_key(&Mark::Offer) && self.members.iter().any(|c| !c.running)
+    }
+
     /// Done with: released, or leased by a process that is gone.
     pub(crate) fn finished(&self) -> bool {
         self.marks.contains_key(&Mark::Release)
@@ -211,10 +216,16 @@ pub(crate) async fn claim(docker: &Docker, spec: &ClusterSpec, image: &NodeImage
         return Ok(None);
     };
     let listed = docker.containers(&[format!("{LABEL_POOL}={key}")]).await?;
-    let mut offered: Vec<(String, Standing)> = Standing::of(listed)
+    let (mut offered, others): (Vec<(String, Standing)>, Vec<_>) = Standing::of(listed)
         .into_iter()
-        .filter(|(_, s)| s.claimable(spec.node_count()))
-        .collect();
+        .partition(|(_, s)| s.claimable(spec.node_count()));
+    // An offer whose node stopped can never be claimed: its keeper removes it and makes another.
+    for (name, standing) in others.iter().filter(|(_, s)| s.broken_offer()) {
+        let keeper = standing.marks[&Mark::Offer].labels.get(LABEL_OWNER);
+        if let Some(keeper) = keeper.filter(|k| keeper_runs(k)) {
+            release(docker, name, &image.reference, keeper).await?;
+        }
+    }
     // Claimers that start together try the offers in different orders, so most get their first pick.
     offered.sort_by_cached_key(|(name, _)| {
         std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), name)
@@ -301,4 +312,113 @@ pub(crate) async fn remove_warm(docker: &Docker, name: &str) -> Result<Removed> 
         .remove_container(&format!("{name}-{}", Mark::Offer.name()))
         .await?;
     remove_cluster(docker, name, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A container of cluster `c` with these labels (and running or not).
+    fn container(c: &str, running: bool, labels: &[(&str, &str)]) -> Container {
+        let mut all: HashMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        all.insert(LABEL_CLUSTER.to_owned(), c.to_owned());
+        Container {
+            id: format!("{c}-{}", all.len()),
+            name: c.to_owned(),
+            image: "img".to_owned(),
+            ip: None,
+            network_id: None,
+            running,
+            state: if running { "running" } else { "exited" }.to_owned(),
+            labels: all,
+        }
+    }
+
+    /// A warm cluster `c` of 6 nodes and a holder, offered by this process's keeper, with `more` containers.
+    fn warm(c: &str, more: Vec<Container>) -> Standing {
+        let me = owner::this_process();
+        let mut all = vec![container(c, true, &[(LABEL_HOLDER, "yes")])];
+        all.extend((0..6).map(|p| container(c, true, &[(LABEL_PORT, &p.to_string())])));
+        all.push(container(
+            c,
+            false,
+            &[(LABEL_MARK, "offer"), (LABEL_OWNER, &me), (LABEL_POOL, "k")],
+        ));
+        all.extend(more);
+        Standing::of(all).remove(c).expect("one cluster")
+    }
+
+    #[test]
+    fn an_offer_is_claimable_once_and_finished_when_released_or_its_claimer_is_gone() {
+        // The only test that counts a keeper in this process.
+        let running = KeeperHere::start();
+        let offered = warm("a", vec![]);
+        assert!(offered.claimable(6) && offered.offered_in("k") && !offered.finished() && !offered.in_use());
+        assert!(!offered.claimable(8), "another shape");
+        assert!(!offered.offered_in("other"));
+
+        let me = owner::this_process();
+        let leased = warm(
+            "b",
+            vec![container("b", false, &[(LABEL_MARK, "lease"), (LABEL_LEASED_BY, &me)])],
+        );
+        assert!(!leased.claimable(6) && !leased.offered_in("k"), "claimed once only");
+        assert!(leased.in_use() && !leased.finished(), "its claimer runs");
+
+        let gone = format!("{}/1", me.rsplit_once('/').expect("owner value").0);
+        let orphan = warm(
+            "c",
+            vec![container(
+                "c",
+                false,
+                &[(LABEL_MARK, "lease"), (LABEL_LEASED_BY, &gone)],
+            )],
+        );
+        assert!(orphan.finished() && !orphan.in_use(), "its claimer is gone");
+
+        let released = warm("d", vec![container("d", false, &[(LABEL_MARK, "release")])]);
+        assert!(released.finished() && !released.claimable(6));
+
+        let mut broken = warm("e", vec![]);
+        broken.members[1].running = false;
+        assert!(!broken.claimable(6) && broken.broken_offer());
+        assert!(!offered.broken_offer());
+
+        drop(running);
+        assert!(!offered.claimable(6), "the offer of a keeper that stopped");
+    }
+
+    #[test]
+    fn generated_names_are_told_from_chosen_ones() {
+        let generated = crate::spec::unique_name();
+        assert!(is_generated_name(&generated), "{generated}");
+        for chosen in [
+            "playground",
+            "ct",
+            "ctxx",
+            "ct1234567x1",
+            "ct1234567gx1",
+            "ct12345678x",
+            "ct12345678y1",
+        ] {
+            assert!(!is_generated_name(chosen), "{chosen}");
+        }
+    }
+
+    /// Counts as a keeper running in this process while it lives.
+    struct KeeperHere;
+
+    impl KeeperHere {
+        fn start() -> Self {
+            KEEPERS_HERE.fetch_add(1, Ordering::SeqCst);
+            Self
+        }
+    }
+
+    impl Drop for KeeperHere {
+        fn drop(&mut self) {
+            KEEPERS_HERE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
