@@ -7,4 +7,5 @@ pub(crate) mod handle;
 pub(crate) mod identity;
 pub(crate) mod launch;
 pub(crate) mod networking;
+pub(crate) mod probe;
 pub(crate) mod removal;
