@@ -36,6 +36,7 @@ pub(crate) async fn accepted_settings(
     if settings.is_empty() {
         return Ok(settings);
     }
+    let start = std::time::Instant::now();
     let refused = |words: String| {
         Error::refused(format!(
             "the server refused the settings of cluster `{}` before anything started; its own words:\n{}",
@@ -52,6 +53,14 @@ pub(crate) async fn accepted_settings(
         }
         outcome => outcome.map(|()| settings).map_err(refused),
     }
+    .inspect(|settings| {
+        tracing::info!(
+            "settings: {} accepted by {} ({:.2} s to ask it)",
+            settings.len(),
+            image.server,
+            start.elapsed().as_secs_f64()
+        );
+    })
 }
 
 /// Whether a server's words say it does not know a directive (every version: "Bad directive or wrong number of
