@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use cluster_tests::playground::{self as harness, Docker, remove_interrupted_cluster};
 use cluster_tests::{
-    AclUser, ClientAuth, ClusterSpec, Error, ImageSource, Networking, PlainPorts, Result, Version,
-    generate_password, parse_acl_file,
+    AclUser, ClientAuth, ClusterSpec, Error, ImageSource, Networking, PlainPorts, Result, Version, generate_password,
+    parse_acl_file,
 };
 
 use crate::images::install_build_tools;
@@ -115,7 +115,9 @@ impl Args {
         let mut server_config = Vec::new();
         for setting in &config {
             let (name, value) = setting.split_once('=').ok_or_else(|| {
-                Error::refused(format!("--config takes NAME=VALUE, e.g. maxmemory=100mb (got `{setting}`)"))
+                Error::refused(format!(
+                    "--config takes NAME=VALUE, e.g. maxmemory=100mb (got `{setting}`)"
+                ))
             })?;
             server_config.push((name.to_owned(), value.to_owned()));
         }
@@ -160,7 +162,9 @@ impl Args {
         if let Some(file) = config_file {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| Error::other(format!("reading {}: {e}", file.display())))?;
-            spec = spec.server_config_fragment(&text).map_err(|e| e.context(file.display()))?;
+            spec = spec
+                .server_config_fragment(&text)
+                .map_err(|e| e.context(file.display()))?;
         }
         Ok(spec)
     }
@@ -170,7 +174,9 @@ impl Args {
 pub async fn run(name: &str, args: Args) -> Result<()> {
     let tls_dir = args.tls_dir.clone();
     if tls_dir.is_some() && !(args.tls || args.tls_client_auth.is_some()) {
-        return Err(Error::refused("--tls-dir needs --tls (there are no certificates without it)"));
+        return Err(Error::refused(
+            "--tls-dir needs --tls (there are no certificates without it)",
+        ));
     }
     let spec = args.spec(name)?;
     if spec.image.version().is_some() {

@@ -133,7 +133,9 @@ impl Identity {
             persist: label(LABEL_PERSIST) == "true",
             settings: settings::parse_fragment(&label(LABEL_SETTINGS))?,
             plain_first_port: match first.labels.get(LABEL_PLAIN_PORT) {
-                Some(_) => Some(u16::try_from(parsed(LABEL_PLAIN_PORT)?).map_err(|_| Error::refused("plain port out of range"))?),
+                Some(_) => Some(
+                    u16::try_from(parsed(LABEL_PLAIN_PORT)?).map_err(|_| Error::refused("plain port out of range"))?,
+                ),
                 None => None,
             },
         })

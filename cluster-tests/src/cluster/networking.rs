@@ -147,13 +147,12 @@ pub(crate) async fn start_pod(docker: &Docker, identity: &mut Identity, spec: &C
 /// The error of a port of `range` that cluster `name` needs but something holds: the cluster of ours that
 /// publishes it, with its range, or another program or container.
 async fn port_in_use(docker: &Docker, port: u16, name: &str, range: &RangeInclusive<u16>) -> Error {
-    let holders = docker
-        .containers(&[LABEL_HOLDER.to_owned()])
-        .await
-        .unwrap_or_default();
+    let holders = docker.containers(&[LABEL_HOLDER.to_owned()]).await.unwrap_or_default();
     let ours = holders.iter().find_map(|holder| {
         let other = holder.labels.get(LABEL_CLUSTER)?;
-        let published = published_of(&holder.labels).into_iter().chain(plain_published_of(&holder.labels));
+        let published = published_of(&holder.labels)
+            .into_iter()
+            .chain(plain_published_of(&holder.labels));
         published
             .into_iter()
             .find(|r| r.contains(&port))
@@ -189,7 +188,10 @@ async fn start_holder(
 ) -> Result<Attachment> {
     let mut labels = identity.holder_labels(*range.start(), *range.end());
     if let Some(plain) = &plain {
-        labels.insert(LABEL_PLAIN_PUBLISHED.to_owned(), format!("{}-{}", plain.start(), plain.end()));
+        labels.insert(
+            LABEL_PLAIN_PUBLISHED.to_owned(),
+            format!("{}-{}", plain.start(), plain.end()),
+        );
     }
     let mut holder = ContainerSpec {
         name: format!("{}-pod", identity.name),

@@ -106,4 +106,3 @@ async fn probe(
     docker.remove_container(&started.id).await?;
     outcome
 }
-

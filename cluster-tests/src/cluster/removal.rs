@@ -256,11 +256,17 @@ pub async fn census(docker: &Docker) -> Result<Census> {
         match (owner, maker) {
             (Some(o), _) if !owner::is_gone(&o) => census.owned.push((
                 name,
-                format!("its owner, process {}, is alive (or runs where this process cannot see it)", pid(&o)),
+                format!(
+                    "its owner, process {}, is alive (or runs where this process cannot see it)",
+                    pid(&o)
+                ),
             )),
             (None, Some(m)) => census.owned.push((
                 name,
-                format!("process {} is making or changing it (or runs where this process cannot see it)", pid(&m)),
+                format!(
+                    "process {} is making or changing it (or runs where this process cannot see it)",
+                    pid(&m)
+                ),
             )),
             (None, None) if node_running => census.kept.push(name),
             (owner, _) => census.abandoned.push(Abandoned { name, owner }),

@@ -199,7 +199,10 @@ mod tests {
     #[test]
     fn the_plain_port_is_off_with_tls() {
         assert_eq!(port_args(7001, true, None), ["--port", "0", "--tls-port", "7001"]);
-        assert_eq!(port_args(7001, true, Some(17001)), ["--port", "17001", "--tls-port", "7001"]);
+        assert_eq!(
+            port_args(7001, true, Some(17001)),
+            ["--port", "17001", "--tls-port", "7001"]
+        );
         assert_eq!(port_args(7001, false, None), ["--port", "7001"]);
         let config = server_config(ClientAuth::None);
         assert!(

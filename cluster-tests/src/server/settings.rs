@@ -10,8 +10,14 @@ use crate::{Result, bail};
 /// Names the harness sets or relies on, with why a setting of them is refused; a name ending in `*` covers every
 /// name it begins.
 const REFUSED: &[(&str, &str)] = &[
-    ("port", "the harness gives every node its port (`ClusterSpec::first_port`)"),
-    ("tls-port", "the harness gives every node its port (`ClusterSpec::first_port`)"),
+    (
+        "port",
+        "the harness gives every node its port (`ClusterSpec::first_port`)",
+    ),
+    (
+        "tls-port",
+        "the harness gives every node its port (`ClusterSpec::first_port`)",
+    ),
     (
         "bind*",
         "the nodes must accept the port proxy's connections, which come from the pod's bridge address",
@@ -25,7 +31,10 @@ const REFUSED: &[(&str, &str)] = &[
         "cluster-config-file",
         "the harness keeps each node's cluster state in nodes.conf in its data directory",
     ),
-    ("cluster-port", "the cluster bus is on port + 10000, which the harness relies on"),
+    (
+        "cluster-port",
+        "the cluster bus is on port + 10000, which the harness relies on",
+    ),
     ("cluster-node-timeout", "set it with `ClusterSpec::node_timeout`"),
     (
         "cluster-announce-*",
@@ -39,23 +48,62 @@ const REFUSED: &[(&str, &str)] = &[
         "tls-cert-file",
         "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA",
     ),
-    ("tls-key-file*", "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA"),
-    ("tls-client-*", "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA"),
-    ("tls-ca-cert-*", "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA"),
-    ("tls-dh-params-file", "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA"),
-    ("tls-cluster", "TLS is `ClusterSpec::tls`: the bus and replication are TLS with it"),
-    ("tls-replication", "TLS is `ClusterSpec::tls`: the bus and replication are TLS with it"),
+    (
+        "tls-key-file*",
+        "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA",
+    ),
+    (
+        "tls-client-*",
+        "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA",
+    ),
+    (
+        "tls-ca-cert-*",
+        "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA",
+    ),
+    (
+        "tls-dh-params-file",
+        "TLS is `ClusterSpec::tls`, with certificates of the cluster's own CA",
+    ),
+    (
+        "tls-cluster",
+        "TLS is `ClusterSpec::tls`: the bus and replication are TLS with it",
+    ),
+    (
+        "tls-replication",
+        "TLS is `ClusterSpec::tls`: the bus and replication are TLS with it",
+    ),
     ("tls-auth-clients", "set it with `ClusterSpec::tls_client_auth`"),
-    ("dir", "each node keeps nodes.conf and its data in the directory the image gives it"),
+    (
+        "dir",
+        "each node keeps nodes.conf and its data in the directory the image gives it",
+    ),
     ("appendonly", "set it with `ClusterSpec::persist`"),
-    ("requirepass", "set it with `ClusterSpec::password` (the harness must log in too)"),
-    ("masterauth", "set it with `ClusterSpec::password` (the harness must log in too)"),
-    ("masteruser", "set users with `ClusterSpec::user` (the harness must log in too)"),
-    ("user", "set users with `ClusterSpec::user` (the harness must log in too)"),
-    ("aclfile", "set users with `ClusterSpec::user` (the harness must log in too)"),
+    (
+        "requirepass",
+        "set it with `ClusterSpec::password` (the harness must log in too)",
+    ),
+    (
+        "masterauth",
+        "set it with `ClusterSpec::password` (the harness must log in too)",
+    ),
+    (
+        "masteruser",
+        "set users with `ClusterSpec::user` (the harness must log in too)",
+    ),
+    (
+        "user",
+        "set users with `ClusterSpec::user` (the harness must log in too)",
+    ),
+    (
+        "aclfile",
+        "set users with `ClusterSpec::user` (the harness must log in too)",
+    ),
     ("replicaof", "the harness makes replicas with CLUSTER REPLICATE"),
     ("slaveof", "the harness makes replicas with CLUSTER REPLICATE"),
-    ("daemonize", "the server must stay in the foreground: its container ends with it"),
+    (
+        "daemonize",
+        "the server must stay in the foreground: its container ends with it",
+    ),
     (
         "logfile",
         "the server's words must reach the container's output, where the harness reads why a node stopped",
@@ -112,7 +160,11 @@ pub fn parse_fragment(text: &str) -> Result<Vec<(String, String)>> {
         }
         let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         if value.trim().is_empty() {
-            bail!(Refused, "line {} is `{name}` with no value; a directive is `name value`", n + 1);
+            bail!(
+                Refused,
+                "line {} is `{name}` with no value; a directive is `name value`",
+                n + 1
+            );
         }
         settings.push((name.to_owned(), value.trim().to_owned()));
     }
@@ -158,7 +210,14 @@ mod tests {
             let e = validate(&one(name, "x")).unwrap_err().to_string();
             assert!(e.contains(name) && e.contains(says), "{name}: {e}");
         }
-        for fine in ["maxmemory", "maxmemory-policy", "enable-debug-command", "tls-protocols", "save", "io-threads"] {
+        for fine in [
+            "maxmemory",
+            "maxmemory-policy",
+            "enable-debug-command",
+            "tls-protocols",
+            "save",
+            "io-threads",
+        ] {
             assert!(validate(&one(fine, "1")).is_ok(), "{fine}");
         }
         assert!(validate(&one("maxmemory", "1\nport 1")).is_err());

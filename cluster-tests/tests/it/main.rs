@@ -21,4 +21,5 @@ mod names;
 mod read_write;
 mod reshard;
 mod scaling;
+mod suites;
 mod tls;
