@@ -33,8 +33,8 @@ pub const FIRST_PORT: u16 = 7001;
 /// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
 pub const DEFAULT_SPARE_PORTS: usize = 3;
 /// Environment variable that keeps test clusters up for debugging: `always`, or `on-failure` (a test that
-/// panics keeps its cluster). A kept cluster has no owner, so later runs leave it alone;
-/// [`playground::remove_abandoned`](crate::playground::remove_abandoned) removes it.
+/// panics keeps its cluster). A kept cluster has no owner, so later runs (and `cargo xtask stop --all`) leave it
+/// alone; [`playground::remove_cluster`](crate::playground::remove_cluster) removes it by name.
 pub const KEEP_ENV: &str = "CLUSTER_TESTS_KEEP";
 
 /// How long a cluster lives.
@@ -88,9 +88,10 @@ pub struct ClusterSpec {
     pub users: Vec<AclUser>,
     /// Turns the `default` user off: every client must name a user.
     pub default_user_off: bool,
-    /// TLS only, on client connections, replication and the bus, with certificates of the cluster's own CA (see
-    /// [`Cluster::access`] and [`Cluster::tls_files`]); `Some(ClientAuth::Required)` for mutual TLS. Needs
-    /// [`Networking::Pod`], whose addresses (127.0.0.1) the node certificate names.
+    /// TLS on client connections, replication and the bus, with certificates of the cluster's own CA (see
+    /// [`Cluster::access`] and [`Cluster::tls_files`]); `Some(ClientAuth::Required)` for mutual TLS. TLS only
+    /// unless [`plain_ports`](Self::plain_ports) adds plain-text ones. Needs [`Networking::Pod`], whose addresses
+    /// (127.0.0.1) the node certificate names.
     pub tls: Option<ClientAuth>,
     /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
     /// comes back with them; without it a restarted node comes back empty (its `nodes.conf` is kept either way).

@@ -192,13 +192,21 @@ impl Drop for Making {
 async fn undo_create(docker: &Docker, spec: &ClusterSpec, error: Error) -> Error {
     match remove_interrupted_cluster(docker, &spec.name).await {
         Ok(_) => error,
-        Err(e) => error
-            .context(format!(
-                "cluster `{}` could not be made, and what was made could not all be removed ({e}; \
-                 `playground::remove_abandoned` tries again)",
-                spec.name
-            ))
-            .with_remedy(Remedy::RemoveAbandoned),
+        Err(e) => {
+            // A test's remains are an orphan once its process ends; a kept cluster's are removed by name, as
+            // nothing tells its remains from a cluster in use.
+            let (how, remedy) = match spec.owned() {
+                true => ("`playground::remove_abandoned`", Remedy::RemoveAbandoned),
+                false => ("`playground::remove_cluster`", Remedy::RemoveCluster),
+            };
+            error
+                .context(format!(
+                    "cluster `{}` could not be made, and what was made could not all be removed ({e}; {how} tries \
+                     again)",
+                    spec.name
+                ))
+                .with_remedy(remedy)
+        }
     }
 }
 
