@@ -58,5 +58,5 @@ pub use security::tls::ClientAuth;
 pub use server::ready::Shape;
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
-    MAX_NODES, NODE_TIMEOUT_PER_NODE, Networking,
+    MAX_NODES, NODE_TIMEOUT_PER_NODE, Networking, PlainPorts,
 };

@@ -12,6 +12,7 @@ use crate::images::node_image::ImageSource;
 use crate::images::versions::Version;
 use crate::security::credentials::{AclUser, Credentials, Secrets, secrets_dir};
 use crate::security::tls::ClientAuth;
+use crate::server::settings;
 use crate::{Error, Result, bail};
 
 /// Default cluster node timeout of clusters up to 20 nodes. Failover takes about this plus 1.3 s (failure
@@ -33,8 +34,8 @@ pub const FIRST_PORT: u16 = 7001;
 /// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
 pub const DEFAULT_SPARE_PORTS: usize = 3;
 /// Environment variable that keeps test clusters up for debugging: `always`, or `on-failure` (a test that
-/// panics keeps its cluster). A kept cluster has no owner, so later runs leave it alone;
-/// [`playground::remove_abandoned`](crate::playground::remove_abandoned) removes it.
+/// panics keeps its cluster). A kept cluster has no owner, so later runs (and `cargo xtask stop --all`) leave it
+/// alone; [`playground::remove_cluster`](crate::playground::remove_cluster) removes it by name.
 pub const KEEP_ENV: &str = "CLUSTER_TESTS_KEEP";
 
 /// How long a cluster lives.
@@ -89,13 +90,34 @@ pub struct ClusterSpec {
     pub users: Vec<AclUser>,
     /// Turns the `default` user off: every client must name a user.
     pub default_user_off: bool,
-    /// TLS only, on client connections, replication and the bus, with certificates of the cluster's own CA (see
-    /// [`Cluster::access`](crate::Cluster::access) and [`Cluster::tls_files`](crate::Cluster::tls_files)); `Some(ClientAuth::Required)` for mutual TLS. Needs
-    /// [`Networking::Pod`], whose addresses (127.0.0.1) the node certificate names.
+    /// TLS on client connections, replication and the bus, with certificates of the cluster's own CA (see
+    /// [`Cluster::access`](crate::Cluster::access) and [`Cluster::tls_files`](crate::Cluster::tls_files)); `Some(ClientAuth::Required)` for mutual TLS. TLS only
+    /// unless [`plain_ports`](Self::plain_ports) adds plain-text ones. Needs [`Networking::Pod`], whose addresses
+    /// (127.0.0.1) the node certificate names.
     pub tls: Option<ClientAuth>,
     /// Whether nodes keep their writes on disk (AOF, `appendfsync everysec`), so a killed and restarted node
     /// comes back with them; without it a restarted node comes back empty (its `nodes.conf` is kept either way).
     pub persist: bool,
+    /// Server settings every node runs with, joined ones too, as `(name, value)` directives of redis.conf (see
+    /// [`ClusterSpec::server_config`]); the server checks them before anything starts.
+    pub server_config: Vec<(String, String)>,
+    /// Lets every client use DEBUG, host clients included (`enable-debug-command yes` where the server has the
+    /// setting; servers without it, Redis 6.0, allow DEBUG anyway).
+    pub debug_command: bool,
+    /// With [`tls`](Self::tls), a plain-text port for every node too, beside its TLS port.
+    pub plain_ports: PlainPorts,
+}
+
+/// Plain-text ports beside TLS ones: every node then listens on both (see [`ClusterSpec::plain_ports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlainPorts {
+    /// TLS only.
+    #[default]
+    Off,
+    /// Plain-text ports right after the TLS ones (and their spares): a free range twice as long is found.
+    Beside,
+    /// Plain-text ports from this one on, in the order of the nodes' TLS ports (the spares' too).
+    At(u16),
 }
 
 impl std::fmt::Debug for ClusterSpec {
@@ -116,6 +138,9 @@ impl std::fmt::Debug for ClusterSpec {
             .field("default_user_off", &self.default_user_off)
             .field("tls", &self.tls)
             .field("persist", &self.persist)
+            .field("server_config", &self.server_config)
+            .field("debug_command", &self.debug_command)
+            .field("plain_ports", &self.plain_ports)
             .finish()
     }
 }
@@ -137,6 +162,9 @@ impl Default for ClusterSpec {
             default_user_off: false,
             tls: None,
             persist: false,
+            server_config: Vec::new(),
+            debug_command: false,
+            plain_ports: PlainPorts::Off,
         }
     }
 }
@@ -243,6 +271,49 @@ impl ClusterSpec {
         self
     }
 
+    /// Mutual TLS where clients may present a certificate: one the CA did not sign is refused, none is accepted
+    /// (`tls-auth-clients optional`).
+    pub fn tls_client_auth_optional(mut self) -> Self {
+        self.tls = Some(ClientAuth::Optional);
+        self
+    }
+
+    /// With TLS, a plain-text port for every node too (see [`PlainPorts`]).
+    pub fn plain_ports(mut self, plain_ports: PlainPorts) -> Self {
+        self.plain_ports = plain_ports;
+        self
+    }
+
+    /// Adds a server setting every node runs with, joined ones too: a redis.conf directive, e.g.
+    /// `server_config("maxmemory-policy", "allkeys-lru")`. The server checks it before anything starts (its own
+    /// words if it refuses); settings the harness relies on (ports, cluster mode and its file, announced
+    /// addresses, bind, TLS files, dir, credentials, ...) are refused with the reason.
+    pub fn server_config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.server_config.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds the settings of a redis.conf fragment (one `name value` directive a line, `#` comments), as
+    /// [`server_config`](Self::server_config) does each.
+    pub fn server_config_fragment(mut self, text: &str) -> Result<Self> {
+        self.server_config.extend(settings::parse_fragment(text)?);
+        Ok(self)
+    }
+
+    /// Lets every client use DEBUG (see [`ClusterSpec::debug_command`]).
+    pub fn debug_command(mut self) -> Self {
+        self.debug_command = true;
+        self
+    }
+
+    /// How many ports the pod publishes for plain-text clients (none without [`PlainPorts`]).
+    pub(crate) fn plain_published(&self) -> usize {
+        match self.plain_ports {
+            PlainPorts::Off => 0,
+            PlainPorts::Beside | PlainPorts::At(_) => self.published_count(),
+        }
+    }
+
     /// What the nodes are told about credentials.
     fn credentials(&self) -> Credentials {
         Credentials {
@@ -305,7 +376,22 @@ impl ClusterSpec {
                 Networking::Bridge => self.node_count(),
             };
             check_ports(u32::from(first), u32::from(first) + count as u32 - 1)?;
+            let plain = match self.plain_ports {
+                PlainPorts::Off => None,
+                PlainPorts::Beside => Some(first + count as u16),
+                PlainPorts::At(plain) => Some(plain),
+            };
+            if let Some(plain) = plain {
+                check_plain_ports(first, count, plain)?;
+            }
         }
+        if self.plain_ports != PlainPorts::Off && (self.tls.is_none() || self.networking != Networking::Pod) {
+            bail!(
+                Refused,
+                "plain-text ports beside TLS ones need TLS (`ClusterSpec::tls`) and the pod networking (the default)"
+            );
+        }
+        settings::validate(&self.server_config)?;
         let node_timeout = self.effective_node_timeout();
         if node_timeout < Duration::from_millis(100) {
             bail!(Refused, "a node timeout under 100 ms would fail healthy nodes");
@@ -431,6 +517,24 @@ pub(crate) fn check_ports(first: u32, last: u32) -> Result<()> {
         bail!(
             Refused,
             "{ports} must lie in 1024..55535 (the cluster bus uses port + 10000); pick others"
+        );
+    }
+    Ok(())
+}
+
+/// Refuses plain-text ports from `plain` on, for `count` nodes whose TLS ports begin at `first`, that leave
+/// 1024..=65535 or meet the TLS ports or their bus ports (port + 10000): all of them listen in the pod.
+fn check_plain_ports(first: u16, count: usize, plain: u16) -> Result<()> {
+    let (plain, count, first) = (u32::from(plain), count as u32, u32::from(first));
+    let meets = |start: u32| plain < start + count && start < plain + count;
+    if plain < 1024 || plain + count - 1 > 65535 || meets(first) || meets(first + 10000) {
+        bail!(
+            Refused,
+            "plain-text ports {plain}..{} must lie in 1024..65535 and clear of the TLS ports {first}..{} and their bus              ports {}..{}; pick others",
+            plain + count - 1,
+            first + count - 1,
+            first + 10000,
+            first + 10000 + count - 1
         );
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cluster_tests::playground::{self as harness, Docker, remove_interrupted_cluster};
 use cluster_tests::{
-    AclUser, ClientAuth, ClusterSpec, Error, ImageSource, Networking, Result, Version, generate_password,
+    AclUser, ClientAuth, ClusterSpec, Error, ImageSource, Networking, PlainPorts, Result, Version, generate_password,
     parse_acl_file,
 };
 
@@ -57,9 +57,31 @@ pub struct Args {
     /// own CA; the CA and a client certificate are written under target/cluster-tests/<cluster>/, their paths printed.
     #[arg(long)]
     tls: bool,
-    /// Mutual TLS: `--tls`, and clients must present a certificate of the cluster's CA.
+    /// Mutual TLS: `--tls`, and clients must present a certificate of the cluster's CA (`required`, the default),
+    /// or may present one or none (`optional`).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "required",
+          value_parser = ["required", "optional"])]
+    tls_client_auth: Option<String>,
+    /// With `--tls`, every node also listens for plain-text clients, on ports from P on (in the order of its TLS
+    /// ports, which `--port-base` sets). Redis 7.0+ and Valkey hand each client the ports of its own kind.
+    #[arg(long, value_name = "P")]
+    plain_port_base: Option<u16>,
+    /// With `--tls`, copy the CA, the server certificate and key and the client certificate and key into DIR as
+    /// ca.crt, redis.crt, redis.key, client.crt and client.key, for a client suite's fixture path.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<std::path::PathBuf>,
+    /// A server setting on every node, joined ones too, as in redis.conf (e.g. `maxmemory-policy=allkeys-lru`,
+    /// `save=900 1`); repeatable. Checked by the server before anything starts; settings the harness relies on
+    /// (ports, cluster mode, announced addresses, bind, TLS files, dir, credentials, ...) are refused with why.
+    #[arg(long = "config", value_name = "NAME=VALUE")]
+    config: Vec<String>,
+    /// A redis.conf fragment of settings for every node (one `name value` directive a line), as `--config`.
+    #[arg(long, value_name = "FILE")]
+    config_file: Option<std::path::PathBuf>,
+    /// Let every client use DEBUG, host clients too (`enable-debug-command yes`; Redis 6.0 has no such setting
+    /// and allows DEBUG anyway).
     #[arg(long)]
-    tls_client_auth: bool,
+    enable_debug_command: bool,
     /// Keep writes on disk (AOF, fsync every second), so a killed and restarted node has them.
     #[arg(long)]
     persist: bool,
@@ -83,8 +105,22 @@ impl Args {
             no_default_user,
             tls,
             tls_client_auth,
+            plain_port_base,
+            tls_dir: _,
+            config,
+            config_file,
+            enable_debug_command,
             persist,
         } = self;
+        let mut server_config = Vec::new();
+        for setting in &config {
+            let (name, value) = setting.split_once('=').ok_or_else(|| {
+                Error::refused(format!(
+                    "--config takes NAME=VALUE, e.g. maxmemory=100mb (got `{setting}`)"
+                ))
+            })?;
+            server_config.push((name.to_owned(), value.to_owned()));
+        }
         let mut users = users.iter().map(|u| AclUser::parse(u)).collect::<Result<Vec<_>>>()?;
         if let Some(file) = acl {
             let text =
@@ -97,15 +133,19 @@ impl Args {
             // The one time it is shown; later commands read it from the cluster's file.
             println!("password: {}", password.as_deref().unwrap_or_default());
         }
-        Ok(ClusterSpec {
+        let mut spec = ClusterSpec {
             password,
             users,
             default_user_off: no_default_user,
-            tls: match (tls, tls_client_auth) {
-                (_, true) => Some(ClientAuth::Required),
-                (true, false) => Some(ClientAuth::None),
-                (false, false) => None,
+            tls: match (tls, tls_client_auth.as_deref()) {
+                (_, Some("optional")) => Some(ClientAuth::Optional),
+                (_, Some(_)) => Some(ClientAuth::Required),
+                (true, None) => Some(ClientAuth::None),
+                (false, None) => None,
             },
+            plain_ports: plain_port_base.map_or(PlainPorts::Off, PlainPorts::At),
+            server_config,
+            debug_command: enable_debug_command,
             masters,
             replicas,
             node_timeout: node_timeout.map(Duration::from_millis),
@@ -118,12 +158,26 @@ impl Args {
                 None => ImageSource::Recipe(Version::named(&version)?),
             })
             .name(name)
-        })
+        };
+        if let Some(file) = config_file {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| Error::other(format!("reading {}: {e}", file.display())))?;
+            spec = spec
+                .server_config_fragment(&text)
+                .map_err(|e| e.context(file.display()))?;
+        }
+        Ok(spec)
     }
 }
 
 /// `create`: makes the cluster `name`, or refuses if one runs. SIGINT, SIGTERM or SIGHUP removes what was made.
 pub async fn run(name: &str, args: Args) -> Result<()> {
+    let tls_dir = args.tls_dir.clone();
+    if tls_dir.is_some() && !(args.tls || args.tls_client_auth.is_some()) {
+        return Err(Error::refused(
+            "--tls-dir needs --tls (there are no certificates without it)",
+        ));
+    }
     let spec = args.spec(name)?;
     if spec.image.version().is_some() {
         install_build_tools()?;
@@ -157,8 +211,36 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
             f.key.display()
         )
     });
+    let plain = cluster.plain_port(cluster.first_port());
     if let Some(args) = &tls {
-        out!("TLS only; a host client needs the cluster's CA and client certificate: {args}");
+        match plain {
+            Some(plain) => out!(
+                "TLS on the ports above, plain text on {plain} and up (node {} is also at {plain}); a TLS client \
+                 needs the cluster's CA and client certificate: {args}",
+                cluster.first_port()
+            ),
+            None => out!("TLS only; a host client needs the cluster's CA and client certificate: {args}"),
+        }
+    }
+    if !cluster.server_settings().is_empty() {
+        let settings: Vec<String> = cluster
+            .server_settings()
+            .iter()
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        out!("server settings on every node: {}", settings.join(", "));
+    }
+    if let Some(dir) = &tls_dir {
+        let written = cluster.copy_tls_files(dir)?;
+        out!(
+            "TLS files in {}: {}",
+            dir.display(),
+            written
+                .iter()
+                .filter_map(|p| p.file_name()?.to_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let next = [
         command(&name, "connect"),

@@ -49,7 +49,7 @@ enum Command {
     /// earlier recipes.
     Images(images::ImagesArgs),
     /// Create the cluster (3 masters + 3 replicas by default) and wait until it is ready.
-    Create(create::Args),
+    Create(Box<create::Args>),
     /// Print CLUSTER INFO of a live node.
     Info(inspect::Args),
     /// Print CLUSTER NODES of a live node.
@@ -166,7 +166,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Build(args) => images::build(args).await,
             Command::Images(args) => images::images(args).await,
-            Command::Create(args) => create::run(name, args).await,
+            Command::Create(args) => create::run(name, *args).await,
             Command::Info(args) => inspect::run(name, "INFO", args).await,
             Command::Nodes(args) => inspect::run(name, "NODES", args).await,
             Command::Connect(args) => connect::run(name, args).await,

@@ -8,14 +8,15 @@ use crate::playground::out;
 /// Options of `cargo xtask stop`.
 #[derive(clap::Args)]
 pub struct StopArgs {
-    /// Remove every cluster this project made that no live process owns: the playground and those of killed tests
-    /// or benches (clusters of running tests are kept, and named).
+    /// Remove every cluster nobody can still be using: those of killed tests or benches, and clusters left
+    /// half-made or with no node running. Clusters made on purpose with `create` (and kept test clusters) that
+    /// have a node running are kept and named; `stop --cluster NAME` removes one.
     #[arg(long)]
     all: bool,
 }
 
-/// `stop`: removes the playground's containers and network (does nothing, successfully, if there are none), and
-/// mentions abandoned clusters; with `all`, removes every cluster whose owner is gone or that has none.
+/// `stop`: removes the cluster `name` (does nothing, successfully, if there is none), and mentions clusters
+/// nobody can still be using; with `all`, removes those (see [`StopArgs::all`]).
 pub async fn stop(name: &str, args: StopArgs) -> Result<()> {
     let docker = Docker::connect().await?;
     let census = census(&docker).await?;
@@ -33,7 +34,10 @@ pub async fn stop(name: &str, args: StopArgs) -> Result<()> {
             }
         }
         if census.abandoned.is_empty() {
-            out!("no abandoned cluster; nothing to stop");
+            out!("no cluster that nobody can be using; nothing to stop");
+        }
+        for name in &census.kept {
+            out!("kept `{name}`: made on purpose and running; `cargo xtask stop --cluster {name}` removes it");
         }
         for (name, why) in &census.owned {
             out!("kept `{name}`: {why}");
@@ -55,7 +59,8 @@ pub async fn stop(name: &str, args: StopArgs) -> Result<()> {
         .collect();
     if !others.is_empty() {
         out!(
-            "left {} other abandoned cluster(s) whose maker is gone: {}; `cargo xtask stop --all` removes them",
+            "{} other cluster(s) nobody can still be using (left by tests that are gone, or half-made): {}; \
+             `cargo xtask stop --all` removes them, and only them",
             others.len(),
             others.join(", ")
         );

@@ -159,3 +159,57 @@ fn sigterm_during_create_removes_what_was_made() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(left_of(&name), "", "and nothing lands afterwards");
 }
+
+/// A cluster made on purpose with `create` is someone's: `stop` of another cluster neither calls it abandoned
+/// nor suggests removing it, and the census `stop --all` acts on keeps it (`stop --all` itself is not run here:
+/// it would remove other runs' leftovers on a shared engine).
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_keeps_a_cluster_made_on_purpose_and_stop_all_would_too() {
+    let name = format!("ctkept{}", std::process::id());
+    let _stop = Stop(name.clone());
+    let version = std::env::var(cluster_tests::VERSION_ENV).unwrap_or_else(|_| "redis-7.0".into());
+    // Bridge networking publishes no host port, so this cluster cannot collide with the tests' port ranges.
+    let made = xtask(&[
+        "--cluster",
+        &name,
+        "create",
+        "--networking",
+        "bridge",
+        "--version",
+        &version,
+    ]);
+    assert!(made.status.success(), "{made:?}");
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let other = xtask(&["--cluster", &format!("{name}x"), "stop"]);
+    let said = text(&other);
+    assert!(other.status.success(), "{other:?}");
+    assert!(!said.contains(&name), "{said}");
+
+    use cluster_tests::playground::{Docker, census};
+    let census = census(&Docker::connect().await.unwrap()).await.unwrap();
+    assert!(census.kept.contains(&name), "{census:?}");
+    assert!(census.abandoned.iter().all(|c| c.name != name), "{census:?}");
+    assert!(!left_of(&name).is_empty());
+}
+
+/// Server settings the harness relies on are refused by `create` with the reason, before anything is made.
+#[test]
+fn create_refuses_a_setting_the_harness_relies_on_and_tls_files_without_tls() {
+    let name = format!("ctrefused{}", std::process::id());
+    let refused = xtask(&["--cluster", &name, "create", "--config", "cluster-enabled=no"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("`cluster-enabled` is refused"), "{err}");
+    let refused = xtask(&["--cluster", &name, "create", "--config", "maxmemory"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("NAME=VALUE"),
+        "{refused:?}"
+    );
+    let refused = xtask(&["--cluster", &name, "create", "--tls-dir", "/tmp/x"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--tls-dir needs --tls"),
+        "{refused:?}"
+    );
+    assert_eq!(left_of(&name), "");
+}

@@ -12,12 +12,13 @@ use crate::cluster::handle::{Cluster, Nudge, advance_idle_masters};
 use crate::cluster::identity::{Identity, LABEL_CLUSTER, LABEL_MAKER, cluster_filter};
 use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
 use crate::cluster::networking::{Attachment, start_pod};
+use crate::cluster::probe;
 use crate::cluster::removal::{remove_interrupted_cluster, remove_orphans};
 use crate::cluster::warm;
 use crate::engine::docker::{Docker, Network};
 use crate::engine::owner;
 use crate::images::node_image::{ImageSource, NodeImage};
-use crate::security::credentials::Access;
+use crate::security::credentials::{Access, Secrets};
 use crate::server::ready::Shape;
 use crate::server::topology::{SLOTS, SlotRange, format_ranges};
 use crate::spec::{ClusterSpec, FIRST_PORT, Networking};
@@ -80,7 +81,7 @@ impl ClusterSpec {
 /// Makes the cluster's pod (its first port then settled in `identity`) or bridge network.
 async fn attach_cluster(docker: &Docker, identity: &mut Identity, spec: &ClusterSpec) -> Result<Attachment> {
     match spec.networking {
-        Networking::Pod => start_pod(docker, identity, spec.first_port, spec.published_count() as u16).await,
+        Networking::Pod => start_pod(docker, identity, spec).await,
         Networking::Bridge => Ok(Attachment::Bridge {
             network: make_network(docker, identity).await?,
         }),
@@ -199,13 +200,21 @@ impl Drop for Making {
 async fn undo_create(docker: &Docker, spec: &ClusterSpec, error: Error) -> Error {
     match remove_interrupted_cluster(docker, &spec.name).await {
         Ok(_) => error,
-        Err(e) => error
-            .context(format!(
-                "cluster `{}` could not be made, and what was made could not all be removed ({e}; \
-                 `playground::remove_abandoned` tries again)",
-                spec.name
-            ))
-            .with_remedy(Remedy::RemoveAbandoned),
+        Err(e) => {
+            // A test's remains are an orphan once its process ends; a kept cluster's are removed by name, as
+            // nothing tells its remains from a cluster in use.
+            let (how, remedy) = match spec.owned() {
+                true => ("`playground::remove_abandoned`", Remedy::RemoveAbandoned),
+                false => ("`playground::remove_cluster`", Remedy::RemoveCluster),
+            };
+            error
+                .context(format!(
+                    "cluster `{}` could not be made, and what was made could not all be removed ({e}; {how} tries \
+                     again)",
+                    spec.name
+                ))
+                .with_remedy(remedy)
+        }
     }
 }
 
@@ -258,9 +267,11 @@ impl Cluster {
                 }
             );
         }
+        let secrets = spec.secrets()?;
+        let settings = probe::accepted_settings(docker, &spec, &image, secrets.as_ref()).await?;
         let start = Instant::now();
         let made = async {
-            let cluster = Self::attach(docker, &spec, &image).await?;
+            let cluster = Self::attach(docker, &spec, &image, secrets, settings).await?;
             let report = cluster.form(&spec, start).await?;
             Ok::<_, Error>((cluster, report))
         };
@@ -272,13 +283,19 @@ impl Cluster {
         }
     }
 
-    /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be: its
-    /// identity is made here, once.
-    async fn attach(docker: &Docker, spec: &ClusterSpec, image: &NodeImage) -> Result<Self> {
+    /// Makes the pod or network of the cluster `spec` describes, and the handle of the cluster to be, with its
+    /// `secrets` and the server `settings` its nodes run with: its identity is made here, once.
+    async fn attach(
+        docker: &Docker,
+        spec: &ClusterSpec,
+        image: &NodeImage,
+        secrets: Option<Secrets>,
+        settings: Vec<(String, String)>,
+    ) -> Result<Self> {
         let mut identity = Identity::new(spec, spec.first_port.unwrap_or(FIRST_PORT), image.clone());
+        identity.settings = settings;
         let attachment = attach_cluster(docker, &mut identity, spec).await?;
         // Written once the pod or network is made: the name is then this cluster's.
-        let secrets = spec.secrets()?;
         if let Some(secrets) = &secrets {
             secrets.save()?;
         }
@@ -307,9 +324,11 @@ impl Cluster {
         spec.validate()?;
         let image = NodeImage::resolve(docker, &spec.image).await?;
         let cli = image.cli()?.to_owned();
+        let secrets = spec.secrets()?;
+        let settings = probe::accepted_settings(docker, &spec, &image, secrets.as_ref()).await?;
         let start = Instant::now();
         let result = async {
-            let cluster = Self::attach(docker, &spec, &image).await?;
+            let cluster = Self::attach(docker, &spec, &image, secrets, settings).await?;
             let nodes = cluster.start_nodes(0..spec.node_count()).await?;
             let mut cmd = vec![cli.clone()];
             let tls_args = cluster.secrets().map_or(&[][..], |s| s.cli_args());

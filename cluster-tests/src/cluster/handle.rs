@@ -212,6 +212,28 @@ impl Cluster {
         self.secrets.as_ref().and_then(Secrets::tls_files)
     }
 
+    /// Copies the cluster's TLS files into `dir` under the names client test suites look for (`ca.crt`,
+    /// `redis.crt`, `redis.key`, `client.crt`, `client.key`), so a suite's fixture path can point at it; returns
+    /// the paths. Refused for a cluster without TLS.
+    pub fn copy_tls_files(&self, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+        match self.secrets.as_ref().and_then(Secrets::certificates) {
+            Some(certificates) => certificates.write_conventional(dir),
+            None => Err(Error::refused(format!("cluster `{}` has no TLS", self.identity.name))),
+        }
+    }
+
+    /// The plain-text port of the node on `port`, where nodes have one beside their TLS port
+    /// ([`ClusterSpec::plain_ports`](crate::ClusterSpec::plain_ports)).
+    pub fn plain_port(&self, port: u16) -> Option<u16> {
+        self.identity.plain_port(port)
+    }
+
+    /// The server settings every node runs with, as the server accepted them (see
+    /// [`ClusterSpec::server_config`](crate::ClusterSpec::server_config)).
+    pub fn server_settings(&self) -> &[(String, String)] {
+        &self.identity.settings
+    }
+
     /// The node timeout the cluster runs with.
     pub fn node_timeout(&self) -> Duration {
         self.identity.node_timeout

@@ -10,6 +10,7 @@ use crate::engine::docker::Container;
 use crate::engine::owner;
 use crate::images::node_image::NodeImage;
 use crate::images::versions::Version;
+use crate::server::settings;
 use crate::spec::{ClusterSpec, Networking};
 use crate::{Error, Result};
 
@@ -27,9 +28,15 @@ pub(crate) const LABEL_FIRST_PORT: &str = "cluster-tests.first-port";
 pub(crate) const LABEL_NETWORKING: &str = "cluster-tests.networking";
 /// Label holding the host port range a pod publishes on 127.0.0.1 (`first-last`).
 pub(crate) const LABEL_PUBLISHED: &str = "cluster-tests.published";
+/// Label holding the host port range a pod publishes for plain-text clients beside TLS ones (`first-last`).
+pub(crate) const LABEL_PLAIN_PUBLISHED: &str = "cluster-tests.plain-published";
 /// Label saying whether a cluster's nodes keep their writes on disk (`true` or `false`, see
 /// [`crate::ClusterSpec::persist`]).
 pub(crate) const LABEL_PERSIST: &str = "cluster-tests.persist";
+/// Label holding the server settings every node runs with, as config text (see [`ClusterSpec::server_config`]).
+pub(crate) const LABEL_SETTINGS: &str = "cluster-tests.settings";
+/// Label holding the plain-text port of the first node of a TLS cluster that has them beside its TLS ports.
+pub(crate) const LABEL_PLAIN_PORT: &str = "cluster-tests.plain-port";
 /// Label marking the container that holds a pod's network namespace (it runs no node).
 pub(crate) const LABEL_HOLDER: &str = "cluster-tests.holder";
 /// Label holding the directory where a cluster that needs credentials keeps them (the path, never a secret).
@@ -87,6 +94,11 @@ pub(crate) struct Identity {
     pub(crate) persist: bool,
     /// Its pool ([`pool_key`]).
     pub(crate) pool: String,
+    /// The server settings every node runs with, as the server accepted them (see [`crate::cluster::probe`]).
+    pub(crate) settings: Vec<(String, String)>,
+    /// The plain-text port of the first node, where nodes have one beside their TLS port; the others follow as
+    /// the TLS ports do. Settled with the first port.
+    pub(crate) plain_first_port: Option<u16>,
 }
 
 impl Identity {
@@ -102,7 +114,14 @@ impl Identity {
             persist: spec.persist,
             pool: pool_key(spec, &image),
             image,
+            settings: Vec::new(),
+            plain_first_port: None,
         }
+    }
+
+    /// The plain-text port of this cluster's node on the TLS port `port`, if nodes have one.
+    pub(crate) fn plain_port(&self, port: u16) -> Option<u16> {
+        self.plain_first_port.map(|plain| plain + (port - self.first_port))
     }
 
     /// Reads the identity of cluster `name` back from the labels of its `containers` (at least one).
@@ -139,6 +158,13 @@ impl Identity {
             secrets_dir: first.labels.get(LABEL_SECRETS).map(PathBuf::from),
             persist: label(LABEL_PERSIST) == "true",
             pool: label(LABEL_POOL),
+            settings: settings::parse_fragment(&label(LABEL_SETTINGS))?,
+            plain_first_port: match first.labels.get(LABEL_PLAIN_PORT) {
+                Some(_) => Some(
+                    u16::try_from(parsed(LABEL_PLAIN_PORT)?).map_err(|_| Error::refused("plain port out of range"))?,
+                ),
+                None => None,
+            },
         })
     }
 
@@ -167,6 +193,12 @@ impl Identity {
         }
         if let Some(dir) = &self.secrets_dir {
             labels.insert(LABEL_SECRETS.to_owned(), dir.display().to_string());
+        }
+        if !self.settings.is_empty() {
+            labels.insert(LABEL_SETTINGS.to_owned(), settings::config_text(&self.settings));
+        }
+        if let Some(plain) = self.plain_first_port {
+            labels.insert(LABEL_PLAIN_PORT.to_owned(), plain.to_string());
         }
         labels
     }
@@ -199,8 +231,17 @@ pub(crate) fn networking_of(labels: &HashMap<String, String>) -> Result<Networki
         .map_or(Ok(Networking::Bridge), |n| Networking::named(n))
 }
 
-/// The host ports a pod's holder publishes, from its labels.
+/// The host ports a pod's holder publishes for nodes, from its labels.
 pub(crate) fn published_of(labels: &HashMap<String, String>) -> Option<std::ops::RangeInclusive<u16>> {
-    let (first, last) = labels.get(LABEL_PUBLISHED)?.split_once('-')?;
+    range_label(labels, LABEL_PUBLISHED)
+}
+
+/// The host ports a pod's holder publishes for plain-text clients beside TLS ones, from its labels.
+pub(crate) fn plain_published_of(labels: &HashMap<String, String>) -> Option<std::ops::RangeInclusive<u16>> {
+    range_label(labels, LABEL_PLAIN_PUBLISHED)
+}
+
+fn range_label(labels: &HashMap<String, String>, key: &str) -> Option<std::ops::RangeInclusive<u16>> {
+    let (first, last) = labels.get(key)?.split_once('-')?;
     Some(first.parse().ok()?..=last.parse().ok()?)
 }

@@ -47,7 +47,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct WarmPool {
     /// The specs of the clusters to keep ready; each must be one the pool serves (a test's cluster with a generated
-    /// name, no credentials, TLS, persistence, fixed port or bridge network).
+    /// name, no credentials, TLS, server settings, persistence, fixed port or bridge network).
     pub specs: Vec<ClusterSpec>,
     /// Clusters kept ready per spec.
     pub ready: usize,
@@ -90,7 +90,7 @@ impl WarmPool {
             let image = NodeImage::resolve(&docker, &spec.image).await?;
             let key = warm::key(&spec, &image).ok_or_else(|| {
                 Error::refused(format!(
-                    "the warm pool serves only tests' clusters with a generated name, no credentials, TLS, \
+                    "the warm pool serves only tests' clusters with a generated name, no credentials, TLS, server settings, \
                      persistence, fixed port or bridge network, while {} is not set; cluster `{}` is not one",
                     crate::KEEP_ENV,
                     spec.name

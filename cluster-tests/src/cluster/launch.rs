@@ -8,10 +8,10 @@ use futures_util::{StreamExt, stream};
 
 use crate::cluster::identity::Identity;
 use crate::cluster::networking::{Attachment, node_addr};
-use crate::engine::docker::{ContainerSpec, Docker};
+use crate::engine::docker::{ContainerSpec, Docker, PrivateFile};
 use crate::security::credentials::{Access, CONFIG_PATH, Secrets};
 use crate::security::tls;
-use crate::server::node;
+use crate::server::{node, settings};
 use crate::spec::Networking;
 use crate::wait::{Unmet, not_yet};
 use crate::{Error, Result, wait};
@@ -25,43 +25,54 @@ pub(crate) fn node_container(
 ) -> ContainerSpec {
     let labels = identity.node_labels(port);
     let tls = secrets.is_some_and(Secrets::tls);
-    let args = [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-node-timeout",
-        &identity.node_timeout.as_millis().to_string(),
-        "--protected-mode",
-        "no",
-        "--save",
-        "",
-        "--appendonly",
-        if identity.persist { "yes" } else { "no" },
+    let node_timeout = identity.node_timeout.as_millis().to_string();
+    let required = [
+        ("cluster-enabled", "yes"),
+        ("cluster-config-file", "nodes.conf"),
+        ("cluster-node-timeout", &node_timeout),
+        ("protected-mode", "no"),
+        ("appendonly", if identity.persist { "yes" } else { "no" }),
+    ];
+    let defaults = [
+        ("save", ""),
         // Written to the file before the reply, fsynced once a second: a killed process (not a lost machine)
         // loses nothing acknowledged, at a fraction of `always`'s cost.
-        "--appendfsync",
-        "everysec",
+        ("appendfsync", "everysec"),
         // A disk-based sync starts at once on every version; a diskless one waits 5 s by default, and on Redis 6.0
         // for its once-a-second replication cron even with no delay (1 s more to create and to join).
-        "--repl-diskless-sync",
-        "no",
+        ("repl-diskless-sync", "no"),
     ];
+    // Arguments come after the config file and win over it: a default the settings name gives way to them.
+    let set = |name: &str| identity.settings.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let args = required
+        .into_iter()
+        .chain(defaults.into_iter().filter(|(name, _)| !set(name)))
+        .flat_map(|(name, value)| [format!("--{name}"), value.to_owned()]);
     let mut container = ContainerSpec {
         name: format!("{}-{port}", identity.name),
         // Its own uid, so that rules inside a shared network namespace can single out its traffic.
         user: Some(port.to_string()),
-        args: tls::port_args(port, tls)
+        args: tls::port_args(port, tls, identity.plain_port(port))
             .into_iter()
-            .chain(args.iter().map(|a| a.to_string()))
+            .chain(args)
             .collect(),
         labels,
         ..Default::default()
     };
-    if let Some(secrets) = secrets {
+    let settings = settings::config_text(&identity.settings);
+    let files = match secrets {
+        Some(secrets) => secrets.node_files(port, &settings),
+        None if !settings.is_empty() => vec![PrivateFile {
+            path: CONFIG_PATH.to_owned(),
+            contents: settings.into_bytes(),
+            uid: port.into(),
+        }],
+        None => Vec::new(),
+    };
+    if !files.is_empty() {
         // The config file comes first: the server reads it, then the arguments.
         container.args.insert(0, CONFIG_PATH.to_owned());
-        container.files.extend(secrets.node_files(port));
+        container.files.extend(files);
     }
     identity.image.apply(&mut container);
     attachment.attach(&mut container);

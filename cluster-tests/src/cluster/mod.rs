@@ -8,5 +8,6 @@ pub(crate) mod identity;
 pub(crate) mod keeper;
 pub(crate) mod launch;
 pub(crate) mod networking;
+pub(crate) mod probe;
 pub(crate) mod removal;
 pub(crate) mod warm;

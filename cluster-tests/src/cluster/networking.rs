@@ -17,9 +17,11 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 
-use crate::cluster::identity::{Identity, LABEL_HOLDER, cluster_filter, published_of};
+use crate::cluster::identity::{
+    Identity, LABEL_CLUSTER, LABEL_HOLDER, LABEL_PLAIN_PUBLISHED, cluster_filter, plain_published_of, published_of,
+};
 use crate::engine::docker::{ContainerSpec, Docker, LOOPBACK};
-use crate::spec::Networking;
+use crate::spec::{ClusterSpec, Networking, PlainPorts};
 use crate::{Error, ErrorKind, Remedy, Result};
 
 /// The address the harness dials for a running node on `port` whose container address is `ip`.
@@ -78,31 +80,47 @@ const FREE_BAND: RangeInclusive<u16> = 20000..=32000;
 /// How many random ranges are tried before giving up on finding a free one.
 const FREE_TRIES: usize = 20;
 
-/// Makes the pod of the cluster `identity` names, publishing `span` ports: from `wanted` on, or on a free range
-/// when it is `None`. Settles the identity's first port and returns the pod's attachment.
-pub(crate) async fn start_pod(
-    docker: &Docker,
-    identity: &mut Identity,
-    wanted: Option<u16>,
-    span: u16,
-) -> Result<Attachment> {
-    if let Some(first) = wanted {
-        let range = first..=first + span - 1;
-        if let Some(port) = taken_port(range.clone()) {
-            return Err(port_in_use(port, &identity.name, &range));
+/// Makes the pod of the cluster `identity` names, publishing the ports `spec` needs: from its first port on, or
+/// on a free range when it has none, and its plain-text ports if any. Settles the identity's first port (and
+/// plain-text first port) and returns the pod's attachment.
+pub(crate) async fn start_pod(docker: &Docker, identity: &mut Identity, spec: &ClusterSpec) -> Result<Attachment> {
+    let span = spec.published_count() as u16;
+    let plain_span = spec.plain_published() as u16;
+    // The plain-text range of a pod whose TLS range begins at `first`.
+    let plain_of = |first: u16| match spec.plain_ports {
+        PlainPorts::Off => None,
+        PlainPorts::Beside => Some(first + span),
+        PlainPorts::At(plain) => Some(plain),
+    };
+    let ranges = |first: u16| {
+        let plain = plain_of(first).map(|p| p..=p + plain_span - 1);
+        (first..=first + span - 1, plain)
+    };
+    if let Some(first) = spec.first_port {
+        let (range, plain) = ranges(first);
+        for range in std::iter::once(&range).chain(&plain) {
+            if let Some(port) = taken_port(range.clone()) {
+                return Err(port_in_use(docker, port, &identity.name, range).await);
+            }
         }
         identity.first_port = first;
-        return start_holder(docker, identity, range.clone())
-            .await
-            .map_err(|e| match e.kind() {
-                ErrorKind::PortTaken(port) => port_in_use(port, &identity.name, &range),
-                _ => e,
-            });
+        identity.plain_first_port = plain_of(first);
+        return match start_holder(docker, identity, range.clone(), plain.clone()).await {
+            Err(e) => match e.kind() {
+                ErrorKind::PortTaken(port) => {
+                    let range = plain.filter(|p| p.contains(&port)).unwrap_or(range);
+                    Err(port_in_use(docker, port, &identity.name, &range).await)
+                }
+                _ => Err(e),
+            },
+            ok => ok,
+        };
     }
     let mut last = Error::other("no free range was tried");
+    let whole = span + plain_span;
     for _ in 0..FREE_TRIES {
-        let first = random_in(*FREE_BAND.start(), FREE_BAND.end() - span);
-        let range = first..=first + span - 1;
+        let first = random_in(*FREE_BAND.start(), FREE_BAND.end() - whole);
+        let range = first..=first + whole - 1;
         if let Some(port) = taken_port(range.clone()) {
             last = Error::port_taken(
                 port,
@@ -111,25 +129,49 @@ pub(crate) async fn start_pod(
             continue;
         }
         // Another process may take a port between the check and Docker's bind: then try another range.
+        let (range, plain) = ranges(first);
         identity.first_port = first;
-        match start_holder(docker, identity, range).await {
+        identity.plain_first_port = plain_of(first);
+        match start_holder(docker, identity, range, plain).await {
             Err(e) if matches!(e.kind(), ErrorKind::PortTaken(_)) => last = e,
             other => return other,
         }
     }
     Err(last.context(format!(
-        "no free range of {span} ports found on 127.0.0.1 in {FREE_TRIES} tries between {} and {}",
+        "no free range of {whole} ports found on 127.0.0.1 in {FREE_TRIES} tries between {} and {}",
         FREE_BAND.start(),
         FREE_BAND.end()
     )))
 }
 
-fn port_in_use(port: u16, name: &str, range: &RangeInclusive<u16>) -> Error {
+/// The error of a port of `range` that cluster `name` needs but something holds: the cluster of ours that
+/// publishes it, with its range, or another program or container.
+async fn port_in_use(docker: &Docker, port: u16, name: &str, range: &RangeInclusive<u16>) -> Error {
+    let holders = docker.containers(&[LABEL_HOLDER.to_owned()]).await.unwrap_or_default();
+    let ours = holders.iter().find_map(|holder| {
+        let other = holder.labels.get(LABEL_CLUSTER)?;
+        let published = published_of(&holder.labels)
+            .into_iter()
+            .chain(plain_published_of(&holder.labels));
+        published
+            .into_iter()
+            .find(|r| r.contains(&port))
+            .map(|r| (other.clone(), r))
+    });
+    let by = match ours {
+        Some((other, r)) => format!(
+            "is published by cluster `{other}` (ports {}-{}; `ClusterSpec::spare_ports` sets how many it keeps for \
+             joins)",
+            r.start(),
+            r.end()
+        ),
+        None => "is already in use by another program or container".to_owned(),
+    };
     Error::with_kind(
         ErrorKind::PortTaken(port),
         format!(
-            "port {port} on 127.0.0.1 is already in use by another program or container, and cluster `{name}` needs \
-             ports {} to {}; free it, or pick another range (`ClusterSpec::first_port`)",
+            "port {port} on 127.0.0.1 {by}, and cluster `{name}` needs ports {} to {}; free it, or pick another \
+             range (`ClusterSpec::first_port`)",
             range.start(),
             range.end()
         ),
@@ -138,11 +180,23 @@ fn port_in_use(port: u16, name: &str, range: &RangeInclusive<u16>) -> Error {
 
 /// Starts the holder publishing `range`; it runs a server with no TCP port, which is what keeps it alive (the
 /// node images have no shell or sleep).
-async fn start_holder(docker: &Docker, identity: &Identity, range: RangeInclusive<u16>) -> Result<Attachment> {
+async fn start_holder(
+    docker: &Docker,
+    identity: &Identity,
+    range: RangeInclusive<u16>,
+    plain: Option<RangeInclusive<u16>>,
+) -> Result<Attachment> {
+    let mut labels = identity.holder_labels(*range.start(), *range.end());
+    if let Some(plain) = &plain {
+        labels.insert(
+            LABEL_PLAIN_PUBLISHED.to_owned(),
+            format!("{}-{}", plain.start(), plain.end()),
+        );
+    }
     let mut holder = ContainerSpec {
         name: format!("{}-pod", identity.name),
         network: "bridge".into(),
-        published: range.clone().collect(),
+        published: range.clone().chain(plain.clone().into_iter().flatten()).collect(),
         args: [
             "--port",
             "0",
@@ -156,16 +210,21 @@ async fn start_holder(docker: &Docker, identity: &Identity, range: RangeInclusiv
         ]
         .map(String::from)
         .to_vec(),
-        labels: identity.holder_labels(*range.start(), *range.end()),
+        labels,
         ..Default::default()
     };
     identity.image.apply(&mut holder);
     let started = docker.run(&holder).await?;
     tracing::info!(
-        "pod: ports 127.0.0.1:{}-{} published for cluster `{}`",
+        "pod: ports 127.0.0.1:{}-{} published for cluster `{}`{}",
         range.start(),
         range.end(),
-        identity.name
+        identity.name,
+        plain.map_or_else(String::new, |p| format!(
+            " (TLS), and {}-{} for plain-text clients",
+            p.start(),
+            p.end()
+        ))
     );
     Ok(Attachment::Pod {
         holder: started.id,

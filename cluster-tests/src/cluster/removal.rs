@@ -204,16 +204,21 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
     })
 }
 
-/// The clusters on this Docker engine, by whether anyone still owns them (see [`census`]).
+/// The clusters on this Docker engine, by whether anyone can still be using them (see [`census`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Census {
-    /// Clusters no live process owns: the CLI's (which have no owner) and those of test processes that are gone.
+    /// Clusters nobody can still be using: those of test processes that are gone, and clusters with no owner none
+    /// of whose nodes runs (half-made, or stopped), whose maker is gone too.
     pub abandoned: Vec<Abandoned>,
-    /// Clusters whose owner still runs, or runs where this process cannot tell, by name, with why they are kept.
+    /// Clusters made on purpose and kept (the CLI's, and tests' kept by [`KEEP_ENV`](crate::KEEP_ENV)) with a
+    /// node running: someone may be using them, so only removing them by name does.
+    pub kept: Vec<String>,
+    /// Clusters whose owner (or maker) still runs, or runs where this process cannot tell, by name, with why they
+    /// are kept.
     pub owned: Vec<(String, String)>,
 }
 
-/// A cluster no live process owns.
+/// A cluster nobody can still be using.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Abandoned {
     /// Cluster name.
@@ -223,41 +228,55 @@ pub struct Abandoned {
 }
 
 /// Sorts every cluster of the project on this engine (containers and networks labelled [`LABEL_CLUSTER`]) into
-/// abandoned and owned.
+/// abandoned, kept and owned.
 pub async fn census(docker: &Docker) -> Result<Census> {
     let any = [LABEL_CLUSTER.to_owned()];
     let (containers, networks) = tokio::join!(docker.containers(&any), docker.networks(&any));
     let labels = containers?
         .into_iter()
-        .map(|c| c.labels)
-        .chain(networks?.into_iter().map(|n| n.labels));
-    let mut abandoned = BTreeSet::new();
-    let mut owned = std::collections::BTreeMap::new();
-    for labels in labels {
+        .map(|c| {
+            let node_running = c.running && c.labels.contains_key(LABEL_PORT);
+            (c.labels, node_running)
+        })
+        .chain(networks?.into_iter().map(|n| (n.labels, false)));
+    // Per cluster and owner: whether a node of it runs, and a live maker if one is seen.
+    let mut seen: std::collections::BTreeMap<(String, Option<String>), (bool, Option<String>)> = Default::default();
+    for (labels, node_running) in labels {
         let Some(name) = labels.get(LABEL_CLUSTER) else {
             continue;
         };
-        let owner = labels.get(LABEL_OWNER);
-        match owner.map(|o| (o, owner::is_gone(o))) {
-            Some((o, false)) => {
-                let pid = o.split('/').nth(2).unwrap_or("?");
-                owned.insert(
-                    name.clone(),
-                    format!("its owner, process {pid}, is alive (or runs where this process cannot see it)"),
-                );
-            }
-            _ => {
-                abandoned.insert(Abandoned {
-                    name: name.clone(),
-                    owner: owner.cloned(),
-                });
-            }
+        let entry = seen
+            .entry((name.clone(), labels.get(LABEL_OWNER).cloned()))
+            .or_default();
+        entry.0 |= node_running;
+        if let Some(maker) = labels.get(LABEL_MAKER).filter(|m| !owner::is_gone(m)) {
+            entry.1 = Some(maker.clone());
         }
     }
-    Ok(Census {
-        abandoned: abandoned.into_iter().collect(),
-        owned: owned.into_iter().collect(),
-    })
+    let pid = |process: &str| process.split('/').nth(2).unwrap_or("?").to_owned();
+    let mut census = Census::default();
+    for ((name, owner), (node_running, maker)) in seen {
+        match (owner, maker) {
+            (Some(o), _) if !owner::is_gone(&o) => census.owned.push((
+                name,
+                format!(
+                    "its owner, process {}, is alive (or runs where this process cannot see it)",
+                    pid(&o)
+                ),
+            )),
+            (None, Some(m)) => census.owned.push((
+                name,
+                format!(
+                    "process {} is making or changing it (or runs where this process cannot see it)",
+                    pid(&m)
+                ),
+            )),
+            (None, None) if node_running => census.kept.push(name),
+            (owner, _) => census.abandoned.push(Abandoned { name, owner }),
+        }
+    }
+    census.kept.dedup();
+    Ok(census)
 }
 
 /// Removes an abandoned cluster: what carries its owner label, or, for a cluster with no owner, all of it.

@@ -28,7 +28,7 @@ use crate::engine::docker::{Container, ContainerSpec, Docker};
 use crate::engine::owner;
 use crate::images::node_image::NodeImage;
 use crate::server::ready::Shape;
-use crate::spec::{ClusterSpec, Lifetime, Networking, is_generated_name, keep_switch};
+use crate::spec::{ClusterSpec, Lifetime, Networking, PlainPorts, is_generated_name, keep_switch};
 use crate::{Error, Result};
 
 /// The process of a keeper that removes test clusters for their tests, if one runs: test processes started by
@@ -68,14 +68,17 @@ impl Mark {
     }
 }
 
-/// Whether the pool serves clusters of `spec`: a test's cluster of any name, with no credentials, TLS,
-/// persistence, fixed port or bridge network, and no [`KEEP_ENV`](crate::KEEP_ENV) (a kept cluster is an ordinary
-/// cold one), unless [`WARM_ENV`] is `off`.
+/// Whether the pool serves clusters of `spec`: a test's cluster of any name, with no credentials, TLS, server
+/// settings, persistence, fixed port or bridge network, and no [`KEEP_ENV`](crate::KEEP_ENV) (a kept cluster is an
+/// ordinary cold one), unless [`WARM_ENV`] is `off`.
 pub(crate) fn servable(spec: &ClusterSpec) -> bool {
     let plain = spec.password.is_none()
         && spec.users.is_empty()
         && !spec.default_user_off
         && spec.tls.is_none()
+        && spec.plain_ports == PlainPorts::Off
+        && spec.server_config.is_empty()
+        && !spec.debug_command
         && !spec.persist;
     spec.lifetime == Lifetime::Test
         && is_generated_name(&spec.name)

@@ -456,6 +456,11 @@ impl Secrets {
         if self.tls() { &tls::CLI_ARGS } else { &[] }
     }
 
+    /// The TLS material, if the nodes speak TLS.
+    pub(crate) fn certificates(&self) -> Option<&Certificates> {
+        self.certificates.as_ref()
+    }
+
     /// Where a host client finds the TLS files, if the nodes speak only TLS.
     pub(crate) fn tls_files(&self) -> Option<TlsFiles> {
         self.tls().then(|| TlsFiles {
@@ -465,14 +470,15 @@ impl Secrets {
         })
     }
 
-    /// The files of the node on `port` (which runs as uid `port`): its config, and its TLS files.
-    pub(crate) fn node_files(&self, port: u16) -> Vec<PrivateFile> {
+    /// The files of the node on `port` (which runs as uid `port`): its config (`settings` first), and its TLS
+    /// files.
+    pub(crate) fn node_files(&self, port: u16, settings: &str) -> Vec<PrivateFile> {
         let file = |path: &str, contents: &str| PrivateFile {
             path: path.to_owned(),
             contents: contents.as_bytes().to_vec(),
             uid: port.into(),
         };
-        let mut files = vec![file(CONFIG_PATH, &self.config)];
+        let mut files = vec![file(CONFIG_PATH, &format!("{settings}{}", self.config))];
         if let Some(c) = &self.certificates {
             files.extend(c.node_files().map(|(path, contents)| file(path, contents)));
         }

@@ -9,6 +9,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 
+use std::path::{Path, PathBuf};
+
 use crate::{Error, Result};
 
 /// Where a node's TLS files lie inside its container.
@@ -32,6 +34,8 @@ pub enum ClientAuth {
     None,
     /// Mutual TLS: a client must present a certificate the cluster's CA signed.
     Required,
+    /// A client may present a certificate (then one the CA signed) or none (`tls-auth-clients optional`).
+    Optional,
 }
 
 /// A cluster's TLS material, PEM-encoded.
@@ -87,6 +91,37 @@ impl Certificates {
         })
     }
 
+    /// Writes the CA, the node certificate and key and the client certificate and key into `dir` (made if
+    /// missing) under the names client test suites look for: `ca.crt`, `redis.crt`, `redis.key`, `client.crt`,
+    /// `client.key` (keys mode 0600). Returns the paths written.
+    pub(crate) fn write_conventional(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let failed = |path: &Path, e: std::io::Error| Error::other(format!("writing {}: {e}", path.display()));
+        std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+        let files = [
+            ("ca.crt", &self.ca, 0o644),
+            ("redis.crt", &self.node_cert, 0o644),
+            ("redis.key", &self.node_key, 0o600),
+            ("client.crt", &self.client_cert, 0o644),
+            ("client.key", &self.client_key, 0o600),
+        ];
+        let mut written = Vec::new();
+        for (name, text, mode) in files {
+            let path = dir.join(name);
+            // Written afresh, so the mode is the one given even where an earlier file of that name was not.
+            std::fs::remove_file(&path).ok();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&path)
+                .map_err(|e| failed(&path, e))?;
+            std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| failed(&path, e))?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
     /// A node's TLS files: path in its container and contents.
     pub(crate) fn node_files(&self) -> [(&'static str, &str); 3] {
         client_files(&self.ca, &self.node_cert, &self.node_key)
@@ -98,6 +133,7 @@ pub(crate) fn server_config(client_auth: ClientAuth) -> String {
     let auth = match client_auth {
         ClientAuth::None => "no",
         ClientAuth::Required => "yes",
+        ClientAuth::Optional => "optional",
     };
     format!(
         "tls-cert-file {CERT_PATH}\ntls-key-file {KEY_PATH}\ntls-ca-cert-file {CA_PATH}\ntls-replication yes\n\
@@ -105,12 +141,13 @@ pub(crate) fn server_config(client_auth: ClientAuth) -> String {
     )
 }
 
-/// The server arguments of the node listening on `port`: TLS only, or plain text (no TLS directive then, which a
-/// server built without TLS would refuse).
-pub(crate) fn port_args(port: u16, tls: bool) -> Vec<String> {
+/// The server arguments of the node listening on `port`: TLS, with a plain-text port beside it or none, or plain
+/// text (no TLS directive then, which a server built without TLS would refuse).
+pub(crate) fn port_args(port: u16, tls: bool, plain: Option<u16>) -> Vec<String> {
     let port = port.to_string();
     if tls {
-        vec!["--port".into(), "0".into(), "--tls-port".into(), port]
+        let plain = plain.map_or_else(|| "0".to_owned(), |p| p.to_string());
+        vec!["--port".into(), plain, "--tls-port".into(), port]
     } else {
         vec!["--port".into(), port]
     }
@@ -161,13 +198,18 @@ mod tests {
 
     #[test]
     fn the_plain_port_is_off_with_tls() {
-        assert_eq!(port_args(7001, true), ["--port", "0", "--tls-port", "7001"]);
-        assert_eq!(port_args(7001, false), ["--port", "7001"]);
+        assert_eq!(port_args(7001, true, None), ["--port", "0", "--tls-port", "7001"]);
+        assert_eq!(
+            port_args(7001, true, Some(17001)),
+            ["--port", "17001", "--tls-port", "7001"]
+        );
+        assert_eq!(port_args(7001, false, None), ["--port", "7001"]);
         let config = server_config(ClientAuth::None);
         assert!(
             config.contains("tls-replication yes\ntls-cluster yes\ntls-auth-clients no\n"),
             "{config}"
         );
         assert!(server_config(ClientAuth::Required).contains("tls-auth-clients yes\n"));
+        assert!(server_config(ClientAuth::Optional).contains("tls-auth-clients optional\n"));
     }
 }

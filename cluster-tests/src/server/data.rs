@@ -83,7 +83,8 @@ pub async fn verify_keys(conn: &mut ClusterConnection, keys: &[String]) -> Resul
     Ok(())
 }
 
-fn value_of(key: &str) -> String {
+/// The value [`write`] sets `key` to and [`verify_keys`] expects, for keys written some other way.
+pub fn value_of(key: &str) -> String {
     format!("value-of-{key}")
 }
 

@@ -4,4 +4,5 @@
 pub mod data;
 pub mod node;
 pub(crate) mod ready;
+pub(crate) mod settings;
 pub mod topology;

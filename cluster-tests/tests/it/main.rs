@@ -21,5 +21,6 @@ mod names;
 mod read_write;
 mod reshard;
 mod scaling;
+mod suites;
 mod tls;
 mod warm;
