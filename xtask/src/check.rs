@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use cluster_tests::faults::checker::{CheckReport, CheckSpec, FaultKind};
+use cluster_tests::faults::workload::Workload;
 use cluster_tests::{Error, Result};
 
 use crate::playground::{find, out};
@@ -28,6 +29,13 @@ pub struct Args {
     /// Concurrent writers, each with its own cluster connection.
     #[arg(long, default_value_t = 4)]
     writers: usize,
+    /// Run this command line (`sh -c CMD`) as the writer instead: your own client, in any language, reporting
+    /// one JSON line per write (docs/check-your-client.md).
+    #[arg(long, value_name = "CMD")]
+    workload: Option<String>,
+    /// The file the workload writes its records to (it is told so in $CHECK_OUTPUT); else its stdout.
+    #[arg(long, value_name = "FILE", requires = "workload")]
+    workload_output: Option<std::path::PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -49,7 +57,16 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         writers: args.writers,
     };
     let cluster = find(name).await?;
-    let report = cluster.count_lost_writes(&spec).await?;
+    let report = match &args.workload {
+        Some(line) => {
+            let workload = Workload {
+                output: args.workload_output.clone(),
+                ..Workload::shell(line)
+            };
+            cluster.check_workload(&spec, &workload).await?
+        }
+        None => cluster.count_lost_writes(&spec).await?,
+    };
     if args.json {
         out!(
             "{}",
@@ -90,6 +107,19 @@ fn print(r: &CheckReport) {
         r.lost_keys
     );
     out!("unexpected: {} failed or unknown write(s) present anyway", r.unexpected);
+    if let Some(w) = &r.workload {
+        out!(
+            "not vouched for: {} malformed line(s), {} key(s) reported with two values, {} key(s) outside the run's prefix{}",
+            w.malformed,
+            w.conflicting,
+            w.foreign,
+            if w.examples.is_empty() {
+                String::new()
+            } else {
+                format!(" (e.g. {})", w.examples.join("; "))
+            }
+        );
+    }
     out!("longest stall: {:.2} s with no acknowledged write", r.longest_stall);
     for (i, round) in r.rounds.iter().enumerate() {
         out!(

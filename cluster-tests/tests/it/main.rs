@@ -22,3 +22,4 @@ mod read_write;
 mod reshard;
 mod scaling;
 mod tls;
+mod workloads;
