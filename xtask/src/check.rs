@@ -36,6 +36,10 @@ pub struct Args {
     /// The file the workload writes its records to (it is told so in $CHECK_OUTPUT); else its stdout.
     #[arg(long, value_name = "FILE", requires = "workload")]
     workload_output: Option<std::path::PathBuf>,
+    /// Draw the run's timeline to this SVG file: writes per 100 ms by outcome, the faults' windows, takeovers,
+    /// lost writes, and the latency of acknowledged writes.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -67,6 +71,22 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         }
         None => cluster.count_lost_writes(&spec).await?,
     };
+    if let Some(path) = &args.plot {
+        let writer = args.workload.as_deref().unwrap_or("the checker's own writers");
+        let title = format!(
+            "{} on {}: {} x{}, wait {}, seed {}",
+            writer,
+            cluster.version().map_or("?", |v| v.name.as_str()),
+            args.fault,
+            args.rounds,
+            args.wait,
+            args.seed
+        );
+        crate::plot::timeline(&report, &title, path)?;
+        if !args.json {
+            out!("plot: {}", path.display());
+        }
+    }
     if args.json {
         out!(
             "{}",

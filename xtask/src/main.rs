@@ -12,6 +12,7 @@ mod inspect;
 mod matrix;
 mod membership;
 mod playground;
+mod plot;
 mod progress;
 mod reshard;
 mod scaling;
