@@ -55,7 +55,7 @@ fn writes(report: &CheckReport, title: &str, area: &DrawingArea<SVGBackend<'_>, 
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let top = peak * 1.2;
+    let top = peak * 1.4; // room above the lines for the labels and the legend
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
         .margin(12)
