@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import redis
@@ -24,6 +25,8 @@ def on_sigterm(_signum, _frame):
 
 
 signal.signal(signal.SIGTERM, on_sigterm)
+# The checker closes stdin at the stop too, and so does a checker that dies: stop then as well.
+threading.Thread(target=lambda: (sys.stdin.read(), on_sigterm(None, None)), daemon=True).start()
 
 env = os.environ
 seeds = [ClusterNode(*seed.rsplit(":", 1)) for seed in env["CHECK_SEEDS"].split(",")]

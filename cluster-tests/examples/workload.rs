@@ -1,7 +1,7 @@
 //! A check workload for redis-rs: `cargo build --example workload`, then `cargo xtask check --workload
 //! target/debug/examples/workload`.
 //!
-//! Writes unique keys through a redis-rs cluster connection until SIGTERM and prints one JSON line per write: what
+//! Writes unique keys through a redis-rs cluster connection until SIGTERM or the end of stdin and prints one JSON line per write: what
 //! the client said (ok, fail, unknown). With `CHECK_WAIT=N` > 0, `SET` and `WAIT N` go in one pipeline, which
 //! redis-rs sends to the key's master on one connection, so `ok` means N replicas have that write. The protocol
 //! and the variables: docs/check-your-client.md.
@@ -69,6 +69,14 @@ async fn main() -> Result<()> {
         let stop = stop.clone();
         async move {
             sigterm.recv().await;
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    // The checker closes stdin at the stop too, and so does a checker that dies: stop then as well.
+    std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            std::io::copy(&mut std::io::stdin(), &mut std::io::sink()).ok();
             stop.store(true, Ordering::Relaxed);
         }
     });

@@ -7,7 +7,8 @@
 //!   start with [`PREFIX_ENV`], each key once, one `SET` each;
 //! - for every write it prints one line `{"key": K, "value": V, "outcome": "ok"|"fail"|"unknown", "start": T0,
 //!   "end": T1}` (times in Unix seconds; other fields are ignored) on stdout, or to the file [`OUTPUT_ENV`] names;
-//! - it writes until it gets SIGTERM (sent to its process group), then exits within [`STOP_GRACE`].
+//! - it writes until it gets SIGTERM (sent to its process group) or its stdin closes (the checker holds it open
+//!   until then, and a checker that dies closes it too), then exits within [`STOP_GRACE`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -113,7 +114,7 @@ impl Cluster {
         command
             .args(args)
             .envs(self.workload_env(spec, &prefix).await?)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -128,6 +129,8 @@ impl Cluster {
             .spawn()
             .map_err(|e| Error::refused(format!("cannot start the workload `{program}`: {e}")))?;
         let group = Group(child.id().expect("a child just spawned has a pid"));
+        // Held open until the stop: its end tells the workload to stop, even if this process is killed.
+        let stdin = child.stdin.take();
         let stdout = tokio::spawn(read_lines(child.stdout.take().expect("piped"), usize::MAX));
         let stderr = tokio::spawn(read_lines(child.stderr.take().expect("piped"), 10));
         tracing::info!(
@@ -168,12 +171,14 @@ impl Cluster {
             self.settle().await?;
             bail!(
                 Refused,
-                "the workload exited after {:.1} s, before the run was over ({}; it must write until SIGTERM); {}",
+                "the workload exited after {:.1} s, before the run was over ({}; it must write until SIGTERM or \
+                 the end of its stdin); {}",
                 seconds,
                 describe(status),
                 tail(stderr)
             );
         }
+        drop(stdin);
         group.signal(libc::SIGTERM);
         let status = match tokio::time::timeout(STOP_GRACE, child.wait()).await {
             Ok(status) => status.map_err(|e| Error::other(format!("waiting for the workload: {e}")))?,
