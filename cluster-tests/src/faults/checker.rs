@@ -311,7 +311,9 @@ impl Cluster {
                 spec.rounds,
                 fault.name()
             );
+            crate::progress::progress!("check rounds", round, spec.rounds);
             let (takeover, recovered) = self.one_fault(fault, port).await?;
+            crate::progress::progress!("check rounds", round + 1, spec.rounds);
             tracing::info!(
                 "check: round {}: {}recovered after {recovered:.2} s",
                 round + 1,
