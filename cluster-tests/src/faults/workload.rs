@@ -167,7 +167,8 @@ impl Cluster {
         };
         if let Some(status) = early {
             let status = status.map_err(|e| Error::other(format!("waiting for the workload: {e}")))?;
-            let stderr = stderr.await.unwrap_or_default();
+            group.signal(libc::SIGKILL); // whatever it left running in its group
+            let stderr = collected(stderr).await;
             self.settle().await?;
             bail!(
                 Refused,
@@ -184,7 +185,7 @@ impl Cluster {
             Ok(status) => status.map_err(|e| Error::other(format!("waiting for the workload: {e}")))?,
             Err(_) => {
                 drop(group);
-                let stderr = stderr.await.unwrap_or_default();
+                let stderr = collected(stderr).await;
                 bail!(
                     Timeout,
                     "the workload did not exit within {} s of SIGTERM at the end of the run; it was killed; {}",
@@ -195,18 +196,14 @@ impl Cluster {
         };
         drop(group); // whatever it left running in its group
         let lines = match &workload.output {
-            None => tokio::time::timeout(Duration::from_secs(2), stdout)
-                .await
-                .ok()
-                .and_then(|lines| lines.ok())
-                .unwrap_or_default(),
+            None => collected(stdout).await,
             Some(path) => std::fs::read_to_string(path)
                 .map_err(|e| Error::refused(format!("cannot read the workload's output {}: {e}", path.display())))?
                 .lines()
                 .map(str::to_owned)
                 .collect(),
         };
-        let stderr = stderr.await.unwrap_or_default();
+        let stderr = collected(stderr).await;
         if !(status.success() || status_is_sigterm(status)) {
             bail!(
                 Refused,
@@ -296,6 +293,16 @@ fn describe(status: ExitStatus) -> String {
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
     }
+}
+
+/// What a reader task collected, once its pipe closed; a pipe a process outside the group still holds gives
+/// up after 2 s.
+async fn collected(task: tokio::task::JoinHandle<Vec<String>>) -> Vec<String> {
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .ok()
+        .and_then(|lines| lines.ok())
+        .unwrap_or_default()
 }
 
 /// Every line of `from` (or, with `keep` < all, the last `keep`), until it closes.
