@@ -28,6 +28,7 @@ mod error;
 pub mod faults;
 mod images;
 pub mod playground;
+pub mod progress;
 mod reshape;
 mod security;
 pub mod server;

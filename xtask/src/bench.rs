@@ -39,6 +39,9 @@ pub struct Args {
     /// 60 and 100 nodes (masters with one replica each), once each.
     #[arg(long)]
     scale: bool,
+    /// With `--scale`: draw ready time and harness CPU against the number of nodes to this SVG file.
+    #[arg(long, value_name = "FILE.svg", requires = "scale")]
+    plot: Option<std::path::PathBuf>,
     /// Measure resharding instead: the time to move 1,000 slots holding 100,000 keys, classic and (where the
     /// server has it) atomic, and the longest stall of a client writing into those slots meanwhile.
     #[arg(long, conflicts_with = "scale")]
@@ -364,6 +367,15 @@ async fn scale(docker: &Docker, version: &'static Version, args: &Args) -> Resul
         let cpu = cpu_time() - cpu;
         cluster.remove().await?;
         rows.push((nodes, node_timeout, report, cpu));
+    }
+    if let Some(path) = &args.plot {
+        let points: Vec<crate::plot::ScaleRow> = rows
+            .iter()
+            .map(|(nodes, _, report, cpu)| (*nodes, report.replicas_synced.as_secs_f64(), cpu.as_secs_f64()))
+            .collect();
+        let title = format!("create by cluster size, {} ({})", version.name, version.server);
+        crate::plot::scale(&points, &title, path)?;
+        eprintln!("  plot: {}", path.display());
     }
     if args.json {
         let rows: Vec<serde_json::Value> = rows

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use cluster_tests::faults::checker::{CheckReport, CheckSpec, FaultKind};
+use cluster_tests::faults::workload::Workload;
 use cluster_tests::{Error, Result};
 
 use crate::playground::{find, out};
@@ -28,6 +29,17 @@ pub struct Args {
     /// Concurrent writers, each with its own cluster connection.
     #[arg(long, default_value_t = 4)]
     writers: usize,
+    /// Run this command line (`sh -c CMD`) as the writer instead: your own client, in any language, reporting
+    /// one JSON line per write (docs/check-your-client.md).
+    #[arg(long, value_name = "CMD")]
+    workload: Option<String>,
+    /// The file the workload writes its records to (it is told so in $CHECK_OUTPUT); else its stdout.
+    #[arg(long, value_name = "FILE", requires = "workload")]
+    workload_output: Option<std::path::PathBuf>,
+    /// Draw the run's timeline to this SVG file: writes per 100 ms by outcome, the faults' windows, takeovers,
+    /// lost writes, and the latency of acknowledged writes.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -49,7 +61,32 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         writers: args.writers,
     };
     let cluster = find(name).await?;
-    let report = cluster.count_lost_writes(&spec).await?;
+    let report = match &args.workload {
+        Some(line) => {
+            let workload = Workload {
+                output: args.workload_output.clone(),
+                ..Workload::shell(line)
+            };
+            cluster.check_workload(&spec, &workload).await?
+        }
+        None => cluster.count_lost_writes(&spec).await?,
+    };
+    if let Some(path) = &args.plot {
+        let writer = args.workload.as_deref().unwrap_or("the checker's own writers");
+        let title = format!(
+            "{} on {}: {} x{}, wait {}, seed {}",
+            writer,
+            cluster.version().map_or("?", |v| v.name.as_str()),
+            args.fault,
+            args.rounds,
+            args.wait,
+            args.seed
+        );
+        crate::plot::timeline(&report, &title, path)?;
+        if !args.json {
+            out!("plot: {}", path.display());
+        }
+    }
     if args.json {
         out!(
             "{}",
@@ -90,6 +127,19 @@ fn print(r: &CheckReport) {
         r.lost_keys
     );
     out!("unexpected: {} failed or unknown write(s) present anyway", r.unexpected);
+    if let Some(w) = &r.workload {
+        out!(
+            "not vouched for: {} malformed line(s), {} key(s) reported with two values, {} key(s) outside the run's prefix{}",
+            w.malformed,
+            w.conflicting,
+            w.foreign,
+            if w.examples.is_empty() {
+                String::new()
+            } else {
+                format!(" (e.g. {})", w.examples.join("; "))
+            }
+        );
+    }
     out!("longest stall: {:.2} s with no acknowledged write", r.longest_stall);
     for (i, round) in r.rounds.iter().enumerate() {
         out!(

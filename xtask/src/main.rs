@@ -13,6 +13,7 @@ mod keeper;
 mod matrix;
 mod membership;
 mod playground;
+mod plot;
 mod progress;
 mod reshard;
 mod scaling;

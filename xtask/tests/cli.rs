@@ -213,3 +213,49 @@ fn create_refuses_a_setting_the_harness_relies_on_and_tls_files_without_tls() {
     );
     assert_eq!(left_of(&name), "");
 }
+
+/// `check --workload` on a cluster with a password and mutual TLS: the redis-py example finds the seeds, the
+/// password and the certificate files in its environment and writes its records to `--workload-output`; a
+/// workload that exits at once fails the check with exit 1 and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_runs_a_workload_on_a_tls_cluster_with_a_password() -> cluster_tests::Result<()> {
+    let spec = cluster_tests::ClusterSpec::from_env()?;
+    let cluster = spec.password("s3cret-pw").tls_client_auth().start().await?;
+    let records = std::env::temp_dir().join(format!("check-records-{}.jsonl", std::process::id()));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../cluster-tests/examples/workload.py");
+    let check = |workload: &str| {
+        let args = [
+            "--fault",
+            "none",
+            "--seconds",
+            "2",
+            "--workload",
+            workload,
+            "--workload-output",
+        ];
+        xtask(
+            &[
+                &["--cluster", cluster.name(), "check"],
+                &args[..],
+                &[records.to_str().expect("utf-8")],
+            ]
+            .concat(),
+        )
+    };
+    let ok = check(&format!("python3 {example}"));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(stdout.contains("lost: 0 acknowledged"), "{stdout}");
+    let written = std::fs::read_to_string(&records).expect("the workload wrote its records");
+    assert!(
+        written.lines().count() > 50 && written.contains("\"outcome\": \"ok\""),
+        "{written:.300}"
+    );
+
+    let early = check("exit 0");
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert_eq!(early.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the workload exited after"), "{stderr}");
+    std::fs::remove_file(&records).ok();
+    Ok(())
+}

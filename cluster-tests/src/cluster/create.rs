@@ -302,18 +302,26 @@ impl Cluster {
         Ok(Cluster::new(identity, docker, attachment, secrets, spec.on_drop()))
     }
 
-    /// Starts the node containers of positions `nodes` (0 is the first port); returns addresses and ids.
-    async fn start_nodes(&self, nodes: std::ops::Range<usize>) -> Result<Vec<(SocketAddr, String)>> {
+    /// Starts the node containers of positions `nodes` (0 is the first port) of `total`; returns addresses and ids.
+    async fn start_nodes(&self, nodes: std::ops::Range<usize>, total: usize) -> Result<Vec<(SocketAddr, String)>> {
+        let started = std::sync::atomic::AtomicUsize::new(nodes.start);
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
             let container = node_container(self.identity(), port, self.attachment(), self.secrets());
-            start_node(
-                self.docker(),
-                container,
-                port,
-                self.identity().networking,
-                self.access(),
-            )
+            let started = &started;
+            async move {
+                let node = start_node(
+                    self.docker(),
+                    container,
+                    port,
+                    self.identity().networking,
+                    self.access(),
+                )
+                .await?;
+                let done = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                crate::progress::progress!("containers started", done, total);
+                Ok::<_, crate::Error>(node)
+            }
         }))
         .await
     }
@@ -329,7 +337,7 @@ impl Cluster {
         let start = Instant::now();
         let result = async {
             let cluster = Self::attach(docker, &spec, &image, secrets, settings).await?;
-            let nodes = cluster.start_nodes(0..spec.node_count()).await?;
+            let nodes = cluster.start_nodes(0..spec.node_count(), spec.node_count()).await?;
             let mut cmd = vec![cli.clone()];
             let tls_args = cluster.secrets().map_or(&[][..], |s| s.cli_args());
             cmd.extend(tls_args.iter().map(|a| a.to_string()));
@@ -368,19 +376,22 @@ impl Cluster {
         let step_timeout = self.identity().step_timeout(spec.node_count());
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
-        let masters = self.start_nodes(0..spec.masters).await?;
+        let masters = self.start_nodes(0..spec.masters, spec.node_count()).await?;
         let ranges = slot_ranges(spec.masters);
-        let (replicas, ()) = tokio::try_join!(self.start_nodes(spec.masters..spec.node_count()), async {
-            set_config_epochs(self.access(), &masters, 1).await?;
-            try_join_all(
-                masters
-                    .iter()
-                    .zip(&ranges)
-                    .map(|((addr, _), range)| assign_slots(self.access(), *addr, *range)),
-            )
-            .await?;
-            meet_all(self.pool(), &masters, &[]).await
-        })?;
+        let (replicas, ()) = tokio::try_join!(
+            self.start_nodes(spec.masters..spec.node_count(), spec.node_count()),
+            async {
+                set_config_epochs(self.access(), &masters, 1).await?;
+                try_join_all(
+                    masters
+                        .iter()
+                        .zip(&ranges)
+                        .map(|((addr, _), range)| assign_slots(self.access(), *addr, *range)),
+                )
+                .await?;
+                meet_all(self.pool(), &masters, &[]).await
+            }
+        )?;
         let containers_started = start.elapsed();
         tracing::info!(
             "containers: {} nodes of {} up ({}) ({:.2} s)",

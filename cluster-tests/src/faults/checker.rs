@@ -137,7 +137,7 @@ pub struct CheckReport {
     pub lost_keys: Vec<String>,
     /// Failed or unknown writes present at the end (allowed, counted).
     pub unexpected: usize,
-    /// Longest stretch, in seconds, with no acknowledged write.
+    /// Longest stretch, in seconds, with no acknowledged write, from the first write sent.
     pub longest_stall: f64,
     /// Seconds the writers wrote.
     pub seconds: f64,
@@ -146,27 +146,35 @@ pub struct CheckReport {
     /// Whether an acknowledged write was lost although the fault promises to keep it (see
     /// [`FaultKind::keeps_replicated_writes`]; only with `wait`).
     pub promise_broken: bool,
+    /// Writes per 100 ms by outcome, latencies, and when the lost ones were acknowledged.
+    pub timeline: crate::faults::timeline::Timeline,
+    /// What the checker could not vouch for in a workload's records (`None` for its own writers).
+    pub workload: Option<crate::faults::workload::WorkloadFindings>,
 }
 
+/// What a writer learnt of one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Acknowledged,
     Failed,
     Unknown,
 }
 
-struct Write {
-    key: String,
-    value: String,
-    outcome: Outcome,
+/// One write and its outcome, the checker's own or a workload's.
+pub(crate) struct Write {
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) outcome: Outcome,
+    /// When it was sent, since the start.
+    pub(crate) sent: Duration,
     /// When the answer came, since the start.
-    done: Duration,
+    pub(crate) done: Duration,
 }
 
 /// How long one write (and its `WAIT`) may take before its outcome is unknown.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `WAIT` waits for replicas, server side.
-const WAIT_MS: u64 = 500;
+pub(crate) const WAIT_MS: u64 = 500;
 
 /// splitmix64: a tiny, well-mixed PRNG, so a seed repeats a schedule exactly.
 struct SplitMix(u64);
@@ -192,18 +200,7 @@ impl Cluster {
         if spec.writers == 0 || spec.writers > 64 {
             bail!(Refused, "`CheckSpec::writers` must be 1 to 64 (got {})", spec.writers);
         }
-        if spec.wait > 0 && self.topology().await?.nodes.iter().all(|n| n.role != Role::Replica) {
-            bail!(
-                Refused,
-                "`CheckSpec::wait` {} needs replicas, and the cluster has none",
-                spec.wait
-            );
-        }
-        self.wait_ready(
-            crate::server::ready::Shape::Any,
-            self.identity().step_timeout(self.nodes().await?.len()),
-        )
-        .await?;
+        self.check_can_run(spec).await?;
         let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let run = run_id();
@@ -213,7 +210,7 @@ impl Cluster {
             let (stop, wait) = (stop.clone(), spec.wait);
             writers.push(tokio::spawn(write_until(conn, w, run.clone(), wait, start, stop)));
         }
-        let schedule = self.run_schedule(spec, start).await;
+        let schedule = self.run_schedule(spec, start, &AtomicBool::new(false)).await;
         let left = spec.seconds.saturating_sub(start.elapsed()).max(Duration::from_secs(1));
         tokio::time::sleep(left).await;
         stop.store(true, Ordering::Relaxed);
@@ -227,17 +224,51 @@ impl Cluster {
         }
         let seconds = start.elapsed().as_secs_f64();
         let rounds = schedule?;
+        self.judge(spec, &writes, rounds, seconds).await
+    }
+
+    /// Refuses a check the cluster cannot run, and waits until it is ready to start.
+    pub(crate) async fn check_can_run(&self, spec: &CheckSpec) -> Result<()> {
+        if spec.wait > 0 && self.topology().await?.nodes.iter().all(|n| n.role != Role::Replica) {
+            bail!(
+                Refused,
+                "`CheckSpec::wait` {} needs replicas, and the cluster has none",
+                spec.wait
+            );
+        }
+        self.wait_ready(
+            crate::server::ready::Shape::Any,
+            self.identity().step_timeout(self.nodes().await?.len()),
+        )
+        .await
+    }
+
+    /// Once the faults are over: waits until the cluster is ready, reads every key back and tallies.
+    pub(crate) async fn judge(
+        &self,
+        spec: &CheckSpec,
+        writes: &[Write],
+        rounds: Vec<RoundReport>,
+        seconds: f64,
+    ) -> Result<CheckReport> {
         tracing::info!("check: faults over; waiting for the cluster to be ready, then reading every key back");
         self.wait_ready(
             crate::server::ready::Shape::Any,
             self.identity().step_timeout(self.nodes().await?.len()),
         )
         .await?;
-        let present = self.read_back(&writes).await?;
-        Ok(tally(spec, &writes, &present, rounds, seconds))
+        let present = self.read_back(writes).await?;
+        Ok(tally(spec, writes, &present, rounds, seconds))
     }
 
-    async fn run_schedule(&self, spec: &CheckSpec, start: Instant) -> Result<Vec<RoundReport>> {
+    /// Injects the faults of `spec`'s schedule one after the other, each undone before the next; stops before
+    /// the next round once `abort` is set.
+    pub(crate) async fn run_schedule(
+        &self,
+        spec: &CheckSpec,
+        start: Instant,
+        abort: &AtomicBool,
+    ) -> Result<Vec<RoundReport>> {
         let mut rng = SplitMix(spec.seed);
         let mut rounds = Vec::new();
         if spec.fault == FaultKind::None {
@@ -245,6 +276,9 @@ impl Cluster {
         }
         for round in 0..spec.rounds {
             tokio::time::sleep(Duration::from_millis(1000 + rng.below(1000) as u64)).await;
+            if abort.load(Ordering::Relaxed) {
+                break;
+            }
             let fault = match spec.fault {
                 FaultKind::Mixed => [
                     FaultKind::Failover,
@@ -277,7 +311,9 @@ impl Cluster {
                 spec.rounds,
                 fault.name()
             );
+            crate::progress::progress!("check rounds", round, spec.rounds);
             let (takeover, recovered) = self.one_fault(fault, port).await?;
+            crate::progress::progress!("check rounds", round + 1, spec.rounds);
             tracing::info!(
                 "check: round {}: {}recovered after {recovered:.2} s",
                 round + 1,
@@ -383,7 +419,7 @@ impl Cluster {
 }
 
 /// A name no other run uses: the clock's nanoseconds and this process.
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -406,6 +442,7 @@ async fn write_until(
         }
         let key = format!("check:{run}:{writer}:{n}");
         let value = format!("{writer}-{n}");
+        let sent = start.elapsed();
         let outcome = if wait == 0 {
             let set = conn.set::<_, _, ()>(&key, &value);
             classify(tokio::time::timeout(WRITE_TIMEOUT, set).await.map(|r| r.map(|()| true)))
@@ -424,6 +461,7 @@ async fn write_until(
             key,
             value,
             outcome,
+            sent,
             done: start.elapsed(),
         });
         if outcome != Outcome::Acknowledged {
@@ -445,7 +483,7 @@ fn classify(answer: std::result::Result<redis::RedisResult<bool>, tokio::time::e
     }
 }
 
-fn tally(
+pub(crate) fn tally(
     spec: &CheckSpec,
     writes: &[Write],
     present: &[Option<String>],
@@ -455,11 +493,13 @@ fn tally(
     let count = |o: Outcome| writes.iter().filter(|w| w.outcome == o).count();
     let mut lost_keys = Vec::new();
     let (mut lost, mut unexpected) = (0, 0);
-    for (w, got) in writes.iter().zip(present) {
+    let mut lost_at = vec![false; writes.len()];
+    for (i, (w, got)) in writes.iter().zip(present).enumerate() {
         let kept = got.as_deref() == Some(w.value.as_str());
         match w.outcome {
             Outcome::Acknowledged if !kept => {
                 lost += 1;
+                lost_at[i] = true;
                 if lost_keys.len() < 10 {
                     lost_keys.push(w.key.clone());
                 }
@@ -474,7 +514,9 @@ fn tally(
         .map(|w| w.done.as_secs_f64())
         .collect();
     acks.sort_by(f64::total_cmp);
-    let mut edges = vec![0.0];
+    // From the first write on: a workload's own start-up (an interpreter, its imports) is no stall.
+    let first = writes.iter().map(|w| w.sent.as_secs_f64()).fold(seconds, f64::min);
+    let mut edges = vec![first.min(acks.first().copied().unwrap_or(seconds))];
     edges.extend(acks);
     edges.push(seconds);
     let longest_stall = edges.windows(2).map(|p| p[1] - p[0]).fold(0.0, f64::max);
@@ -496,6 +538,8 @@ fn tally(
         seconds,
         rounds,
         promise_broken: promised && lost > 0,
+        timeline: crate::faults::timeline::Timeline::of(writes, &lost_at, seconds),
+        workload: None,
     }
 }
 
@@ -519,6 +563,7 @@ mod tests {
             key: key.into(),
             value: "v".into(),
             outcome,
+            sent: Duration::from_secs_f64(done - 0.1),
             done: Duration::from_secs_f64(done),
         };
         let writes = [

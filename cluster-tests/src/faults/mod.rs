@@ -5,3 +5,5 @@ pub mod checker;
 pub(crate) mod failover;
 pub(crate) mod network;
 pub(crate) mod process;
+pub mod timeline;
+pub mod workload;

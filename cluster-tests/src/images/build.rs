@@ -126,7 +126,9 @@ pub async fn ensure_built(docker: &Docker, version: &Version) -> Result<(String,
         version.suite,
         host_architecture()
     );
+    crate::progress::progress!("image build", 0, 0);
     build_into(version, &tag, timeout).await?;
+    crate::progress::progress!("image build", 1, 1);
     drop(lock);
     // Images of earlier recipes are not removed here: another checkout (a branch, a worktree) sharing this engine
     // may still use them. `prune` removes them when asked.

@@ -404,6 +404,7 @@ impl Cluster {
                 keys += self.move_batch(&links, plan, &batch).await?;
             }
             done += chunk.len();
+            crate::progress::progress!("slots moved", done, slots.len());
             if done % 1000 == 0 {
                 tracing::info!("reshard: {done} of {} slots moved ({keys} keys)", slots.len());
             }

@@ -24,3 +24,4 @@ mod scaling;
 mod suites;
 mod tls;
 mod warm;
+mod workloads;
