@@ -34,6 +34,7 @@ pub mod server;
 mod spec;
 mod wait;
 
+pub use cluster::capacity::MAX_CLUSTERS_ENV;
 pub use cluster::create::CreateReport;
 pub use cluster::handle::{Cluster, Node};
 pub use cluster::networking::Networking;

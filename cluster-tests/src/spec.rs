@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::cluster::capacity;
 use crate::cluster::handle::Cluster;
 use crate::cluster::networking::Networking;
 use crate::cluster::removal::remove_orphans;
@@ -272,15 +273,22 @@ impl ClusterSpec {
 
     /// Makes the cluster and returns once it is ready (see [`crate::server::ready`]), building the node image first if it
     /// is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress goes
-    /// to `tracing` at info level.
+    /// to `tracing` at info level. A test's cluster first waits for a place under the machine-wide cap
+    /// [`MAX_CLUSTERS_ENV`](crate::MAX_CLUSTERS_ENV), if one is set, and holds it while its handle lives.
     pub async fn start(self) -> Result<Cluster> {
+        let place = match self.lifetime {
+            Lifetime::Test => capacity::claim().await?,
+            Lifetime::Kept => None,
+        };
         let docker = Docker::connect().await?;
         // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
         let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
         if let Err(e) = reaped {
             tracing::warn!("{e}");
         }
-        Ok(created?.0)
+        let mut cluster = created?.0;
+        cluster.capacity = place;
+        Ok(cluster)
     }
 
     /// Total number of nodes.

@@ -1,10 +1,20 @@
-//! `cargo xtask test`: the suite under nextest once per server version, then a version x scenario table.
+//! `cargo xtask test`: the suite under nextest once per server version (several versions side by side, under one
+//! machine-wide cap on live clusters), then a version x scenario table, the slowest tests and the wall time.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use cluster_tests::playground::{Docker, ensure_built};
-use cluster_tests::{Error, IMAGE_ENV, ImageSource, NodeImage, Result, VERSION_ENV, Version};
+use cluster_tests::{Error, IMAGE_ENV, ImageSource, MAX_CLUSTERS_ENV, NodeImage, Result, VERSION_ENV, Version};
+
+/// Clusters alive at once, over all the versions run side by side ([`MAX_CLUSTERS_ENV`], unless set already).
+const SIDE_BY_SIDE_CLUSTERS: usize = 6;
+/// Tests of one version run at once when versions run side by side (`NEXTEST_TEST_THREADS`, unless set already;
+/// `-j` overrides it): enough to keep the cap busy, while a version's share of the cap is taken in turns.
+const SIDE_BY_SIDE_THREADS: usize = 1;
+/// How many of the slowest tests the end of the run lists.
+const SLOWEST: usize = 8;
 
 /// Options of `cargo xtask test`.
 #[derive(clap::Args)]
@@ -70,20 +80,39 @@ pub async fn run(args: Args) -> Result<()> {
         Version::default_version(),
         None,
         &with("kind(lib) | kind(bin)"),
+        None,
     )?;
-    let mut results: Vec<(&Version, Suite)> = Vec::new();
-    for version in versions {
-        let image = if upstream { Some(upstream_image(version)?) } else { None };
-        println!(
-            "=== {} ({}{})",
-            version.name,
-            version.server,
-            image.map(|i| format!(", image {i}")).unwrap_or_default()
-        );
-        let suite = run_suite(&workspace, version, image, &with("kind(test)"))?;
-        results.push((version, suite));
-    }
+    let images: Vec<Option<&str>> = versions
+        .iter()
+        .map(|v| upstream.then(|| upstream_image(v)).transpose())
+        .collect::<Result<_>>()?;
+    let matrix_start = Instant::now();
+    let side_by_side = versions.len() > 1;
+    let results: Vec<(&Version, Suite)> = if side_by_side {
+        run_side_by_side(&workspace, versions, &images, &with("kind(test)"))?
+    } else {
+        println!("=== {}", title(versions[0], images[0]));
+        vec![(
+            versions[0],
+            run_suite(&workspace, versions[0], images[0], &with("kind(test)"), None)?,
+        )]
+    };
+    let matrix_seconds = matrix_start.elapsed().as_secs_f64();
     print_table(&results);
+    print_slowest(&results);
+    println!(
+        "matrix: {} version(s) in {matrix_seconds:.1}s wall{}",
+        results.len(),
+        if side_by_side {
+            format!(
+                ", side by side: at most {} clusters at once, {} tests at a time per version",
+                env_or(MAX_CLUSTERS_ENV, SIDE_BY_SIDE_CLUSTERS),
+                env_or("NEXTEST_TEST_THREADS", SIDE_BY_SIDE_THREADS)
+            )
+        } else {
+            String::new()
+        }
+    );
     let unit_failed = unit_run.outcomes.iter().filter(|o| !o.passed).count();
     println!(
         "unit tests: {} passed, {unit_failed} failed ({:.1}s)",
@@ -158,18 +187,20 @@ impl Workspace {
 /// Runs the whole suite (unit and integration tests) for `version` once; returns its wall time in seconds, or an
 /// error if it did not pass (a failed run's time means nothing).
 pub fn time_suite(version: &Version) -> Result<f64> {
-    let suite = run_suite(&Workspace::locate()?, version, None, &[])?;
+    let suite = run_suite(&Workspace::locate()?, version, None, &[], None)?;
     if !suite.nextest_ok || suite.outcomes.is_empty() || suite.outcomes.iter().any(|o| !o.passed) {
         return Err(Error::new("the test suite did not pass, so its time means nothing"));
     }
     Ok(suite.seconds)
 }
 
-/// One nextest run: its wall time, its JUnit outcomes, and whether nextest itself exited with success.
+/// One nextest run: its wall time, its JUnit outcomes, whether nextest itself exited with success, and where its
+/// output went (a run side by side with others).
 struct Suite {
     seconds: f64,
     outcomes: Vec<Outcome>,
     nextest_ok: bool,
+    log: Option<PathBuf>,
 }
 
 /// Separates the user's filtersets (`-E X`, `--filterset X`, `--filterset=X`, and the older `--filter-expr`)
@@ -268,29 +299,124 @@ fn upstream_image(version: &Version) -> Result<&str> {
     })
 }
 
+/// `valkey-8.1 (valkey 8.1.1, image ...)`.
+fn title(version: &Version, image: Option<&str>) -> String {
+    format!(
+        "{} ({}{})",
+        version.name,
+        version.server,
+        image.map(|i| format!(", image {i}")).unwrap_or_default()
+    )
+}
+
+/// The value of the environment variable `name`, or `default` where it is unset or empty.
+fn env_or(name: &str, default: usize) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Runs every version's suite at once, each nextest in its own store directory (its JUnit report and output log
+/// under `target/nextest/matrix/<version>/`), all under one cap on live clusters; prints each version's outcome as
+/// it ends, with the output of a failed one.
+fn run_side_by_side<'v>(
+    workspace: &Workspace,
+    versions: &[&'v Version],
+    images: &[Option<&str>],
+    nextest_args: &[String],
+) -> Result<Vec<(&'v Version, Suite)>> {
+    println!(
+        "=== {} versions side by side: {}; each one's output goes to target/nextest/matrix/<version>/output.log",
+        versions.len(),
+        versions.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = versions
+            .iter()
+            .zip(images)
+            .map(|(&version, &image)| {
+                scope.spawn(move || {
+                    let suite = run_suite(workspace, version, image, nextest_args, Some(&version.name))?;
+                    let failed = suite.outcomes.iter().filter(|o| !o.passed).count();
+                    println!(
+                        "=== {}: {} passed, {failed} failed in {:.1}s",
+                        title(version, image),
+                        suite.outcomes.len() - failed,
+                        suite.seconds
+                    );
+                    if !suite.nextest_ok {
+                        let log = suite.log.as_ref().map(std::fs::read_to_string);
+                        print!("{}", log.and_then(|l| l.ok()).unwrap_or_default());
+                    }
+                    Ok((version, suite))
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| {
+                run.join()
+                    .unwrap_or_else(|_| Err(Error::new("a version's runner panicked")))
+            })
+            .collect()
+    })
+}
+
 /// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`).
-fn run_suite(workspace: &Workspace, version: &Version, image: Option<&str>, nextest_args: &[String]) -> Result<Suite> {
-    let sh = xshell::Shell::new().map_err(|e| Error::new(e.to_string()))?;
-    sh.change_dir(&workspace.root);
+/// With `side_by_side` (a store name), it keeps its report and its output in a store directory of its own and
+/// runs under the cap on live clusters; otherwise its output goes to this terminal.
+fn run_suite(
+    workspace: &Workspace,
+    version: &Version,
+    image: Option<&str>,
+    nextest_args: &[String],
+    side_by_side: Option<&str>,
+) -> Result<Suite> {
     let profile = profile();
-    let junit = format!("{}/nextest/{profile}/junit.xml", workspace.target);
-    sh.remove_path(&junit).ok();
+    let store = side_by_side.map(|name| PathBuf::from(format!("{}/nextest/matrix/{name}", workspace.target)));
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&workspace.root)
+        .args(["nextest", "run", "--workspace", "--profile", profile])
+        .env(VERSION_ENV, &version.name)
+        .env(IMAGE_ENV, image.unwrap_or(""));
+    let junit = match &store {
+        Some(store) => {
+            std::fs::create_dir_all(store).map_err(|e| Error::new(format!("{}: {e}", store.display())))?;
+            // A tool config file is the one place a run can be given its own store directory: the repository's
+            // config sets no `[store]`, and its profiles still apply.
+            let config = store.join("nextest.toml");
+            let toml = format!("[store]\ndir = {:?}\n", store.display().to_string());
+            std::fs::write(&config, toml).map_err(|e| Error::new(format!("{}: {e}", config.display())))?;
+            cmd.arg("--tool-config-file").arg(format!("xtask:{}", config.display()));
+            let log = std::fs::File::create(store.join("output.log"))
+                .map_err(|e| Error::new(format!("{}: {e}", store.display())))?;
+            let log2 = log.try_clone().map_err(|e| Error::new(e.to_string()))?;
+            cmd.stdout(log).stderr(log2);
+            for (name, default) in [
+                (MAX_CLUSTERS_ENV, SIDE_BY_SIDE_CLUSTERS),
+                ("NEXTEST_TEST_THREADS", SIDE_BY_SIDE_THREADS),
+            ] {
+                cmd.env(name, env_or(name, default));
+            }
+            store.join(profile).join("junit.xml")
+        }
+        None => PathBuf::from(format!("{}/nextest/{profile}/junit.xml", workspace.target)),
+    };
+    cmd.args(nextest_args);
+    std::fs::remove_file(&junit).ok();
     let start = Instant::now();
     // A failing suite is reported in the table and by the caller, not as an error here.
-    let nextest_ok = xshell::cmd!(
-        sh,
-        "cargo nextest run --workspace --profile {profile} {nextest_args...}"
-    )
-    .env(VERSION_ENV, &version.name)
-    .env(IMAGE_ENV, image.unwrap_or(""))
-    .run()
-    .is_ok();
+    let nextest_ok = cmd
+        .status()
+        .map_err(|e| Error::new(format!("running cargo nextest: {e}")))?
+        .success();
     let seconds = start.elapsed().as_secs_f64();
-    let xml = sh.read_file(&junit).unwrap_or_default();
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
     Ok(Suite {
         seconds,
         outcomes: parse_junit(&xml),
         nextest_ok,
+        log: store.map(|s| s.join("output.log")),
     })
 }
 
@@ -322,6 +448,21 @@ pub fn parse_junit(xml: &str) -> Vec<Outcome> {
             }
         })
         .collect()
+}
+
+/// The slowest tests over every version, slowest first.
+fn print_slowest(results: &[(&Version, Suite)]) {
+    let mut all: Vec<(&str, &Outcome)> = results
+        .iter()
+        .flat_map(|(v, s)| s.outcomes.iter().map(move |o| (v.name.as_str(), o)))
+        .collect();
+    all.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
+    println!("\nslowest tests:");
+    for (version, o) in all.iter().take(SLOWEST) {
+        println!("  {:>6.1}s  {version:<11} {}", o.seconds, o.scenario);
+    }
+    let total: f64 = all.iter().map(|(_, o)| o.seconds).sum();
+    println!("  {total:>6.1}s  in all, over {} tests", all.len());
 }
 
 fn print_table(results: &[(&Version, Suite)]) {

@@ -264,6 +264,7 @@ impl Cluster {
             on_drop: spec.on_drop(),
             pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
             secrets,
+            capacity: None,
         })
     }
 

@@ -11,6 +11,7 @@ use futures_util::future::{join_all, try_join_all};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 
+use crate::cluster::capacity;
 use crate::cluster::networking::{Attachment, Networking, find_attachment};
 use crate::cluster::removal::{Removed, remove_cluster};
 use crate::engine::docker::{
@@ -58,6 +59,8 @@ pub struct Cluster {
     pub(crate) pool: node::Pool,
     /// The nodes' config and the harness's credentials, for a cluster that needs them.
     pub(crate) secrets: Option<Secrets>,
+    /// A test's cluster's place under the machine-wide cap, released once the handle is dropped (after removal).
+    pub(crate) capacity: Option<capacity::Slot>,
 }
 
 impl Cluster {
@@ -109,6 +112,7 @@ impl Cluster {
             on_drop: OnDrop::Keep,
             pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
             secrets,
+            capacity: None,
         })
     }
 
