@@ -38,6 +38,7 @@ mod wait;
 /// The client library the harness speaks (its clients and errors are redis-rs types).
 pub use redis;
 
+pub use cluster::capacity::MAX_CLUSTERS_ENV;
 pub use cluster::create::CreateReport;
 pub use cluster::handle::{Cluster, Node};
 pub use cluster::keeper::{Keeper, KeeperReport, WarmPool};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 
+use crate::cluster::capacity;
 use crate::cluster::handle::{Cluster, Nudge, advance_idle_masters};
 use crate::cluster::identity::{Identity, LABEL_CLUSTER, LABEL_MAKER, cluster_filter};
 use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
@@ -21,7 +22,7 @@ use crate::images::node_image::{ImageSource, NodeImage};
 use crate::security::credentials::{Access, Secrets};
 use crate::server::ready::Shape;
 use crate::server::topology::{SLOTS, SlotRange, format_ranges};
-use crate::spec::{ClusterSpec, FIRST_PORT, Networking};
+use crate::spec::{ClusterSpec, FIRST_PORT, Lifetime, Networking};
 use crate::wait::not_yet;
 use crate::{Error, ErrorKind, Remedy, Result, bail, wait};
 
@@ -61,11 +62,18 @@ impl ClusterSpec {
     /// if it is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress
     /// goes to `tracing` at info level.
     pub async fn start(self) -> Result<Cluster> {
+        // A test's cluster first waits for a place under the machine-wide cap, if one is set (see
+        // `MAX_CLUSTERS_ENV`), and holds it while its handle lives.
+        let place = match self.lifetime {
+            Lifetime::Test => capacity::claim().await?,
+            Lifetime::Kept => None,
+        };
         let docker = Docker::connect().await?;
         // A warm cluster, if a keeper offers one this spec can use: ready in a fraction of a second.
         if warm::servable(&self) {
             let image = NodeImage::resolve(&docker, &self.image).await?;
-            if let Some(cluster) = warm::claim(&docker, &self, &image).await? {
+            if let Some(mut cluster) = warm::claim(&docker, &self, &image).await? {
+                cluster.hold_capacity(place);
                 return Ok(cluster);
             }
         }
@@ -74,7 +82,9 @@ impl ClusterSpec {
         if let Err(e) = reaped {
             tracing::warn!("{e}");
         }
-        Ok(created?.0)
+        let mut cluster = created?.0;
+        cluster.hold_capacity(place);
+        Ok(cluster)
     }
 }
 

@@ -10,6 +10,7 @@ use futures_util::future::{join_all, try_join_all};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 
+use crate::cluster::capacity;
 use crate::cluster::identity::{self, Identity, LABEL_CLUSTER, cluster_filter};
 use crate::cluster::networking::{Attachment, find_attachment, node_addr};
 use crate::cluster::removal::{Removed, remove_cluster};
@@ -57,6 +58,8 @@ pub struct Cluster {
     pool: node::Pool,
     /// The nodes' config and the harness's credentials, for a cluster that needs them.
     secrets: Option<Secrets>,
+    /// A test's cluster's place under the machine-wide cap, released once the handle is dropped (after removal).
+    capacity: Option<capacity::Slot>,
     /// For a warm cluster claimed from a keeper: that keeper's process (see [`crate::cluster::warm`]).
     warm_keeper: Option<String>,
 }
@@ -79,6 +82,7 @@ impl Cluster {
             pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
             secrets,
             warm_keeper: None,
+            capacity: None,
         }
     }
 
@@ -142,6 +146,11 @@ impl Cluster {
     pub(crate) fn adopt_warm(&mut self, on_drop: OnDrop, claimer: String) {
         self.on_drop = on_drop;
         self.warm_keeper = self.identity.owner.replace(claimer);
+    }
+
+    /// Holds `place` under the machine-wide cap for as long as the handle lives.
+    pub(crate) fn hold_capacity(&mut self, place: Option<capacity::Slot>) {
+        self.capacity = place;
     }
 
     /// Sets what dropping the handle does.

@@ -1,6 +1,7 @@
 //! Making a cluster and the handle to it: the spec turned into containers, formed and checked ready, found again
 //! by its labels, and removed.
 
+pub(crate) mod capacity;
 pub(crate) mod create;
 pub(crate) mod guards;
 pub(crate) mod handle;

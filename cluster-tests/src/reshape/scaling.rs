@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::guards;
 use crate::cluster::handle::Cluster;
-use crate::reshape::migration::{Reshard, ReshardReport, Slots, ranges};
+use crate::reshape::migration::{Reshard, ReshardReport, Settled, Slots, ranges};
 use crate::server::topology::{ClusterNodes, SlotRange};
 use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
@@ -27,7 +27,7 @@ pub struct SlotMove {
 pub struct MovesReport {
     /// Each move as its reshard reported it.
     pub moves: Vec<ReshardReport>,
-    /// Time from the first move until the last left the cluster ready.
+    /// Time from the first move until every node agreed on the last (a rebalance: until the cluster was ready).
     pub took: Duration,
 }
 
@@ -177,7 +177,7 @@ impl Cluster {
         guards::no_slot_held(self, "rebalancing").await?;
         guards::healthy(self, "no slot is moved").await?;
         let moves = rebalance_plan(&holdings(&self.topology().await?));
-        self.carry_out(&moves).await
+        self.carry_out(&moves, Settled::Ready).await
     }
 
     /// Adds an empty master on `port` (default: the lowest free published port), moves slots onto it until the
@@ -248,7 +248,7 @@ impl Cluster {
             .collect();
         let start = Instant::now();
         let drain = self
-            .carry_out(&drain_plan(&holdings(&topology), port))
+            .carry_out(&drain_plan(&holdings(&topology), port), Settled::Drained)
             .await
             .map_err(|e| {
                 e.context(format!(
@@ -307,14 +307,15 @@ impl Cluster {
         })
     }
 
-    /// Carries out `moves` one after the other, each as a reshard of the source's lowest slots.
-    async fn carry_out(&self, moves: &[SlotMove]) -> Result<MovesReport> {
+    /// Carries out `moves` one after the other, each as a reshard of the source's lowest slots that returns once
+    /// `settled`.
+    async fn carry_out(&self, moves: &[SlotMove], settled: Settled) -> Result<MovesReport> {
         let start = Instant::now();
         let mut done = Vec::new();
         for (i, m) in moves.iter().enumerate() {
             let n = count(&m.slots);
             let report = self
-                .reshard(&Reshard::new(m.from, m.to, Slots::Count(n)))
+                .reshard_until(&Reshard::new(m.from, m.to, Slots::Count(n)), settled)
                 .await
                 .map_err(|e| {
                     e.context(format!(
