@@ -38,13 +38,14 @@ pub struct Args {
 pub async fn run(name: &str, args: Args) -> Result<()> {
     let cluster = find(name).await?;
     if args.abort {
-        let held = cluster.abort_held().await?;
-        out!(
-            "rolled slot {} back to {}: its {} moved keys are home again",
-            held.slot,
-            held.from,
-            held.moved
-        );
+        for held in cluster.abort_held().await? {
+            out!(
+                "rolled slot {} back to {}: its {} moved keys are home again",
+                held.slot,
+                held.from,
+                held.moved
+            );
+        }
         return Ok(());
     }
     let report = if args.finish {

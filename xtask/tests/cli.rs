@@ -159,3 +159,86 @@ fn sigterm_during_create_removes_what_was_made() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(left_of(&name), "", "and nothing lands afterwards");
 }
+
+/// Runs the CLI with `args`, sends `signal` the moment its output has a line containing `moment` (or fails if it
+/// ends first), and returns its output: what it printed up to the moment and after.
+fn signal_at(args: &[&str], moment: &str, signal: i32) -> (Output, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the xtask binary runs");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line).expect("reading the CLI's output");
+        seen.push_str(&line);
+        if read == 0 {
+            let out = child.wait_with_output().expect("the child exits");
+            panic!(
+                "`{}` ended before printing {moment:?}:\n{seen}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if line.contains(moment) {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on the child's pid, which has not been waited for, so it is still ours.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("reading the CLI's output");
+    seen.push_str(&rest);
+    let out = child.wait_with_output().expect("the child exits");
+    (out, seen)
+}
+
+/// Ids and roles of every node as each live node sees them, sorted: equal before and after means nothing changed.
+async fn membership(cluster: &cluster_tests::Cluster) -> cluster_tests::Result<Vec<String>> {
+    let mut seen = Vec::new();
+    for view in cluster.views().await? {
+        for n in &view.nodes.nodes {
+            seen.push(format!("{} sees {} {:?} {:?}", view.addr, n.id, n.role, n.slots));
+        }
+    }
+    seen.sort();
+    Ok(seen)
+}
+
+/// SIGINT the moment `add-master` starts its node, and again once the node has met the others: the CLI removes
+/// it, the others forget it, and the cluster is healthy and as it was, so the next change is not refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_add_master_leaves_the_cluster_as_it_was() -> cluster_tests::Result<()> {
+    use cluster_tests::{Cluster, Shape};
+    let cluster = Cluster::start_for_test().await?;
+    let before = membership(&cluster).await?;
+    let containers = cluster.nodes().await?.len();
+    for moment in ["add-master: a master on", "meet: "] {
+        let (out, printed) = signal_at(
+            &["--cluster", cluster.name(), "add-master", "--replicas", "0"],
+            moment,
+            libc::SIGINT,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{printed}{stderr}");
+        assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
+        assert!(stderr.contains("removed and forgotten"), "{stderr}");
+        assert_eq!(
+            cluster.nodes().await?.len(),
+            containers,
+            "at {moment:?}: {printed}{stderr}"
+        );
+        cluster
+            .wait_ready(Shape::Any, std::time::Duration::from_secs(30))
+            .await?;
+        assert_eq!(membership(&cluster).await?, before, "at {moment:?}: {printed}{stderr}");
+    }
+    // Nothing is stranded: the next add-master is not refused.
+    let added = xtask(&["--cluster", cluster.name(), "add-master", "--replicas", "0"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    Ok(())
+}
