@@ -161,8 +161,9 @@ fn sigterm_during_create_removes_what_was_made() {
 }
 
 /// Runs the CLI with `args`, sends `signal` the moment its output has a line containing `moment` (or fails if it
-/// ends first), and returns its output: what it printed up to the moment and after.
-fn signal_at(args: &[&str], moment: &str, signal: i32) -> (Output, String) {
+/// ends first), and returns its output, what it printed up to the moment and after, and how long after the signal
+/// it exited.
+fn signal_at(args: &[&str], moment: &str, signal: i32) -> (Output, String, std::time::Duration) {
     use std::io::{BufRead, BufReader, Read};
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
@@ -190,11 +191,12 @@ fn signal_at(args: &[&str], moment: &str, signal: i32) -> (Output, String) {
     }
     // SAFETY: kill(2) on the child's pid, which has not been waited for, so it is still ours.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let sent = std::time::Instant::now();
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).expect("reading the CLI's output");
     seen.push_str(&rest);
     let out = child.wait_with_output().expect("the child exits");
-    (out, seen)
+    (out, seen, sent.elapsed())
 }
 
 /// Ids and roles of every node as each live node sees them, sorted: equal before and after means nothing changed.
@@ -218,7 +220,7 @@ async fn an_interrupted_add_master_leaves_the_cluster_as_it_was() -> cluster_tes
     let before = membership(&cluster).await?;
     let containers = cluster.nodes().await?.len();
     for moment in ["add-master: a master on", "meet: "] {
-        let (out, printed) = signal_at(
+        let (out, printed, _) = signal_at(
             &["--cluster", cluster.name(), "add-master", "--replicas", "0"],
             moment,
             libc::SIGINT,
@@ -240,5 +242,40 @@ async fn an_interrupted_add_master_leaves_the_cluster_as_it_was() -> cluster_tes
     // Nothing is stranded: the next add-master is not refused.
     let added = xtask(&["--cluster", cluster.name(), "add-master", "--replicas", "0"]);
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    Ok(())
+}
+
+/// `pause --for 20` gives way to SIGINT once it has reported the takeover (a master's) or that there is none (a
+/// replica's): it thaws the node at once and exits 1, long before the 20 s are up, and the node runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_for_resumes_early_on_sigint_after_the_takeover_report() -> cluster_tests::Result<()> {
+    use std::time::Duration;
+    let cluster = cluster_tests::Cluster::start_for_test().await?;
+    let topology = cluster.topology().await?;
+    let master = topology.live_masters()[0].port().expect("an address");
+    let replica = topology
+        .nodes
+        .iter()
+        .find(|n| n.master_id.is_some())
+        .and_then(|n| n.port())
+        .expect("a replica");
+    for (port, moment) in [(replica, "serves no slots"), (master, "promoted to master")] {
+        let port_arg = port.to_string();
+        let args = ["--cluster", cluster.name(), "pause", "--port", &port_arg, "--for", "20"];
+        let (out, printed, took) = signal_at(&args, moment, libc::SIGINT);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{printed}{stderr}");
+        assert!(stderr.contains("interrupted by SIGINT; resumed node"), "{stderr}");
+        assert!(
+            took < Duration::from_secs(5),
+            "exited {took:?} after SIGINT, of a 20 s hold:\n{printed}"
+        );
+        println!("{moment}: exited {took:?} after SIGINT");
+        let node = cluster.node(port).await?;
+        assert_eq!(node.state, "running", "{printed}");
+        cluster
+            .wait_ready(cluster_tests::Shape::Any, Duration::from_secs(30))
+            .await?;
+    }
     Ok(())
 }
