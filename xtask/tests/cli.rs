@@ -279,3 +279,50 @@ async fn pause_for_resumes_early_on_sigint_after_the_takeover_report() -> cluste
     }
     Ok(())
 }
+
+/// SIGINT half-way through a classic `reshard` of 2,000 slots (when it reports 1,000 moved): the CLI rolls back
+/// the batch in flight and says what moved; no slot is left marked, every key is served, the cluster is ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_reshard_leaves_no_slot_half_moved() -> cluster_tests::Result<()> {
+    use cluster_tests::server::data;
+    let cluster = cluster_tests::Cluster::start_for_test().await?;
+    let keys = data::keys("cut", 5000);
+    data::write(&mut cluster.client().await?, &keys).await?;
+    let masters = cluster.topology().await?.master_ports();
+    let (from, to) = (masters[0].to_string(), masters[1].to_string());
+    let args = [
+        "--cluster",
+        cluster.name(),
+        "reshard",
+        "--slots",
+        "2000",
+        "--classic",
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ];
+    let (out, printed, _) = signal_at(&args, "1000 of 2000 slots moved", libc::SIGINT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{printed}{stderr}");
+    assert!(stderr.contains("interrupted by SIGINT: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!("slot(s) had moved from {from} to {to}")),
+        "{stderr}"
+    );
+    for view in cluster.views().await? {
+        let me = view.nodes.myself().expect("a node lists itself");
+        assert!(
+            me.migrating.is_empty() && me.importing.is_empty(),
+            "{} still marks {:?} {:?}:\n{stderr}",
+            view.addr,
+            me.migrating,
+            me.importing
+        );
+    }
+    cluster
+        .wait_ready(cluster_tests::Shape::Any, std::time::Duration::from_secs(30))
+        .await?;
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
+    Ok(())
+}
