@@ -226,6 +226,7 @@ impl Cluster {
         let nodes = self.nodes().await?;
         let ports = self.new_ports(&nodes, port, 1 + replicas)?;
         let image = self.new_node_image(&nodes)?;
+        guards::no_node_paused(self, "adding a master").await?;
         guards::healthy(self, "no master is added to it").await?;
         Ok(AddMasterPlan {
             port: ports[0],
@@ -317,6 +318,7 @@ impl Cluster {
     pub async fn remove_master(&self, port: u16) -> Result<RemoveMasterReport> {
         guards::no_slot_held(self, "removing a master").await?;
         check_removal(&self.topology().await?, port)?;
+        guards::no_node_paused(self, "removing a master").await?;
         guards::healthy(self, "no master is removed from it").await?;
         let topology = self.topology().await?;
         check_removal(&topology, port)?;
