@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use cluster_tests::faults::checker::{CheckReport, CheckSpec, FaultKind};
-use cluster_tests::{Error, Result};
+use cluster_tests::{Cluster, Error, Result};
 
-use crate::playground::{find, out};
+use crate::playground::{Interrupts, command, find, out};
 
 /// Arguments of `cargo xtask check`.
 #[derive(clap::Args)]
@@ -34,8 +34,9 @@ pub struct Args {
 }
 
 /// Runs the check on the playground; fails (exit 1) when a WAIT-confirmed write is lost under a fault that
-/// promises to keep it.
+/// promises to keep it. SIGINT, SIGTERM or SIGHUP stops it and undoes the fault of the round under way.
 pub async fn run(name: &str, args: Args) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let seconds = Duration::try_from_secs_f64(args.seconds)
         .ok()
         .filter(|d| *d <= Duration::from_secs(3600))
@@ -49,7 +50,10 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         writers: args.writers,
     };
     let cluster = find(name).await?;
-    let report = cluster.count_lost_writes(&spec).await?;
+    let report = tokio::select! {
+        report = cluster.count_lost_writes(&spec) => report?,
+        signal = interrupts.next() => return Err(interrupted(&cluster, signal).await),
+    };
     if args.json {
         out!(
             "{}",
@@ -68,6 +72,45 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// After a signal cut a check short: undoes its faults and says what was undone, or what is left and how.
+async fn interrupted(cluster: &Cluster, signal: &str) -> Error {
+    let name = cluster.name();
+    match cluster.clear_faults().await {
+        Ok(cleared) => {
+            let ports = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+            let mut undone = Vec::new();
+            if cleared.rules_removed > 0 {
+                undone.push("removed the partition and slow-link rules".to_owned());
+            }
+            if !cleared.resumed.is_empty() {
+                undone.push(format!("thawed {}", ports(&cleared.resumed)));
+            }
+            if !cleared.restarted.is_empty() {
+                undone.push(format!("restarted {}", ports(&cleared.restarted)));
+            }
+            if !cleared.strays_removed.is_empty() {
+                undone.push(format!("removed the half-joined {}", ports(&cleared.strays_removed)));
+            }
+            if undone.is_empty() {
+                undone.push("no fault was in place".to_owned());
+            }
+            Error::other(format!(
+                "interrupted by {signal}; {}; the cluster is ready (a master a failover round removed stays \
+                 removed: {} re-adds a node, {} clears it from the tables)",
+                undone.join(", "),
+                command(name, "join"),
+                command(name, "forget")
+            ))
+        }
+        Err(e) => e.context(format!(
+            "interrupted by {signal}; undoing its fault failed: {} removes a cut, {} and {} bring nodes back",
+            command(name, "heal"),
+            command(name, "resume --port P"),
+            command(name, "restart --port P")
+        )),
+    }
 }
 
 fn print(r: &CheckReport) {

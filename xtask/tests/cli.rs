@@ -326,3 +326,43 @@ async fn an_interrupted_reshard_leaves_no_slot_half_moved() -> cluster_tests::Re
     data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
+
+/// SIGINT during a `check` round, once its fault is in place (the CLI printed it): the CLI undoes it, a paused
+/// node is thawed and a partition's rules are removed, and the cluster is ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_check_leaves_no_paused_node_and_no_rule() -> cluster_tests::Result<()> {
+    let cluster = cluster_tests::Cluster::start_for_test().await?;
+    for (fault, moment, undone) in [
+        ("pause", "fault: paused node", "thawed "),
+        (
+            "partition",
+            "fault: partitioned",
+            "removed the partition and slow-link rules",
+        ),
+    ] {
+        let args = [
+            "--cluster",
+            cluster.name(),
+            "check",
+            "--fault",
+            fault,
+            "--rounds",
+            "1",
+            "--seconds",
+            "60",
+        ];
+        let (out, printed, _) = signal_at(&args, moment, libc::SIGINT);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{printed}{stderr}");
+        assert!(stderr.contains("interrupted by SIGINT; "), "{stderr}");
+        assert!(stderr.contains(undone), "{fault}: {stderr}");
+        let states: Vec<String> = cluster.nodes().await?.into_iter().map(|n| n.state).collect();
+        assert!(states.iter().all(|s| s == "running"), "{fault}: {states:?}");
+        let err = cluster.heal().await.expect_err("no rule is left to heal");
+        assert!(err.to_string().contains("nothing to heal"), "{fault}: {err}");
+        cluster
+            .wait_ready(cluster_tests::Shape::Any, std::time::Duration::from_secs(30))
+            .await?;
+    }
+    Ok(())
+}

@@ -99,6 +99,26 @@ pub struct CheckSpec {
     pub writers: usize,
 }
 
+/// What [`Cluster::clear_faults`] undid.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ClearedFaults {
+    /// Namespaces whose partition and slow-link rules were removed.
+    pub rules_removed: usize,
+    /// Ports of the nodes thawed.
+    pub resumed: Vec<u16>,
+    /// Ports of the stopped nodes started again.
+    pub restarted: Vec<u16>,
+    /// Ports of nodes that had met no other node (a join cut short), removed.
+    pub strays_removed: Vec<u16>,
+}
+
+impl ClearedFaults {
+    /// Whether there was nothing to undo.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// One fault of the schedule and how the cluster got over it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundReport {
@@ -354,6 +374,45 @@ impl Cluster {
             }
             FaultKind::None | FaultKind::Mixed => unreachable!("the schedule picks a concrete fault"),
         }
+    }
+
+    /// Undoes what a check cut short (a signal) leaves of its faults: removes every partition and slow link,
+    /// removes a node a join cut short had started that met no other node, thaws every paused node and starts
+    /// every stopped one; then waits until the cluster is ready. A master a failover round removed stays
+    /// removed (its replica took over).
+    pub async fn clear_faults(&self) -> Result<ClearedFaults> {
+        let mut cleared = ClearedFaults {
+            rules_removed: self.remove_fault_rules().await?,
+            ..ClearedFaults::default()
+        };
+        let views = self.views().await?;
+        if views.len() > 1 {
+            for view in views.iter().filter(|v| v.info.known_nodes() == 1) {
+                let node = self.node(view.addr.port()).await?;
+                self.docker().remove_container(&node.id).await?;
+                self.pool().forget(view.addr);
+                cleared.strays_removed.push(node.port);
+            }
+        }
+        for node in self.nodes().await? {
+            match node.state.as_str() {
+                "paused" => {
+                    self.docker().unpause(&node.id).await?;
+                    cleared.resumed.push(node.port);
+                }
+                "exited" => {
+                    self.docker().start(&node.id).await?;
+                    cleared.restarted.push(node.port);
+                }
+                _ => {}
+            }
+        }
+        if !cleared.is_empty() {
+            tracing::info!("check: faults undone; waiting for the cluster to be ready");
+        }
+        let timeout = self.identity().step_timeout(self.nodes().await?.len());
+        self.wait_ready(crate::server::ready::Shape::Any, timeout).await?;
+        Ok(cleared)
     }
 
     /// The value of every written key now, read through a fresh cluster client (`None`: missing).
