@@ -85,12 +85,15 @@ pub(crate) fn hint(name: &str, e: &Error) -> Option<String> {
         Some(Remedy::MoreSparePorts) => format!("make the cluster with more: {}", on("create --spare-ports N")),
         Some(Remedy::Force) => "pass --force to remove it anyway".to_owned(),
         Some(Remedy::InstallBuildTools) => {
-            "`cargo xtask build` run as root installs it itself; `create --image REF` runs an image you have".to_owned()
+            format!(
+                "`cargo xtask build` run as root installs it itself; {} runs an image you have",
+                on("create --image REF")
+            )
         }
-        Some(Remedy::LocalImage) => "`create --version V` builds one of the matrix here".to_owned(),
+        Some(Remedy::LocalImage) => format!("{} builds one of the matrix here", on("create --version V")),
         Some(Remedy::NoImageCli) => format!("send single commands with {}", on("connect -- CMD")),
         _ if matches!(e.kind(), ErrorKind::PortTaken(_)) => {
-            "pick another range with `create --port-base PORT`".to_owned()
+            format!("pick another range with {}", on("create --port-base PORT"))
         }
         _ => return None,
     })
@@ -160,7 +163,11 @@ mod tests {
         assert_eq!(command(PLAYGROUND, "stop"), "`cargo xtask stop`");
         assert_eq!(command("probe1", "heal"), "`cargo xtask --cluster probe1 heal`");
         let taken = Error::port_taken(7001, "port 7001 is in use");
-        assert!(hint("probe1", &taken).is_some_and(|h| h.contains("--port-base")));
+        assert_eq!(
+            hint("probe1", &taken).as_deref(),
+            Some("pick another range with `cargo xtask --cluster probe1 create --port-base PORT`")
+        );
+
         assert_eq!(hint("probe1", &Error::refused("bad input")), None);
     }
 }
