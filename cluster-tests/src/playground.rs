@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 pub use crate::cluster::removal::{
-    Abandoned, Census, Leftovers, Removed, census, leftovers, remove_abandoned, remove_cluster,
-    remove_interrupted_cluster,
+    Abandoned, Census, Leftovers, Removed, census, leftovers, orphan_secrets, remove_abandoned, remove_cluster,
+    remove_interrupted_cluster, remove_orphan_secrets,
 };
 pub use crate::engine::docker::Docker;
 pub use crate::images::build::{

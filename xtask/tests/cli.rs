@@ -366,3 +366,40 @@ async fn an_interrupted_check_leaves_no_paused_node_and_no_rule() -> cluster_tes
     }
     Ok(())
 }
+
+/// Where the CLI keeps cluster `name`'s secrets: `<target>/cluster-tests/<name>`.
+fn secrets_of(name: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_BIN_EXE_xtask"))
+                .ancestors()
+                .find(|d| d.join("CACHEDIR.TAG").is_file())
+                .expect("the binary is in a cargo target directory")
+                .to_owned()
+        },
+        std::path::PathBuf::from,
+    );
+    target.join("cluster-tests").join(name)
+}
+
+/// Secrets a cut-short removal left with no cluster (what a SIGKILL during `stop` leaves) are named by
+/// `leftovers` and removed by `stop` (issue 22 item 8).
+#[test]
+fn secrets_left_without_a_cluster_are_found_and_removed() {
+    let name = format!("ctorphan{}", std::process::id());
+    let dir = secrets_of(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("access.toml"), "password = \"left\"\n").unwrap();
+    let found = xtask(&["leftovers"]);
+    let stderr = String::from_utf8_lossy(&found.stderr);
+    assert_eq!(found.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&dir.display().to_string()), "{stderr}");
+    let stopped = xtask(&["--cluster", &name, "stop"]);
+    let stdout = String::from_utf8_lossy(&stopped.stdout);
+    assert!(stopped.status.success(), "{stdout}");
+    assert!(stdout.contains("removed the secrets of"), "{stdout}");
+    assert!(!dir.exists(), "{} is gone", dir.display());
+    let again = xtask(&["leftovers"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!stderr.contains(&dir.display().to_string()), "{stderr}");
+}
