@@ -403,3 +403,38 @@ fn secrets_left_without_a_cluster_are_found_and_removed() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!stderr.contains(&dir.display().to_string()), "{stderr}");
 }
+
+/// A secrets directory made beforehand, world-writable, with a file of someone else's: `create --password` makes it
+/// private (0700, its parent too), and `stop` removes only the files the CLI wrote (issue 22 item 9).
+#[test]
+fn a_premade_secrets_directory_is_made_private_and_only_our_files_are_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let name = format!("ctprivate{}", std::process::id());
+    let _stop = Stop(name.clone());
+    let dir = secrets_of(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(dir.join("mine.txt"), "not the CLI's").unwrap();
+    let version = std::env::var(cluster_tests::VERSION_ENV).unwrap_or_else(|_| "redis-7.0".into());
+    let args = [
+        "--cluster",
+        &name,
+        "create",
+        "--networking",
+        "bridge",
+        "--password",
+        "--version",
+        &version,
+    ];
+    let created = xtask(&args);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    assert_eq!(mode(dir.parent().unwrap()), 0o700);
+    assert!(dir.join("access.toml").is_file());
+    let stopped = xtask(&["--cluster", &name, "stop"]);
+    assert!(stopped.status.success());
+    assert!(!dir.join("access.toml").exists() && !dir.join("node.conf").exists());
+    assert_eq!(std::fs::read_to_string(dir.join("mine.txt")).unwrap(), "not the CLI's");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

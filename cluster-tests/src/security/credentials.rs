@@ -377,7 +377,7 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Writes them to their directory (made, mode 0700, if missing).
+    /// Writes them to their directory (made if missing; it and its parent made mode 0700, see [`private_dir`]).
     pub(crate) fn save(&self) -> Result<()> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let failed = |e: std::io::Error| Error::other(format!("writing {}: {e}", self.dir.display()));
@@ -386,6 +386,7 @@ impl Secrets {
             .mode(0o700)
             .create(&self.dir)
             .map_err(failed)?;
+        private_dir(&self.dir)?;
         let access = toml::to_string(&self.access).map_err(|e| Error::other(e.to_string()))?;
         let mut files = vec![(CONFIG_FILE, &self.config), (ACCESS_FILE, &access)];
         if let Some(c) = &self.certificates {
@@ -505,12 +506,51 @@ pub(crate) fn secrets_dir(name: &str) -> PathBuf {
     target.join("cluster-tests").join(name)
 }
 
-/// Removes the secrets directory `dir` of cluster `name`, as a removed container's label names it; only a
-/// directory where [`secrets_dir`] puts them (`.../cluster-tests/<name>`), whatever the label says.
+/// The files a cluster's secrets are kept in: all [`Secrets::save`] writes.
+const SECRET_FILES: [&str; 7] = [
+    CONFIG_FILE,
+    ACCESS_FILE,
+    CA_FILE,
+    CLIENT_CERT_FILE,
+    CLIENT_KEY_FILE,
+    NODE_CERT_FILE,
+    NODE_KEY_FILE,
+];
+
+/// Makes `dir` and its parent (`.../cluster-tests`) private (mode 0700), so no other local user can swap a
+/// certificate or the credentials; refuses a symbolic link, or a directory another user owns (its mode cannot be
+/// set), as one made beforehand by someone else.
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = dir.parent().filter(|p| p.file_name() == Some("cluster-tests".as_ref()));
+    for d in [Some(dir), parent].into_iter().flatten() {
+        let refuse = |why: String| {
+            Error::refused(format!(
+                "{} {why}, so the cluster's secrets are not kept there; remove it, or set CARGO_TARGET_DIR to a \
+                 directory of your own",
+                d.display()
+            ))
+        };
+        let meta = std::fs::symlink_metadata(d).map_err(|e| refuse(format!("cannot be read ({e})")))?;
+        if !meta.is_dir() {
+            return Err(refuse("is not a directory (a symbolic link?)".into()));
+        }
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| refuse(format!("cannot be made private, mode 0700 ({e}); another user's?")))?;
+    }
+    Ok(())
+}
+
+/// Removes the secrets of cluster `name` kept in `dir`, as a removed container's label names it: only the files
+/// [`Secrets::save`] writes, then the directory if nothing else is in it; only in a directory where
+/// [`secrets_dir`] puts them (`.../cluster-tests/<name>`), whatever the label says.
 pub(crate) fn remove_secrets(name: &str, dir: &Path) {
     let parent = dir.parent().and_then(Path::file_name);
     if dir.file_name() == Some(name.as_ref()) && parent == Some("cluster-tests".as_ref()) {
-        std::fs::remove_dir_all(dir).ok();
+        for file in SECRET_FILES {
+            std::fs::remove_file(dir.join(file)).ok();
+        }
+        std::fs::remove_dir(dir).ok();
     }
 }
 
