@@ -14,7 +14,7 @@ use crate::cluster::handle::Cluster;
 use crate::security::credentials::Access;
 use crate::server::node::{NodeView, Pool};
 use crate::server::ready::Shape;
-use crate::server::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
+use crate::server::topology::{ClusterNodes, Role, SlotMigration, SlotRange, format_ranges};
 use crate::wait::{Unmet, not_yet};
 use crate::{Error, Remedy, Result, bail, wait};
 
@@ -228,11 +228,13 @@ pub(crate) fn held_in(views: &[NodeView]) -> Option<(u16, String, String)> {
 }
 
 /// Every slot marked in migration in `views` (a move cut short can leave a whole batch so), by slot, each once:
-/// `(slot, source id, target id)` from the source's `MIGRATING` or the target's `IMPORTING` marker.
+/// `(slot, source id, target id)` from the source's `MIGRATING` or the target's `IMPORTING` marker. Only masters'
+/// markers count: Valkey 8.0+ copies them to the replicas, which name themselves, not their master.
 pub(crate) fn marked_in(views: &[NodeView]) -> Vec<(u16, String, String)> {
     let mut marked: Vec<(u16, String, String)> = views
         .iter()
         .filter_map(|v| v.nodes.myself())
+        .filter(|me| me.role == Role::Master)
         .flat_map(|me| {
             let out = me.migrating.iter().map(|(s, to)| (*s, me.id.clone(), to.clone()));
             out.chain(me.importing.iter().map(|(s, from)| (*s, from.clone(), me.id.clone())))

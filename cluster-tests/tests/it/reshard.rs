@@ -359,12 +359,11 @@ async fn one_abort_or_one_finish_clears_every_slot_left_marked() -> Result<()> {
     let taken = slots[5].to_string();
     node::command::<()>(target, &["CLUSTER", "SETSLOT", &taken, "NODE", &target_id]).await?;
     let finished = cluster.finish_held().await?;
-    assert_eq!(
-        finished.slots,
-        vec![SlotRange {
-            start: slots[5],
-            end: slots[7]
-        }]
+    // The source may already have heard it lost the taken slot, and dropped its marker (Valkey 8.0 does).
+    let finished: Vec<u16> = finished.slots.iter().flat_map(|r| r.start..=r.end).collect();
+    assert!(
+        finished.ends_with(&slots[6..]) && slots[5..].ends_with(&finished),
+        "{finished:?}"
     );
     assert_eq!(marked(&cluster).await?, Vec::<u16>::new(), "nothing is left marked");
     let topology = cluster.topology().await?;
