@@ -62,6 +62,16 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
     } else {
         print(&report);
     }
+    if report.acknowledged == 0 {
+        return Err(Error::other(format!(
+            "no write was acknowledged{}, so the check proved nothing",
+            if report.wait > 0 {
+                format!(" (confirmed by WAIT {})", report.wait)
+            } else {
+                String::new()
+            }
+        )));
+    }
     if report.promise_broken {
         return Err(Error::other(format!(
             "{} write(s) confirmed by WAIT {} were lost under `{}`, which Redis Cluster promises to survive: {}",

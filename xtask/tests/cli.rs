@@ -438,3 +438,20 @@ fn a_premade_secrets_directory_is_made_private_and_only_our_files_are_removed() 
     assert_eq!(std::fs::read_to_string(dir.join("mine.txt")).unwrap(), "not the CLI's");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `check --wait 2` on a cluster with one replica per master is refused before anything runs: no write could be
+/// confirmed, and a check that confirmed none must not pass (issue 22 item 10).
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_a_wait_above_the_replicas() -> cluster_tests::Result<()> {
+    let cluster = cluster_tests::Cluster::start_for_test().await?;
+    let args = ["--cluster", cluster.name(), "check", "--wait", "2", "--fault", "none"];
+    let out = xtask(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is more than the 1 live replica(s) of master"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("writes:"), "nothing ran");
+    Ok(())
+}

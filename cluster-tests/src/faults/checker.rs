@@ -21,7 +21,7 @@ use crate::cluster::handle::Cluster;
 use crate::faults::failover::FailoverKind;
 use crate::faults::network::Cut;
 use crate::faults::process::FaultStart;
-use crate::server::topology::Role;
+use crate::server::topology::ClusterNodes;
 use crate::{Error, Result, bail};
 
 /// The faults a check can inject.
@@ -212,12 +212,8 @@ impl Cluster {
         if spec.writers == 0 || spec.writers > 64 {
             bail!(Refused, "`CheckSpec::writers` must be 1 to 64 (got {})", spec.writers);
         }
-        if spec.wait > 0 && self.topology().await?.nodes.iter().all(|n| n.role != Role::Replica) {
-            bail!(
-                Refused,
-                "`CheckSpec::wait` {} needs replicas, and the cluster has none",
-                spec.wait
-            );
+        if spec.wait > 0 {
+            check_wait(&self.topology().await?, spec.wait)?;
         }
         self.wait_ready(
             crate::server::ready::Shape::Any,
@@ -441,6 +437,32 @@ impl Cluster {
     }
 }
 
+/// Refuses `WAIT wait` when a master serving slots has fewer live replicas: none of its writes could be confirmed,
+/// and the check would pass having checked nothing.
+fn check_wait(topology: &ClusterNodes, wait: usize) -> Result<()> {
+    let fewest = topology
+        .live_masters()
+        .into_iter()
+        .filter(|m| !m.slots.is_empty())
+        .map(|m| {
+            let replicas = topology
+                .replicas_of(&m.id)
+                .into_iter()
+                .filter(|r| !r.is_failing())
+                .count();
+            (replicas, m.port().unwrap_or(0))
+        })
+        .min();
+    match fewest {
+        Some((replicas, port)) if replicas < wait => bail!(
+            Refused,
+            "`CheckSpec::wait` {wait} is more than the {replicas} live replica(s) of master {port}: `WAIT {wait}` \
+             could confirm none of its writes"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// A name no other run uses: the clock's nanoseconds and this process.
 fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
@@ -561,6 +583,18 @@ fn tally(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_above_the_replicas_of_a_master_is_refused() {
+        let nodes = ClusterNodes::parse(include_str!("../../fixtures/redis-7.0.cluster-nodes.txt")).unwrap();
+        check_wait(&nodes, 1).unwrap();
+        let err = check_wait(&nodes, 2).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Refused);
+        assert!(
+            err.to_string().contains("more than the 1 live replica(s) of master"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_seed_repeats_its_schedule() {
