@@ -455,3 +455,15 @@ async fn check_refuses_a_wait_above_the_replicas() -> cluster_tests::Result<()> 
     assert!(!String::from_utf8_lossy(&out.stdout).contains("writes:"), "nothing ran");
     Ok(())
 }
+
+/// `create --no-default-user` with no user of one's own is refused before Docker is touched: no client could log
+/// in (issue 22 item 11).
+#[test]
+fn no_default_user_without_a_user_is_refused() {
+    let name = format!("ctnouser{}", std::process::id());
+    let out = xtask(&["--cluster", &name, "create", "--no-default-user"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--no-default-user without --user or --acl"), "{stderr}");
+    assert_eq!(left_of(&name), "", "nothing was made");
+}
