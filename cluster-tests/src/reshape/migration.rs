@@ -248,10 +248,13 @@ pub(crate) fn marked_in(views: &[NodeView]) -> Vec<(u16, String, String)> {
 impl Cluster {
     /// Moves slots with their keys while clients keep using them, and returns once every node agrees on the new
     /// map and the cluster is ready (or, with [`Reshard::hold`], once the last slot is held half-way). Refuses bad
-    /// input, and a cluster with a slot already held.
+    /// input, a cluster with a slot already held, and one that is not ready.
     pub async fn reshard(&self, reshard: &Reshard) -> Result<ReshardReport> {
         guards::no_slot_held(self, "resharding").await?;
         let plan = plan(&self.topology().await?, reshard)?;
+        // A cluster that is not ready (a master lost for good, its slots unserved) would never be again after the
+        // move: refused before anything moves, as every other change is.
+        guards::healthy(self, "no slot is moved").await?;
         let atomic = !reshard.classic && !reshard.hold && has_atomic_migration(self.access(), plan.source.addr).await?;
         let method = if atomic {
             MigrationMethod::Atomic

@@ -373,3 +373,31 @@ async fn one_abort_or_one_finish_clears_every_slot_left_marked() -> Result<()> {
     data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
+
+/// A master lost for good (no replica, forced out) leaves its slots unserved: a reshard between the other two is
+/// refused before anything moves, instead of moving and then timing out waiting for readiness (issue 22 item 12).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reshard_on_a_cluster_with_slots_unserved_is_refused_up_front() -> Result<()> {
+    let cluster = cluster_tests::ClusterSpec::from_env()?.replicas(0).start().await?;
+    let masters = cluster.topology().await?.master_ports();
+    cluster
+        .failover(
+            Some(masters[0]),
+            cluster_tests::FailoverKind::RemoveMaster { force: true },
+        )
+        .await?;
+    let map = slot_map(&cluster).await?;
+    let started = std::time::Instant::now();
+    let err = cluster
+        .reshard(&Reshard::new(masters[1], masters[2], Slots::Count(10)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not healthy, so no slot is moved"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(slot_map(&cluster).await?, map, "nothing moved");
+    Ok(())
+}
