@@ -294,13 +294,10 @@ impl Credentials {
         for user in &self.users {
             user.validate()?;
         }
-        if let Some(twice) = self
-            .users
-            .iter()
-            .enumerate()
-            .find_map(|(i, u)| self.users[..i].iter().any(|v| v.name == u.name).then_some(&u.name))
-        {
-            bail!(Refused, "user `{twice}` is given twice");
+        // One pass with a set: 200,000 users are checked in milliseconds, not minutes.
+        let mut seen = std::collections::HashSet::with_capacity(self.users.len());
+        if let Some(twice) = self.users.iter().find(|u| !seen.insert(u.name.as_str())) {
+            bail!(Refused, "user `{}` is given twice", twice.name);
         }
         Ok(())
     }
@@ -616,6 +613,27 @@ mod tests {
             let e = check_password(bad, "the password").unwrap_err().to_string();
             assert!(e.contains(says), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_user_given_twice_is_found_among_200000_at_once() {
+        let mut users: Vec<AclUser> = (0..200_000)
+            .map(|i| AclUser::new(format!("u{i}"), "pw", "~* +@all"))
+            .collect();
+        let credentials = |users: Vec<AclUser>| Credentials {
+            users,
+            ..Credentials::default()
+        };
+        let started = std::time::Instant::now();
+        credentials(users.clone()).validate().unwrap();
+        users.push(AclUser::new("u123", "pw", "~* +@all"));
+        let err = credentials(users).validate().unwrap_err();
+        assert!(err.to_string().contains("user `u123` is given twice"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
