@@ -103,18 +103,37 @@ pub(crate) async fn find(name: &str) -> Result<Cluster> {
     harness::find(&Docker::connect().await?, name).await
 }
 
-/// The node on `port`, or the first live one.
+/// The node on `port`, or the first live one that answers a `PING` (a node cut off or behind a lossy link is
+/// skipped, within the connect and response timeouts).
 pub(crate) async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Node> {
     let stop = command(cluster.name(), "stop");
-    match port {
-        Some(port) => cluster.node(port).await,
-        None => cluster
-            .nodes()
-            .await?
-            .into_iter()
-            .find(|n| n.addr.is_some())
-            .ok_or_else(|| Error::refused(format!("the cluster has no running node; {stop} clears it"))),
+    if let Some(port) = port {
+        return cluster.node(port).await;
     }
+    let live: Vec<cluster_tests::Node> = cluster
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.addr.is_some())
+        .collect();
+    if live.is_empty() {
+        return Err(Error::refused(format!(
+            "the cluster has no running node; {stop} clears it"
+        )));
+    }
+    let mut silent = Vec::new();
+    for node in live {
+        let addr = node.addr.expect("filtered on a running node");
+        match cluster.access().command::<String>(addr, &["PING"]).await {
+            Ok(_) => return Ok(node),
+            Err(e) => silent.push(format!("{}: {e}", node.port)),
+        }
+    }
+    Err(Error::timeout(format!(
+        "no running node answers: {}; {} removes cuts and slow links",
+        silent.join("; "),
+        command(cluster.name(), "heal")
+    )))
 }
 
 /// Prints one line per node: port, role, address, slots and the master it replicates.

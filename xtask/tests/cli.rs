@@ -467,3 +467,28 @@ fn no_default_user_without_a_user_is_refused() {
     assert!(stderr.contains("--no-default-user without --user or --acl"), "{stderr}");
     assert_eq!(left_of(&name), "", "nothing was made");
 }
+
+/// With the lowest node cut off from everyone, the host included, `info`, `nodes` and `connect -- ping` ask a
+/// node that answers instead of timing out on it (issue 22 item 14).
+#[tokio::test(flavor = "multi_thread")]
+async fn any_live_node_skips_one_that_does_not_answer() -> cluster_tests::Result<()> {
+    let cluster = cluster_tests::Cluster::start_for_test().await?;
+    let lowest = cluster.nodes().await?[0].port;
+    cluster
+        .partition(cluster_tests::Cut::Isolate {
+            port: lowest,
+            keep_clients: false,
+        })
+        .await?;
+    for args in [&["info"][..], &["nodes"], &["connect", "--", "ping"]] {
+        let out = xtask(&[&["--cluster", cluster.name()], args].concat());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    cluster.heal().await?;
+    Ok(())
+}
