@@ -492,3 +492,34 @@ async fn any_live_node_skips_one_that_does_not_answer() -> cluster_tests::Result
     cluster.heal().await?;
     Ok(())
 }
+
+/// `nodes` says which node shows which migration marker, as each node shows it (issue 22 item 15).
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_reports_the_markers_each_node_shows() -> cluster_tests::Result<()> {
+    use cluster_tests::{Reshard, Slots};
+    let cluster = cluster_tests::Cluster::start_for_test().await?;
+    let masters = cluster.topology().await?.master_ports();
+    let (from, to) = (masters[0], masters[1]);
+    let held = cluster
+        .reshard(&Reshard::new(from, to, Slots::Count(1)).hold())
+        .await?
+        .held
+        .expect("a slot is held");
+    let out = xtask(&["--cluster", cluster.name(), "nodes"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let slot = held.slot;
+    assert!(
+        stdout.contains(&format!("# {from} shows slot {slot} MIGRATING to {to}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("# {to} shows slot {slot} IMPORTING from {from}")),
+        "{stdout}"
+    );
+    cluster.abort_held().await?;
+    let out = xtask(&["--cluster", cluster.name(), "nodes"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(" shows slot "), "no marker is left:\n{stdout}");
+    Ok(())
+}
