@@ -1,12 +1,12 @@
 //! What the `cargo xtask` CLI and its bench need beyond a test's view of a cluster: a connection to the Docker
 //! engine, a cluster found or made by name and kept between commands, node images, the standard route for
-//! comparison, a join in two steps (so Ctrl-C can undo it), and clean-up of clusters nobody owns.
+//! comparison, a join and an add-master in two steps (so Ctrl-C can undo them), and clean-up of clusters nobody owns.
 
 use std::time::Duration;
 
 pub use crate::cluster::removal::{
-    Abandoned, Census, Leftovers, Removed, census, leftovers, remove_abandoned, remove_cluster,
-    remove_interrupted_cluster,
+    Abandoned, Census, Leftovers, Removed, census, leftovers, orphan_secrets, remove_abandoned, remove_cluster,
+    remove_interrupted_cluster, remove_orphan_secrets,
 };
 pub use crate::engine::docker::Docker;
 pub use crate::images::build::{
@@ -14,7 +14,10 @@ pub use crate::images::build::{
     missing_build_tools, prune as prune_images, time_cold_build, tools_tag,
 };
 pub use crate::reshape::membership::JoinPlan;
-use crate::{Cluster, ClusterSpec, CreateReport, FIRST_PORT, ImageSource, JoinReport, Lifetime, Result};
+pub use crate::reshape::scaling::{AddMasterPlan, UndoneAdd};
+use crate::{
+    AddMasterReport, Cluster, ClusterSpec, CreateReport, FIRST_PORT, ImageSource, JoinReport, Lifetime, Result,
+};
 
 /// Name of the cluster the CLI makes and finds.
 pub const PLAYGROUND: &str = "playground";
@@ -57,6 +60,22 @@ pub async fn carry_out_join(cluster: &Cluster, plan: &JoinPlan) -> Result<JoinRe
 /// Undoes a join cut short (a signal): removes the planned node's container, also one still being created.
 pub async fn undo_join(cluster: &Cluster, plan: &JoinPlan) -> Result<()> {
     cluster.undo_join(plan).await
+}
+
+/// Decides the ports of a new master and its replicas (see [`Cluster::add_master`]); starts nothing.
+pub async fn plan_add_master(cluster: &Cluster, port: Option<u16>, replicas: usize) -> Result<AddMasterPlan> {
+    cluster.plan_add_master(port, replicas).await
+}
+
+/// Starts the master `plan` describes, moves slots onto it, then starts its replicas.
+pub async fn carry_out_add_master(cluster: &Cluster, plan: &AddMasterPlan) -> Result<AddMasterReport> {
+    cluster.carry_out_add_master(plan).await
+}
+
+/// Undoes an add-master cut short (a signal): slots marked half-way are rolled back, and every planned node
+/// that serves no slot goes and is forgotten; a new master already serving slots stays (see the report).
+pub async fn undo_add_master(cluster: &Cluster, plan: &AddMasterPlan) -> Result<UndoneAdd> {
+    cluster.undo_add_master(plan).await
 }
 
 /// The arguments a command-line client run in one of `cluster`'s node containers needs beyond the port: its TLS

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use cluster_tests::faults::checker::{CheckReport, CheckSpec, FaultKind};
 use cluster_tests::faults::workload::Workload;
-use cluster_tests::{Error, Result};
+use cluster_tests::{Cluster, Error, Result};
 
-use crate::playground::{find, out};
+use crate::playground::{Interrupts, command, find, out};
 
 /// Arguments of `cargo xtask check`.
 #[derive(clap::Args)]
@@ -46,8 +46,9 @@ pub struct Args {
 }
 
 /// Runs the check on the playground; fails (exit 1) when a WAIT-confirmed write is lost under a fault that
-/// promises to keep it.
+/// promises to keep it. SIGINT, SIGTERM or SIGHUP stops it and undoes the fault of the round under way.
 pub async fn run(name: &str, args: Args) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let seconds = Duration::try_from_secs_f64(args.seconds)
         .ok()
         .filter(|d| *d <= Duration::from_secs(3600))
@@ -67,9 +68,15 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
                 output: args.workload_output.clone(),
                 ..Workload::shell(line)
             };
-            cluster.check_workload(&spec, &workload).await?
+            tokio::select! {
+                report = cluster.check_workload(&spec, &workload) => report?,
+                signal = interrupts.next() => return Err(interrupted(&cluster, signal).await),
+            }
         }
-        None => cluster.count_lost_writes(&spec).await?,
+        None => tokio::select! {
+            report = cluster.count_lost_writes(&spec) => report?,
+            signal = interrupts.next() => return Err(interrupted(&cluster, signal).await),
+        },
     };
     if let Some(path) = &args.plot {
         let writer = args.workload.as_deref().unwrap_or("the checker's own writers");
@@ -95,6 +102,16 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
     } else {
         print(&report);
     }
+    if report.acknowledged == 0 {
+        return Err(Error::other(format!(
+            "no write was acknowledged{}, so the check proved nothing",
+            if report.wait > 0 {
+                format!(" (confirmed by WAIT {})", report.wait)
+            } else {
+                String::new()
+            }
+        )));
+    }
     if report.promise_broken {
         return Err(Error::other(format!(
             "{} write(s) confirmed by WAIT {} were lost under `{}`, which Redis Cluster promises to survive: {}",
@@ -105,6 +122,45 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// After a signal cut a check short: undoes its faults and says what was undone, or what is left and how.
+async fn interrupted(cluster: &Cluster, signal: &str) -> Error {
+    let name = cluster.name();
+    match cluster.clear_faults().await {
+        Ok(cleared) => {
+            let ports = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+            let mut undone = Vec::new();
+            if cleared.rules_removed > 0 {
+                undone.push("removed the partition and slow-link rules".to_owned());
+            }
+            if !cleared.resumed.is_empty() {
+                undone.push(format!("thawed {}", ports(&cleared.resumed)));
+            }
+            if !cleared.restarted.is_empty() {
+                undone.push(format!("restarted {}", ports(&cleared.restarted)));
+            }
+            if !cleared.strays_removed.is_empty() {
+                undone.push(format!("removed the half-joined {}", ports(&cleared.strays_removed)));
+            }
+            if undone.is_empty() {
+                undone.push("no fault was in place".to_owned());
+            }
+            Error::other(format!(
+                "interrupted by {signal}; {}; the cluster is ready (a master a failover round removed stays \
+                 removed: {} re-adds a node, {} clears it from the tables)",
+                undone.join(", "),
+                command(name, "join"),
+                command(name, "forget")
+            ))
+        }
+        Err(e) => e.context(format!(
+            "interrupted by {signal}; undoing its fault failed: {} removes a cut, {} and {} bring nodes back",
+            command(name, "heal"),
+            command(name, "resume --port P"),
+            command(name, "restart --port P")
+        )),
+    }
 }
 
 fn print(r: &CheckReport) {

@@ -127,6 +127,12 @@ impl Args {
                 std::fs::read_to_string(&file).map_err(|e| Error::other(format!("reading {}: {e}", file.display())))?;
             users.extend(parse_acl_file(&text).map_err(|e| e.context(file.display()))?);
         }
+        if no_default_user && users.is_empty() {
+            return Err(Error::refused(
+                "--no-default-user without --user or --acl leaves no user a client could log in as (the harness's \
+                 own is kept to itself); add one, e.g. --user 'app:SECRET:~* +@all'",
+            ));
+        }
         let generated = password.as_deref() == Some("");
         let password = password.map(|p| if p.is_empty() { generate_password() } else { p });
         if generated {

@@ -93,24 +93,25 @@ pub async fn pause(name: &str, PauseArgs { port, for_seconds }: PauseArgs) -> Re
         );
         return Ok(());
     };
-    let interrupted = tokio::select! {
-        takeover = cluster.wait_takeover(&fault, hold) => {
-            print_takeover(&fault, takeover?.map(|t| (t.by, t.after)));
-            tokio::time::sleep(hold.saturating_sub(fault.at.elapsed())).await;
-            None
-        }
-        signal = interrupts.next() => Some(signal),
+    // The whole hold, the takeover's report and the rest of the time alike, gives way to a signal.
+    let held = async {
+        let takeover = cluster.wait_takeover(&fault, hold).await?;
+        print_takeover(&fault, takeover.map(|t| (t.by, t.after)));
+        tokio::time::sleep(hold.saturating_sub(fault.at.elapsed())).await;
+        Ok::<_, Error>(())
+    };
+    // Whatever ends the hold (its time, a failed watch, a signal), the node is thawed before this returns.
+    let ended = tokio::select! {
+        held = held => held,
+        signal = interrupts.next() => Err(Error::other(format!(
+            "interrupted by {signal}; resumed node {} early",
+            fault.port
+        ))),
     };
     let rejoin = cluster.resume(Some(fault.port)).await?;
     print_rejoin(&rejoin);
     print_topology(&cluster.topology().await?);
-    match interrupted {
-        Some(signal) => Err(Error::other(format!(
-            "interrupted by {signal}; resumed node {} early",
-            fault.port
-        ))),
-        None => Ok(()),
-    }
+    ended
 }
 
 /// `resume`: thaws a paused node and reports what it became.

@@ -85,12 +85,15 @@ pub(crate) fn hint(name: &str, e: &Error) -> Option<String> {
         Some(Remedy::MoreSparePorts) => format!("make the cluster with more: {}", on("create --spare-ports N")),
         Some(Remedy::Force) => "pass --force to remove it anyway".to_owned(),
         Some(Remedy::InstallBuildTools) => {
-            "`cargo xtask build` run as root installs it itself; `create --image REF` runs an image you have".to_owned()
+            format!(
+                "`cargo xtask build` run as root installs it itself; {} runs an image you have",
+                on("create --image REF")
+            )
         }
-        Some(Remedy::LocalImage) => "`create --version V` builds one of the matrix here".to_owned(),
+        Some(Remedy::LocalImage) => format!("{} builds one of the matrix here", on("create --version V")),
         Some(Remedy::NoImageCli) => format!("send single commands with {}", on("connect -- CMD")),
         _ if matches!(e.kind(), ErrorKind::PortTaken(_)) => {
-            "pick another range with `create --port-base PORT`".to_owned()
+            format!("pick another range with {}", on("create --port-base PORT"))
         }
         _ => return None,
     })
@@ -100,18 +103,37 @@ pub(crate) async fn find(name: &str) -> Result<Cluster> {
     harness::find(&Docker::connect().await?, name).await
 }
 
-/// The node on `port`, or the first live one.
+/// The node on `port`, or the first live one that answers a `PING` (a node cut off or behind a lossy link is
+/// skipped, within the connect and response timeouts).
 pub(crate) async fn pick(cluster: &Cluster, port: Option<u16>) -> Result<cluster_tests::Node> {
     let stop = command(cluster.name(), "stop");
-    match port {
-        Some(port) => cluster.node(port).await,
-        None => cluster
-            .nodes()
-            .await?
-            .into_iter()
-            .find(|n| n.addr.is_some())
-            .ok_or_else(|| Error::refused(format!("the cluster has no running node; {stop} clears it"))),
+    if let Some(port) = port {
+        return cluster.node(port).await;
     }
+    let live: Vec<cluster_tests::Node> = cluster
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.addr.is_some())
+        .collect();
+    if live.is_empty() {
+        return Err(Error::refused(format!(
+            "the cluster has no running node; {stop} clears it"
+        )));
+    }
+    let mut silent = Vec::new();
+    for node in live {
+        let addr = node.addr.expect("filtered on a running node");
+        match cluster.access().command::<String>(addr, &["PING"]).await {
+            Ok(_) => return Ok(node),
+            Err(e) => silent.push(format!("{}: {e}", node.port)),
+        }
+    }
+    Err(Error::timeout(format!(
+        "no running node answers: {}; {} removes cuts and slow links",
+        silent.join("; "),
+        command(cluster.name(), "heal")
+    )))
 }
 
 /// Prints one line per node: port, role, address, slots and the master it replicates.
@@ -160,7 +182,11 @@ mod tests {
         assert_eq!(command(PLAYGROUND, "stop"), "`cargo xtask stop`");
         assert_eq!(command("probe1", "heal"), "`cargo xtask --cluster probe1 heal`");
         let taken = Error::port_taken(7001, "port 7001 is in use");
-        assert!(hint("probe1", &taken).is_some_and(|h| h.contains("--port-base")));
+        assert_eq!(
+            hint("probe1", &taken).as_deref(),
+            Some("pick another range with `cargo xtask --cluster probe1 create --port-base PORT`")
+        );
+
         assert_eq!(hint("probe1", &Error::refused("bad input")), None);
     }
 }

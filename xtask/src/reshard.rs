@@ -1,9 +1,9 @@
 //! `cargo xtask reshard`: move slots with their keys between masters, or hold one half-way for ASK tests.
 
 use cluster_tests::server::topology::{SlotRange, format_ranges};
-use cluster_tests::{Error, Reshard, Result, Slots};
+use cluster_tests::{Cluster, Error, Reshard, Result, Slots, has_atomic_migration};
 
-use crate::playground::{find, out};
+use crate::playground::{Interrupts, command, find, out};
 
 /// Options of `cargo xtask reshard`.
 #[derive(clap::Args)]
@@ -34,17 +34,22 @@ pub struct Args {
     abort: bool,
 }
 
-/// Runs `reshard` on the cluster called `name`.
+/// Runs `reshard` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP stops a move between two server
+/// commands and rolls back the slots marked half-way (the batch in flight); what had moved stays moved.
 pub async fn run(name: &str, args: Args) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let cluster = find(name).await?;
     if args.abort {
         let held = cluster.abort_held().await?;
-        out!(
-            "rolled slot {} back to {}: its {} moved keys are home again",
-            held.slot,
-            held.from,
-            held.moved
-        );
+        for h in &held {
+            out!(
+                "rolled slot {} back to {}: its {} moved keys are home again",
+                h.slot,
+                h.from,
+                h.moved
+            );
+        }
+        out!("{} slot(s) rolled back; none is marked in migration now", held.len());
         return Ok(());
     }
     let report = if args.finish {
@@ -59,7 +64,16 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         let mut reshard = Reshard::new(from, to, slots);
         reshard.classic = args.classic;
         reshard.hold = args.hold;
-        cluster.reshard(&reshard).await?
+        let before = served_by(&cluster, from).await?;
+        tokio::select! {
+            report = cluster.reshard(&reshard) => report?,
+            signal = interrupts.next() => {
+                let atomic = !args.classic
+                    && !args.hold
+                    && has_atomic_migration(cluster.access(), cluster.addr(from).await?).await?;
+                return Err(interrupted(&cluster, name, signal, (from, to, before), atomic).await);
+            }
+        }
     };
     out!(
         "moved {} slots ({}) with {} keys from {} to {} in {:.2} s ({:?})",
@@ -75,4 +89,50 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         out!("holding {held}; `reshard --finish` or `--abort` ends it");
     }
     Ok(())
+}
+
+/// Slots the master on `port` serves, as it says itself.
+async fn served_by(cluster: &Cluster, port: u16) -> Result<usize> {
+    let view = cluster.access().view(cluster.addr(port).await?).await;
+    Ok(view
+        .ok()
+        .and_then(|v| v.nodes.myself().map(|me| me.slots.iter().map(SlotRange::len).sum()))
+        .unwrap_or(0))
+}
+
+/// After a signal cut a move from `from` to `to` short: rolls back the slots left marked half-way and says what
+/// moved and what is left.
+/// `atomic`: the server itself was moving them (`CLUSTER MIGRATESLOTS`), and carries on without the CLI.
+async fn interrupted(
+    cluster: &Cluster,
+    name: &str,
+    signal: &str,
+    (from, to, before): (u16, u16, usize),
+    atomic: bool,
+) -> Error {
+    if atomic {
+        return Error::other(format!(
+            "interrupted by {signal}; the server's own atomic migration from {from} to {to} carries on and \
+             completes by itself; {} shows the map",
+            command(name, "nodes")
+        ));
+    }
+    let rolled = match cluster.abort_held().await {
+        Ok(held) => format!("{} slot(s) caught half-way rolled back to {from}", held.len()),
+        Err(e) if e.remedy() == Some(cluster_tests::Remedy::HoldSlot) => "no slot was caught half-way".to_owned(),
+        Err(e) => {
+            return e.context(format!(
+                "interrupted by {signal}; rolling back the slots caught half-way failed; {} tries again",
+                command(name, "reshard --abort")
+            ));
+        }
+    };
+    let moved = match served_by(cluster, from).await {
+        Ok(after) => format!("{} slot(s) had moved from {from} to {to}", before.saturating_sub(after)),
+        Err(e) => format!("what had moved is unknown ({e})"),
+    };
+    Error::other(format!(
+        "interrupted by {signal}: {moved} and stay there; {rolled}; {} shows the map",
+        command(name, "nodes")
+    ))
 }

@@ -1,29 +1,40 @@
 //! `cargo xtask add-master`, `remove-master` and `rebalance`: scale the cluster out and in, even out slots.
 
-use cluster_tests::{Error, MovesReport, Result};
+use cluster_tests::playground as harness;
+use cluster_tests::{Cluster, Error, MovesReport, Remedy, Result};
 
-use crate::playground::{Interrupts, command, find, out, print_topology};
+use crate::playground::{Interrupts, command, find, out, print_topology, say};
 
 /// What to do after a scaling command on cluster `name` was interrupted midway.
 fn recover(name: &str) -> String {
     format!(
-        "slots may be half-way: {} shows the map, {} or {} ends a slot left in migration, then {} evens out the \
-         slots (and {} removes a new master)",
+        "what had moved stays moved: {} shows the map, {} evens out the slots",
         command(name, "nodes"),
-        command(name, "reshard --finish"),
-        command(name, "reshard --abort"),
-        command(name, "rebalance"),
-        command(name, "remove-master P")
+        command(name, "rebalance")
     )
 }
 
-/// Runs `step` on cluster `name` until it ends or SIGINT, SIGTERM or SIGHUP comes; then it stops between two
-/// server commands and says how to carry on.
-async fn interruptible<T>(name: &str, step: impl Future<Output = Result<T>>) -> Result<T> {
+/// Runs `step` on `cluster` until it ends or SIGINT, SIGTERM or SIGHUP comes; then it stops between two server
+/// commands, rolls back the slots caught half-way, and says how to carry on.
+async fn interruptible<T>(cluster: &Cluster, step: impl Future<Output = Result<T>>) -> Result<T> {
     let mut interrupts = Interrupts::catch()?;
-    tokio::select! {
-        done = step => done,
-        signal = interrupts.next() => Err(Error::other(format!("interrupted by {signal}; {}", recover(name)))),
+    let signal = tokio::select! {
+        done = step => return done,
+        signal = interrupts.next() => signal,
+    };
+    Err(Error::other(format!(
+        "interrupted by {signal}; {}; {}",
+        roll_back(cluster).await,
+        recover(cluster.name())
+    )))
+}
+
+/// Rolls back every slot left marked half-way, and says so.
+async fn roll_back(cluster: &Cluster) -> String {
+    match cluster.abort_held().await {
+        Ok(held) => format!("{} slot(s) caught half-way rolled back", held.len()),
+        Err(e) if e.remedy() == Some(Remedy::HoldSlot) => "no slot was caught half-way".to_owned(),
+        Err(e) => format!("rolling back the slots caught half-way failed ({e})"),
     }
 }
 
@@ -45,10 +56,35 @@ pub struct RemoveMasterArgs {
     port: u16,
 }
 
-/// Runs `add-master` on the cluster called `name`.
+/// Runs `add-master` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP undoes it: the new nodes go unless
+/// slots had already moved onto the master.
 pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let cluster = find(name).await?;
-    let report = interruptible(name, cluster.add_master(args.port, args.replicas)).await?;
+    let plan = harness::plan_add_master(&cluster, args.port, args.replicas).await?;
+    let report = tokio::select! {
+        report = harness::carry_out_add_master(&cluster, &plan) => report?,
+        signal = interrupts.next() => {
+            say(&format!("interrupted by {signal}; undoing the add-master"));
+            let undone = harness::undo_add_master(&cluster, &plan).await?;
+            let removed: Vec<String> = undone.removed.iter().map(u16::to_string).collect();
+            let mut what = format!(
+                "interrupted by {signal}; {} slot(s) caught half-way rolled back, new node(s) removed and \
+                 forgotten: {}",
+                undone.rolled_back,
+                if removed.is_empty() { "none".into() } else { removed.join(", ") }
+            );
+            if let Some(port) = undone.kept {
+                what.push_str(&format!(
+                    "; master {port} already serves slots and stays: {} drains and removes it, {} evens out the \
+                     slots",
+                    command(name, &format!("remove-master {port}")),
+                    command(name, "rebalance")
+                ));
+            }
+            return Err(Error::other(what));
+        }
+    };
     let replicas: Vec<String> = report.replicas.iter().map(u16::to_string).collect();
     out!(
         "added master {} with {} replica(s) ({}); {} in {:.2} s",
@@ -69,7 +105,7 @@ pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
 /// Runs `remove-master` on the cluster called `name`.
 pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
     let cluster = find(name).await?;
-    let report = interruptible(name, cluster.remove_master(args.port)).await?;
+    let report = interruptible(&cluster, cluster.remove_master(args.port)).await?;
     out!(
         "removed master {} and its {} replica(s); {} in {:.2} s",
         report.port,
@@ -84,7 +120,7 @@ pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
 /// Runs `rebalance` on the cluster called `name`.
 pub async fn rebalance(name: &str) -> Result<()> {
     let cluster = find(name).await?;
-    let report = interruptible(name, cluster.rebalance()).await?;
+    let report = interruptible(&cluster, cluster.rebalance()).await?;
     for m in &report.moves {
         out!(
             "  {} -> {}: {} slots, {} keys ({:?})",

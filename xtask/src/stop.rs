@@ -1,6 +1,8 @@
 //! `cargo xtask stop` and `cargo xtask leftovers`: clusters removed, and a check that test runs left nothing.
 
-use cluster_tests::playground::{self as harness, Docker, census, remove_abandoned, remove_cluster};
+use cluster_tests::playground::{
+    self as harness, Docker, census, orphan_secrets, remove_abandoned, remove_cluster, remove_orphan_secrets,
+};
 use cluster_tests::{Error, Result};
 
 use crate::playground::out;
@@ -33,7 +35,15 @@ pub async fn stop(name: &str, args: StopArgs) -> Result<()> {
                 Err(e) => failed = Some(e.context(format!("removing `{}`", cluster.name))),
             }
         }
-        if census.abandoned.is_empty() {
+        let orphans = orphan_secrets(&docker).await?;
+        for (name, dir) in &orphans {
+            remove_orphan_secrets(&docker, name).await?;
+            out!(
+                "removed the secrets of `{name}`, left in {} with no cluster",
+                dir.display()
+            );
+        }
+        if census.abandoned.is_empty() && orphans.is_empty() {
             out!("no cluster that nobody can be using; nothing to stop");
         }
         for name in &census.kept {
@@ -45,7 +55,13 @@ pub async fn stop(name: &str, args: StopArgs) -> Result<()> {
         return failed.map_or(Ok(()), Err);
     }
     let removed = remove_cluster(&docker, name, None).await?;
+    // A removal cut short by SIGKILL may have left its secrets: they go too.
+    let secrets = remove_orphan_secrets(&docker, name).await?;
+    if let Some(dir) = &secrets {
+        out!("removed the secrets of `{name}` left in {}", dir.display());
+    }
     match (removed.containers, removed.networks) {
+        (0, 0) if secrets.is_some() => out!("no cluster running"),
         (0, 0) => out!("no cluster running; nothing to stop"),
         (0, _) => out!("no cluster running; removed the network `{name}` left behind"),
         (n, 0) => out!("stopped `{name}`: removed {n} containers"),
@@ -78,12 +94,16 @@ pub async fn leftovers() -> Result<()> {
         );
     }
     if found.any() {
+        let secrets: Vec<String> = found.secrets.iter().map(|d| d.display().to_string()).collect();
         return Err(Error::other(format!(
-            "the test run left {} container(s) ({}) and {} network(s) ({}) behind",
+            "the test run left {} container(s) ({}), {} network(s) ({}) and {} secrets director(ies) of gone \
+             clusters ({}) behind; `cargo xtask stop --all` removes the secrets",
             found.containers.len(),
             found.containers.join(", "),
             found.networks.len(),
-            found.networks.join(", ")
+            found.networks.join(", "),
+            secrets.len(),
+            secrets.join(", ")
         )));
     }
     out!("nothing left behind");

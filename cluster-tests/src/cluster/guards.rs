@@ -32,6 +32,20 @@ pub(crate) async fn healthy(cluster: &Cluster, refusal: &str) -> Result<()> {
         .map_err(|e| e.context(format!("the cluster is not healthy, so {refusal}")))
 }
 
+/// Refuses `what` (a change of who is in the cluster) while a node is paused: it would come back knowing nodes
+/// the others had forgotten, and gossip them back once the 60 s forget ban ends.
+pub(crate) async fn no_node_paused(cluster: &Cluster, what: &str) -> Result<()> {
+    if let Some(node) = cluster.nodes().await?.into_iter().find(|n| n.state == "paused") {
+        return Err(Error::refused(format!(
+            "node {} is paused, so {what} is refused: it would miss the change and, thawed, tell the others of \
+             nodes they had forgotten; thaw it first (`Cluster::resume`)",
+            node.port
+        ))
+        .with_remedy(Remedy::Resume(node.port)));
+    }
+    Ok(())
+}
+
 /// The live master on `port`, or the one with the lowest port; refuses replicas and unknown ports.
 pub(crate) fn live_master(topology: &ClusterNodes, port: Option<u16>) -> Result<&NodeEntry> {
     let masters = topology.live_masters();

@@ -5,7 +5,8 @@
 //!   joins that namespace, listens on its own host port and announces 127.0.0.1, so every address the cluster hands
 //!   out (`MOVED`, `ASK`, `CLUSTER SLOTS`/`SHARDS`/`NODES`) works from the host, on any OS, and between the nodes
 //!   alike. Ports are published when the pod starts, so a pod publishes spare ports for nodes that join later.
-//!   The holder must outlive the nodes: it is never a fault target.
+//!   The holder fences the pod: from outside it, only the host's port proxy reaches the client ports, and
+//!   nothing reaches the bus ports (see [`start_holder`]). It must outlive the nodes: it is never a fault target.
 //! - [`Networking::Bridge`]: a private bridge network per cluster, each node in a network namespace of its own and
 //!   announced by its container address (reachable from a Linux host only). Faults that need per-node namespaces
 //!   can use it.
@@ -16,13 +17,16 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use crate::cluster::identity::{
     Identity, LABEL_CLUSTER, LABEL_HOLDER, LABEL_PLAIN_PUBLISHED, cluster_filter, plain_published_of, published_of,
 };
 use crate::engine::docker::{ContainerSpec, Docker, LOOPBACK};
+use crate::images::build;
 use crate::spec::{ClusterSpec, Networking, PlainPorts};
-use crate::{Error, ErrorKind, Remedy, Result};
+use crate::wait::{Unmet, not_yet};
+use crate::{Error, ErrorKind, Remedy, Result, wait};
 
 /// The address the harness dials for a running node on `port` whose container address is `ip`.
 pub(crate) fn node_addr(networking: Networking, ip: Option<IpAddr>, port: u16) -> Option<SocketAddr> {
@@ -178,8 +182,10 @@ async fn port_in_use(docker: &Docker, port: u16, name: &str, range: &RangeInclus
     )
 }
 
-/// Starts the holder publishing `range`; it runs a server with no TCP port, which is what keeps it alive (the
-/// node images have no shell or sleep).
+/// Starts the holder publishing `range` (and `plain`, plain-text ports beside TLS ones). It runs the fault tools
+/// image as root with `NET_ADMIN`: it fences the pod ([`firewall`]), says so, and sleeps; the nodes start once the
+/// fence is up. Where the tools image cannot be had (no Debian build tools here), the holder is a node image's
+/// server with no TCP port and the pod goes unfenced, with a warning.
 async fn start_holder(
     docker: &Docker,
     identity: &Identity,
@@ -197,26 +203,50 @@ async fn start_holder(
         name: format!("{}-pod", identity.name),
         network: "bridge".into(),
         published: range.clone().chain(plain.clone().into_iter().flatten()).collect(),
-        args: [
-            "--port",
-            "0",
-            "--unixsocket",
-            // Relative: in the data directory, which every node image has writable (/tmp may not exist).
-            "holder.sock",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .map(String::from)
-        .to_vec(),
         labels,
         ..Default::default()
     };
-    identity.image.apply(&mut holder);
+    let fenced = match build::ensure_tools(docker).await {
+        Ok(tools) => {
+            holder.image = tools;
+            holder.user = Some("0".into());
+            holder.cap_add = vec!["NET_ADMIN".into()];
+            holder.entrypoint = Some(vec!["/bin/busybox".into(), "sh".into(), "-c".into()]);
+            holder.args = vec![firewall(&range, plain.as_ref())];
+            // Read back by `Identity::read` when the cluster has no node yet.
+            holder.labels.extend(identity.image.labels());
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                "pod: the fault tools image is not available ({e}), so cluster `{}`'s pod has no firewall: every \
+                 container on Docker's default bridge can reach its nodes' client and bus ports",
+                identity.name
+            );
+            holder.args = [
+                "--port",
+                "0",
+                "--unixsocket",
+                // Relative: in the data directory, which every node image has writable (/tmp may not exist).
+                "holder.sock",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec();
+            identity.image.apply(&mut holder);
+            false
+        }
+    };
     let started = docker.run(&holder).await?;
+    if fenced && let Err(e) = wait_fenced(docker, &started.id).await {
+        docker.remove_container(&started.id).await.ok();
+        return Err(e.context(format!("fencing cluster `{}`'s pod", identity.name)));
+    }
     tracing::info!(
-        "pod: ports 127.0.0.1:{}-{} published for cluster `{}`{}",
+        "pod: ports 127.0.0.1:{}-{} published for cluster `{}`{}{}",
         range.start(),
         range.end(),
         identity.name,
@@ -224,12 +254,64 @@ async fn start_holder(
             " (TLS), and {}-{} for plain-text clients",
             p.start(),
             p.end()
-        ))
+        )),
+        if fenced { ", reachable from the host only" } else { "" }
     );
     Ok(Attachment::Pod {
         holder: started.id,
         published: range,
     })
+}
+
+/// What the holder prints once its rules are in.
+const FENCED: &str = "pod-fenced";
+
+/// The holder's script: inside the pod's network namespace, the client ports (`range`, and `plain`) accept only loopback (the
+/// nodes, the fault tools, a cli run in a node) and the pod's gateway (where Docker's port proxy on the host's
+/// 127.0.0.1 comes from); every other packet from outside the pod is dropped, so the bus ports (client + 10000)
+/// take loopback only. Then it sleeps, holding the namespace. Its chain is not one `heal` removes.
+fn firewall(range: &RangeInclusive<u16>, plain: Option<&RangeInclusive<u16>>) -> String {
+    let client = |r: &RangeInclusive<u16>| {
+        format!(
+            "$I -A CLUSTER_TESTS_POD -p tcp -s \"$gw\" --dport {}:{} -j ACCEPT\n",
+            r.start(),
+            r.end()
+        )
+    };
+    format!(
+        r#"set -e
+I=/usr/sbin/iptables-nft
+gw=$(/bin/busybox ip route | /bin/busybox awk '/^default/ {{print $3}}')
+[ -n "$gw" ] || {{ echo "the pod has no default route"; exit 1; }}
+$I -N CLUSTER_TESTS_POD
+$I -A CLUSTER_TESTS_POD -i lo -j ACCEPT
+{}{}$I -A CLUSTER_TESTS_POD -j DROP
+$I -I INPUT -j CLUSTER_TESTS_POD
+echo {FENCED}
+exec /bin/busybox sleep 2147483647
+"#,
+        client(range),
+        plain.map(client).unwrap_or_default()
+    )
+}
+
+/// Waits until the holder `id` says its rules are in; gives up at once if it exited.
+async fn wait_fenced(docker: &Docker, id: &str) -> Result<()> {
+    wait::until("the pod's firewall to be up", Duration::from_secs(20), || async {
+        let log = docker.log_tail(id, 20).await?;
+        if log.contains(FENCED) {
+            return Ok(());
+        }
+        match docker.state(id).await? {
+            Some(state) if state == "running" => not_yet!("the holder has not printed {FENCED} yet"),
+            state => Err(Unmet::GiveUp(Error::other(format!(
+                "the holder is {} before its rules were in: {}",
+                state.as_deref().unwrap_or("gone"),
+                log.trim()
+            )))),
+        }
+    })
+    .await
 }
 
 /// The attachment of an existing cluster `name`, read back from Docker: its pod's holder, or its bridge network.

@@ -2,6 +2,7 @@
 //! test processes that died without cleaning up.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -12,7 +13,7 @@ use crate::cluster::identity::{
 use crate::cluster::warm::Standing;
 use crate::engine::docker::Docker;
 use crate::engine::owner;
-use crate::security::credentials::remove_secrets;
+use crate::security::credentials::{remove_secrets, secrets_dir};
 use crate::wait::{Unmet, not_yet};
 use crate::{Error, Remedy, Result, wait};
 
@@ -35,7 +36,7 @@ pub struct Removed {
 pub async fn remove_cluster(docker: &Docker, name: &str, owner: Option<&str>) -> Result<Removed> {
     let mut filters = vec![cluster_filter(name)];
     filters.extend(owner.map(|o| format!("{LABEL_OWNER}={o}")));
-    let mut removed = remove_labelled(docker, &filters, &whole(name), Patience::DEFAULT).await?;
+    let mut removed = remove_labelled(docker, &filters, &whole(name), Patience::DEFAULT, true).await?;
     if owner.is_some() {
         // A network the cluster reused (one a dead process left, see `create`) carries no owner of ours.
         for network in docker.networks(&[cluster_filter(name)]).await? {
@@ -54,7 +55,7 @@ pub async fn remove_cluster(docker: &Docker, name: &str, owner: Option<&str>) ->
 /// after the first empty pass.
 pub async fn remove_interrupted_cluster(docker: &Docker, name: &str) -> Result<Removed> {
     let filters = [cluster_filter(name), made_here()];
-    remove_labelled(docker, &filters, &whole(name), Patience::INTERRUPTED).await
+    remove_labelled(docker, &filters, &whole(name), Patience::INTERRUPTED, true).await
 }
 
 /// Removes the container this process made for cluster `name`'s node on `port` when its start was cut short,
@@ -66,6 +67,7 @@ pub(crate) async fn remove_interrupted_node(docker: &Docker, name: &str, port: u
         &filters,
         &format!("container {name}-{port}"),
         Patience::INTERRUPTED,
+        false,
     )
     .await
     .map(drop)
@@ -110,15 +112,21 @@ impl Patience {
 }
 
 /// Removes the containers and networks matching all `filters`, in passes, until nothing is left.
-async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patience: Patience) -> Result<Removed> {
+/// With `secrets`, the secrets directory each container's labels name goes too (not when one node of a cluster
+/// goes: the others still need them).
+async fn remove_labelled(
+    docker: &Docker,
+    filters: &[String],
+    what: &str,
+    patience: Patience,
+    secrets: bool,
+) -> Result<Removed> {
     /// What the passes saw: container and network ids (to say what went), since when passes find nothing,
     /// and since when only networks refusing for endpoints are left.
     #[derive(Default)]
     struct Seen {
         containers: BTreeSet<String>,
         networks: BTreeSet<String>,
-        /// Each cluster's secrets directory, as its containers' labels name it.
-        secrets: BTreeSet<(String, String)>,
         empty_since: Option<Instant>,
         only_busy_networks_since: Option<Instant>,
     }
@@ -131,6 +139,12 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
             let seen = &seen;
             async move {
                 let left = docker.containers(filters).await?;
+                // Secrets go first: a removal cut short (SIGKILL) may leave a container, never a password.
+                for c in left.iter().filter(|_| secrets) {
+                    if let (Some(name), Some(dir)) = (c.labels.get(LABEL_CLUSTER), c.labels.get(LABEL_SECRETS)) {
+                        remove_secrets(name, dir.as_ref());
+                    }
+                }
                 let errors = join_all(left.iter().map(|c| docker.remove_container(&c.id))).await;
                 let mut last = errors.into_iter().find_map(Result::err);
                 let left_networks = docker.networks(filters).await?;
@@ -146,12 +160,6 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
                 let (empty_since, busy_since) = {
                     let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     seen.containers.extend(left.iter().map(|c| c.id.clone()));
-                    seen.secrets.extend(left.iter().filter_map(|c| {
-                        Some((
-                            c.labels.get(LABEL_CLUSTER)?.clone(),
-                            c.labels.get(LABEL_SECRETS)?.clone(),
-                        ))
-                    }));
                     seen.networks.extend(left_networks.iter().map(|n| n.id.clone()));
                     let found_nothing = left.is_empty() && left_networks.is_empty();
                     seen.empty_since = if found_nothing {
@@ -195,9 +203,6 @@ async fn remove_labelled(docker: &Docker, filters: &[String], what: &str, patien
     )
     .await?;
     let seen = seen.into_inner().unwrap_or_default();
-    for (name, dir) in &seen.secrets {
-        remove_secrets(name, dir.as_ref());
-    }
     Ok(Removed {
         containers: seen.containers.len(),
         networks: seen.networks.len(),
@@ -283,7 +288,7 @@ pub async fn census(docker: &Docker) -> Result<Census> {
 pub async fn remove_abandoned(docker: &Docker, cluster: &Abandoned) -> Result<Removed> {
     let mut filters = vec![cluster_filter(&cluster.name)];
     filters.extend(cluster.owner.iter().map(|o| format!("{LABEL_OWNER}={o}")));
-    remove_labelled(docker, &filters, &whole(&cluster.name), Patience::DEFAULT).await
+    remove_labelled(docker, &filters, &whole(&cluster.name), Patience::DEFAULT, true).await
 }
 
 /// Removes the clusters of test processes that are gone (a test killed by a timeout cannot clean up itself).
@@ -317,7 +322,7 @@ pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
     let mut failed = Vec::new();
     for (name, owner) in orphans {
         let filters = [cluster_filter(&name), format!("{LABEL_OWNER}={owner}")];
-        if let Err(e) = remove_labelled(docker, &filters, &whole(&name), Patience::QUICK).await {
+        if let Err(e) = remove_labelled(docker, &filters, &whole(&name), Patience::QUICK, true).await {
             failed.push(format!("{name} ({e})"));
         }
     }
@@ -332,6 +337,40 @@ pub(crate) async fn remove_orphans(docker: &Docker) -> Result<()> {
     Ok(())
 }
 
+/// The secrets directories (`<target>/cluster-tests/<name>`) whose cluster is gone: no container or network
+/// carries its name. A removal or a create's clean-up cut short by SIGKILL leaves one; by name.
+pub async fn orphan_secrets(docker: &Docker) -> Result<Vec<(String, PathBuf)>> {
+    let root = secrets_dir("-");
+    let Some(root) = root.parent() else {
+        return Ok(Vec::new());
+    };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(Vec::new());
+    };
+    let mut orphans = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let filter = [cluster_filter(&name)];
+        if docker.containers(&filter).await?.is_empty() && docker.networks(&filter).await?.is_empty() {
+            orphans.push((name, entry.path()));
+        }
+    }
+    orphans.sort();
+    Ok(orphans)
+}
+
+/// Removes the secrets of cluster `name` if it is gone (see [`orphan_secrets`]); returns the directory they were
+/// in, if there were any.
+pub async fn remove_orphan_secrets(docker: &Docker, name: &str) -> Result<Option<PathBuf>> {
+    let orphan = orphan_secrets(docker).await?.into_iter().find(|(n, _)| n == name);
+    Ok(orphan.map(|(name, dir)| {
+        remove_secrets(&name, &dir);
+        dir
+    }))
+}
+
 /// What finished test runs left behind: everything whose owner process is gone (tests remove their clusters, so
 /// nothing should be), apart from networks Docker cannot remove for a phantom endpoint (moby/moby#42119). Clusters
 /// of test processes still running are theirs, not leftovers.
@@ -343,12 +382,14 @@ pub struct Leftovers {
     pub networks: Vec<String>,
     /// Names of the networks with no container that Docker refuses to remove: an engine bug, not a leak.
     pub phantom_networks: Vec<String>,
+    /// Secrets directories whose cluster is gone (see [`orphan_secrets`]).
+    pub secrets: Vec<PathBuf>,
 }
 
 impl Leftovers {
     /// Whether the runs left something behind (phantom networks aside).
     pub fn any(&self) -> bool {
-        !self.containers.is_empty() || !self.networks.is_empty()
+        !self.containers.is_empty() || !self.networks.is_empty() || !self.secrets.is_empty()
     }
 }
 
@@ -376,5 +417,6 @@ pub async fn leftovers(docker: &Docker) -> Result<Leftovers> {
             found.networks.push(network.name);
         }
     }
+    found.secrets = orphan_secrets(docker).await?.into_iter().map(|(_, dir)| dir).collect();
     Ok(found)
 }

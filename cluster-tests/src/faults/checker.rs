@@ -21,7 +21,7 @@ use crate::cluster::handle::Cluster;
 use crate::faults::failover::FailoverKind;
 use crate::faults::network::Cut;
 use crate::faults::process::FaultStart;
-use crate::server::topology::Role;
+use crate::server::topology::{ClusterNodes, Role};
 use crate::{Error, Result, bail};
 
 /// The faults a check can inject.
@@ -97,6 +97,26 @@ pub struct CheckSpec {
     pub wait: usize,
     /// Concurrent writers, each with its own cluster connection.
     pub writers: usize,
+}
+
+/// What [`Cluster::clear_faults`] undid.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ClearedFaults {
+    /// Namespaces whose partition and slow-link rules were removed.
+    pub rules_removed: usize,
+    /// Ports of the nodes thawed.
+    pub resumed: Vec<u16>,
+    /// Ports of the stopped nodes started again.
+    pub restarted: Vec<u16>,
+    /// Ports of nodes that had met no other node (a join cut short), removed.
+    pub strays_removed: Vec<u16>,
+}
+
+impl ClearedFaults {
+    /// Whether there was nothing to undo.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One fault of the schedule and how the cluster got over it.
@@ -199,6 +219,9 @@ impl Cluster {
     pub async fn count_lost_writes(&self, spec: &CheckSpec) -> Result<CheckReport> {
         if spec.writers == 0 || spec.writers > 64 {
             bail!(Refused, "`CheckSpec::writers` must be 1 to 64 (got {})", spec.writers);
+        }
+        if spec.wait > 0 {
+            check_wait(&self.topology().await?, spec.wait)?;
         }
         self.check_can_run(spec).await?;
         let start = Instant::now();
@@ -392,6 +415,45 @@ impl Cluster {
         }
     }
 
+    /// Undoes what a check cut short (a signal) leaves of its faults: removes every partition and slow link,
+    /// removes a node a join cut short had started that met no other node, thaws every paused node and starts
+    /// every stopped one; then waits until the cluster is ready. A master a failover round removed stays
+    /// removed (its replica took over).
+    pub async fn clear_faults(&self) -> Result<ClearedFaults> {
+        let mut cleared = ClearedFaults {
+            rules_removed: self.remove_fault_rules().await?,
+            ..ClearedFaults::default()
+        };
+        let views = self.views().await?;
+        if views.len() > 1 {
+            for view in views.iter().filter(|v| v.info.known_nodes() == 1) {
+                let node = self.node(view.addr.port()).await?;
+                self.docker().remove_container(&node.id).await?;
+                self.pool().forget(view.addr);
+                cleared.strays_removed.push(node.port);
+            }
+        }
+        for node in self.nodes().await? {
+            match node.state.as_str() {
+                "paused" => {
+                    self.docker().unpause(&node.id).await?;
+                    cleared.resumed.push(node.port);
+                }
+                "exited" => {
+                    self.docker().start(&node.id).await?;
+                    cleared.restarted.push(node.port);
+                }
+                _ => {}
+            }
+        }
+        if !cleared.is_empty() {
+            tracing::info!("check: faults undone; waiting for the cluster to be ready");
+        }
+        let timeout = self.identity().step_timeout(self.nodes().await?.len());
+        self.wait_ready(crate::server::ready::Shape::Any, timeout).await?;
+        Ok(cleared)
+    }
+
     /// The value of every written key now, read through a fresh cluster client (`None`: missing).
     async fn read_back(&self, writes: &[Write]) -> Result<Vec<Option<String>>> {
         let conn = self.client().await?;
@@ -415,6 +477,32 @@ impl Cluster {
             .await
             .into_iter()
             .collect()
+    }
+}
+
+/// Refuses `WAIT wait` when a master serving slots has fewer live replicas: none of its writes could be confirmed,
+/// and the check would pass having checked nothing.
+fn check_wait(topology: &ClusterNodes, wait: usize) -> Result<()> {
+    let fewest = topology
+        .live_masters()
+        .into_iter()
+        .filter(|m| !m.slots.is_empty())
+        .map(|m| {
+            let replicas = topology
+                .replicas_of(&m.id)
+                .into_iter()
+                .filter(|r| !r.is_failing())
+                .count();
+            (replicas, m.port().unwrap_or(0))
+        })
+        .min();
+    match fewest {
+        Some((replicas, port)) if replicas < wait => bail!(
+            Refused,
+            "`CheckSpec::wait` {wait} is more than the {replicas} live replica(s) of master {port}: `WAIT {wait}` \
+             could confirm none of its writes"
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -546,6 +634,18 @@ pub(crate) fn tally(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_above_the_replicas_of_a_master_is_refused() {
+        let nodes = ClusterNodes::parse(include_str!("../../fixtures/redis-7.0.cluster-nodes.txt")).unwrap();
+        check_wait(&nodes, 1).unwrap();
+        let err = check_wait(&nodes, 2).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Refused);
+        assert!(
+            err.to_string().contains("more than the 1 live replica(s) of master"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_seed_repeats_its_schedule() {

@@ -67,6 +67,7 @@ impl Cluster {
     /// a cluster that is not ready or has a slot held included. Starts nothing.
     pub(crate) async fn plan_join(&self, replicate_port: Option<u16>, port: Option<u16>) -> Result<JoinPlan> {
         guards::no_slot_held(self, "joining a node").await?;
+        guards::no_node_paused(self, "joining a node").await?;
         guards::healthy(self, "no node is joined to it").await?;
         let topology = self.topology().await?;
         let masters = topology.live_masters();

@@ -18,7 +18,7 @@ use crate::cluster::handle::Cluster;
 use crate::security::credentials::Access;
 use crate::server::node::{NodeView, Pool};
 use crate::server::ready::Shape;
-use crate::server::topology::{ClusterNodes, SlotMigration, SlotRange, format_ranges};
+use crate::server::topology::{ClusterNodes, Role, SlotMigration, SlotRange, format_ranges};
 use crate::wait::{Unmet, not_yet};
 use crate::{Error, Remedy, Result, bail, wait};
 
@@ -244,17 +244,31 @@ pub(crate) fn ranges(slots: &[u16]) -> Vec<SlotRange> {
 /// The slot held in migration, seen from the views of its source and target, if any: `(slot, source id, target
 /// id)`. Either side's marker is enough (a move cut short may have set only one).
 pub(crate) fn held_in(views: &[NodeView]) -> Option<(u16, String, String)> {
-    views.iter().find_map(|v| {
-        let me = v.nodes.myself()?;
-        let out = me.migrating.first().map(|(s, to)| (*s, me.id.clone(), to.clone()));
-        out.or_else(|| me.importing.first().map(|(s, from)| (*s, from.clone(), me.id.clone())))
-    })
+    marked_in(views).into_iter().next()
+}
+
+/// Every slot marked in migration in `views` (a move cut short can leave a whole batch so), by slot, each once:
+/// `(slot, source id, target id)` from the source's `MIGRATING` or the target's `IMPORTING` marker. Only masters'
+/// markers count: Valkey 8.0+ copies them to the replicas, which name themselves, not their master.
+pub(crate) fn marked_in(views: &[NodeView]) -> Vec<(u16, String, String)> {
+    let mut marked: Vec<(u16, String, String)> = views
+        .iter()
+        .filter_map(|v| v.nodes.myself())
+        .filter(|me| me.role == Role::Master)
+        .flat_map(|me| {
+            let out = me.migrating.iter().map(|(s, to)| (*s, me.id.clone(), to.clone()));
+            out.chain(me.importing.iter().map(|(s, from)| (*s, from.clone(), me.id.clone())))
+        })
+        .collect();
+    marked.sort();
+    marked.dedup_by_key(|(slot, ..)| *slot);
+    marked
 }
 
 impl Cluster {
     /// Moves slots with their keys while clients keep using them, and returns once every node agrees on the new
     /// map and the cluster is ready (or, with [`Reshard::hold`], once the last slot is held half-way). Refuses bad
-    /// input, and a cluster with a slot already held.
+    /// input, a cluster with a slot already held, and one that is not ready.
     pub async fn reshard(&self, reshard: &Reshard) -> Result<ReshardReport> {
         self.reshard_until(reshard, Settled::Ready).await
     }
@@ -271,6 +285,9 @@ impl Cluster {
                 .chain(topology.replicas_of(&plan.source.id).iter().filter_map(|r| r.addr))
                 .collect(),
         };
+        // A cluster that is not ready (a master lost for good, its slots unserved) would never be again after the
+        // move: refused before anything moves, as every other change is.
+        guards::healthy(self, "no slot is moved").await?;
         let atomic = !reshard.classic && !reshard.hold && has_atomic_migration(self.access(), plan.source.addr).await?;
         let method = if atomic {
             MigrationMethod::Atomic
@@ -349,18 +366,41 @@ impl Cluster {
         }))
     }
 
-    /// Completes the held slot's migration: its other keys move, every master is told the target owns it.
+    /// Completes the migration of every slot held or left marked half-way (an interrupted move can leave a
+    /// whole batch): their other keys move, every master is told the target owns them. Reports the last slot's
+    /// source, target and keys, all the slots, and the keys moved in all.
     pub async fn finish_held(&self) -> Result<ReshardReport> {
-        let (plan, slot) = self.held_or_refuse("finish").await?;
+        let (views, marked) = self.marked_or_refuse("finish").await?;
         let start = Instant::now();
-        let links = Links::open(self.access(), &plan, 1).await?;
-        let keys = self.move_batch(&links, &plan, &[slot]).await?;
-        tracing::info!("finish: slot {slot} handed over with its last {keys} keys");
-        self.wait_map_agreed(&plan.target.id, &[slot], &[]).await?;
+        let (mut keys, mut slots, mut last) = (0, Vec::new(), None);
+        for (slot, source, target) in &marked {
+            let plan = self.held_plan(&views, *slot, source, target)?;
+            let links = Links::open(self.access(), &plan, 1).await?;
+            keys += if self.target_owns(&plan, *slot).await? {
+                // The target took it already (a hand-over cut short after its SETSLOT NODE): only the source's
+                // last keys and the other masters are left to tell.
+                let moved = move_keys(self.pool(), plan.source.addr, plan.target.addr, *slot, None, false).await?;
+                settle_slots(&links, &plan, &[*slot]).await?;
+                moved
+            } else {
+                self.move_batch(&links, &plan, &[*slot]).await?
+            };
+            slots.push(*slot);
+            last = Some(plan);
+        }
+        let plan = last.expect("marked_or_refuse found one");
+        tracing::info!(
+            "finish: {} slot(s) ({}) handed over with their last {keys} keys",
+            slots.len(),
+            format_ranges(&ranges(&slots))
+        );
+        for (slot, _, target) in &marked {
+            self.wait_map_agreed(target, &[*slot], &[]).await?;
+        }
         Ok(ReshardReport {
             from: plan.source.addr.port(),
             to: plan.target.addr.port(),
-            slots: ranges(&[slot]),
+            slots: ranges(&slots),
             keys,
             method: MigrationMethod::Classic,
             took: start.elapsed(),
@@ -368,34 +408,68 @@ impl Cluster {
         })
     }
 
-    /// Rolls the held slot's migration back: its keys return to the source, which keeps the slot (clients may miss
-    /// the moved keys for the moment they travel back); returns the slot as it was held.
-    pub async fn abort_held(&self) -> Result<HeldSlot> {
-        let held = self.held_migration().await?;
-        let (plan, slot) = self.held_or_refuse("abort").await?;
-        // The source must serve the slot plainly to take keys back (while migrating it answers ASK), so until they
-        // are back a client may miss the keys that had moved.
-        stable(self.pool(), plan.source.addr, slot).await?;
-        let back = move_keys(self.pool(), plan.target.addr, plan.source.addr, slot, None, true).await?;
-        stable(self.pool(), plan.target.addr, slot).await?;
-        tracing::info!(
-            "abort: slot {slot} stays on {}, {back} keys moved back",
-            plan.source.addr.port()
-        );
+    /// Rolls back every slot held or left marked half-way: its keys return to the source, which keeps the slot
+    /// (clients may miss the moved keys for the moment they travel back). A slot whose target already took it
+    /// (a hand-over cut short after the target's `SETSLOT NODE`) cannot go back so and is finished instead.
+    /// Returns each slot as it was marked.
+    pub async fn abort_held(&self) -> Result<Vec<HeldSlot>> {
+        let (views, marked) = self.marked_or_refuse("abort").await?;
+        let mut cleared = Vec::new();
+        for (slot, source, target) in &marked {
+            let (slot, plan) = (*slot, self.held_plan(&views, *slot, source, target)?);
+            let count = |addr| keys_in(self, addr, slot);
+            let (left, moved) = tokio::try_join!(count(plan.source.addr), count(plan.target.addr))?;
+            cleared.push(HeldSlot {
+                slot,
+                from: plan.source.addr.port(),
+                to: plan.target.addr.port(),
+                moved,
+                left,
+            });
+            if self.target_owns(&plan, slot).await? {
+                let links = Links::open(self.access(), &plan, 1).await?;
+                move_keys(self.pool(), plan.source.addr, plan.target.addr, slot, None, false).await?;
+                settle_slots(&links, &plan, &[slot]).await?;
+                tracing::info!(
+                    "abort: slot {slot} was {}'s already, so it is finished there",
+                    plan.target.addr.port()
+                );
+                continue;
+            }
+            // The source must serve the slot plainly to take keys back (while migrating it answers ASK), so until
+            // they are back a client may miss the keys that had moved.
+            stable(self.pool(), plan.source.addr, slot).await?;
+            let back = move_keys(self.pool(), plan.target.addr, plan.source.addr, slot, None, true).await?;
+            stable(self.pool(), plan.target.addr, slot).await?;
+            tracing::info!(
+                "abort: slot {slot} stays on {}, {back} keys moved back",
+                plan.source.addr.port()
+            );
+        }
         self.wait_ready(Shape::Any, self.step_timeout().await?).await?;
-        Ok(held.expect("held_or_refuse found it"))
+        Ok(cleared)
     }
 
-    /// The held slot and the plan that moves it, or a refusal of `what` saying nothing is held.
-    async fn held_or_refuse(&self, what: &str) -> Result<(Plan, u16)> {
+    /// Whether the plan's target says it owns `slot` itself.
+    async fn target_owns(&self, plan: &Plan, slot: u16) -> Result<bool> {
+        let view = self.pool().view(plan.target.addr).await?;
+        Ok(view
+            .nodes
+            .myself()
+            .is_some_and(|me| me.slots.iter().any(|r| r.contains(slot))))
+    }
+
+    /// The views and every slot marked in migration, or a refusal of `what` saying nothing is held.
+    async fn marked_or_refuse(&self, what: &str) -> Result<(Vec<NodeView>, Vec<(u16, String, String)>)> {
         let views = self.views().await?;
-        let Some((slot, source, target)) = held_in(&views) else {
+        let marked = marked_in(&views);
+        if marked.is_empty() {
             return Err(Error::refused(format!(
                 "no slot is held in migration, so there is nothing to {what}; `Reshard::hold` holds one"
             ))
             .with_remedy(Remedy::HoldSlot));
-        };
-        Ok((self.held_plan(&views, slot, &source, &target)?, slot))
+        }
+        Ok((views, marked))
     }
 
     fn held_plan(&self, views: &[NodeView], slot: u16, source: &str, target: &str) -> Result<Plan> {
@@ -644,6 +718,14 @@ async fn settle_elsewhere(links: &Links, slots: &[u16], node: &[&str]) -> Result
     };
     let others = try_join_all(links.others.iter().map(|l| l.setslots(slots, node, never)));
     tokio::try_join!(links.source.setslots(slots, node, turned_replica), others).map(drop)
+}
+
+/// Hands `slots` to the target: `SETSLOT NODE` on the target (which bumps its epoch), then on the source and the
+/// other masters together (see [`settle_elsewhere`]).
+async fn settle_slots(links: &Links, plan: &Plan, slots: &[u16]) -> Result<()> {
+    let node = ["NODE", plan.target.id.as_str()];
+    links.target.setslots(slots, &node, never).await?;
+    settle_elsewhere(links, slots, &node).await
 }
 
 /// No error counts as done.

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::guards;
 use crate::cluster::handle::Cluster;
+use crate::cluster::removal::remove_interrupted_node;
+use crate::images::node_image::NodeImage;
 use crate::reshape::migration::{Reshard, ReshardReport, Settled, Slots, ranges};
 use crate::server::topology::{ClusterNodes, SlotRange};
 use crate::wait::not_yet;
@@ -56,6 +58,28 @@ pub struct AddMasterReport {
     pub rebalance: MovesReport,
     /// Time from starting its container until it, its replicas and the cluster were ready.
     pub took: Duration,
+}
+
+/// An add-master decided but not carried out yet: the ports of the new master and its replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddMasterPlan {
+    /// Port of the new master.
+    pub port: u16,
+    /// Ports of its replicas.
+    pub replicas: Vec<u16>,
+    /// Image they run: the one the cluster already runs.
+    image: NodeImage,
+}
+
+/// What undoing an interrupted add-master did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UndoneAdd {
+    /// Slots left half-way that were rolled back to their source.
+    pub rolled_back: usize,
+    /// Ports of the planned nodes removed (containers gone, forgotten by the others).
+    pub removed: Vec<u16>,
+    /// The new master, kept because slots had already moved onto it.
+    pub kept: Option<u16>,
 }
 
 /// What [`Cluster::remove_master`] did.
@@ -185,6 +209,13 @@ impl Cluster {
     /// ports; returns once all are synced and the cluster ready. Refused before anything starts: a slot held, a
     /// cluster not ready, fewer free published ports than new nodes (a pod cannot publish more once it runs).
     pub async fn add_master(&self, port: Option<u16>, replicas: usize) -> Result<AddMasterReport> {
+        let plan = self.plan_add_master(port, replicas).await?;
+        self.carry_out_add_master(&plan).await
+    }
+
+    /// Decides the ports and image of a new master and its replicas (see [`Cluster::add_master`]), refusing what
+    /// cannot work; starts nothing.
+    pub(crate) async fn plan_add_master(&self, port: Option<u16>, replicas: usize) -> Result<AddMasterPlan> {
         guards::no_slot_held(self, "adding a master").await?;
         if replicas > 10 {
             bail!(
@@ -195,11 +226,24 @@ impl Cluster {
         let nodes = self.nodes().await?;
         let ports = self.new_ports(&nodes, port, 1 + replicas)?;
         let image = self.new_node_image(&nodes)?;
+        guards::no_node_paused(self, "adding a master").await?;
         guards::healthy(self, "no master is added to it").await?;
-        let (port, replica_ports) = (ports[0], &ports[1..]);
+        Ok(AddMasterPlan {
+            port: ports[0],
+            replicas: ports[1..].to_vec(),
+            image,
+        })
+    }
+
+    /// Carries out an add-master `plan`: the master, slots onto it, then its replicas.
+    pub(crate) async fn carry_out_add_master(&self, plan: &AddMasterPlan) -> Result<AddMasterReport> {
+        let (port, replica_ports, image) = (plan.port, &plan.replicas, &plan.image);
         let start = Instant::now();
-        tracing::info!("add-master: a master on {port}, then slots onto it, then {replicas} replica(s)");
-        let id = self.start_member(port, &image, None).await?;
+        tracing::info!(
+            "add-master: a master on {port}, then slots onto it, then {} replica(s)",
+            replica_ports.len()
+        );
+        let id = self.start_member(port, image, None).await?;
         // Replicas come after the slots: a replica of a master without slots is listed nowhere clients look.
         let rebalance = self.rebalance().await.map_err(|e| {
             e.context(format!(
@@ -209,7 +253,7 @@ impl Cluster {
             .with_remedy(Remedy::RebalanceOrRemove(port))
         })?;
         for &replica in replica_ports {
-            self.start_member(replica, &image, Some((&id, port)))
+            self.start_member(replica, image, Some((&id, port)))
                 .await
                 .map_err(|e| {
                     e.context(format!(
@@ -222,10 +266,49 @@ impl Cluster {
         Ok(AddMasterReport {
             port,
             id,
-            replicas: replica_ports.to_vec(),
+            replicas: replica_ports.clone(),
             rebalance,
             took: start.elapsed(),
         })
+    }
+
+    /// Undoes an add-master cut short (a signal): every slot marked half-way is rolled back, then each planned node
+    /// that serves no slot goes (its container, also one still being created, and the others forget it). A new
+    /// master that already serves slots stays, and the report says so (`remove_master` drains it).
+    pub(crate) async fn undo_add_master(&self, plan: &AddMasterPlan) -> Result<UndoneAdd> {
+        let rolled_back = self.abort_held().await.map(|held| held.len()).or_else(|e| {
+            if e.remedy() == Some(Remedy::HoldSlot) {
+                Ok(0)
+            } else {
+                Err(e)
+            }
+        })?;
+        let views = self.views().await?;
+        let entries = || views.iter().flat_map(|v| v.nodes.nodes.iter());
+        let serving = |port: u16| entries().any(|n| n.port() == Some(port) && !n.slots.is_empty());
+        let mut undone = UndoneAdd {
+            rolled_back,
+            ..UndoneAdd::default()
+        };
+        let mut ids = Vec::new();
+        for port in std::iter::once(plan.port).chain(plan.replicas.iter().copied()) {
+            if serving(port) {
+                undone.kept = Some(port);
+                continue;
+            }
+            // The ids it had: its own view's, and what the others recorded for its port.
+            ids.extend(entries().filter(|n| n.port() == Some(port)).map(|n| n.id.clone()));
+            remove_interrupted_node(self.docker(), self.name(), port).await?;
+            if let Ok(addr) = self.addr(port).await {
+                self.pool().forget(addr);
+            }
+            undone.removed.push(port);
+        }
+        ids.sort();
+        ids.dedup();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.forget(&ids).await?;
+        Ok(undone)
     }
 
     /// Drains the master on `port` (its slots and keys go evenly to the other masters), then removes it and its
@@ -235,6 +318,7 @@ impl Cluster {
     pub async fn remove_master(&self, port: u16) -> Result<RemoveMasterReport> {
         guards::no_slot_held(self, "removing a master").await?;
         check_removal(&self.topology().await?, port)?;
+        guards::no_node_paused(self, "removing a master").await?;
         guards::healthy(self, "no master is removed from it").await?;
         let topology = self.topology().await?;
         check_removal(&topology, port)?;

@@ -18,6 +18,7 @@ mod join;
 mod manual_failover;
 mod membership;
 mod names;
+mod pod_fence;
 mod read_write;
 mod reshard;
 mod scaling;

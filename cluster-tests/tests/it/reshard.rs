@@ -236,6 +236,9 @@ async fn a_slot_held_half_way_answers_ask_and_moved_until_finished_or_rolled_bac
     data::write(&mut cluster.client().await?, &back_keys).await?;
     cluster.reshard(&Reshard::new(from, to, range(101, 101)).hold()).await?;
     let aborted = cluster.abort_held().await?;
+    let [aborted] = aborted.as_slice() else {
+        panic!("one slot was held: {aborted:?}")
+    };
     assert_eq!((aborted.slot, aborted.moved), (101, 10));
     let left: usize = command(source, &["CLUSTER", "COUNTKEYSINSLOT", "101"]).await?;
     assert_eq!(left, 20, "every key is back on the source");
@@ -262,4 +265,139 @@ async fn slot_map(cluster: &Cluster) -> Result<Vec<(SlotRange, String)>> {
         .into_iter()
         .map(|(r, id)| (r, id.to_owned()))
         .collect())
+}
+
+/// Marks `slots` as a move from `from` to `to` cut short leaves them: `IMPORTING` on the target, `MIGRATING` on the
+/// source.
+async fn mark(cluster: &Cluster, slots: &[u16], (from, to): (u16, u16)) -> Result<()> {
+    let topology = cluster.topology().await?;
+    let id = |port| topology.by_port(port).unwrap().id.clone();
+    let (source, target) = (cluster.addr(from).await?, cluster.addr(to).await?);
+    for slot in slots {
+        let slot = slot.to_string();
+        node::command::<()>(target, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &id(from)]).await?;
+        node::command::<()>(source, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &id(to)]).await?;
+    }
+    Ok(())
+}
+
+/// Slots some live node still shows `MIGRATING` or `IMPORTING`.
+async fn marked(cluster: &Cluster) -> Result<Vec<u16>> {
+    let mut slots: Vec<u16> = Vec::new();
+    for view in cluster.views().await? {
+        if let Some(me) = view.nodes.myself() {
+            slots.extend(me.migrating.iter().chain(&me.importing).map(|(s, _)| *s));
+        }
+    }
+    slots.sort_unstable();
+    slots.dedup();
+    Ok(slots)
+}
+
+/// A move cut short (a signal, a SIGKILL) can leave a whole batch of slots marked: one `abort_held` rolls every
+/// one back, one `finish_held` hands every one over, also one the target had already taken (issue 22 item 4).
+#[tokio::test(flavor = "multi_thread")]
+async fn one_abort_or_one_finish_clears_every_slot_left_marked() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let topology = cluster.topology().await?;
+    let masters = topology.master_ports();
+    let (from, to) = (masters[0], masters[1]);
+    let first = topology.by_port(from).unwrap().slots[0].start;
+    let slots: Vec<u16> = (first..first + 8).collect();
+    let keys: Vec<String> = slots
+        .iter()
+        .flat_map(|s| {
+            let tag = data::key_in(&[SlotRange { start: *s, end: *s }], "marked").unwrap();
+            (0..3).map(move |i| format!("{{{tag}}}:{i}"))
+        })
+        .collect();
+    data::write(&mut cluster.client().await?, &keys).await?;
+
+    // Five slots marked, one of them with a key already on the target: one abort clears all five.
+    mark(&cluster, &slots[..5], (from, to)).await?;
+    let (source, target) = (cluster.addr(from).await?, cluster.addr(to).await?);
+    node::command::<()>(
+        source,
+        &["MIGRATE", "127.0.0.1", &to.to_string(), &keys[0], "0", "5000"],
+    )
+    .await?;
+    assert_eq!(marked(&cluster).await?, slots[..5].to_vec());
+    let count = |addr| {
+        let slot = first.to_string();
+        async move { node::command::<i64>(addr, &["CLUSTER", "COUNTKEYSINSLOT", &slot]).await }
+    };
+    eprintln!(
+        "before abort: source {} target {}",
+        count(source).await?,
+        count(target).await?
+    );
+    let aborted = cluster.abort_held().await?;
+    eprintln!(
+        "after abort: source {} target {} {aborted:?}",
+        count(source).await?,
+        count(target).await?
+    );
+    assert_eq!(aborted.iter().map(|h| h.slot).collect::<Vec<_>>(), slots[..5].to_vec());
+    assert_eq!(marked(&cluster).await?, Vec::<u16>::new(), "nothing is left marked");
+    let topology = cluster.topology().await?;
+    for s in &slots[..5] {
+        assert_eq!(
+            topology.owner_of(*s).and_then(|n| n.port()),
+            Some(from),
+            "slot {s} stays home"
+        );
+    }
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
+
+    // Three marked, the target having taken one of them already (its keys moved, its SETSLOT NODE done, the
+    // source's not): one finish hands all three over.
+    mark(&cluster, &slots[5..], (from, to)).await?;
+    for key in &keys[15..18] {
+        node::command::<()>(source, &["MIGRATE", "127.0.0.1", &to.to_string(), key, "0", "5000"]).await?;
+    }
+    let target_id = topology.by_port(to).unwrap().id.clone();
+    let taken = slots[5].to_string();
+    node::command::<()>(target, &["CLUSTER", "SETSLOT", &taken, "NODE", &target_id]).await?;
+    let finished = cluster.finish_held().await?;
+    // The source may already have heard it lost the taken slot, and dropped its marker (Valkey 8.0 does).
+    let finished: Vec<u16> = finished.slots.iter().flat_map(|r| r.start..=r.end).collect();
+    assert!(
+        finished.ends_with(&slots[6..]) && slots[5..].ends_with(&finished),
+        "{finished:?}"
+    );
+    assert_eq!(marked(&cluster).await?, Vec::<u16>::new(), "nothing is left marked");
+    let topology = cluster.topology().await?;
+    for s in &slots[5..] {
+        assert_eq!(topology.owner_of(*s).and_then(|n| n.port()), Some(to), "slot {s} moved");
+    }
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
+    Ok(())
+}
+
+/// A master lost for good (no replica, forced out) leaves its slots unserved: a reshard between the other two is
+/// refused before anything moves, instead of moving and then timing out waiting for readiness (issue 22 item 12).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reshard_on_a_cluster_with_slots_unserved_is_refused_up_front() -> Result<()> {
+    let cluster = cluster_tests::ClusterSpec::from_env()?.replicas(0).start().await?;
+    let masters = cluster.topology().await?.master_ports();
+    cluster
+        .failover(
+            Some(masters[0]),
+            cluster_tests::FailoverKind::RemoveMaster { force: true },
+        )
+        .await?;
+    let map = slot_map(&cluster).await?;
+    let started = std::time::Instant::now();
+    let err = cluster
+        .reshard(&Reshard::new(masters[1], masters[2], Slots::Count(10)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not healthy, so no slot is moved"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(slot_map(&cluster).await?, map, "nothing moved");
+    Ok(())
 }

@@ -213,3 +213,39 @@ async fn bad_scaling_input_and_a_held_slot_are_refused_with_nothing_changed() ->
     assert_eq!(snapshot().await?, before, "after the abort the cluster is as it was");
     Ok(())
 }
+
+/// With a node paused, no one joins or leaves: the paused node would miss the change and, thawed, tell the others
+/// of the nodes they forgot (issue 22 item 6). Once it is thawed, the same changes go through and every node
+/// knows the same nodes.
+#[tokio::test(flavor = "multi_thread")]
+async fn membership_changes_are_refused_while_a_node_is_paused() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let added = cluster.add_master(None, 0).await?;
+    let topology = cluster.topology().await?;
+    let replica = topology
+        .nodes
+        .iter()
+        .find(|n| n.master_id.is_some())
+        .and_then(NodeEntry::port)
+        .expect("a replica");
+    cluster.pause(Some(replica)).await?;
+    let refused = [
+        ("remove_master", cluster.remove_master(added.port).await.map(drop)),
+        ("add_master", cluster.add_master(None, 0).await.map(drop)),
+        ("join", cluster.join(Some(added.port), None).await.map(drop)),
+    ];
+    for (what, result) in refused {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::Refused, "{what}: {err}");
+        assert!(
+            err.to_string().contains(&format!("node {replica} is paused")),
+            "{what}: {err}"
+        );
+        assert_eq!(err.remedy(), Some(cluster_tests::Remedy::Resume(replica)), "{what}");
+    }
+    cluster.resume(Some(replica)).await?;
+    cluster.remove_master(added.port).await?;
+    let known = known_nodes(&cluster).await?;
+    assert!(known.iter().all(|(_, n)| *n == 6), "{known:?}");
+    Ok(())
+}

@@ -71,7 +71,8 @@ async fn warm_clusters_are_fresh_and_distinct_and_removed_after_their_tests() ->
     drop(a);
     until_removed(&name).await;
 
-    // A stopped keeper leaves `b` to the test that holds it; dropping it then removes it at once.
+    // A stopped keeper leaves `b` to the test that holds it; dropping it then removes it: at once where its own
+    // keeper has stopped, or soon after by the keeper that offered it (`cargo xtask test` runs one too).
     keeper.stop().await?;
     let name = b.name().to_owned();
     assert!(
@@ -79,11 +80,7 @@ async fn warm_clusters_are_fresh_and_distinct_and_removed_after_their_tests() ->
         "the keeper removed a cluster a test still held"
     );
     drop(b);
-    assert_eq!(
-        containers_of(&name),
-        0,
-        "dropping a claimed cluster with no keeper removes it"
-    );
+    until_removed(&name).await;
     Ok(())
 }
 
