@@ -1,6 +1,7 @@
 //! What to make, as plain values: [`ClusterSpec`] with its defaults and builder methods, the checks that refuse
 //! what cannot work, and [`Networking`]. It knows nothing of what makes it ([`ClusterSpec::start`], defined with
-//! the cluster handle).
+//! the cluster handle). Over 600 lines because each field's builder, default and refusal sit together, and half
+//! the file is the refusals' unit tests.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -34,7 +35,7 @@ pub const FIRST_PORT: u16 = 7001;
 /// Ports a pod publishes beyond its nodes', for nodes that join later (a pod cannot publish more once it runs).
 pub const DEFAULT_SPARE_PORTS: usize = 3;
 /// Environment variable that keeps test clusters up for debugging: `always`, or `on-failure` (a test that
-/// panics keeps its cluster). A kept cluster has no owner, so later runs (and `cargo xtask stop --all`) leave it
+/// panics keeps its cluster). A kept cluster has no owner, so later runs (and a removal of every abandoned cluster) leave it
 /// alone; [`playground::remove_cluster`](crate::playground::remove_cluster) removes it by name.
 pub const KEEP_ENV: &str = "CLUSTER_TESTS_KEEP";
 

@@ -2,7 +2,7 @@
 //! [`MAX_CLUSTERS_ENV`]` = N`, a test's cluster first takes one of N slots, and holds it for the life of its handle.
 //!
 //! nextest's test groups bound the clusters of one process; several test processes side by side (the versions of
-//! `cargo xtask test`, two developers' runs) need a bound the kernel keeps. A slot is an exclusive `flock` on a file
+//! the matrix runner's versions side by side, two developers' runs) need a bound the kernel keeps. A slot is an exclusive `flock` on a file
 //! `slot-<i>` in [`slot_dir`] (for `i` below N): the kernel releases it when the handle is dropped or its process
 //! dies, however it dies, so there is no count that can drift. Who holds which slot is read from `/proc/locks`
 //! when a wait times out.

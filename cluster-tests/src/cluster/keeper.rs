@@ -1,4 +1,4 @@
-//! The keeper: a process that outlives the tests (`cargo xtask test`, `cargo xtask keeper`, or a program of the
+//! The keeper: a process that outlives the tests (the project's matrix runner and its keeper command, or a program of the
 //! user's) and keeps warm clusters ready for them, then removes each cluster once its test is done with it.
 //!
 //! It acts on what Docker says: a marker made ([`containers_created`](crate::engine::docker::Docker) events) wakes
@@ -37,7 +37,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// # async fn demo() -> cluster_tests::Result<()> {
 /// use std::time::Duration;
 /// use cluster_tests::{ClusterSpec, WarmPool};
-/// // In the process that runs the suite (or a `cargo xtask keeper` beside `cargo nextest run`):
+/// // In the process that runs the suite (or a keeper process beside `cargo nextest run`):
 /// let keeper = WarmPool::new(vec![ClusterSpec::from_env()?]).ready(2).making(2).start().await?;
 /// keeper.until_offered(1, Duration::from_secs(60)).await?;
 /// // ... the tests run: ClusterSpec::start() claims a warm cluster ...

@@ -32,7 +32,7 @@ use crate::spec::{ClusterSpec, Lifetime, Networking, PlainPorts, is_generated_na
 use crate::{Error, Result};
 
 /// The process of a keeper that removes test clusters for their tests, if one runs: test processes started by
-/// `cargo xtask test` have it. A test's cluster is then left to the keeper when the test drops it.
+/// the project's matrix runner have it. A test's cluster is then left to the keeper when the test drops it.
 pub const KEEPER_ENV: &str = "CLUSTER_TESTS_KEEPER";
 /// `off` makes every test start its cluster cold, even where a keeper offers warm ones.
 pub const WARM_ENV: &str = "CLUSTER_TESTS_WARM";

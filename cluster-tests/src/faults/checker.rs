@@ -8,6 +8,9 @@
 //! false anomaly: `SET` of the same value is idempotent. Appending to per-key lists would also show reordering,
 //! but a retried `RPUSH` duplicates an element, which is indistinguishable from a server bug, and a rollback of
 //! one list hides how many separate acknowledgements it took back; with unique keys each loss is one count.
+//!
+//! One file: the schedule, the writers and the judgement share the model above, and a third of it is their unit
+//! tests (a workload of the user's, which reuses the schedule and the judgement, lives in `workload.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
