@@ -227,8 +227,9 @@ async fn check_runs_a_workload_on_a_tls_cluster_with_a_password() -> cluster_tes
         let args = [
             "--fault",
             "none",
+            // Long enough for the Python interpreter to start on a loaded machine.
             "--seconds",
-            "2",
+            "5",
             "--workload",
             workload,
             "--workload-output",
