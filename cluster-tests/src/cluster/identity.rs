@@ -39,6 +39,9 @@ pub(crate) const LABEL_SETTINGS: &str = "cluster-tests.settings";
 pub(crate) const LABEL_PLAIN_PORT: &str = "cluster-tests.plain-port";
 /// Label marking the container that holds a pod's network namespace (it runs no node).
 pub(crate) const LABEL_HOLDER: &str = "cluster-tests.holder";
+/// Label on a holder that runs the fault tools image as root with `NET_ADMIN` (its pod is fenced): fault rules
+/// go in by an exec in it, with no container of their own.
+pub(crate) const LABEL_FENCED: &str = "cluster-tests.fenced";
 /// Label holding the directory where a cluster that needs credentials keeps them (the path, never a secret).
 pub(crate) const LABEL_SECRETS: &str = "cluster-tests.secrets";
 /// Label naming the test process that owns a cluster, so that a later run can remove it if that process died

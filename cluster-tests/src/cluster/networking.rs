@@ -20,7 +20,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::cluster::identity::{
-    Identity, LABEL_CLUSTER, LABEL_HOLDER, LABEL_PLAIN_PUBLISHED, cluster_filter, plain_published_of, published_of,
+    Identity, LABEL_CLUSTER, LABEL_FENCED, LABEL_HOLDER, LABEL_PLAIN_PUBLISHED, cluster_filter, plain_published_of,
+    published_of,
 };
 use crate::engine::docker::{ContainerSpec, Docker, LOOPBACK};
 use crate::images::build;
@@ -39,10 +40,12 @@ pub(crate) fn node_addr(networking: Networking, ip: Option<IpAddr>, port: u16) -
 /// Where a cluster's nodes attach, once its network or pod exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Attachment {
-    /// The pod's holder container (by id) and the host ports it publishes.
+    /// The pod's holder container (by id), the host ports it publishes, and whether it is fenced (it then runs
+    /// the fault tools image as root with `NET_ADMIN`).
     Pod {
         holder: String,
         published: RangeInclusive<u16>,
+        fenced: bool,
     },
     /// The cluster's bridge network, by id (Docker 20.10 lets several networks share its name).
     Bridge { network: String },
@@ -215,6 +218,7 @@ async fn start_holder(
             holder.args = vec![firewall(&range, plain.as_ref())];
             // Read back by `Identity::read` when the cluster has no node yet.
             holder.labels.extend(identity.image.labels());
+            holder.labels.insert(LABEL_FENCED.to_owned(), "yes".to_owned());
             true
         }
         Err(e) => {
@@ -260,6 +264,7 @@ async fn start_holder(
     Ok(Attachment::Pod {
         holder: started.id,
         published: range,
+        fenced,
     })
 }
 
@@ -348,6 +353,7 @@ pub(crate) async fn find_attachment(docker: &Docker, name: &str, networking: Net
             let published =
                 published.ok_or_else(|| Error::refused(format!("{} has no published range", holder.name)))?;
             Ok(Attachment::Pod {
+                fenced: holder.labels.contains_key(LABEL_FENCED),
                 holder: holder.id,
                 published,
             })

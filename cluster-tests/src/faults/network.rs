@@ -20,6 +20,7 @@ use futures_util::future::try_join_all;
 
 use crate::cluster::guards;
 use crate::cluster::handle::{Cluster, Node};
+use crate::cluster::networking::Attachment;
 use crate::engine::docker::ContainerSpec;
 use crate::faults::process::{FaultStart, fault_start};
 use crate::images::build;
@@ -60,6 +61,8 @@ echo healed=$found
 "#;
 /// Exit code of a script whose `tc netem` the kernel refused.
 const NO_NETEM: i64 = 4;
+/// The longest a fault tools run may take.
+const TOOLS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which nodes a partition cuts off from the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,34 +313,37 @@ impl Cluster {
 
     fn pod_namespace(&self) -> Result<String> {
         match self.attachment() {
-            crate::cluster::networking::Attachment::Pod { holder, .. } => Ok(holder.clone()),
-            crate::cluster::networking::Attachment::Bridge { .. } => Err(Error::refused("a bridge cluster has no pod")),
+            Attachment::Pod { holder, .. } => Ok(holder.clone()),
+            Attachment::Bridge { .. } => Err(Error::refused("a bridge cluster has no pod")),
         }
     }
 
-    /// Runs `script` (busybox sh) in a container of the tools image that joins the network namespace of container
-    /// `namespace` with NET_ADMIN; returns its output. The container is labelled with the cluster, so removing
-    /// the cluster removes it too if this is cut short.
+    /// Runs `script` (busybox sh) with NET_ADMIN in the network namespace of container `namespace`; returns its
+    /// output. A fenced pod's holder already runs the tools image so, there, it is an exec in the holder (tens of
+    /// milliseconds); elsewhere it is a container of the tools image that joins the namespace, labelled with the
+    /// cluster, so removing the cluster removes it too if this is cut short.
     async fn run_tools(&self, tools: &str, namespace: &str, script: &str) -> Result<String> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static RUNS: AtomicU32 = AtomicU32::new(0);
-        let spec = ContainerSpec {
-            name: format!(
-                "{}-tools-{}-{}",
-                self.identity().name,
-                std::process::id(),
-                RUNS.fetch_add(1, Ordering::Relaxed)
-            ),
-            image: tools.to_owned(),
-            network: format!("container:{namespace}"),
-            user: Some("0".into()),
-            entrypoint: Some(vec!["/bin/busybox".into(), "sh".into(), "-c".into()]),
-            args: vec![script.to_owned()],
-            labels: self.identity().labels(),
-            cap_add: vec!["NET_ADMIN".into()],
-            ..Default::default()
+        let (code, output) = if let Attachment::Pod {
+            holder, fenced: true, ..
+        } = self.attachment()
+            && holder == namespace
+        {
+            let cmd = ["/bin/busybox", "sh", "-c", script].map(String::from);
+            tokio::time::timeout(TOOLS_TIMEOUT, self.docker().exec(holder, &cmd))
+                .await
+                .map_err(|_| {
+                    Error::timeout(format!(
+                        "the fault tools in cluster `{}`'s pod did not finish within {} s",
+                        self.identity().name,
+                        TOOLS_TIMEOUT.as_secs()
+                    ))
+                })??
+        } else {
+            self.run_tools_container(tools, namespace, script, RUNS.fetch_add(1, Ordering::Relaxed))
+                .await?
         };
-        let (code, output) = self.docker().run_to_end(&spec, Duration::from_secs(30)).await?;
         match code {
             0 => Ok(output),
             NO_NETEM => bail!(
@@ -348,6 +354,23 @@ impl Cluster {
             ),
             _ => bail!(Other, "the fault tools failed ({code}): {}", output.trim()),
         }
+    }
+
+    /// Runs `script` in a new container of the tools image in `namespace`'s network namespace (run `n` of this
+    /// process, for its name); returns its exit code and output.
+    async fn run_tools_container(&self, tools: &str, namespace: &str, script: &str, n: u32) -> Result<(i64, String)> {
+        let spec = ContainerSpec {
+            name: format!("{}-tools-{}-{}", self.identity().name, std::process::id(), n),
+            image: tools.to_owned(),
+            network: format!("container:{namespace}"),
+            user: Some("0".into()),
+            entrypoint: Some(vec!["/bin/busybox".into(), "sh".into(), "-c".into()]),
+            args: vec![script.to_owned()],
+            labels: self.identity().labels(),
+            cap_add: vec!["NET_ADMIN".into()],
+            ..Default::default()
+        };
+        self.docker().run_to_end(&spec, TOOLS_TIMEOUT).await
     }
 }
 

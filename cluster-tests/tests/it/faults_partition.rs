@@ -28,6 +28,9 @@ async fn a_minority_master_stops_writes_within_the_node_timeout_and_loses_only_i
     let port = cluster.first_port();
     let topology = cluster.topology().await?;
     let master = topology.by_port(port).expect("first node").clone();
+    // Connected before the cut, so the window's first write goes out the moment the partition call returns.
+    let addr = cluster.addr(port).await?;
+    let mut conn = node::connect(addr).await?;
     let report = cluster
         .partition(Cut::Isolate {
             port,
@@ -38,8 +41,6 @@ async fn a_minority_master_stops_writes_within_the_node_timeout_and_loses_only_i
     assert_eq!((report.minority_masters.len(), fault.port), (1, port), "{report:?}");
 
     // Write to the isolated master directly, as a client on its side would, until it refuses.
-    let addr = cluster.addr(port).await?;
-    let mut conn = node::connect(addr).await?;
     let mut acknowledged = Vec::new();
     let mut refused_after = None;
     for n in 0.. {
