@@ -62,20 +62,22 @@ impl ClusterSpec {
     /// if it is missing. Clusters of test processes that died without cleaning up are removed meanwhile. Progress
     /// goes to `tracing` at info level.
     pub async fn start(self) -> Result<Cluster> {
-        // A test's cluster first waits for a place under the machine-wide cap, if one is set (see
+        // Bad input and an image that cannot be had fail at once, before any wait for a place.
+        self.validate()?;
+        let docker = Docker::connect().await?;
+        let image = NodeImage::resolve(&docker, &self.image).await?;
+        // A test's cluster then waits for a place under the machine-wide cap, if one is set (see
         // `MAX_CLUSTERS_ENV`), and holds it while its handle lives.
         let place = match self.lifetime {
             Lifetime::Test => capacity::claim().await?,
             Lifetime::Kept => None,
         };
-        let docker = Docker::connect().await?;
         // A warm cluster, if a keeper offers one this spec can use: ready in a fraction of a second.
-        if warm::servable(&self) {
-            let image = NodeImage::resolve(&docker, &self.image).await?;
-            if let Some(mut cluster) = warm::claim(&docker, &self, &image).await? {
-                cluster.hold_capacity(place);
-                return Ok(cluster);
-            }
+        if warm::servable(&self)
+            && let Some(mut cluster) = warm::claim(&docker, &self, &image).await?
+        {
+            cluster.hold_capacity(place);
+            return Ok(cluster);
         }
         // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
         let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
