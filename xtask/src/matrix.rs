@@ -14,17 +14,20 @@ use crate::playground::Interrupts;
 
 /// Clusters of the default spec kept ready per version while the suites run.
 const WARM_READY: usize = 2;
-/// Clusters the keeper makes at once: one keeps up with the tests' claims (each make is mostly the servers' 2 s
-/// writable delay) without adding to the load that the tests' timing assumptions must survive.
-const WARM_MAKING: usize = 1;
+/// Clusters the keeper makes at once (each make is mostly the servers' 2 s writable delay): two keep up with the
+/// claims of two versions' tests.
+const WARM_MAKING: usize = 2;
 
-/// Clusters alive at once, over all the versions run side by side ([`MAX_CLUSTERS_ENV`], unless set already). Six
-/// at once (with the keeper making more) loaded this 2-core machine to a load average of 25-35, where a minority
-/// master's acknowledgement window went unobserved once; four keep the servers' timing what the tests assume.
-const SIDE_BY_SIDE_CLUSTERS: usize = 4;
+/// Versions whose suites run at once (`CLUSTER_TESTS_LANES`, unless set): the others wait in line, so a version's
+/// tests never queue behind five others' for the cap, and the tail of one version overlaps the next one's start.
+const LANES: usize = 2;
+/// Clusters alive at once, over all the versions run side by side ([`MAX_CLUSTERS_ENV`], unless set already).
+const SIDE_BY_SIDE_CLUSTERS: usize = 6;
 /// Tests of one version run at once when versions run side by side (`NEXTEST_TEST_THREADS`, unless set already;
-/// `-j` overrides it): enough to keep the cap busy, while a version's share of the cap is taken in turns.
-const SIDE_BY_SIDE_THREADS: usize = 1;
+/// `-j` overrides it): the lanes' threads together fill the cap.
+const SIDE_BY_SIDE_THREADS: usize = 3;
+/// Variable that sets [`LANES`].
+const LANES_ENV: &str = "CLUSTER_TESTS_LANES";
 /// How many of the slowest tests the end of the run lists.
 const SLOWEST: usize = 8;
 
@@ -58,6 +61,7 @@ pub struct Outcome {
 /// failed.
 pub async fn run(args: Args) -> Result<()> {
     let versions = &crate::versions(&args.version)?;
+    let lanes = lanes(versions.len())?;
     let upstream = args.images == "upstream";
     let nextest_args = &args.nextest_args;
     if !upstream {
@@ -116,7 +120,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("=== unit tests (the same for every version)");
         let unit_run = run_suite(workspace, Version::default_version(), None, &unit_args, None)?;
         let results = if side_by_side {
-            run_side_by_side(workspace, versions, &images, &suite_args)?
+            run_side_by_side(workspace, lanes, versions, &images, &suite_args)?
         } else {
             println!("=== {}", title(versions[0], images[0]));
             vec![(
@@ -152,9 +156,10 @@ pub async fn run(args: Args) -> Result<()> {
         results.len(),
         if side_by_side {
             format!(
-                ", side by side: at most {} clusters at once, {} tests at a time per version",
-                env_or(MAX_CLUSTERS_ENV, SIDE_BY_SIDE_CLUSTERS),
-                env_or("NEXTEST_TEST_THREADS", SIDE_BY_SIDE_THREADS)
+                ", side by side: {} versions at a time, {} tests at a time per version, at most {} clusters at once",
+                env_or(LANES_ENV, LANES),
+                env_or("NEXTEST_TEST_THREADS", SIDE_BY_SIDE_THREADS),
+                env_or(MAX_CLUSTERS_ENV, SIDE_BY_SIDE_CLUSTERS)
             )
         } else {
             String::new()
@@ -367,49 +372,71 @@ fn env_or(name: &str, default: usize) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// Runs every version's suite at once, each nextest in its own store directory (its JUnit report and output log
-/// under `target/nextest/matrix/<version>/`), all under one cap on live clusters; prints each version's outcome as
-/// it ends, with the output of a failed one.
+/// Versions run at once: [`LANES_ENV`] or [`LANES`], at most `versions`.
+fn lanes(versions: usize) -> Result<usize> {
+    let lanes = env_or(LANES_ENV, LANES);
+    match lanes.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n.min(versions)),
+        _ => Err(Error::refused(format!(
+            "{LANES_ENV}={lanes}: give how many versions run at once, 1 or more"
+        ))),
+    }
+}
+
+/// Runs the versions' suites `lanes` at a time, each nextest in its own store directory (its JUnit report and
+/// output log under `target/nextest/matrix/<version>/`), all under one cap on live clusters; prints each version's
+/// outcome as it ends, with the output of a failed one.
 fn run_side_by_side<'v>(
     workspace: &Workspace,
+    lanes: usize,
     versions: &[&'v Version],
     images: &[Option<&str>],
     nextest_args: &[String],
 ) -> Result<Vec<(&'v Version, Suite)>> {
     println!(
-        "=== {} versions side by side: {}; each one's output goes to target/nextest/matrix/<version>/output.log",
+        "=== {} versions, {lanes} at a time: {}; each one's output goes to target/nextest/matrix/<version>/output.log",
         versions.len(),
         versions.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
     );
-    std::thread::scope(|scope| {
-        let runs: Vec<_> = versions
-            .iter()
-            .zip(images)
-            .map(|(&version, &image)| {
-                scope.spawn(move || {
-                    let suite = run_suite(workspace, version, image, nextest_args, Some(&version.name))?;
-                    let failed = suite.outcomes.iter().filter(|o| !o.passed).count();
-                    println!(
-                        "=== {}: {} passed, {failed} failed in {:.1}s",
-                        title(version, image),
-                        suite.outcomes.len() - failed,
-                        suite.seconds
-                    );
-                    if !suite.nextest_ok {
-                        let log = suite.log.as_ref().map(std::fs::read_to_string);
-                        print!("{}", log.and_then(|l| l.ok()).unwrap_or_default());
-                    }
-                    Ok((version, suite))
-                })
-            })
-            .collect();
-        runs.into_iter()
-            .map(|run| {
-                run.join()
-                    .unwrap_or_else(|_| Err(Error::other("a version's runner panicked")))
+    // Each lane takes the next version in line until none is left.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let run_lane = || -> Vec<(usize, Result<(&'v Version, Suite)>)> {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (Some(&version), Some(&image)) = (versions.get(i), images.get(i)) else {
+                return done;
+            };
+            let run = run_suite(workspace, version, image, nextest_args, Some(&version.name)).map(|suite| {
+                let failed = suite.outcomes.iter().filter(|o| !o.passed).count();
+                println!(
+                    "=== {}: {} passed, {failed} failed in {:.1}s",
+                    title(version, image),
+                    suite.outcomes.len() - failed,
+                    suite.seconds
+                );
+                if !suite.nextest_ok {
+                    let log = suite.log.as_ref().map(std::fs::read_to_string);
+                    print!("{}", log.and_then(|l| l.ok()).unwrap_or_default());
+                }
+                (version, suite)
+            });
+            done.push((i, run));
+        }
+    };
+    let mut runs: Vec<(usize, Result<(&'v Version, Suite)>)> = std::thread::scope(|scope| {
+        let lanes: Vec<_> = (0..lanes).map(|_| scope.spawn(run_lane)).collect();
+        lanes
+            .into_iter()
+            .flat_map(|lane| {
+                lane.join()
+                    .unwrap_or_else(|_| vec![(usize::MAX, Err(Error::other("a version's runner panicked")))])
             })
             .collect()
-    })
+    });
+    // The table keeps the matrix's order.
+    runs.sort_by_key(|(i, _)| *i);
+    runs.into_iter().map(|(_, run)| run).collect()
 }
 
 /// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`).
