@@ -265,16 +265,22 @@ pub(crate) fn held_in(views: &[NodeView]) -> Option<(u16, String, String)> {
 }
 
 /// Every slot marked in migration in `views` (a move cut short can leave a whole batch so), by slot, each once:
-/// `(slot, source id, target id)` from the source's `MIGRATING` or the target's `IMPORTING` marker. Only masters'
-/// markers count: Valkey 8.0+ copies them to the replicas, which name themselves, not their master.
+/// `(slot, source id, target id)` from the source's `MIGRATING` or the target's `IMPORTING` marker. Valkey 8.0+
+/// copies the markers to the replicas, which list them as their own: a replica's marker stands for its master's.
+/// A replica may keep one its master never set (Valkey applies `SETSLOT` on a master only once its replicas have,
+/// so a client killed meanwhile leaves it on the replicas alone); the master's `SETSLOT STABLE` or `NODE` clears it.
 pub(crate) fn marked_in(views: &[NodeView]) -> Vec<(u16, String, String)> {
     let mut marked: Vec<(u16, String, String)> = views
         .iter()
         .filter_map(|v| v.nodes.myself())
-        .filter(|me| me.role == Role::Master)
-        .flat_map(|me| {
-            let out = me.migrating.iter().map(|(s, to)| (*s, me.id.clone(), to.clone()));
-            out.chain(me.importing.iter().map(|(s, from)| (*s, from.clone(), me.id.clone())))
+        .filter_map(|me| match me.role {
+            Role::Master => Some((me, &me.id)),
+            Role::Replica => me.master_id.as_ref().map(|master| (me, master)),
+            Role::Unknown => None,
+        })
+        .flat_map(|(me, id)| {
+            let out = me.migrating.iter().map(|(s, to)| (*s, id.clone(), to.clone()));
+            out.chain(me.importing.iter().map(|(s, from)| (*s, from.clone(), id.clone())))
         })
         .collect();
     marked.sort();

@@ -401,3 +401,39 @@ async fn a_reshard_on_a_cluster_with_slots_unserved_is_refused_up_front() -> Res
     assert_eq!(slot_map(&cluster).await?, map, "nothing moved");
     Ok(())
 }
+
+/// A client gone while its `SETSLOT IMPORTING` waits for the target's replica (Valkey 8.0+ sets it on the master
+/// only once its replicas have: the state a SIGKILL during a reshard leaves) leaves the marker on the replica alone;
+/// one `abort_held` clears it. Servers that do not wait mark the master too, and the abort clears both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_marker_left_on_a_replica_alone_is_cleared_by_one_abort() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let topology = cluster.topology().await?;
+    let masters = topology.master_ports();
+    let (from, to) = (
+        topology.by_port(masters[0]).unwrap(),
+        topology.by_port(masters[1]).unwrap(),
+    );
+    let replica = topology.replicas_of(&to.id)[0]
+        .port()
+        .expect("a live replica has a port");
+    let slot = from.slots[0].start;
+    cluster.pause(Some(replica)).await?;
+    let target = cluster.addr(masters[1]).await?;
+    let words = ["CLUSTER", "SETSLOT", &slot.to_string(), "IMPORTING", &from.id];
+    // Given up on (its connection closed) while the paused replica cannot answer; Redis answers at once.
+    let _ = tokio::time::timeout(Duration::from_millis(300), node::command::<()>(target, &words)).await;
+    cluster.resume(Some(replica)).await?;
+    let start = std::time::Instant::now();
+    while marked(&cluster).await? != [slot] {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "slot {slot} is not marked on any node 10 s after the replica resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let aborted = cluster.abort_held().await?;
+    assert_eq!(aborted.iter().map(|h| h.slot).collect::<Vec<_>>(), [slot]);
+    assert_eq!(marked(&cluster).await?, Vec::<u16>::new(), "nothing is left marked");
+    Ok(())
+}
