@@ -51,7 +51,7 @@ pub use faults::process::{FaultStart, Rejoin, Takeover};
 pub use images::node_image::{IMAGE_ENV, ImageSource, NodeImage};
 pub use images::versions::{VERSION_ENV, Version};
 pub use reshape::membership::{ForgetReport, JoinReport};
-pub use reshape::migration::{HeldSlot, MigrationMethod, Reshard, ReshardReport, Slots, has_atomic_migration};
+pub use reshape::migration::{HeldSlot, MigrationMethod, Reshard, ReshardReport, Slots, Stopped, has_atomic_migration};
 pub use reshape::scaling::{AddMasterReport, MovesReport, RemoveMasterReport, SlotMove};
 pub use security::credentials::{
     Access, AclUser, HARNESS_USER, TlsClient, TlsFiles, generate_password, parse_acl_file,

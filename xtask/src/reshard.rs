@@ -1,7 +1,7 @@
 //! `cargo xtask reshard`: move slots with their keys between masters, or hold one half-way for ASK tests.
 
 use cluster_tests::server::topology::{SlotRange, format_ranges};
-use cluster_tests::{Cluster, Error, Reshard, Result, Slots, has_atomic_migration};
+use cluster_tests::{Error, Reshard, ReshardReport, Result, Slots, Stopped, has_atomic_migration};
 
 use crate::playground::{Interrupts, command, find, out};
 
@@ -34,8 +34,8 @@ pub struct Args {
     abort: bool,
 }
 
-/// Runs `reshard` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP stops a move between two server
-/// commands and rolls back the slots marked half-way (the batch in flight); what had moved stays moved.
+/// Runs `reshard` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP stops a classic move at its next step:
+/// each slot of the batch in flight is finished or rolled back, what had moved stays moved, and the error says which.
 pub async fn run(name: &str, args: Args) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
     let cluster = find(name).await?;
@@ -64,15 +64,25 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
         let mut reshard = Reshard::new(from, to, slots);
         reshard.classic = args.classic;
         reshard.hold = args.hold;
-        let before = served_by(&cluster, from).await?;
-        tokio::select! {
-            report = cluster.reshard(&reshard) => report?,
-            signal = interrupts.next() => {
-                let atomic = !args.classic
-                    && !args.hold
-                    && has_atomic_migration(cluster.access(), cluster.addr(from).await?).await?;
-                return Err(interrupted(&cluster, name, signal, (from, to, before), atomic).await);
+        let atomic =
+            !args.classic && !args.hold && has_atomic_migration(cluster.access(), cluster.addr(from).await?).await?;
+        if atomic {
+            tokio::select! {
+                report = cluster.reshard(&reshard) => report?,
+                signal = interrupts.next() => return Err(Error::other(format!(
+                    "interrupted by {signal}; the server's own atomic migration from {from} to {to} carries on and \
+                     completes by itself; {} shows the map",
+                    command(name, "nodes")
+                ))),
             }
+        } else {
+            let mut caught = None;
+            let stop = async { caught = Some(interrupts.next().await) };
+            let report = cluster.reshard_until_stopped(&reshard, stop).await?;
+            if let (Some(signal), Some(how)) = (caught, &report.stopped) {
+                return Err(interrupted(name, signal, &report, how));
+            }
+            report
         }
     };
     out!(
@@ -91,48 +101,26 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Slots the master on `port` serves, as it says itself.
-async fn served_by(cluster: &Cluster, port: u16) -> Result<usize> {
-    let view = cluster.access().view(cluster.addr(port).await?).await;
-    Ok(view
-        .ok()
-        .and_then(|v| v.nodes.myself().map(|me| me.slots.iter().map(SlotRange::len).sum()))
-        .unwrap_or(0))
-}
-
-/// After a signal cut a move from `from` to `to` short: rolls back the slots left marked half-way and says what
-/// moved and what is left.
-/// `atomic`: the server itself was moving them (`CLUSTER MIGRATESLOTS`), and carries on without the CLI.
-async fn interrupted(
-    cluster: &Cluster,
-    name: &str,
-    signal: &str,
-    (from, to, before): (u16, u16, usize),
-    atomic: bool,
-) -> Error {
-    if atomic {
-        return Error::other(format!(
-            "interrupted by {signal}; the server's own atomic migration from {from} to {to} carries on and \
-             completes by itself; {} shows the map",
-            command(name, "nodes")
-        ));
-    }
-    let rolled = match cluster.abort_held().await {
-        Ok(held) => format!("{} slot(s) caught half-way rolled back to {from}", held.len()),
-        Err(e) if e.remedy() == Some(cluster_tests::Remedy::HoldSlot) => "no slot was caught half-way".to_owned(),
-        Err(e) => {
-            return e.context(format!(
-                "interrupted by {signal}; rolling back the slots caught half-way failed; {} tries again",
-                command(name, "reshard --abort")
-            ));
+/// What a classic move stopped by `signal` left: what had moved, how the batch in flight ended, what was not begun.
+fn interrupted(name: &str, signal: &str, report: &ReshardReport, how: &Stopped) -> Error {
+    let (from, to) = (report.from, report.to);
+    let count = |r: &[SlotRange]| r.iter().map(SlotRange::len).sum::<usize>();
+    let list = |r: &[SlotRange]| {
+        if r.is_empty() {
+            "none".to_owned()
+        } else {
+            format_ranges(r)
         }
     };
-    let moved = match served_by(cluster, from).await {
-        Ok(after) => format!("{} slot(s) had moved from {from} to {to}", before.saturating_sub(after)),
-        Err(e) => format!("what had moved is unknown ({e})"),
-    };
     Error::other(format!(
-        "interrupted by {signal}: {moved} and stay there; {rolled}; {} shows the map",
+        "interrupted by {signal}: {} slot(s) had moved from {from} to {to} and stay there; of the batch in flight, \
+         {} finished on {to} and {} rolled back to {from} ({} keys moved back); {} slot(s) not begun; no slot is \
+         left marked; {} shows the map",
+        count(&report.slots),
+        list(&how.finished),
+        list(&how.rolled_back),
+        how.keys_back,
+        how.untouched,
         command(name, "nodes")
     ))
 }

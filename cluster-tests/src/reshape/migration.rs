@@ -8,6 +8,7 @@
 //! about 50 lines are its unit tests.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{join_all, try_join_all};
@@ -110,6 +111,22 @@ pub struct ReshardReport {
     pub took: Duration,
     /// The slot left half-way, with `hold`.
     pub held: Option<HeldSlot>,
+    /// How the batch in flight ended when the move was stopped early (see [`Cluster::reshard_until_stopped`]).
+    pub stopped: Option<Stopped>,
+}
+
+/// A classic move stopped between two steps: each slot of the batch in flight was either finished or rolled back,
+/// none is left marked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// Slots of the batch handed over to the target with all their keys (they are in [`ReshardReport::slots`]).
+    pub finished: Vec<SlotRange>,
+    /// Slots of the batch given back to the source, `SETSLOT STABLE` on both ends.
+    pub rolled_back: Vec<SlotRange>,
+    /// Keys those had on the target (written there after `ASK`), moved back to the source.
+    pub keys_back: usize,
+    /// Slots asked for that no batch reached, still the source's.
+    pub untouched: usize,
 }
 
 /// A slot caught half-way through a classic migration: `MIGRATING` on the source, `IMPORTING` on the target,
@@ -248,16 +265,22 @@ pub(crate) fn held_in(views: &[NodeView]) -> Option<(u16, String, String)> {
 }
 
 /// Every slot marked in migration in `views` (a move cut short can leave a whole batch so), by slot, each once:
-/// `(slot, source id, target id)` from the source's `MIGRATING` or the target's `IMPORTING` marker. Only masters'
-/// markers count: Valkey 8.0+ copies them to the replicas, which name themselves, not their master.
+/// `(slot, source id, target id)` from the source's `MIGRATING` or the target's `IMPORTING` marker. Valkey 8.0+
+/// copies the markers to the replicas, which list them as their own: a replica's marker stands for its master's.
+/// A replica may keep one its master never set (Valkey applies `SETSLOT` on a master only once its replicas have,
+/// so a client killed meanwhile leaves it on the replicas alone); the master's `SETSLOT STABLE` or `NODE` clears it.
 pub(crate) fn marked_in(views: &[NodeView]) -> Vec<(u16, String, String)> {
     let mut marked: Vec<(u16, String, String)> = views
         .iter()
         .filter_map(|v| v.nodes.myself())
-        .filter(|me| me.role == Role::Master)
-        .flat_map(|me| {
-            let out = me.migrating.iter().map(|(s, to)| (*s, me.id.clone(), to.clone()));
-            out.chain(me.importing.iter().map(|(s, from)| (*s, from.clone(), me.id.clone())))
+        .filter_map(|me| match me.role {
+            Role::Master => Some((me, &me.id)),
+            Role::Replica => me.master_id.as_ref().map(|master| (me, master)),
+            Role::Unknown => None,
+        })
+        .flat_map(|(me, id)| {
+            let out = me.migrating.iter().map(|(s, to)| (*s, id.clone(), to.clone()));
+            out.chain(me.importing.iter().map(|(s, from)| (*s, from.clone(), id.clone())))
         })
         .collect();
     marked.sort();
@@ -273,8 +296,34 @@ impl Cluster {
         self.reshard_until(reshard, Settled::Ready).await
     }
 
+    /// [`Cluster::reshard`] that, once `stop` completes (a signal, say), ends a classic move at its next step
+    /// instead of dropping it between a command and its reply: the slots of the batch in flight whose keys are over
+    /// are handed to the target, the others rolled back to the source, and [`ReshardReport::stopped`] says which.
+    /// An atomic move does not watch `stop`: the server carries it through by itself.
+    pub async fn reshard_until_stopped(
+        &self,
+        reshard: &Reshard,
+        stop: impl Future<Output = ()>,
+    ) -> Result<ReshardReport> {
+        let stopped = AtomicBool::new(false);
+        let work = self.reshard_with(reshard, Settled::Ready, &stopped);
+        tokio::pin!(work, stop);
+        tokio::select! {
+            report = &mut work => report,
+            () = &mut stop => {
+                stopped.store(true, Ordering::Relaxed);
+                work.await
+            }
+        }
+    }
+
     /// [`Cluster::reshard`], returning once the map is agreed and, with [`Settled::Ready`], the cluster ready.
     pub(crate) async fn reshard_until(&self, reshard: &Reshard, settled: Settled) -> Result<ReshardReport> {
+        self.reshard_with(reshard, settled, &AtomicBool::new(false)).await
+    }
+
+    /// The move, stopped early once `stop` is set (see [`Cluster::reshard_until_stopped`]).
+    async fn reshard_with(&self, reshard: &Reshard, settled: Settled, stop: &AtomicBool) -> Result<ReshardReport> {
         guards::no_slot_held(self, "resharding").await?;
         let topology = self.topology().await?;
         let plan = plan(&topology, reshard)?;
@@ -306,21 +355,22 @@ impl Cluster {
             (true, Some((last, rest))) => (rest.to_vec(), Some(*last)),
             _ => (plan.slots.clone(), None),
         };
-        let mut keys = if atomic {
-            self.migrate_atomically(&plan).await?
+        let (mut keys, moved, stopped) = if atomic {
+            (self.migrate_atomically(&plan).await?, whole, None)
         } else {
-            self.migrate_classic(&plan, &whole).await?
+            self.migrate_classic(&plan, &whole, stop).await?
         };
         let mut report = ReshardReport {
             from: reshard.from,
             to: reshard.to,
-            slots: ranges(&whole),
+            slots: ranges(&moved),
             keys,
             method,
             took: Duration::ZERO,
             held: None,
+            stopped,
         };
-        if let Some(slot) = held {
+        if let Some(slot) = held.filter(|_| report.stopped.is_none()) {
             let total = keys_in(self, plan.source.addr, slot).await?;
             open_slots(&Links::open(self.access(), &plan, 1).await?, &plan, &[slot]).await?;
             let moved = move_keys(
@@ -343,7 +393,7 @@ impl Cluster {
                 left: total - moved,
             });
         }
-        self.wait_map_agreed(&plan.target.id, &whole, &leaving).await?;
+        self.wait_map_agreed(&plan.target.id, &moved, &leaving).await?;
         report.took = start.elapsed();
         Ok(report)
     }
@@ -383,7 +433,9 @@ impl Cluster {
                 settle_slots(&links, &plan, &[*slot]).await?;
                 moved
             } else {
-                self.move_batch(&links, &plan, &[*slot]).await?
+                self.move_batch(&links, &plan, &[*slot], &AtomicBool::new(false))
+                    .await?
+                    .keys
             };
             slots.push(*slot);
             last = Some(plan);
@@ -405,6 +457,7 @@ impl Cluster {
             method: MigrationMethod::Classic,
             took: start.elapsed(),
             held: None,
+            stopped: None,
         })
     }
 
@@ -426,8 +479,8 @@ impl Cluster {
                 moved,
                 left,
             });
+            let links = Links::open(self.access(), &plan, 1).await?;
             if self.target_owns(&plan, slot).await? {
-                let links = Links::open(self.access(), &plan, 1).await?;
                 move_keys(self.pool(), plan.source.addr, plan.target.addr, slot, None, false).await?;
                 settle_slots(&links, &plan, &[slot]).await?;
                 tracing::info!(
@@ -436,11 +489,7 @@ impl Cluster {
                 );
                 continue;
             }
-            // The source must serve the slot plainly to take keys back (while migrating it answers ASK), so until
-            // they are back a client may miss the keys that had moved.
-            stable(self.pool(), plan.source.addr, slot).await?;
-            let back = move_keys(self.pool(), plan.target.addr, plan.source.addr, slot, None, true).await?;
-            stable(self.pool(), plan.target.addr, slot).await?;
+            let back = roll_back(self.pool(), &links, &plan, &[slot]).await?;
             tracing::info!(
                 "abort: slot {slot} stays on {}, {back} keys moved back",
                 plan.source.addr.port()
@@ -492,30 +541,60 @@ impl Cluster {
         })
     }
 
-    /// The classic sequence for `slots`, [`SLOT_BATCH`] at a time; returns the keys moved.
-    async fn migrate_classic(&self, plan: &Plan, slots: &[u16]) -> Result<usize> {
-        let (mut keys, mut done) = (0, 0);
+    /// The classic sequence for `slots`, [`SLOT_BATCH`] at a time, until `stop` is set; returns the keys moved,
+    /// the slots handed over and, if stopped before the last, how the batch in flight ended.
+    async fn migrate_classic(
+        &self,
+        plan: &Plan,
+        slots: &[u16],
+        stop: &AtomicBool,
+    ) -> Result<(usize, Vec<u16>, Option<Stopped>)> {
+        let (mut keys, mut handed, mut last) = (0, Vec::new(), Batch::default());
         let nodes = 2 + plan.others.len();
         let links = Links::open(self.access(), plan, (MAX_LINKS / nodes).clamp(1, LANES)).await?;
         for batch in slots.chunks(SLOT_BATCH) {
-            keys += self.move_batch(&links, plan, batch).await?;
-            done += batch.len();
-            crate::progress::progress!("slots moved", done, slots.len());
-            if done % 1000 < batch.len() {
-                tracing::info!("reshard: {done} of {} slots moved ({keys} keys)", slots.len());
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            last = self.move_batch(&links, plan, batch, stop).await?;
+            keys += last.keys;
+            handed.extend(&last.finished);
+            crate::progress::progress!("slots moved", handed.len(), slots.len());
+            if !last.rolled_back.is_empty() {
+                break;
+            }
+            if handed.len() % 1000 < batch.len() {
+                tracing::info!("reshard: {} of {} slots moved ({keys} keys)", handed.len(), slots.len());
             }
         }
-        Ok(keys)
+        if handed.len() == slots.len() {
+            return Ok((keys, handed, None));
+        }
+        let how = Stopped {
+            finished: ranges(&last.finished),
+            rolled_back: ranges(&last.rolled_back),
+            keys_back: last.keys_back,
+            untouched: slots.len() - handed.len() - last.rolled_back.len(),
+        };
+        tracing::info!(
+            "reshard: stopped; of the batch in flight, {} handed over, {} rolled back ({} keys back), {} slots not begun",
+            format_ranges(&how.finished),
+            format_ranges(&how.rolled_back),
+            how.keys_back,
+            how.untouched
+        );
+        Ok((keys, handed, Some(how)))
     }
 
     /// Opens `batch` and hands it over, moving the keys its slots hold once they are MIGRATING (new keys then go
-    /// to the target, so a slot empty then stays so); returns the keys moved. Each step's `SETSLOT`s go out
-    /// together: on Valkey 8.0+ each waits for the node's replicas, so rounds, not slots, set the time. The target
-    /// takes each group of [`KEY_MOVES`] slots as soon as their keys are over, so a client meets `ASK` for a moved
-    /// key only for a round (redis-rs sends `ASKING` as a request of its own, which a concurrent request on that
-    /// connection can take, so an `ASK` may bounce until the client is out of retries); the source and the other
-    /// masters learn the new owner of the whole batch at the end.
-    async fn move_batch(&self, links: &Links, plan: &Plan, batch: &[u16]) -> Result<usize> {
+    /// to the target, so a slot empty then stays so). Each step's `SETSLOT`s go out together: on Valkey 8.0+ each
+    /// waits for the node's replicas, so rounds, not slots, set the time. The target takes each group of
+    /// [`KEY_MOVES`] slots as soon as their keys are over, so a client meets `ASK` for a moved key only for a round
+    /// (redis-rs sends `ASKING` as a request of its own, which a concurrent request on that connection can take, so
+    /// an `ASK` may bounce until the client is out of retries); the source and the other masters learn the new
+    /// owner of the slots handed over at the end. Once `stop` is set, no further group's keys move: the slots not
+    /// handed over yet are rolled back (see [`roll_back`]).
+    async fn move_batch(&self, links: &Links, plan: &Plan, batch: &[u16], stop: &AtomicBool) -> Result<Batch> {
         let (source, target) = (plan.source.addr, plan.target.addr);
         open_slots(links, plan, batch).await?;
         let counts = try_join_all(batch.iter().map(|s| keys_in(self, source, *s))).await?;
@@ -523,17 +602,28 @@ impl Cluster {
         let slots = |pairs: Vec<(u16, usize)>| pairs.into_iter().map(|(s, _)| s).collect::<Vec<u16>>();
         let (loaded, empty) = (slots(loaded), slots(empty));
         let node = ["NODE", plan.target.id.as_str()];
-        let mut keys = 0;
+        let mut done = Batch::default();
         for group in loaded.chunks(KEY_MOVES) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let moves = group
                 .iter()
                 .map(|&slot| move_keys(self.pool(), source, target, slot, None, false));
-            keys += try_join_all(moves).await?.into_iter().sum::<usize>();
+            done.keys += try_join_all(moves).await?.into_iter().sum::<usize>();
             links.target.setslots(group, &node, never).await?;
+            done.finished.extend(group);
         }
-        links.target.setslots(&empty, &node, never).await?;
-        settle_elsewhere(links, batch, &node).await?;
-        Ok(keys)
+        if stop.load(Ordering::Relaxed) {
+            done.rolled_back = batch.iter().copied().filter(|s| !done.finished.contains(s)).collect();
+            done.keys_back = roll_back(self.pool(), links, plan, &done.rolled_back).await?;
+        } else {
+            links.target.setslots(&empty, &node, never).await?;
+            done.finished.extend(empty);
+        }
+        done.finished.sort_unstable();
+        settle_elsewhere(links, &done.finished, &node).await?;
+        Ok(done)
     }
 
     /// `CLUSTER MIGRATESLOTS` of the plan's slots, followed on the source until it says the move succeeded;
@@ -670,6 +760,19 @@ impl Lanes {
     }
 }
 
+/// How one batch of the classic sequence ended.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Keys moved to the target.
+    keys: usize,
+    /// Slots handed over to the target.
+    finished: Vec<u16>,
+    /// Slots given back to the source, the move having been stopped.
+    rolled_back: Vec<u16>,
+    /// Keys moved back with them.
+    keys_back: usize,
+}
+
 /// Connections to the masters a plan involves, for the classic sequence's `SETSLOT`s.
 struct Links {
     source: Lanes,
@@ -733,21 +836,16 @@ fn never(_: &redis::RedisError) -> bool {
     false
 }
 
-async fn stable(pool: &Pool, addr: SocketAddr, slot: u16) -> Result<()> {
-    setslot(pool, addr, slot, &["STABLE"]).await
-}
-
-/// `CLUSTER SETSLOT <slot> <words>` on the node at `addr` (the words are copied at once).
-fn setslot<'a>(
-    pool: &'a Pool,
-    addr: SocketAddr,
-    slot: u16,
-    words: &[&str],
-) -> impl Future<Output = Result<()>> + use<'a> {
-    let mut cmd = redis::cmd("CLUSTER");
-    cmd.arg("SETSLOT").arg(slot).arg(words);
-    let what = format!("CLUSTER SETSLOT {slot} {}", words.join(" "));
-    async move { pool.query::<()>(addr, &cmd).await.map_err(|e| e.context(what)) }
+/// Gives `slots`, opened but not handed over, back to the source: `SETSLOT STABLE` there (it must serve them plainly
+/// to take keys back; while migrating it answers `ASK`), the keys on the target (moved, or written there after
+/// `ASK`) moved back, then `STABLE` on the target. Until they are back a client may miss them. Returns the keys
+/// moved back.
+async fn roll_back(pool: &Pool, links: &Links, plan: &Plan, slots: &[u16]) -> Result<usize> {
+    links.source.setslots(slots, &["STABLE"], never).await?;
+    let (from, to) = (plan.target.addr, plan.source.addr);
+    let back = try_join_all(slots.iter().map(|&slot| move_keys(pool, from, to, slot, None, true))).await?;
+    links.target.setslots(slots, &["STABLE"], never).await?;
+    Ok(back.into_iter().sum())
 }
 
 /// `MIGRATE`s the keys of `slot` from `from` to `to` in batches, at most `limit` of them (all by default);

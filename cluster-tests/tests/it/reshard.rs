@@ -401,3 +401,97 @@ async fn a_reshard_on_a_cluster_with_slots_unserved_is_refused_up_front() -> Res
     assert_eq!(slot_map(&cluster).await?, map, "nothing moved");
     Ok(())
 }
+
+/// A client gone while its `SETSLOT IMPORTING` waits for the target's replica (Valkey 8.0+ sets it on the master
+/// only once its replicas have: the state a SIGKILL during a reshard leaves) leaves the marker on the replica alone;
+/// one `abort_held` clears it. Servers that do not wait mark the master too, and the abort clears both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_marker_left_on_a_replica_alone_is_cleared_by_one_abort() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let topology = cluster.topology().await?;
+    let masters = topology.master_ports();
+    let (from, to) = (
+        topology.by_port(masters[0]).unwrap(),
+        topology.by_port(masters[1]).unwrap(),
+    );
+    let replica = topology.replicas_of(&to.id)[0]
+        .port()
+        .expect("a live replica has a port");
+    let slot = from.slots[0].start;
+    cluster.pause(Some(replica)).await?;
+    let target = cluster.addr(masters[1]).await?;
+    let words = ["CLUSTER", "SETSLOT", &slot.to_string(), "IMPORTING", &from.id];
+    // Given up on (its connection closed) while the paused replica cannot answer; Redis answers at once.
+    let _ = tokio::time::timeout(Duration::from_millis(300), node::command::<()>(target, &words)).await;
+    cluster.resume(Some(replica)).await?;
+    let start = std::time::Instant::now();
+    while marked(&cluster).await? != [slot] {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "slot {slot} is not marked on any node 10 s after the replica resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let aborted = cluster.abort_held().await?;
+    assert_eq!(aborted.iter().map(|h| h.slot).collect::<Vec<_>>(), [slot]);
+    assert_eq!(marked(&cluster).await?, Vec::<u16>::new(), "nothing is left marked");
+    Ok(())
+}
+
+/// A classic move of 200 slots holding keys, stopped once the target has taken the first slot of the second batch
+/// (its keys moved in groups, the rest of the batch still to come): the first batch stays moved, the second is
+/// split between slots finished on the target and slots rolled back to the source, as the report says; no node
+/// marks a slot and every key is served (issue 22 item 4).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_move_finishes_or_rolls_back_each_slot_of_the_batch_in_flight() -> Result<()> {
+    let cluster = Cluster::start_for_test().await?;
+    let topology = cluster.topology().await?;
+    let masters = topology.master_ports();
+    let (from, to) = (masters[0], masters[1]);
+    let first = topology.by_port(from).unwrap().slots[0].start;
+    let slots: Vec<u16> = (first..first + 200).collect();
+    let keys: Vec<String> = slots
+        .iter()
+        .flat_map(|s| {
+            let tag = data::key_in(&[SlotRange { start: *s, end: *s }], "cut").unwrap();
+            (0..2).map(move |i| format!("{{{tag}}}:{i}"))
+        })
+        .collect();
+    data::write(&mut cluster.client().await?, &keys).await?;
+    let (target, second) = (cluster.addr(to).await?, slots[100]);
+    // Polled until then; the move itself bounds the wait (were it over first, `stopped` would be None).
+    let taken = async {
+        while !myself(target)
+            .await
+            .is_ok_and(|me| me.slots.iter().any(|r| r.contains(second)))
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let reshard = Reshard::new(
+        from,
+        to,
+        Slots::Range(SlotRange {
+            start: first,
+            end: first + 199,
+        }),
+    )
+    .classic();
+    let report = cluster.reshard_until_stopped(&reshard, taken).await?;
+    let how = report.stopped.clone().expect("stopped before the last batch was over");
+    let list = |r: &[SlotRange]| r.iter().flat_map(|r| r.start..=r.end).collect::<Vec<u16>>();
+    let (finished, rolled) = (list(&how.finished), list(&how.rolled_back));
+    assert!(finished.contains(&second) && !rolled.is_empty(), "{how:?}");
+    let mut batch = [finished.clone(), rolled.clone()].concat();
+    batch.sort_unstable();
+    assert_eq!(batch, slots[100..], "{how:?}");
+    assert_eq!(list(&report.slots), [&slots[..100], &finished[..]].concat());
+    assert_eq!(how.untouched, 0);
+    assert_eq!(marked(&cluster).await?, Vec::<u16>::new(), "nothing is left marked");
+    let topology = cluster.topology().await?;
+    for (s, owner) in finished.iter().map(|s| (s, to)).chain(rolled.iter().map(|s| (s, from))) {
+        assert_eq!(topology.owner_of(*s).and_then(|n| n.port()), Some(owner), "slot {s}");
+    }
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
+    Ok(())
+}
