@@ -439,8 +439,9 @@ impl Cluster {
             .collect();
         tracing::info!("replicas: {}", pairs.join(", "));
 
+        let roster = self.roster();
         wait::until("every node to serve all slots", step_timeout, || async {
-            let views = self.views().await?;
+            let views = roster.views().await?;
             // Replicas sync within the masters' writable delay: let clients discover them meanwhile. The masters
             // were made a moment ago and hold nothing yet.
             advance_idle_masters(self.access(), &views, Nudge::FlushEmpty).await?;
@@ -453,7 +454,7 @@ impl Cluster {
                     v.addr,
                     v.info.0.get("cluster_state").unwrap_or("?")
                 ),
-                None => Ok(()),
+                None => roster.confirm().await,
             }
         })
         .await?;

@@ -311,6 +311,14 @@ impl Cluster {
             .collect()
     }
 
+    /// A roster of this cluster's running nodes for the probes of one wait (see [`Roster`]).
+    pub(crate) fn roster(&self) -> Roster<'_> {
+        Roster {
+            cluster: self,
+            listed: tokio::sync::Mutex::new(None),
+        }
+    }
+
     /// The topology as the first live node that answers sees it.
     pub async fn topology(&self) -> Result<ClusterNodes> {
         let mut last = Error::refused(format!("cluster `{}` has no live node", self.identity.name));
@@ -329,13 +337,16 @@ impl Cluster {
     /// next replication ping (10 s by default); meanwhile its master gets a write that leaves nothing behind
     /// ([`Nudge::WriteAndDelete`]), which moves the offset at once.
     pub async fn wait_ready(&self, shape: Shape, timeout: Duration) -> Result<()> {
+        let roster = self.roster();
         wait::until("the cluster to be ready", timeout, || async {
-            let views = self.views().await?;
+            let views = roster.views().await?;
             let verdict = ready::confirm_ready(&views, shape);
             if verdict.is_err() {
                 advance_idle_masters(self.access(), &views, Nudge::WriteAndDelete).await?;
             }
-            Ok(verdict?)
+            verdict?;
+            roster.confirm().await?;
+            Ok(())
         })
         .await
     }
@@ -543,4 +554,65 @@ fn to_node(c: Container) -> Option<Node> {
         addr,
         state: c.state,
     })
+}
+
+/// How long a wait's probes use one listing of the running nodes.
+const RELIST: Duration = Duration::from_secs(1);
+
+/// The running nodes of a cluster as the probes of one wait see them: listed from Docker at most once per
+/// [`RELIST`]. A wait probes every 25 ms or so, and each listing makes the engine read every container of the
+/// machine, time it should spend starting other tests' containers. A probe that finds what it waits for asks for
+/// a fresh listing with [`Roster::confirm`], so a node that started or stopped meanwhile is never missed.
+pub(crate) struct Roster<'c> {
+    cluster: &'c Cluster,
+    listed: tokio::sync::Mutex<Option<(std::time::Instant, Vec<SocketAddr>)>>,
+}
+
+impl Roster<'_> {
+    /// The running nodes' addresses, sorted by port.
+    pub(crate) async fn addrs(&self) -> Result<Vec<SocketAddr>> {
+        let mut listed = self.listed.lock().await;
+        if let Some((at, addrs)) = &*listed
+            && at.elapsed() < RELIST
+        {
+            return Ok(addrs.clone());
+        }
+        let addrs = self.cluster.live_addrs().await?;
+        *listed = Some((std::time::Instant::now(), addrs.clone()));
+        Ok(addrs)
+    }
+
+    /// The address of the running node on `port`, if it runs.
+    pub(crate) async fn addr(&self, port: u16) -> Result<Option<SocketAddr>> {
+        Ok(self.addrs().await?.into_iter().find(|a| a.port() == port))
+    }
+
+    /// What every running node says of the cluster.
+    pub(crate) async fn views(&self) -> Result<Vec<NodeView>> {
+        join_all(self.addrs().await?.into_iter().map(|addr| self.cluster.pool.view(addr)))
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Lists the running nodes again; keeps waiting if they are not the ones the last probe saw.
+    pub(crate) async fn confirm(&self) -> wait::Probe<()> {
+        let mut listed = self.listed.lock().await;
+        let fresh = self.cluster.live_addrs().await?;
+        let seen = listed.as_ref().map(|(_, addrs)| addrs.clone()).unwrap_or_default();
+        *listed = Some((std::time::Instant::now(), fresh.clone()));
+        if fresh != seen {
+            not_yet!(
+                "the running nodes changed: {} then, {} now",
+                ports(&seen),
+                ports(&fresh)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Ports of `addrs`, for a message.
+fn ports(addrs: &[SocketAddr]) -> String {
+    addrs.iter().map(|a| a.port().to_string()).collect::<Vec<_>>().join(",")
 }

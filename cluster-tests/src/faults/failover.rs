@@ -115,13 +115,14 @@ impl Cluster {
 
     /// Waits until every live node marks node `id` as failed.
     async fn wait_failure_agreed(&self, id: &str, timeout: Duration) -> Result<()> {
+        let roster = self.roster();
         wait::until(&format!("every node to mark {id} as failed"), timeout, || async {
-            for view in self.views().await? {
+            for view in roster.views().await? {
                 if !view.nodes.get(id).is_some_and(NodeEntry::is_failed) {
                     not_yet!("{} does not mark it failed yet", view.addr);
                 }
             }
-            Ok(())
+            roster.confirm().await
         })
         .await
     }

@@ -104,12 +104,13 @@ impl Cluster {
         if !fault.was_master || fault.replicas.is_empty() {
             return Ok(None);
         }
+        let roster = self.roster();
         let promoted = wait::until(
             &format!("a replica of {} to be promoted", fault.port),
             within,
             || async {
                 for &port in &fault.replicas {
-                    let Ok(addr) = self.addr(port).await else { continue };
+                    let Some(addr) = roster.addr(port).await? else { continue };
                     if let Ok(view) = self.pool().view(addr).await
                         && view
                             .nodes
@@ -136,8 +137,11 @@ impl Cluster {
     /// Waits for the node on `port` to answer and the cluster to be ready, and reads what the node is now.
     pub(crate) async fn rejoin(&self, port: u16, start: Instant) -> Result<Rejoin> {
         let timeout = self.identity().step_timeout(self.nodes().await?.len());
+        let roster = self.roster();
         let addr = wait::until(&format!("node {port} to answer"), timeout, || async {
-            let addr = self.addr(port).await?;
+            let Some(addr) = roster.addr(port).await? else {
+                not_yet!("node {port} is not running")
+            };
             self.pool().view(addr).await?;
             Ok(addr)
         })

@@ -670,8 +670,9 @@ impl Cluster {
     /// `leaving` (a drain), only until every other node says so.
     async fn wait_map_agreed(&self, target: &str, slots: &[u16], leaving: &[SocketAddr]) -> Result<()> {
         let timeout = self.step_timeout().await?;
+        let roster = self.roster();
         wait::until("every node to agree on the new slot map", timeout, || async {
-            let staying = self.live_addrs().await?.into_iter().filter(|a| !leaving.contains(a));
+            let staying = roster.addrs().await?.into_iter().filter(|a| !leaving.contains(a));
             let views = join_all(staying.map(|addr| self.pool().view(addr))).await;
             for view in views.into_iter().collect::<Result<Vec<_>>>()? {
                 let wrong = slots
@@ -681,7 +682,7 @@ impl Cluster {
                     not_yet!("{} does not yet say the target owns slot {slot}", view.addr);
                 }
             }
-            Ok(())
+            roster.confirm().await
         })
         .await?;
         if leaving.is_empty() {

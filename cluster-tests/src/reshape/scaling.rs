@@ -369,16 +369,17 @@ impl Cluster {
             replicas.len()
         );
         let timeout = self.identity().step_timeout(containers.len());
+        let roster = self.roster();
         wait::until(
             &format!("every node to forget {port} and its replicas"),
             timeout,
             || async {
-                for view in self.views().await? {
+                for view in roster.views().await? {
                     if let Some(id) = ids.iter().find(|id| view.nodes.get(id).is_some()) {
                         not_yet!("{} still knows {id}", view.addr);
                     }
                 }
-                Ok(())
+                roster.confirm().await
             },
         )
         .await?;
