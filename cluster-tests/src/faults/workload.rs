@@ -7,6 +7,9 @@
 //!   start with [`PREFIX_ENV`], each key once, one `SET` each;
 //! - for every write it prints one line `{"key": K, "value": V, "outcome": "ok"|"fail"|"unknown", "start": T0,
 //!   "end": T1}` (times in Unix seconds; other fields are ignored) on stdout, or to the file [`OUTPUT_ENV`] names;
+//! - the run (its faults and its length) begins at the workload's first line, so a slow start-up (an
+//!   interpreter on a loaded machine) costs no part of it; a workload that prints nothing within
+//!   [`START_GRACE`] fails the check;
 //! - it writes until it gets SIGTERM (sent to its process group) or its stdin closes (the checker holds it open
 //!   until then, and a checker that dies closes it too), then exits within [`STOP_GRACE`].
 
@@ -21,7 +24,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::cluster::handle::Cluster;
 use crate::faults::checker::{CheckReport, CheckSpec, Outcome, WAIT_MS, Write, run_id};
-use crate::{Error, Result, bail};
+use crate::wait::not_yet;
+use crate::{Error, Result, bail, wait};
 
 /// Seed addresses, `127.0.0.1:7001,127.0.0.1:7002,...`: every live node, as a cluster client's start-up nodes.
 pub const SEEDS_ENV: &str = "CHECK_SEEDS";
@@ -46,6 +50,8 @@ pub const TLS_KEY_ENV: &str = "CHECK_TLS_KEY";
 
 /// How long a workload has to exit after SIGTERM before it is killed and the check fails.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a workload has to print (or write to its output file) its first line after it was started.
+pub const START_GRACE: Duration = Duration::from_secs(30);
 /// How many problems [`WorkloadFindings::examples`] quotes.
 const EXAMPLES: usize = 5;
 
@@ -124,6 +130,10 @@ impl Cluster {
                 .map_err(|e| Error::refused(format!("cannot make the workload's output {}: {e}", path.display())))?;
             command.env(OUTPUT_ENV, path);
         }
+        let tail = |stderr: Vec<String>| match stderr.is_empty() {
+            true => "it printed nothing on stderr".to_owned(),
+            false => format!("the end of its stderr:\n{}", stderr.join("\n")),
+        };
         let (start, epoch) = (Instant::now(), SystemTime::now());
         let mut child = command
             .spawn()
@@ -131,29 +141,67 @@ impl Cluster {
         let group = Group(child.id().expect("a child just spawned has a pid"));
         // Held open until the stop: its end tells the workload to stop, even if this process is killed.
         let stdin = child.stdin.take();
-        let stdout = tokio::spawn(read_lines(child.stdout.take().expect("piped"), usize::MAX));
-        let stderr = tokio::spawn(read_lines(child.stderr.take().expect("piped"), 10));
+        let (first_line, printed) = tokio::sync::oneshot::channel();
+        let stdout = tokio::spawn(read_lines(
+            child.stdout.take().expect("piped"),
+            usize::MAX,
+            Some(first_line),
+        ));
+        let stderr = tokio::spawn(read_lines(child.stderr.take().expect("piped"), 10, None));
         tracing::info!(
             "check: workload `{}` started (keys {prefix}*)",
             workload.command.join(" ")
         );
+        let begun = async {
+            match &workload.output {
+                // Stdout closed with no line: whether the workload exits or hangs decides.
+                None => printed.await.is_ok() || std::future::pending().await,
+                Some(path) => wait::until("the workload's first record", START_GRACE, || async {
+                    match std::fs::metadata(path) {
+                        Ok(meta) if meta.len() > 0 => Ok(()),
+                        _ => not_yet!("{} is empty", path.display()),
+                    }
+                })
+                .await
+                .is_ok(),
+            }
+        };
+        // The run begins at the workload's first line; an exit before it is an early exit.
+        let mut early = None;
+        tokio::select! {
+            begun = tokio::time::timeout(START_GRACE, begun) => if !matches!(begun, Ok(true)) {
+                drop(group);
+                let stderr = collected(stderr).await;
+                bail!(
+                    Timeout,
+                    "the workload reported nothing within {} s of its start; it was killed; {}",
+                    START_GRACE.as_secs(),
+                    tail(stderr)
+                );
+            },
+            status = child.wait() => early = Some(status),
+        }
+        let begun = Instant::now();
 
         // The faults, while watching the workload: if it exits early, the round under way is finished (and
         // undone) before the check fails.
-        let abort = AtomicBool::new(false);
+        let abort = AtomicBool::new(early.is_some());
         let schedule = self.run_schedule(spec, start, &abort);
         tokio::pin!(schedule);
-        let mut early = None;
-        let rounds = tokio::select! {
-            rounds = &mut schedule => rounds,
-            status = child.wait() => {
-                abort.store(true, Ordering::Relaxed);
-                early = Some(status);
-                schedule.await
+        let rounds = if early.is_some() {
+            schedule.await
+        } else {
+            tokio::select! {
+                rounds = &mut schedule => rounds,
+                status = child.wait() => {
+                    abort.store(true, Ordering::Relaxed);
+                    early = Some(status);
+                    schedule.await
+                }
             }
         };
         if early.is_none() {
-            let left = spec.seconds.saturating_sub(start.elapsed()).max(Duration::from_secs(1));
+            let left = spec.seconds.saturating_sub(begun.elapsed()).max(Duration::from_secs(1));
             tokio::select! {
                 () = tokio::time::sleep(left) => {}
                 status = child.wait() => early = Some(status),
@@ -161,10 +209,6 @@ impl Cluster {
         }
         let rounds = rounds?;
         let seconds = start.elapsed().as_secs_f64();
-        let tail = |stderr: Vec<String>| match stderr.is_empty() {
-            true => "it printed nothing on stderr".to_owned(),
-            false => format!("the end of its stderr:\n{}", stderr.join("\n")),
-        };
         if let Some(status) = early {
             let status = status.map_err(|e| Error::other(format!("waiting for the workload: {e}")))?;
             group.signal(libc::SIGKILL); // whatever it left running in its group
@@ -305,11 +349,19 @@ async fn collected(task: tokio::task::JoinHandle<Vec<String>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every line of `from` (or, with `keep` < all, the last `keep`), until it closes.
-async fn read_lines(from: impl AsyncRead + Unpin, keep: usize) -> Vec<String> {
+/// Every line of `from` (or, with `keep` < all, the last `keep`), until it closes; `first` is told when the first
+/// line came.
+async fn read_lines(
+    from: impl AsyncRead + Unpin,
+    keep: usize,
+    mut first: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Vec<String> {
     let mut lines = BufReader::new(from).lines();
     let mut kept = VecDeque::new();
     while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(first) = first.take() {
+            first.send(()).ok();
+        }
         if kept.len() == keep {
             kept.pop_front();
         }

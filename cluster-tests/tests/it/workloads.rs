@@ -195,9 +195,13 @@ async fn a_lying_or_broken_workload_is_caught_and_leaves_the_cluster_clean() -> 
     let pause = spec(FaultKind::Pause, 0);
     let cases = [
         // Exits while the first fault is under way.
-        ("echo $$ > {pid}; sleep 2.5; exit 3", ErrorKind::Refused, "exited after"),
         (
-            "echo $$ > {pid}; trap '' TERM; while :; do sleep 0.2; done",
+            "echo $$ > {pid}; echo started; sleep 2.5; exit 3",
+            ErrorKind::Refused,
+            "exited after",
+        ),
+        (
+            "echo $$ > {pid}; trap '' TERM; echo started; while :; do sleep 0.2; done",
             ErrorKind::Timeout,
             "did not exit within 5 s of SIGTERM",
         ),
