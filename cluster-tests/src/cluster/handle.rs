@@ -20,7 +20,7 @@ use crate::images::node_image::NodeImage;
 use crate::images::versions::Version;
 use crate::security::credentials::{Access, Secrets, TlsFiles};
 use crate::server::data;
-use crate::server::node::{self, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
+use crate::server::node::{self, CLIENT_RESPONSE_TIMEOUT, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::server::ready::{self, Shape};
 use crate::server::topology::{ClusterNodes, ReplicationInfo, Role};
 use crate::spec::{ClusterSpec, KEEP_ENV, Networking, OnDrop};
@@ -397,7 +397,7 @@ impl Cluster {
     ) -> Result<ClusterConnection> {
         let mut builder = ClusterClient::builder(self.initial_nodes().await?)
             .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT);
+            .response_timeout(CLIENT_RESPONSE_TIMEOUT);
         let access = self.access();
         if let Some(user) = access.user() {
             builder = builder.username(user);

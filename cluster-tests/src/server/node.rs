@@ -16,8 +16,13 @@ use crate::{Error, ErrorKind, Result};
 
 /// How long a TCP connect to a node may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
-/// How long a node may take to answer a command.
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
+/// How long a node may take to answer a command the harness sends it (a readiness probe, a `SETSLOT` that waits
+/// for the node's replicas, a `MIGRATE` of a hundred keys): a loaded 2-core machine took over 2 s for some.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(5000);
+/// How long a node may take to answer a command of a cluster client the harness hands out
+/// ([`Cluster::client`](crate::Cluster::client)): short, so that a test's write to a paused master comes back as a
+/// timeout it can count while the failover is still to come.
+pub const CLIENT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
 
 impl Access {
     /// Opens a connection to the node at `addr`, authenticated.
