@@ -340,6 +340,19 @@ impl Cluster {
         let roster = self.roster();
         wait::until("the cluster to be ready", timeout, || async {
             let views = roster.views().await?;
+            if views.is_empty() {
+                let nodes = self.nodes().await?;
+                let states: Vec<String> = nodes.iter().map(|n| format!("{} {}", n.port, n.state)).collect();
+                not_yet!(
+                    "no node of cluster `{}` runs; Docker lists {}",
+                    self.identity.name,
+                    if states.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        states.join(", ")
+                    }
+                );
+            }
             let verdict = ready::confirm_ready(&views, shape);
             if verdict.is_err() {
                 advance_idle_masters(self.access(), &views, Nudge::WriteAndDelete).await?;
