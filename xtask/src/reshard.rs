@@ -114,8 +114,11 @@ fn interrupted(name: &str, signal: &str, report: &ReshardReport, how: &Stopped) 
     ))
 }
 
-/// "of the batch in flight, A finished on TO and B rolled back to FROM (K keys moved back)".
+/// "of the batch in flight, A finished on TO and B rolled back to FROM (K keys moved back)", or that none was.
 pub(crate) fn in_flight(report: &ReshardReport, how: &Stopped) -> String {
+    if how.finished.is_empty() && how.rolled_back.is_empty() {
+        return "no batch was in flight".to_owned();
+    }
     let list = |r: &[SlotRange]| {
         if r.is_empty() {
             "none".to_owned()
