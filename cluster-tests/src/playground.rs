@@ -67,9 +67,14 @@ pub async fn plan_add_master(cluster: &Cluster, port: Option<u16>, replicas: usi
     cluster.plan_add_master(port, replicas).await
 }
 
-/// Starts the master `plan` describes, moves slots onto it, then starts its replicas.
-pub async fn carry_out_add_master(cluster: &Cluster, plan: &AddMasterPlan) -> Result<AddMasterReport> {
-    cluster.carry_out_add_master(plan).await
+/// Starts the master `plan` describes, moves slots onto it, then starts its replicas. Once `stop` completes, a node
+/// being started is dropped (an error), a rebalance ends its move in flight at the next step and no replica starts.
+pub async fn carry_out_add_master(
+    cluster: &Cluster,
+    plan: &AddMasterPlan,
+    stop: impl Future<Output = ()>,
+) -> Result<AddMasterReport> {
+    cluster.carry_out_add_master(plan, stop).await
 }
 
 /// Undoes an add-master cut short (a signal): slots marked half-way are rolled back, and every planned node

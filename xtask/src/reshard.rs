@@ -104,7 +104,21 @@ pub async fn run(name: &str, args: Args) -> Result<()> {
 /// What a classic move stopped by `signal` left: what had moved, how the batch in flight ended, what was not begun.
 fn interrupted(name: &str, signal: &str, report: &ReshardReport, how: &Stopped) -> Error {
     let (from, to) = (report.from, report.to);
-    let count = |r: &[SlotRange]| r.iter().map(SlotRange::len).sum::<usize>();
+    Error::other(format!(
+        "interrupted by {signal}: {} slot(s) had moved from {from} to {to} and stay there; {}; {} slot(s) not \
+         begun; no slot is left marked; {} shows the map",
+        report.slots.iter().map(SlotRange::len).sum::<usize>(),
+        in_flight(report, how),
+        how.untouched,
+        command(name, "nodes")
+    ))
+}
+
+/// "of the batch in flight, A finished on TO and B rolled back to FROM (K keys moved back)", or that none was.
+pub(crate) fn in_flight(report: &ReshardReport, how: &Stopped) -> String {
+    if how.finished.is_empty() && how.rolled_back.is_empty() {
+        return "no batch was in flight".to_owned();
+    }
     let list = |r: &[SlotRange]| {
         if r.is_empty() {
             "none".to_owned()
@@ -112,15 +126,12 @@ fn interrupted(name: &str, signal: &str, report: &ReshardReport, how: &Stopped) 
             format_ranges(r)
         }
     };
-    Error::other(format!(
-        "interrupted by {signal}: {} slot(s) had moved from {from} to {to} and stay there; of the batch in flight, \
-         {} finished on {to} and {} rolled back to {from} ({} keys moved back); {} slot(s) not begun; no slot is \
-         left marked; {} shows the map",
-        count(&report.slots),
+    format!(
+        "of the batch in flight, {} finished on {} and {} rolled back to {} ({} keys moved back)",
         list(&how.finished),
+        report.to,
         list(&how.rolled_back),
-        how.keys_back,
-        how.untouched,
-        command(name, "nodes")
-    ))
+        report.from,
+        how.keys_back
+    )
 }

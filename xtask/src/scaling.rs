@@ -1,41 +1,23 @@
 //! `cargo xtask add-master`, `remove-master` and `rebalance`: scale the cluster out and in, even out slots.
 
 use cluster_tests::playground as harness;
-use cluster_tests::{Cluster, Error, MovesReport, Remedy, Result};
+use cluster_tests::{Error, MovesReport, Result};
 
 use crate::playground::{Interrupts, command, find, out, print_topology, say};
+use crate::reshard::in_flight;
 
-/// What to do after a scaling command on cluster `name` was interrupted midway.
-fn recover(name: &str) -> String {
+/// What moves stopped by `signal` left, `then` what became of the nodes, and how to carry on.
+fn interrupted(name: &str, signal: &str, moves: &MovesReport, then: &str) -> String {
+    let last = moves.moves.last().and_then(|m| Some((m, m.stopped.as_ref()?)));
     format!(
-        "what had moved stays moved: {} shows the map, {} evens out the slots",
+        "interrupted by {signal}: {} and stay there; {}; {} planned slot(s) did not move; no slot is left marked; \
+         {then}; {} shows the map, {} evens out the slots",
+        moved(moves),
+        last.map_or_else(|| "no move was cut short".to_owned(), |(m, how)| in_flight(m, how)),
+        moves.stopped.unwrap_or(0),
         command(name, "nodes"),
         command(name, "rebalance")
     )
-}
-
-/// Runs `step` on `cluster` until it ends or SIGINT, SIGTERM or SIGHUP comes; then it stops between two server
-/// commands, rolls back the slots caught half-way, and says how to carry on.
-async fn interruptible<T>(cluster: &Cluster, step: impl Future<Output = Result<T>>) -> Result<T> {
-    let mut interrupts = Interrupts::catch()?;
-    let signal = tokio::select! {
-        done = step => return done,
-        signal = interrupts.next() => signal,
-    };
-    Err(Error::other(format!(
-        "interrupted by {signal}; {}; {}",
-        roll_back(cluster).await,
-        recover(cluster.name())
-    )))
-}
-
-/// Rolls back every slot left marked half-way, and says so.
-async fn roll_back(cluster: &Cluster) -> String {
-    match cluster.abort_held().await {
-        Ok(held) => format!("{} slot(s) caught half-way rolled back", held.len()),
-        Err(e) if e.remedy() == Some(Remedy::HoldSlot) => "no slot was caught half-way".to_owned(),
-        Err(e) => format!("rolling back the slots caught half-way failed ({e})"),
-    }
 }
 
 /// Options of `cargo xtask add-master`.
@@ -56,35 +38,46 @@ pub struct RemoveMasterArgs {
     port: u16,
 }
 
-/// Runs `add-master` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP undoes it: the new nodes go unless
-/// slots had already moved onto the master.
+/// Runs `add-master` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP undoes it: a slot move in flight
+/// ends at its next step (each slot of its batch finished or rolled back), then the new nodes go unless slots had
+/// already moved onto the master.
 pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
     let cluster = find(name).await?;
     let plan = harness::plan_add_master(&cluster, args.port, args.replicas).await?;
-    let report = tokio::select! {
-        report = harness::carry_out_add_master(&cluster, &plan) => report?,
-        signal = interrupts.next() => {
-            say(&format!("interrupted by {signal}; undoing the add-master"));
-            let undone = harness::undo_add_master(&cluster, &plan).await?;
-            let removed: Vec<String> = undone.removed.iter().map(u16::to_string).collect();
-            let mut what = format!(
-                "interrupted by {signal}; {} slot(s) caught half-way rolled back, new node(s) removed and \
-                 forgotten: {}",
-                undone.rolled_back,
-                if removed.is_empty() { "none".into() } else { removed.join(", ") }
-            );
-            if let Some(port) = undone.kept {
-                what.push_str(&format!(
-                    "; master {port} already serves slots and stays: {} drains and removes it, {} evens out the \
-                     slots",
-                    command(name, &format!("remove-master {port}")),
-                    command(name, "rebalance")
-                ));
-            }
-            return Err(Error::other(what));
-        }
+    let mut caught = None;
+    let stop = async { caught = Some(interrupts.next().await) };
+    let done = harness::carry_out_add_master(&cluster, &plan, stop).await;
+    let Some(signal) = caught else {
+        return added(&cluster, done?).await;
     };
+    say(&format!("interrupted by {signal}; undoing the add-master"));
+    let undone = harness::undo_add_master(&cluster, &plan).await?;
+    let removed: Vec<String> = undone.removed.iter().map(u16::to_string).collect();
+    let removed = format!(
+        "{} slot(s) caught half-way rolled back, new node(s) removed and forgotten: {}",
+        undone.rolled_back,
+        if removed.is_empty() {
+            "none".into()
+        } else {
+            removed.join(", ")
+        }
+    );
+    let mut what = match &done {
+        Ok(report) => interrupted(name, signal, &report.rebalance, &removed),
+        Err(_) => format!("interrupted by {signal}; {removed}"),
+    };
+    if let Some(port) = undone.kept {
+        what.push_str(&format!(
+            "; master {port} already serves slots and stays: {} drains and removes it",
+            command(name, &format!("remove-master {port}")),
+        ));
+    }
+    Err(Error::other(what))
+}
+
+/// Says what an add-master that ran to its end did.
+async fn added(cluster: &cluster_tests::Cluster, report: cluster_tests::AddMasterReport) -> Result<()> {
     let replicas: Vec<String> = report.replicas.iter().map(u16::to_string).collect();
     out!(
         "added master {} with {} replica(s) ({}); {} in {:.2} s",
@@ -102,10 +95,18 @@ pub async fn add_master(name: &str, args: AddMasterArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `remove-master` on the cluster called `name`.
+/// Runs `remove-master` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP during the drain ends the move in
+/// flight at its next step and keeps the master; after the drain, the removal finishes.
 pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let cluster = find(name).await?;
-    let report = interruptible(&cluster, cluster.remove_master(args.port)).await?;
+    let mut caught = None;
+    let stop = async { caught = Some(interrupts.next().await) };
+    let report = cluster.remove_master_until_stopped(args.port, stop).await?;
+    if let (Some(signal), Some(_)) = (caught, report.drain.stopped) {
+        let then = format!("master {} and its replicas stay", args.port);
+        return Err(Error::other(interrupted(name, signal, &report.drain, &then)));
+    }
     out!(
         "removed master {} and its {} replica(s); {} in {:.2} s",
         report.port,
@@ -117,10 +118,17 @@ pub async fn remove_master(name: &str, args: RemoveMasterArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `rebalance` on the cluster called `name`.
+/// Runs `rebalance` on the cluster called `name`. SIGINT, SIGTERM or SIGHUP ends the move in flight at its next
+/// step and begins no other.
 pub async fn rebalance(name: &str) -> Result<()> {
+    let mut interrupts = Interrupts::catch()?;
     let cluster = find(name).await?;
-    let report = interruptible(&cluster, cluster.rebalance()).await?;
+    let mut caught = None;
+    let stop = async { caught = Some(interrupts.next().await) };
+    let report = cluster.rebalance_until_stopped(stop).await?;
+    if let (Some(signal), Some(_)) = (caught, report.stopped) {
+        return Err(Error::other(interrupted(name, signal, &report, "every master stays")));
+    }
     for m in &report.moves {
         out!(
             "  {} -> {}: {} slots, {} keys ({:?})",

@@ -346,6 +346,54 @@ async fn an_interrupted_add_master_leaves_the_cluster_as_it_was() -> cluster_tes
     Ok(())
 }
 
+/// SIGINT during the first move of `remove-master`'s drain: that move ends at its next step (a classic one finishes
+/// or rolls back each slot of its batch in flight, an atomic one completes), no other begins, and the master stays;
+/// no node (replicas included) marks a slot, every key is served, the cluster is ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_remove_master_keeps_the_master_and_no_slot_half_moved() -> cluster_tests::Result<()> {
+    use cluster_tests::server::data;
+    let cluster = cluster_tests::Cluster::start_for_test().await?;
+    let added = cluster.add_master(None, 0).await?;
+    let keys = data::keys("drain", 5000);
+    data::write(&mut cluster.client().await?, &keys).await?;
+    let port = added.port.to_string();
+    let args = ["--cluster", cluster.name(), "remove-master", &port];
+    // A classic move reports each 1,000 slots it moved (the first move drains 1,365): the signal lands in a batch.
+    let atomic = cluster_tests::has_atomic_migration(cluster.access(), cluster.addr(added.port).await?).await?;
+    let moment = if atomic { "reshard: moving" } else { " slots moved (" };
+    let (out, printed, _) = signal_at(&args, moment, libc::SIGINT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{printed}{stderr}");
+    assert!(stderr.contains("interrupted by SIGINT: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!("master {port} and its replicas stay")),
+        "{stderr}"
+    );
+    if !atomic {
+        assert!(stderr.contains("of the batch in flight, "), "{stderr}");
+    }
+    assert!(stderr.contains("planned slot(s) did not move"), "{stderr}");
+    println!("{stderr}");
+    for view in cluster.views().await? {
+        let me = view.nodes.myself().expect("a node lists itself");
+        assert!(
+            me.migrating.is_empty() && me.importing.is_empty(),
+            "{} still marks {:?} {:?}:\n{stderr}",
+            view.addr,
+            me.migrating,
+            me.importing
+        );
+    }
+    cluster
+        .wait_ready(cluster_tests::Shape::Any, std::time::Duration::from_secs(30))
+        .await?;
+    let topology = cluster.topology().await?;
+    let master = topology.by_port(added.port).expect("the master stays");
+    assert!(!master.slots.is_empty(), "{printed}{stderr}");
+    data::verify_keys(&mut cluster.client().await?, &keys).await?;
+    Ok(())
+}
+
 /// `pause --for 20` gives way to SIGINT once it has reported the takeover (a master's) or that there is none (a
 /// replica's): it thaws the node at once and exits 1, long before the 20 s are up, and the node runs.
 #[tokio::test(flavor = "multi_thread")]

@@ -293,7 +293,8 @@ impl Cluster {
     /// map and the cluster is ready (or, with [`Reshard::hold`], once the last slot is held half-way). Refuses bad
     /// input, a cluster with a slot already held, and one that is not ready.
     pub async fn reshard(&self, reshard: &Reshard) -> Result<ReshardReport> {
-        self.reshard_until(reshard, Settled::Ready).await
+        self.reshard_with(reshard, Settled::Ready, &AtomicBool::new(false))
+            .await
     }
 
     /// [`Cluster::reshard`] that, once `stop` completes (a signal, say), ends a classic move at its next step
@@ -306,24 +307,17 @@ impl Cluster {
         stop: impl Future<Output = ()>,
     ) -> Result<ReshardReport> {
         let stopped = AtomicBool::new(false);
-        let work = self.reshard_with(reshard, Settled::Ready, &stopped);
-        tokio::pin!(work, stop);
-        tokio::select! {
-            report = &mut work => report,
-            () = &mut stop => {
-                stopped.store(true, Ordering::Relaxed);
-                work.await
-            }
-        }
+        until_stopped(stop, &stopped, self.reshard_with(reshard, Settled::Ready, &stopped)).await
     }
 
-    /// [`Cluster::reshard`], returning once the map is agreed and, with [`Settled::Ready`], the cluster ready.
-    pub(crate) async fn reshard_until(&self, reshard: &Reshard, settled: Settled) -> Result<ReshardReport> {
-        self.reshard_with(reshard, settled, &AtomicBool::new(false)).await
-    }
-
-    /// The move, stopped early once `stop` is set (see [`Cluster::reshard_until_stopped`]).
-    async fn reshard_with(&self, reshard: &Reshard, settled: Settled, stop: &AtomicBool) -> Result<ReshardReport> {
+    /// The move, returning once the map is agreed and, with [`Settled::Ready`], the cluster ready; stopped early
+    /// once `stop` is set (see [`Cluster::reshard_until_stopped`]).
+    pub(crate) async fn reshard_with(
+        &self,
+        reshard: &Reshard,
+        settled: Settled,
+        stop: &AtomicBool,
+    ) -> Result<ReshardReport> {
         guards::no_slot_held(self, "resharding").await?;
         let topology = self.topology().await?;
         let plan = plan(&topology, reshard)?;
@@ -694,6 +688,23 @@ impl Cluster {
     /// How long one step may take on this cluster.
     async fn step_timeout(&self) -> Result<Duration> {
         Ok(self.identity().step_timeout(self.nodes().await?.len()))
+    }
+}
+
+/// Runs `work`, which watches `stopped`; once `stop` completes, sets `stopped` and lets `work` end at its next step
+/// instead of dropping it between a command and its reply.
+pub(crate) async fn until_stopped<T>(
+    stop: impl Future<Output = ()>,
+    stopped: &AtomicBool,
+    work: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(work, stop);
+    tokio::select! {
+        done = &mut work => done,
+        () = &mut stop => {
+            stopped.store(true, Ordering::Relaxed);
+            work.await
+        }
     }
 }
 

@@ -1,14 +1,16 @@
 //! Scaling out and in: add a master (with replicas of its own) and move slots onto it, drain a master and take it
-//! out with its replicas, even out slots across masters. Slots move with their keys through [`Cluster::reshard`].
+//! out with its replicas, even out slots across masters. Slots move with their keys through [`Cluster::reshard`];
+//! a stop ends each operation's move in flight as [`Cluster::reshard_until_stopped`] does.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cluster::guards;
 use crate::cluster::handle::Cluster;
 use crate::cluster::removal::remove_interrupted_node;
 use crate::images::node_image::NodeImage;
-use crate::reshape::migration::{Reshard, ReshardReport, Settled, Slots, ranges};
+use crate::reshape::migration::{Reshard, ReshardReport, Settled, Slots, ranges, until_stopped};
 use crate::server::topology::{ClusterNodes, SlotRange};
 use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
@@ -31,6 +33,10 @@ pub struct MovesReport {
     pub moves: Vec<ReshardReport>,
     /// Time from the first move until every node agreed on the last (a rebalance: until the cluster was ready).
     pub took: Duration,
+    /// Set when a stop ended the moves early: how many planned slots stay with their source. The last move's
+    /// [`ReshardReport::stopped`] says how its batch in flight ended, if it was cut short; moves not begun are not
+    /// listed.
+    pub stopped: Option<usize>,
 }
 
 impl MovesReport {
@@ -52,7 +58,7 @@ pub struct AddMasterReport {
     pub port: u16,
     /// Its node id.
     pub id: String,
-    /// Ports of its replicas.
+    /// Ports of its replicas (none if a stop came before they started).
     pub replicas: Vec<u16>,
     /// The slots moved onto it.
     pub rebalance: MovesReport,
@@ -89,7 +95,8 @@ pub struct RemoveMasterReport {
     pub port: u16,
     /// Ports of its replicas, removed with it.
     pub replicas: Vec<u16>,
-    /// The slots moved off it.
+    /// The slots moved off it. If [`MovesReport::stopped`] is set, the drain was stopped and the master and its
+    /// replicas stay.
     pub drain: MovesReport,
     /// Time from the first move until the others had forgotten it and the cluster was ready.
     pub took: Duration,
@@ -198,10 +205,21 @@ impl Cluster {
     /// above the even share give to those below, until each holds the share or one more. Refused while a slot is
     /// held or the cluster is not ready.
     pub async fn rebalance(&self) -> Result<MovesReport> {
+        self.rebalance_until_stopped(std::future::pending()).await
+    }
+
+    /// [`Cluster::rebalance`] that, once `stop` completes (a signal, say), ends the move in flight as
+    /// [`Cluster::reshard_until_stopped`] does and begins no other ([`MovesReport::stopped`]).
+    pub async fn rebalance_until_stopped(&self, stop: impl Future<Output = ()>) -> Result<MovesReport> {
+        let stopped = AtomicBool::new(false);
+        until_stopped(stop, &stopped, self.rebalance_with(&stopped)).await
+    }
+
+    async fn rebalance_with(&self, stop: &AtomicBool) -> Result<MovesReport> {
         guards::no_slot_held(self, "rebalancing").await?;
         guards::healthy(self, "no slot is moved").await?;
         let moves = rebalance_plan(&holdings(&self.topology().await?));
-        self.carry_out(&moves, Settled::Ready).await
+        self.carry_out(&moves, Settled::Ready, stop).await
     }
 
     /// Adds an empty master on `port` (default: the lowest free published port), moves slots onto it until the
@@ -210,7 +228,7 @@ impl Cluster {
     /// cluster not ready, fewer free published ports than new nodes (a pod cannot publish more once it runs).
     pub async fn add_master(&self, port: Option<u16>, replicas: usize) -> Result<AddMasterReport> {
         let plan = self.plan_add_master(port, replicas).await?;
-        self.carry_out_add_master(&plan).await
+        self.carry_out_add_master(&plan, std::future::pending()).await
     }
 
     /// Decides the ports and image of a new master and its replicas (see [`Cluster::add_master`]), refusing what
@@ -235,38 +253,60 @@ impl Cluster {
         })
     }
 
-    /// Carries out an add-master `plan`: the master, slots onto it, then its replicas.
-    pub(crate) async fn carry_out_add_master(&self, plan: &AddMasterPlan) -> Result<AddMasterReport> {
+    /// Carries out an add-master `plan`: the master, slots onto it, then its replicas. Once `stop` completes, a
+    /// node being started is dropped (an error; `undo_add_master` removes what it left), a rebalance
+    /// ends as [`Cluster::rebalance_until_stopped`] does and no replica starts (the report says what moved).
+    pub(crate) async fn carry_out_add_master(
+        &self,
+        plan: &AddMasterPlan,
+        stop: impl Future<Output = ()>,
+    ) -> Result<AddMasterReport> {
         let (port, replica_ports, image) = (plan.port, &plan.replicas, &plan.image);
         let start = Instant::now();
+        let mut stop = std::pin::pin!(stop);
+        let stopped = AtomicBool::new(false);
+        let dropped = |port| Error::other(format!("stopped while starting the node on {port}"));
         tracing::info!(
             "add-master: a master on {port}, then slots onto it, then {} replica(s)",
             replica_ports.len()
         );
-        let id = self.start_member(port, image, None).await?;
+        let id = tokio::select! {
+            id = self.start_member(port, image, None) => id?,
+            () = &mut stop => return Err(dropped(port)),
+        };
         // Replicas come after the slots: a replica of a master without slots is listed nowhere clients look.
-        let rebalance = self.rebalance().await.map_err(|e| {
-            e.context(format!(
-                "master {port} was added but the slots did not all move onto it; `Cluster::rebalance` tries again, \
-                 `Cluster::remove_master({port})` takes it out again"
-            ))
-            .with_remedy(Remedy::RebalanceOrRemove(port))
-        })?;
-        for &replica in replica_ports {
-            self.start_member(replica, image, Some((&id, port)))
-                .await
-                .map_err(|e| {
-                    e.context(format!(
-                        "master {port} was added with its slots, but a replica on {replica} was not; \
-                         `Cluster::join(Some({port}), None)` adds one"
-                    ))
-                    .with_remedy(Remedy::JoinReplicaOf(port))
-                })?;
+        let rebalance = until_stopped(stop.as_mut(), &stopped, self.rebalance_with(&stopped))
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "master {port} was added but the slots did not all move onto it; `Cluster::rebalance` tries \
+                     again, `Cluster::remove_master({port})` takes it out again"
+                ))
+                .with_remedy(Remedy::RebalanceOrRemove(port))
+            })?;
+        // `stop` has completed if this is set, and must not be polled again.
+        let replicas = if stopped.load(Ordering::Relaxed) {
+            Vec::new()
+        } else {
+            replica_ports.clone()
+        };
+        for &replica in &replicas {
+            let started = tokio::select! {
+                started = self.start_member(replica, image, Some((&id, port))) => started,
+                () = &mut stop => return Err(dropped(replica)),
+            };
+            started.map_err(|e| {
+                e.context(format!(
+                    "master {port} was added with its slots, but a replica on {replica} was not; \
+                     `Cluster::join(Some({port}), None)` adds one"
+                ))
+                .with_remedy(Remedy::JoinReplicaOf(port))
+            })?;
         }
         Ok(AddMasterReport {
             port,
             id,
-            replicas: replica_ports.clone(),
+            replicas,
             rebalance,
             took: start.elapsed(),
         })
@@ -316,6 +356,22 @@ impl Cluster {
     /// 60 s, so gossip cannot bring it back). Returns once the cluster is ready without them. Refused before
     /// anything moves: an unknown port, a replica, one of the last three masters, a slot held, a cluster not ready.
     pub async fn remove_master(&self, port: u16) -> Result<RemoveMasterReport> {
+        self.remove_master_until_stopped(port, std::future::pending()).await
+    }
+
+    /// [`Cluster::remove_master`] that, once `stop` completes during the drain, ends the move in flight as
+    /// [`Cluster::reshard_until_stopped`] does, begins no other, and keeps the master and its replicas
+    /// ([`MovesReport::stopped`] in the report's `drain`); a stop after the drain lets the removal finish.
+    pub async fn remove_master_until_stopped(
+        &self,
+        port: u16,
+        stop: impl Future<Output = ()>,
+    ) -> Result<RemoveMasterReport> {
+        let stopped = AtomicBool::new(false);
+        until_stopped(stop, &stopped, self.remove_master_with(port, &stopped)).await
+    }
+
+    async fn remove_master_with(&self, port: u16, stop: &AtomicBool) -> Result<RemoveMasterReport> {
         guards::no_slot_held(self, "removing a master").await?;
         check_removal(&self.topology().await?, port)?;
         guards::no_node_paused(self, "removing a master").await?;
@@ -332,13 +388,21 @@ impl Cluster {
             .collect();
         let start = Instant::now();
         let drain = self
-            .carry_out(&drain_plan(&holdings(&topology), port), Settled::Drained)
+            .carry_out(&drain_plan(&holdings(&topology), port), Settled::Drained, stop)
             .await
             .map_err(|e| {
                 e.context(format!(
                 "master {port} was not drained; `remove-master {port}` tries again, `rebalance` evens out what moved"
             ))
             })?;
+        if drain.stopped.is_some() {
+            return Ok(RemoveMasterReport {
+                port,
+                replicas: Vec::new(),
+                drain,
+                took: start.elapsed(),
+            });
+        }
         let leaving: Vec<(Option<u16>, String)> = std::iter::once((Some(port), master.id.clone()))
             .chain(replicas.iter().cloned())
             .collect();
@@ -393,14 +457,17 @@ impl Cluster {
     }
 
     /// Carries out `moves` one after the other, each as a reshard of the source's lowest slots that returns once
-    /// `settled`.
-    async fn carry_out(&self, moves: &[SlotMove], settled: Settled) -> Result<MovesReport> {
+    /// `settled`, until `stop` is set: the move in flight ends at its next step, and no other begins.
+    async fn carry_out(&self, moves: &[SlotMove], settled: Settled, stop: &AtomicBool) -> Result<MovesReport> {
         let start = Instant::now();
         let mut done = Vec::new();
         for (i, m) in moves.iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let n = count(&m.slots);
             let report = self
-                .reshard_until(&Reshard::new(m.from, m.to, Slots::Count(n)), settled)
+                .reshard_with(&Reshard::new(m.from, m.to, Slots::Count(n)), settled, stop)
                 .await
                 .map_err(|e| {
                     e.context(format!(
@@ -411,7 +478,8 @@ impl Cluster {
                         m.to
                     ))
                 })?;
-            if report.slots != m.slots {
+            let cut = report.stopped.is_some();
+            if !cut && report.slots != m.slots {
                 return Err(Error::other(format!(
                     "move {} of {}: the reshard moved other slots than planned",
                     i + 1,
@@ -419,11 +487,20 @@ impl Cluster {
                 )));
             }
             done.push(report);
+            if cut {
+                break;
+            }
         }
-        Ok(MovesReport {
+        let mut report = MovesReport {
             moves: done,
             took: start.elapsed(),
-        })
+            stopped: None,
+        };
+        if report.moves.len() < moves.len() || report.moves.last().is_some_and(|m| m.stopped.is_some()) {
+            let planned: usize = moves.iter().map(|m| count(&m.slots)).sum();
+            report.stopped = Some(planned - report.slots());
+        }
+        Ok(report)
     }
 }
 
