@@ -171,6 +171,7 @@ impl Cluster {
         tokio::select! {
             begun = tokio::time::timeout(START_GRACE, begun) => if !matches!(begun, Ok(true)) {
                 drop(group);
+                reap(&mut child).await;
                 let stderr = collected(stderr).await;
                 bail!(
                     Timeout,
@@ -229,6 +230,7 @@ impl Cluster {
             Ok(status) => status.map_err(|e| Error::other(format!("waiting for the workload: {e}")))?,
             Err(_) => {
                 drop(group);
+                reap(&mut child).await;
                 let stderr = collected(stderr).await;
                 bail!(
                     Timeout,
@@ -323,6 +325,12 @@ impl Drop for Group {
     fn drop(&mut self) {
         self.signal(libc::SIGKILL);
     }
+}
+
+/// Waits (briefly) for the workload, whose group was just sent SIGKILL, to be gone, so that it no longer runs
+/// when the check returns.
+async fn reap(child: &mut tokio::process::Child) {
+    tokio::time::timeout(Duration::from_secs(5), child.wait()).await.ok();
 }
 
 fn status_is_sigterm(status: ExitStatus) -> bool {
