@@ -406,12 +406,12 @@ impl Cluster {
     /// client certificate (`--tls --cacert ... --cert ... --key ...` come first).
     pub async fn host_cli(&self, args: &[&str]) -> Result<String> {
         static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
-        /// The uid the client runs as, owning its TLS files.
+        /// The uid the client runs as (with group 0, which reads its TLS files).
         const CLI_UID: u32 = 65534;
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
         let image = image.ok_or_else(|| Error::refused(format!("cluster `{}` has no node", self.identity.name)))?;
         let cli = self.identity.image.cli()?.to_owned();
-        let (files, tls_args) = self.access().cli_tls(CLI_UID);
+        let (files, tls_args) = self.access().cli_tls();
         let spec = ContainerSpec {
             name: format!(
                 "{}-cli-{}",
