@@ -469,7 +469,8 @@ impl Cluster {
     /// How to remove this cluster by hand, for messages.
     fn removal_hint(&self) -> String {
         format!(
-            "`playground::remove_abandoned`, or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
+            "`playground::remove_cluster` by name (`remove_abandoned` once this process is gone, unless it was \
+             kept), or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
             self.identity.name
         )
     }
