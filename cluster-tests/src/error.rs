@@ -178,11 +178,28 @@ impl From<redis::RedisError> for Error {
     }
 }
 
-impl From<bollard::errors::Error> for Error {
-    fn from(e: bollard::errors::Error) -> Self {
+impl From<testcontainers::bollard::errors::Error> for Error {
+    fn from(e: testcontainers::bollard::errors::Error) -> Self {
         Self {
             kind: ErrorKind::Docker,
             message: format!("docker: {e}"),
+            remedy: None,
+            source: Some(Arc::new(e)),
+        }
+    }
+}
+
+impl From<testcontainers::TestcontainersError> for Error {
+    fn from(e: testcontainers::TestcontainersError) -> Self {
+        let kind = match e {
+            testcontainers::TestcontainersError::WaitContainer(
+                testcontainers::core::error::WaitContainerError::StartupTimeout,
+            ) => ErrorKind::Timeout,
+            _ => ErrorKind::Docker,
+        };
+        Self {
+            kind,
+            message: format!("testcontainers: {e}"),
             remedy: None,
             source: Some(Arc::new(e)),
         }

@@ -37,6 +37,9 @@ mod wait;
 
 /// The client library the harness speaks (its clients and errors are redis-rs types).
 pub use redis;
+/// The testcontainers the harness starts its containers with: use it for containers of your own (see
+/// [`Cluster::on_network`]).
+pub use testcontainers;
 
 pub use cluster::capacity::MAX_CLUSTERS_ENV;
 pub use cluster::create::CreateReport;
@@ -60,5 +63,5 @@ pub use security::tls::ClientAuth;
 pub use server::ready::Shape;
 pub use spec::{
     ClusterSpec, DEFAULT_NODE_TIMEOUT, DEFAULT_SPARE_PORTS, FIRST_PORT, KEEP_ENV, Lifetime, MAX_NODE_TIMEOUT,
-    MAX_NODES, NODE_TIMEOUT_PER_NODE, Networking, PlainPorts,
+    MAX_NODES, NODE_TIMEOUT_PER_NODE, Networking, PlainPorts, TESTCONTAINERS_COMMAND_ENV,
 };

@@ -446,7 +446,7 @@ impl ClusterSpec {
     /// What dropping the handle of this spec's cluster does.
     pub(crate) fn on_drop(&self) -> OnDrop {
         match (self.lifetime, keep_switch().ok().flatten()) {
-            (Lifetime::Kept, _) => OnDrop::Keep,
+            (Lifetime::Kept, _) => OnDrop::Leave,
             (Lifetime::Test, None) => OnDrop::Remove,
             (Lifetime::Test, Some(keep)) => keep,
         }
@@ -489,19 +489,30 @@ impl Networking {
 pub(crate) enum OnDrop {
     /// Remove it.
     Remove,
-    /// Leave it, and say so.
+    /// Leave it: a cluster kept on purpose, or one this handle does not own.
+    Leave,
+    /// Leave it, and say where it is and how to remove it: a test's, kept by a switch.
     Keep,
     /// Leave it if the thread is panicking (a failed assertion), else remove it.
     KeepOnPanic,
 }
 
-/// What [`KEEP_ENV`] asks for, if anything.
+/// testcontainers' own switch, honoured as its users expect: `TESTCONTAINERS_COMMAND=keep` keeps every test's
+/// cluster as `CLUSTER_TESTS_KEEP=always` does (which, set, wins).
+pub const TESTCONTAINERS_COMMAND_ENV: &str = "TESTCONTAINERS_COMMAND";
+
+/// What [`KEEP_ENV`] (or else [`TESTCONTAINERS_COMMAND_ENV`]) asks for, if anything.
 pub(crate) fn keep_switch() -> Result<Option<OnDrop>> {
-    match std::env::var(KEEP_ENV).as_deref() {
-        Err(_) | Ok("") => Ok(None),
-        Ok("always") => Ok(Some(OnDrop::Keep)),
-        Ok("on-failure") => Ok(Some(OnDrop::KeepOnPanic)),
-        Ok(other) => Err(Error::refused(format!(
+    let var = |name| std::env::var(name).ok();
+    keep_asked(var(KEEP_ENV).as_deref(), var(TESTCONTAINERS_COMMAND_ENV).as_deref())
+}
+
+fn keep_asked(keep: Option<&str>, testcontainers_command: Option<&str>) -> Result<Option<OnDrop>> {
+    match keep {
+        None | Some("") => Ok((testcontainers_command == Some("keep")).then_some(OnDrop::Keep)),
+        Some("always") => Ok(Some(OnDrop::Keep)),
+        Some("on-failure") => Ok(Some(OnDrop::KeepOnPanic)),
+        Some(other) => Err(Error::refused(format!(
             "{KEEP_ENV}={other} is not understood; use `always` or `on-failure` (or unset it)"
         ))),
     }
@@ -564,6 +575,18 @@ pub(crate) fn is_generated_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn testcontainers_keep_keeps_every_cluster_unless_the_harness_switch_says_otherwise() {
+        let asked = |keep, command| keep_asked(keep, command).unwrap();
+        assert_eq!(asked(None, None), None);
+        assert_eq!(asked(None, Some("remove")), None);
+        assert_eq!(asked(None, Some("keep")), Some(OnDrop::Keep));
+        assert_eq!(asked(Some(""), Some("keep")), Some(OnDrop::Keep));
+        assert_eq!(asked(Some("on-failure"), Some("keep")), Some(OnDrop::KeepOnPanic));
+        assert_eq!(asked(Some("always"), None), Some(OnDrop::Keep));
+        assert!(keep_asked(Some("sometimes"), Some("keep")).is_err());
+    }
 
     #[test]
     fn node_timeouts_scale_with_big_clusters_unless_set() {

@@ -23,7 +23,7 @@ use crate::server::data;
 use crate::server::node::{self, CLIENT_RESPONSE_TIMEOUT, CONNECT_TIMEOUT, NodeView, RESPONSE_TIMEOUT};
 use crate::server::ready::{self, Shape};
 use crate::server::topology::{ClusterNodes, ReplicationInfo, Role};
-use crate::spec::{ClusterSpec, KEEP_ENV, Networking, OnDrop};
+use crate::spec::{ClusterSpec, KEEP_ENV, Networking, OnDrop, TESTCONTAINERS_COMMAND_ENV};
 use crate::wait::not_yet;
 use crate::{Error, Remedy, Result, bail, wait};
 
@@ -138,7 +138,7 @@ impl Cluster {
             .map(|dir| Secrets::load(name, dir))
             .transpose()?;
         // A cluster found, not made, is someone else's to remove.
-        Ok(Self::new(identity, docker, attachment, secrets, OnDrop::Keep))
+        Ok(Self::new(identity, docker, attachment, secrets, OnDrop::Leave))
     }
 
     /// Makes this handle, of a warm cluster just claimed, the claimer's: its drop does what `on_drop` says, and
@@ -424,18 +424,40 @@ impl Cluster {
         Ok(configure(builder).build()?.get_async_connection().await?)
     }
 
+    /// `request`, a testcontainers container of your own, put on this cluster's network: there it reaches every
+    /// node at the address [`Cluster::live_addrs`] gives (in a pod, 127.0.0.1 and the node's port, inside the
+    /// pod's namespace, which the pod's firewall lets through; on a bridge network, the node's address there).
+    /// In a pod it can expose no ports and set no host name (Docker refuses both in another container's
+    /// namespace); nothing is published for it. This replaces the request's host config modifier. The container
+    /// stays yours: testcontainers removes it when its handle is dropped; drop it before the cluster.
+    pub fn on_network<I: testcontainers::Image>(
+        &self,
+        request: impl Into<testcontainers::ContainerRequest<I>>,
+    ) -> testcontainers::ContainerRequest<I> {
+        use testcontainers::ImageExt;
+        let mode = self.attachment.network_mode();
+        let pod = matches!(self.attachment, Attachment::Pod { .. });
+        request.into().with_host_config_modifier(move |host| {
+            host.network_mode = Some(mode.clone());
+            if pod {
+                host.publish_all_ports = Some(false);
+                host.port_bindings = None;
+            }
+        })
+    }
+
     /// Runs the node image's command-line client (`redis-cli` or `valkey-cli`) with `args` on the host's network,
     /// as a program on the host would (Linux; on Docker Desktop the "host" network is the VM's). Returns its
     /// output, or an error with it if the client exits non-zero. On a TLS cluster it is given the cluster's CA and
     /// client certificate (`--tls --cacert ... --cert ... --key ...` come first).
     pub async fn host_cli(&self, args: &[&str]) -> Result<String> {
         static CLI_RUNS: AtomicU32 = AtomicU32::new(0);
-        /// The uid the client runs as, owning its TLS files.
+        /// The uid the client runs as (with group 0, which reads its TLS files).
         const CLI_UID: u32 = 65534;
         let image = self.nodes().await?.into_iter().next().map(|n| n.image);
         let image = image.ok_or_else(|| Error::refused(format!("cluster `{}` has no node", self.identity.name)))?;
         let cli = self.identity.image.cli()?.to_owned();
-        let (files, tls_args) = self.access().cli_tls(CLI_UID);
+        let (files, tls_args) = self.access().cli_tls();
         let spec = ContainerSpec {
             name: format!(
                 "{}-cli-{}",
@@ -461,7 +483,7 @@ impl Cluster {
     /// Removes every container and network of this cluster (only its owner's, for a test's cluster) and says
     /// what went; the handle is used up, so dropping it removes nothing more.
     pub async fn remove(mut self) -> Result<Removed> {
-        self.on_drop = OnDrop::Keep;
+        self.on_drop = OnDrop::Leave;
         match self.warm_keeper {
             Some(_) => warm::remove_warm(&self.docker, &self.identity.name).await,
             None => remove_cluster(&self.docker, &self.identity.name, self.identity.owner.as_deref()).await,
@@ -471,7 +493,8 @@ impl Cluster {
     /// How to remove this cluster by hand, for messages.
     fn removal_hint(&self) -> String {
         format!(
-            "`playground::remove_abandoned`, or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
+            "`playground::remove_cluster` by name (`remove_abandoned` once this process is gone, unless it was \
+             kept), or `docker rm -f $(docker ps -aq --filter label={LABEL_CLUSTER}={})`",
             self.identity.name
         )
     }
@@ -480,14 +503,15 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let keep = match self.on_drop {
-            OnDrop::Keep => return,
+            OnDrop::Leave => return,
+            OnDrop::Keep => true,
             OnDrop::KeepOnPanic => std::thread::panicking(),
             OnDrop::Remove => false,
         };
         let name = self.identity.name.clone();
         if keep {
             eprintln!(
-                "cluster-tests: kept cluster {name} ({KEEP_ENV}){}; remove it with {}",
+                "cluster-tests: kept cluster {name} ({KEEP_ENV} or {TESTCONTAINERS_COMMAND_ENV}=keep){}; remove it with {}",
                 self.published_ports()
                     .map_or(String::new(), |r| format!(" at 127.0.0.1:{}-{}", r.start(), r.end())),
                 self.removal_hint()

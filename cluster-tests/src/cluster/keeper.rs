@@ -353,7 +353,7 @@ impl Keeping {
 async fn make(docker: &Docker, spec: ClusterSpec) -> Result<String> {
     let (mut cluster, _) = Cluster::create(docker, spec).await?;
     // The cluster is the pool's now, not this handle's.
-    cluster.set_on_drop(OnDrop::Keep);
+    cluster.set_on_drop(OnDrop::Leave);
     let name = cluster.name().to_owned();
     match warm::offer(docker, &cluster).await {
         Ok(()) => Ok(name),

@@ -50,7 +50,8 @@ pub(crate) fn node_container(
         .flat_map(|(name, value)| [format!("--{name}"), value.to_owned()]);
     let mut container = ContainerSpec {
         name: format!("{}-{port}", identity.name),
-        // Its own uid, so that rules inside a shared network namespace can single out its traffic.
+        // Its own uid, so that rules inside a shared network namespace can single out its traffic; group 0 reads
+        // its files.
         user: Some(port.to_string()),
         args: tls::port_args(port, tls, identity.plain_port(port))
             .into_iter()
@@ -61,11 +62,10 @@ pub(crate) fn node_container(
     };
     let settings = settings::config_text(&identity.settings);
     let files = match secrets {
-        Some(secrets) => secrets.node_files(port, &settings),
+        Some(secrets) => secrets.node_files(&settings),
         None if !settings.is_empty() => vec![PrivateFile {
             path: CONFIG_PATH.to_owned(),
             contents: settings.into_bytes(),
-            uid: port.into(),
         }],
         None => Vec::new(),
     };

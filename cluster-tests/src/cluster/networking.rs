@@ -52,12 +52,21 @@ pub(crate) enum Attachment {
 }
 
 impl Attachment {
+    /// Docker's network mode of a container on this attachment: `container:<holder>` in a pod, else the bridge
+    /// network's id.
+    pub(crate) fn network_mode(&self) -> String {
+        match self {
+            Self::Pod { holder, .. } => format!("container:{holder}"),
+            Self::Bridge { network } => network.clone(),
+        }
+    }
+
     /// Puts a node container on this attachment: its network mode, host name, and the server arguments that make
     /// it announce an address the others and the host can use.
     pub(crate) fn attach(&self, container: &mut ContainerSpec) {
         match self {
-            Self::Pod { holder, .. } => {
-                container.network = format!("container:{holder}");
+            Self::Pod { .. } => {
+                container.network = self.network_mode();
                 container.hostname = None;
                 // docker-proxy reaches the pod on its bridge address, so the node listens on every interface of
                 // the pod; only the holder's published ports (on the host's 127.0.0.1) lead into it.
@@ -65,8 +74,8 @@ impl Attachment {
                     .args
                     .extend(["--bind", "0.0.0.0", "--cluster-announce-ip", LOOPBACK].map(String::from));
             }
-            Self::Bridge { network } => {
-                container.network = network.clone();
+            Self::Bridge { .. } => {
+                container.network = self.network_mode();
                 container.hostname = Some(container.name.clone());
             }
         }

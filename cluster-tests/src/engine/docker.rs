@@ -1,5 +1,10 @@
 //! The one place that talks to the Docker engine: labelled networks and node containers.
 //!
+//! Every container the harness starts is a testcontainers [`ContainerRequest`] started with [`AsyncRunner`]
+//! ([`Docker::run`], [`Docker::run_to_end`]); everything testcontainers does not do (listing by label, images,
+//! networks, exec, pause, the never-started marker containers of the warm pool) goes through the
+//! `bollard::Docker` testcontainers configured ([`docker_client_instance`]), so there is one configured client.
+//!
 //! Everything the project makes carries the cluster label (see [`crate::cluster::identity`]), so what exists is
 //! always read back from Docker by label; no state is kept anywhere else.
 //!
@@ -12,10 +17,20 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest, PortBinding};
-use bollard::query_parameters::{
+use testcontainers::bollard;
+use testcontainers::bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, NetworkCreateRequest, PortBinding,
+};
+use testcontainers::bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, WaitContainerOptions,
+};
+use testcontainers::core::IntoContainerPort;
+use testcontainers::core::client::{ClientError, docker_client_instance};
+use testcontainers::core::error::WaitContainerError;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{
+    ContainerAsync, ContainerRequest, CopyTargetOptions, GenericImage, ImageExt, ReuseDirective, TestcontainersError,
 };
 
 use crate::{Error, ErrorKind, Result};
@@ -25,6 +40,17 @@ pub(crate) const LOOPBACK: &str = "127.0.0.1";
 
 /// How long one call to the Docker engine may take before it is given up.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long testcontainers may take to start a container (create, copy its files, start).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Label that tells apart every container this process starts (`<pid>-<count>`): see [`Docker::run`].
+const LABEL_START: &str = "cluster-tests.start";
+
+/// Mode of the files copied into a container: testcontainers' copy makes them owned by root:0, and every
+/// container of the harness runs with group 0 (see [`ContainerSpec::user`]), so its processes read them and no
+/// other uid's can.
+const FILE_MODE: u32 = 0o640;
 
 /// A connection to the Docker engine.
 #[derive(Clone)]
@@ -52,7 +78,8 @@ pub(crate) struct ContainerSpec {
     pub image: String,
     /// Docker network mode: a network's name, `container:<id>` to share that container's namespace, or `host`.
     pub network: String,
-    /// User (uid) the entry point runs as; the image's default when absent.
+    /// User (`uid`) the entry point runs as, always with group 0, which owns the container's [`PrivateFile`]s;
+    /// the image's default when absent.
     pub user: Option<String>,
     /// Ports published on the host's 127.0.0.1 only, each on the same port number as inside.
     pub published: Vec<u16>,
@@ -71,17 +98,16 @@ pub(crate) struct ContainerSpec {
     pub cap_add: Vec<String>,
 }
 
-/// A file copied into a container before it starts, owned by `uid` and readable by it alone (mode 0600): a
-/// server's config holding a password goes in this way, never on a command line or in a label, which `docker
-/// inspect` shows. Its directories are made as needed (owned by root, mode 0755).
+/// A file copied into a container before it starts (testcontainers' `with_copy_to`), owned by root:0, mode 0640:
+/// readable by the container's own user (which runs with group 0) and no other uid. A server's config holding a
+/// password goes in this way, never on a command line or in a label, which `docker inspect` shows. Its
+/// directories are made as needed (owned by root, mode 0755).
 #[derive(Clone, Default)]
 pub(crate) struct PrivateFile {
     /// Absolute path inside the container.
     pub path: String,
     /// What it holds.
     pub contents: Vec<u8>,
-    /// Owner (and group).
-    pub uid: u32,
 }
 
 impl std::fmt::Debug for PrivateFile {
@@ -90,34 +116,8 @@ impl std::fmt::Debug for PrivateFile {
         f.debug_struct("PrivateFile")
             .field("path", &self.path)
             .field("bytes", &self.contents.len())
-            .field("uid", &self.uid)
             .finish()
     }
-}
-
-/// A tar archive (ustar) of `files`, paths relative to `/`, as the engine's upload takes it.
-fn tar(files: &[PrivateFile]) -> Vec<u8> {
-    let mut archive = Vec::new();
-    for file in files {
-        let mut header = [0u8; 512];
-        let mut put = |at: usize, bytes: &[u8]| header[at..at + bytes.len()].copy_from_slice(bytes);
-        put(0, file.path.trim_start_matches('/').as_bytes());
-        put(100, b"0000600\0");
-        put(108, format!("{:07o}\0", file.uid).as_bytes());
-        put(116, format!("{:07o}\0", file.uid).as_bytes());
-        put(124, format!("{:011o}\0", file.contents.len()).as_bytes());
-        put(136, b"00000000000\0");
-        put(148, b"        ");
-        put(156, b"0");
-        put(257, b"ustar\x0000");
-        let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
-        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        archive.extend_from_slice(&header);
-        archive.extend_from_slice(&file.contents);
-        archive.resize(archive.len().next_multiple_of(512), 0);
-    }
-    archive.resize(archive.len() + 1024, 0);
-    archive
 }
 
 /// A local image, as Docker reports it.
@@ -148,8 +148,8 @@ pub(crate) struct Network {
     pub id: String,
     /// Network name.
     pub name: String,
-    /// When it was made, as Docker reports it (RFC 3339).
-    pub created: String,
+    /// When it was made, in nanoseconds since the Unix epoch (0 if Docker did not say).
+    pub created: i128,
     /// The network's labels.
     pub labels: HashMap<String, String>,
 }
@@ -176,24 +176,32 @@ pub(crate) struct Container {
 }
 
 impl Docker {
-    /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and agrees on an API version with it.
+    /// The Docker client testcontainers configured (`DOCKER_HOST`, `~/.testcontainers.properties`, else the local
+    /// socket), once the engine answers. It sends no API version: the engine serves its own (the `engine_guard`
+    /// test holds that).
     pub async fn connect() -> Result<Self> {
-        let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let unreachable = |e: &dyn std::fmt::Display| {
             Error::docker(format!(
-                "cannot reach the Docker engine at {where_}: {e}\n\
+                "cannot reach the Docker engine testcontainers is configured for (DOCKER_HOST, \
+                 ~/.testcontainers.properties, else /var/run/docker.sock): {e}\n\
                  Is the Docker daemon running, and may this user use it (`docker info` tells)?"
             ))
         };
-        let api = bollard::Docker::connect_with_defaults().map_err(|e| unreachable(&e))?;
-        let api = api.with_timeout(DOCKER_TIMEOUT);
-        // Agreeing on a version lets the same client work with old engines (API 1.41) and new ones.
-        let api = tokio::time::timeout(Duration::from_secs(10), api.negotiate_version())
+        let connecting = async {
+            let api = docker_client_instance().await.map_err(|e| unreachable(&e))?;
+            let api = api.with_timeout(DOCKER_TIMEOUT);
+            api.ping().await.map_err(|e| unreachable(&e))?;
+            Ok(Self { api })
+        };
+        tokio::time::timeout(Duration::from_secs(10), connecting)
             .await
             .map_err(|_| unreachable(&"no answer in 10 s"))?
-            .map_err(|e| unreachable(&e))?;
-        api.ping().await.map_err(|e| unreachable(&e))?;
-        Ok(Self { api })
+    }
+
+    /// The engine's version and API version (`20.10.24`, `1.41`).
+    pub async fn version(&self) -> Result<(String, String)> {
+        let v = self.api.version().await?;
+        Ok((v.version.unwrap_or_default(), v.api_version.unwrap_or_default()))
     }
 
     /// Whether an image with this tag exists locally.
@@ -323,7 +331,7 @@ impl Docker {
             .await?;
         // The name filter matches substrings.
         networks.retain(|n| n.name == name);
-        networks.sort_by_key(|n| (created_order(&n.created), n.id.clone()));
+        networks.sort_by_key(|n| (n.created, n.id.clone()));
         Ok(networks)
     }
 
@@ -337,7 +345,7 @@ impl Docker {
             .map(|n| Network {
                 id: n.id.unwrap_or_default(),
                 name: n.name.unwrap_or_default(),
-                created: n.created.unwrap_or_default(),
+                created: n.created.map_or(0, |t| t.unix_timestamp_nanos()),
                 labels: n.labels.unwrap_or_default(),
             })
             .collect())
@@ -357,58 +365,72 @@ impl Docker {
         }
     }
 
-    /// Creates and starts a container, and returns it as Docker then reports it. A port that cannot be published
-    /// gives [`Error::PortTaken`] naming it.
+    /// Starts a container through testcontainers and returns it as Docker then reports it. A port that cannot be
+    /// published gives [`ErrorKind::PortTaken`] naming it.
+    ///
+    /// It outlives its testcontainers handle, and this process when the harness says so (a CLI cluster, a warm
+    /// one another process claims): it is started with [`ReuseDirective::Always`], so dropping its
+    /// [`ContainerAsync`] leaves it, and the harness removes it by its labels ([`crate::cluster::removal`], the
+    /// reaper of a killed maker's clusters). The reuse lookup testcontainers makes first never finds one: each
+    /// start has its own [`LABEL_START`].
     pub(crate) async fn run(&self, spec: &ContainerSpec) -> Result<Container> {
-        let id = self.create_with_files(spec).await?;
-        if let Err(e) = self.api.start_container(&id, None).await {
-            self.remove_container(&id).await.ok();
-            return Err(
-                port_taken(&e).unwrap_or_else(|| Error::from(e).context(format!("starting container {}", spec.name)))
-            );
-        }
-        let id = &id;
-        let filters = HashMap::from([("id", vec![id.clone()])]);
-        let listed = self.list(filters).await.and_then(|found| {
-            found
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::docker(format!("container {} vanished right after it started", spec.name)))
-        });
+        let started = self.launch(spec, ReuseDirective::Always).await?;
+        let id = started.id().to_owned();
+        drop(started);
+        let listed =
+            self.list(HashMap::from([("id", vec![id.clone()])]))
+                .await
+                .and_then(|found| {
+                    found.into_iter().next().ok_or_else(|| {
+                        Error::docker(format!("container {} vanished right after it started", spec.name))
+                    })
+                });
         if listed.is_err() {
-            self.remove_container(id).await.ok();
+            self.remove_container(&id).await.ok();
         }
         listed
     }
 
+    /// Starts `spec` with `AsyncRunner`; one that does not start is removed again (testcontainers leaves a
+    /// container it created but could not start).
+    async fn launch(&self, spec: &ContainerSpec, reuse: ReuseDirective) -> Result<ContainerAsync<GenericImage>> {
+        let outcome = tokio::time::timeout(STARTUP_TIMEOUT + DOCKER_TIMEOUT, request(spec, reuse).start()).await;
+        let e = match outcome {
+            Ok(Ok(started)) => return Ok(started),
+            Ok(Err(e)) => e,
+            Err(_) => TestcontainersError::from(WaitContainerError::StartupTimeout),
+        };
+        // A name already taken is another container's: leave it.
+        if let TestcontainersError::Client(ClientError::CreateContainer(e)) = &e
+            && matches!(
+                e,
+                bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }
+            )
+        {
+            return Err(Error::docker(format!("docker: {e}"))
+                .context(format!("creating container {}", spec.name))
+                .of_kind(ErrorKind::NameTaken));
+        }
+        self.remove_container(&spec.name).await.ok();
+        if let TestcontainersError::Client(ClientError::StartContainer(e)) = &e
+            && let Some(taken) = port_taken(e)
+        {
+            return Err(taken);
+        }
+        Err(Error::from(e).context(format!("starting container {}", spec.name)))
+    }
+
     /// Creates (does not start) a container; returns its id. A name already taken gives
     /// [`ErrorKind::NameTaken`]: Docker makes at most one container of a name, which makes creating one a claim.
+    /// testcontainers only starts containers, so these markers of the warm pool are made here.
     pub(crate) async fn create(&self, spec: &ContainerSpec) -> Result<String> {
-        let published = || spec.published.iter().map(|p| format!("{p}/tcp"));
-        let bindings: HashMap<String, Option<Vec<PortBinding>>> = published()
-            .map(|port| {
-                let binding = PortBinding {
-                    host_ip: Some(LOOPBACK.into()),
-                    host_port: Some(port.trim_end_matches("/tcp").into()),
-                };
-                (port, Some(vec![binding]))
-            })
-            .collect();
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.args.clone()),
             entrypoint: spec.entrypoint.clone(),
-            hostname: spec.hostname.clone(),
-            user: spec.user.clone(),
             labels: Some(spec.labels.clone()),
-            exposed_ports: (!spec.published.is_empty()).then(|| published().collect()),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
-                port_bindings: (!bindings.is_empty()).then_some(bindings),
-                tmpfs: (!spec.tmpfs.is_empty())
-                    .then(|| spec.tmpfs.iter().map(|p| (p.clone(), "mode=1777".to_owned())).collect()),
-                init: Some(false),
-                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -425,28 +447,14 @@ impl Docker {
         Ok(created.id)
     }
 
-    /// Creates a container and copies its files into it; one whose files cannot be copied is removed again.
-    async fn create_with_files(&self, spec: &ContainerSpec) -> Result<String> {
-        let id = self.create(spec).await?;
-        if !spec.files.is_empty() {
-            let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
-                .path("/")
-                .build();
-            let body = bollard::body_full(tar(&spec.files).into());
-            if let Err(e) = self.api.upload_to_container(&id, Some(options), body).await {
-                self.remove_container(&id).await.ok();
-                return Err(Error::from(e).context(format!("copying files into container {}", spec.name)));
-            }
-        }
-        Ok(id)
-    }
-
-    /// Runs a container to its end (at most `timeout`), removes it, and returns its exit code and output.
+    /// Runs a container to its end (at most `timeout`), removes it, and returns its exit code and output. Its
+    /// [`ContainerAsync`] owns it: cut short, dropping it removes the container (unless
+    /// `TESTCONTAINERS_COMMAND=keep`; its labels still name its cluster).
     pub(crate) async fn run_to_end(&self, spec: &ContainerSpec, timeout: Duration) -> Result<(i64, String)> {
         use futures_util::StreamExt;
-        let id = self.create_with_files(spec).await?;
         let outcome = async {
-            self.api.start_container(&id, None).await?;
+            let started = self.launch(spec, ReuseDirective::Never).await?;
+            let id = started.id().to_owned();
             let mut waits = self.api.wait_container(&id, None::<WaitContainerOptions>);
             let code = match waits.next().await {
                 Some(Ok(done)) => done.status_code,
@@ -461,16 +469,23 @@ impl Docker {
             while let Some(chunk) = logs.next().await {
                 text.push_str(&chunk?.to_string());
             }
+            started
+                .rm()
+                .await
+                .map_err(|e| Error::from(e).context(format!("removing container {}", spec.name)))?;
             Ok((code, text))
         };
-        let result = tokio::time::timeout(timeout, outcome).await.unwrap_or_else(|_| {
-            Err(Error::timeout(format!(
-                "container {} did not finish in {timeout:?}",
-                spec.name
-            )))
-        });
-        self.remove_container(&id).await?;
-        result
+        match tokio::time::timeout(timeout, outcome).await {
+            Ok(result) => result,
+            Err(_) => {
+                // Dropping the handle removed it, unless testcontainers was told to keep containers.
+                self.remove_container(&spec.name).await?;
+                Err(Error::timeout(format!(
+                    "container {} did not finish in {timeout:?}",
+                    spec.name
+                )))
+            }
+        }
     }
 
     /// Containers (running or not) whose labels match every one of `filters` (`key=value`, or `key` for any
@@ -649,6 +664,82 @@ impl Docker {
     }
 }
 
+/// The testcontainers request of `spec`: a [`GenericImage`] with its entry point and published ports, and the rest
+/// as [`ImageExt`] settings; the host config's network mode, 127.0.0.1-only bindings and tmpfs are set last (its
+/// modifier), since testcontainers would otherwise publish every exposed port on all addresses.
+fn request(spec: &ContainerSpec, reuse: ReuseDirective) -> ContainerRequest<GenericImage> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static STARTS: AtomicU32 = AtomicU32::new(0);
+    let (name, tag) = split_reference(&spec.image);
+    let mut image = GenericImage::new(name, tag);
+    let mut cmd = spec.args.clone();
+    if let Some((first, rest)) = spec.entrypoint.as_deref().and_then(<[String]>::split_first) {
+        image = image.with_entrypoint(first);
+        cmd = rest.iter().cloned().chain(cmd).collect();
+    }
+    for port in &spec.published {
+        image = image.with_exposed_port(port.tcp());
+    }
+    let start = format!("{}-{}", std::process::id(), STARTS.fetch_add(1, Ordering::Relaxed));
+    let mut request = image
+        .with_container_name(&spec.name)
+        .with_labels(spec.labels.clone())
+        .with_label(LABEL_START, start)
+        .with_cmd(cmd)
+        .with_startup_timeout(STARTUP_TIMEOUT)
+        .with_reuse(reuse);
+    if let Some(hostname) = &spec.hostname {
+        request = request.with_hostname(hostname);
+    }
+    if let Some(user) = &spec.user {
+        let user = if user.contains(':') {
+            user.clone()
+        } else {
+            format!("{user}:0")
+        };
+        request = request.with_user(user);
+    }
+    for cap in &spec.cap_add {
+        request = request.with_cap_add(cap);
+    }
+    for file in &spec.files {
+        request = request.with_copy_to(
+            CopyTargetOptions::new(&file.path).with_mode(FILE_MODE),
+            file.contents.clone(),
+        );
+    }
+    let network = spec.network.clone();
+    let bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+        .published
+        .iter()
+        .map(|port| {
+            let binding = PortBinding {
+                host_ip: Some(LOOPBACK.into()),
+                host_port: Some(port.to_string()),
+            };
+            (format!("{port}/tcp"), Some(vec![binding]))
+        })
+        .collect();
+    let tmpfs: HashMap<String, String> = spec.tmpfs.iter().map(|p| (p.clone(), "mode=1777".to_owned())).collect();
+    request.with_host_config_modifier(move |host: &mut HostConfig| {
+        host.network_mode = Some(network.clone());
+        host.publish_all_ports = Some(false);
+        host.port_bindings = Some(bindings.clone());
+        host.tmpfs = (!tmpfs.is_empty()).then(|| tmpfs.clone());
+        host.init = Some(false);
+    })
+}
+
+/// An image reference as testcontainers takes it: name and tag (`latest` when it has none; a digest's
+/// `name@sha256` and hex, which it joins back with `:`).
+fn split_reference(reference: &str) -> (&str, &str) {
+    let after_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[after_slash..].rfind(':') {
+        Some(i) => (&reference[..after_slash + i], &reference[after_slash + i + 1..]),
+        None => (reference, "latest"),
+    }
+}
+
 /// The port Docker could not publish because something else holds it, if that is what `e` says. Docker says
 /// "Bind for 127.0.0.1:7001 failed: port is already allocated" when another container holds it and "listen tcp4
 /// 127.0.0.1:7001: bind: address already in use" when another program does.
@@ -675,13 +766,6 @@ fn endpoints(
     settings.iter().flat_map(|s| s.networks.iter().flat_map(|n| n.values()))
 }
 
-/// A sort key for Docker's RFC 3339 creation times, whose fraction has up to nine digits with trailing zeros cut.
-fn created_order(created: &str) -> (String, String) {
-    let (whole, rest) = created.split_once('.').unwrap_or((created.trim_end_matches('Z'), ""));
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    (whole.to_owned(), format!("{digits:0<9}"))
-}
-
 fn is_removal_in_progress(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
@@ -702,29 +786,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tar_headers_carry_path_owner_mode_and_checksum() {
-        let file = PrivateFile {
-            path: "/d/node.conf".into(),
-            contents: b"requirepass x\n".to_vec(),
-            uid: 7001,
-        };
-        let archive = tar(&[file]);
-        assert_eq!(archive.len(), 512 * 4, "header, one block of contents, two end blocks");
-        assert!(archive.starts_with(b"d/node.conf\0"));
-        assert_eq!(&archive[100..108], b"0000600\0");
-        assert_eq!(&archive[108..116], format!("{:07o}\0", 7001).as_bytes());
-        let mut blank = archive[..512].to_vec();
-        blank[148..156].fill(b' ');
-        let sum: u32 = blank.iter().map(|b| u32::from(*b)).sum();
-        assert_eq!(&archive[148..155], format!("{sum:06o}\0").as_bytes());
-        assert_eq!(&archive[512..526], b"requirepass x\n");
-    }
-
-    #[test]
-    fn creation_times_order_whatever_their_fraction() {
-        let a = created_order("2026-11-25T10:00:05.1Z");
-        let b = created_order("2026-11-25T10:00:05.10001Z");
-        let c = created_order("2026-11-25T10:00:06Z");
-        assert!(a < b && b < c, "{a:?} {b:?} {c:?}");
+    fn image_references_split_into_name_and_tag() {
+        assert_eq!(
+            split_reference("cluster-tests-node:valkey-9.1-e5"),
+            ("cluster-tests-node", "valkey-9.1-e5")
+        );
+        assert_eq!(split_reference("redis"), ("redis", "latest"));
+        assert_eq!(
+            split_reference("reg:5000/team/redis"),
+            ("reg:5000/team/redis", "latest")
+        );
+        assert_eq!(split_reference("reg:5000/redis:7.2"), ("reg:5000/redis", "7.2"));
+        assert_eq!(split_reference("redis@sha256:ab12"), ("redis@sha256", "ab12"));
+        assert_eq!(split_reference("sha256:ab12"), ("sha256", "ab12"));
     }
 }

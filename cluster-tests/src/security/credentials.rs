@@ -228,15 +228,14 @@ impl Access {
         self.tls.as_ref()
     }
 
-    /// The TLS files (owned by `uid`) and arguments a command-line client in a container of its own needs.
-    pub(crate) fn cli_tls(&self, uid: u32) -> (Vec<PrivateFile>, &'static [&'static str]) {
+    /// The TLS files and arguments a command-line client in a container of its own needs.
+    pub(crate) fn cli_tls(&self) -> (Vec<PrivateFile>, &'static [&'static str]) {
         let Some(tls) = &self.tls else {
             return (Vec::new(), &[]);
         };
         let file = |(path, contents): (&str, &str)| PrivateFile {
             path: path.to_owned(),
             contents: contents.as_bytes().to_vec(),
-            uid,
         };
         match tls.client_pem() {
             Some((cert, key)) => (tls::client_files(&tls.ca, cert, key).map(file).to_vec(), &tls::CLI_ARGS),
@@ -468,13 +467,11 @@ impl Secrets {
         })
     }
 
-    /// The files of the node on `port` (which runs as uid `port`): its config (`settings` first), and its TLS
-    /// files.
-    pub(crate) fn node_files(&self, port: u16, settings: &str) -> Vec<PrivateFile> {
+    /// The files of a node: its config (`settings` first), and its TLS files.
+    pub(crate) fn node_files(&self, settings: &str) -> Vec<PrivateFile> {
         let file = |path: &str, contents: &str| PrivateFile {
             path: path.to_owned(),
             contents: contents.as_bytes().to_vec(),
-            uid: port.into(),
         };
         let mut files = vec![file(CONFIG_PATH, &format!("{settings}{}", self.config))];
         if let Some(c) = &self.certificates {

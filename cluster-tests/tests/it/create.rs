@@ -76,3 +76,52 @@ async fn nodes_run_the_server_version_of_the_matrix() -> Result<()> {
     }
     Ok(())
 }
+
+/// Run only by [`testcontainers_keep_keeps_a_tests_cluster_and_says_how_to_remove_it`], as a child process: makes
+/// a test's cluster, says which, and drops it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a child process of another test"]
+async fn kept_child() -> Result<()> {
+    if std::env::var("CLUSTER_TESTS_KEPT_CHILD").is_err() {
+        return Ok(());
+    }
+    let cluster = cluster_tests::ClusterSpec::from_env()?.start().await?;
+    println!("made {}", cluster.name());
+    Ok(())
+}
+
+/// `TESTCONTAINERS_COMMAND=keep`, as testcontainers users set it: a test's cluster outlives the test, which says
+/// how to remove it; it is removed by name afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn testcontainers_keep_keeps_a_tests_cluster_and_says_how_to_remove_it() -> Result<()> {
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["create::kept_child", "--exact", "--include-ignored", "--nocapture"])
+        .env("CLUSTER_TESTS_KEPT_CHILD", "1")
+        .env(cluster_tests::TESTCONTAINERS_COMMAND_ENV, "keep")
+        .env_remove(cluster_tests::KEEP_ENV)
+        .output()
+        .expect("the test binary runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "the child passes: {stdout}{stderr}");
+    let name = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("made "))
+        .unwrap_or_else(|| panic!("the child names its cluster: {stdout}"));
+    let docker = cluster_tests::playground::Docker::connect().await?;
+    let running = crate::common::docker(&["ps", "-q", "--filter", &format!("label=cluster-tests.cluster={name}")]);
+    let kept = running.lines().count();
+    let removed = cluster_tests::playground::remove_cluster(&docker, name, None).await?;
+    assert_eq!(
+        kept, 7,
+        "six nodes and the pod's holder still run after the test: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("kept cluster {name}")) && stderr.contains("remove it with"),
+        "the test says it kept the cluster and how to remove it: {stderr}"
+    );
+    assert!(removed.containers >= 7, "{removed:?}");
+    Ok(())
+}

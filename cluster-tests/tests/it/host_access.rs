@@ -245,3 +245,57 @@ async fn bridge_networking_gives_each_node_a_namespace_and_address_of_its_own() 
     data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
+
+/// A testcontainers user's own container (a `GenericImage` of the node image running the server's CLI), started
+/// in the same test and put on the cluster's network with `Cluster::on_network`, writes through the cluster
+/// (following a redirect where the slot is elsewhere); the harness reads the value back. Both networkings.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_testcontainers_container_of_the_users_own_reaches_the_cluster() -> Result<()> {
+    use cluster_tests::testcontainers::core::WaitFor;
+    use cluster_tests::testcontainers::core::wait::ExitWaitStrategy;
+    use cluster_tests::testcontainers::runners::AsyncRunner;
+    use cluster_tests::testcontainers::{GenericImage, ImageExt};
+    for networking in [Networking::Pod, Networking::Bridge] {
+        let cluster = ClusterSpec {
+            networking,
+            ..ClusterSpec::from_env()?
+        }
+        .start()
+        .await?;
+        let seed = cluster.live_addrs().await?[0];
+        let key = format!("from-my-container-{}", networking.name());
+        let (name, tag) = cluster.image().reference.rsplit_once(':').expect("a tagged node image");
+        let cli = GenericImage::new(name, tag)
+            .with_entrypoint(cluster.image().cli()?)
+            .with_wait_for(WaitFor::exit(ExitWaitStrategy::new().with_exit_code(0)));
+        let args = [
+            "-c",
+            "-h",
+            &seed.ip().to_string(),
+            "-p",
+            &seed.port().to_string(),
+            "SET",
+            &key,
+            "yes",
+        ];
+        let request = cluster.on_network(cli.with_cmd(args).with_startup_timeout(Duration::from_secs(30)));
+        let mine = request
+            .start()
+            .await
+            .expect("my container starts, runs its client and exits 0");
+        let said = String::from_utf8_lossy(&mine.stdout_to_vec().await.expect("its output")).into_owned();
+        assert_eq!(
+            said.trim(),
+            "OK",
+            "{networking:?}: the CLI in my container, seeded with {seed}"
+        );
+        mine.rm().await.expect("my container is removed");
+        let got: Option<String> = redis::AsyncCommands::get(&mut cluster.client().await?, &key).await?;
+        assert_eq!(
+            got.as_deref(),
+            Some("yes"),
+            "{networking:?}: the harness reads what my container wrote"
+        );
+    }
+    Ok(())
+}

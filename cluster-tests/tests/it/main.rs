@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod create;
+mod engine_guard;
 mod examples;
 mod failover;
 mod faults_checker;
