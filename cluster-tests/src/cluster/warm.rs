@@ -309,12 +309,45 @@ pub(crate) async fn release(docker: &Docker, name: &str, image: &str, reaper: &s
     }
 }
 
-/// Removes a warm cluster, its offer first (see the [module](self) docs), and says what went.
+/// Removes a warm cluster, its offer first (see the [module](self) docs), and says what went. A cluster still
+/// on offer is first leased to this process, so that no claimant can take it while it goes; one a live test
+/// leased meanwhile (its lease came first) is left to that test, and nothing is removed.
 pub(crate) async fn remove_warm(docker: &Docker, name: &str) -> Result<Removed> {
+    if !take_off_offer(docker, name).await? {
+        tracing::debug!("warm cluster `{name}` was claimed before it could be removed; it is its test's");
+        return Ok(Removed::default());
+    }
     docker
         .remove_container(&format!("{name}-{}", Mark::Offer.name()))
         .await?;
     remove_cluster(docker, name, None).await
+}
+
+/// Makes sure no other process can claim warm cluster `name` any more: its lease is made for this process if it
+/// has none. `false`: another process that still runs holds the lease and has not released the cluster (it
+/// claimed it first), so the cluster is that process's.
+async fn take_off_offer(docker: &Docker, name: &str) -> Result<bool> {
+    let members = docker.containers(&[cluster_filter(name)]).await?;
+    let Some(offer) = members.iter().find(|c| Mark::of(c) == Some(Mark::Offer)) else {
+        return Ok(true); // off offer already: nobody can claim it
+    };
+    let me = owner::this_process();
+    let lease = marker(offer, &offer.image, Mark::Lease, &[(LABEL_LEASED_BY, me.clone())]);
+    match docker.create(&lease).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == crate::ErrorKind::NameTaken => {
+            let standing = Standing::of(docker.containers(&[cluster_filter(name)]).await?);
+            let held_by_another = standing.get(name).is_some_and(|s| {
+                s.in_use()
+                    && s.marks
+                        .get(&Mark::Lease)
+                        .and_then(|l| l.labels.get(LABEL_LEASED_BY))
+                        .is_some_and(|by| *by != me)
+            });
+            Ok(!held_by_another)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
