@@ -374,19 +374,7 @@ async fn an_interrupted_remove_master_keeps_the_master_and_no_slot_half_moved() 
     }
     assert!(stderr.contains("planned slot(s) did not move"), "{stderr}");
     println!("{stderr}");
-    for view in cluster.views().await? {
-        let me = view.nodes.myself().expect("a node lists itself");
-        assert!(
-            me.migrating.is_empty() && me.importing.is_empty(),
-            "{} still marks {:?} {:?}:\n{stderr}",
-            view.addr,
-            me.migrating,
-            me.importing
-        );
-    }
-    cluster
-        .wait_ready(cluster_tests::Shape::Any, std::time::Duration::from_secs(30))
-        .await?;
+    no_slot_marked_and_ready(&cluster, &stderr).await?;
     let topology = cluster.topology().await?;
     let master = topology.by_port(added.port).expect("the master stays");
     assert!(!master.slots.is_empty(), "{printed}{stderr}");
@@ -461,19 +449,7 @@ async fn an_interrupted_reshard_leaves_no_slot_half_moved() -> cluster_tests::Re
         "{stderr}"
     );
     assert!(stderr.contains("of the batch in flight, "), "{stderr}");
-    for view in cluster.views().await? {
-        let me = view.nodes.myself().expect("a node lists itself");
-        assert!(
-            me.migrating.is_empty() && me.importing.is_empty(),
-            "{} still marks {:?} {:?}:\n{stderr}",
-            view.addr,
-            me.migrating,
-            me.importing
-        );
-    }
-    cluster
-        .wait_ready(cluster_tests::Shape::Any, std::time::Duration::from_secs(30))
-        .await?;
+    no_slot_marked_and_ready(&cluster, &stderr).await?;
     data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
 }
@@ -673,4 +649,22 @@ async fn nodes_reports_the_markers_each_node_shows() -> cluster_tests::Result<()
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(" shows slot "), "no marker is left:\n{stdout}");
     Ok(())
+}
+
+/// After an interrupted move: no node (replicas included) marks a slot MIGRATING or IMPORTING, and the cluster is
+/// ready; `stderr` (the CLI's) goes into the failure.
+async fn no_slot_marked_and_ready(cluster: &cluster_tests::Cluster, stderr: &str) -> cluster_tests::Result<()> {
+    for view in cluster.views().await? {
+        let me = view.nodes.myself().expect("a node lists itself");
+        assert!(
+            me.migrating.is_empty() && me.importing.is_empty(),
+            "{} still marks {:?} {:?}:\n{stderr}",
+            view.addr,
+            me.migrating,
+            me.importing
+        );
+    }
+    cluster
+        .wait_ready(cluster_tests::Shape::Any, std::time::Duration::from_secs(30))
+        .await
 }
