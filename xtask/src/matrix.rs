@@ -14,18 +14,20 @@ use crate::playground::Interrupts;
 
 /// Clusters of the default spec kept ready per version while the suites run.
 const WARM_READY: usize = 2;
-/// Clusters the keeper makes at once (each make is mostly the servers' 2 s writable delay): two keep up with the
-/// claims of two versions' tests.
-const WARM_MAKING: usize = 2;
+/// Clusters the keeper makes at once: each make is mostly the servers' 2 s writable delay, but its container
+/// starts take the CPU the tests' servers need; a second make at once left the machine at a load average of 35-40.
+const WARM_MAKING: usize = 1;
 
 /// Versions whose suites run at once (`CLUSTER_TESTS_LANES`, unless set): the others wait in line, so a version's
 /// tests never queue behind five others' for the cap, and the tail of one version overlaps the next one's start.
 const LANES: usize = 2;
-/// Clusters alive at once, over all the versions run side by side ([`MAX_CLUSTERS_ENV`], unless set already).
-const SIDE_BY_SIDE_CLUSTERS: usize = 6;
+/// Clusters alive at once, over all the versions run side by side ([`MAX_CLUSTERS_ENV`], unless set already). The
+/// matrix is bound by the CPU on 2 cores (busy 96% of a run), so more at once adds no speed, only replies that
+/// take over 5 s: six at once did (three runs measured).
+const SIDE_BY_SIDE_CLUSTERS: usize = 4;
 /// Tests of one version run at once when versions run side by side (`NEXTEST_TEST_THREADS`, unless set already;
 /// `-j` overrides it): the lanes' threads together fill the cap.
-const SIDE_BY_SIDE_THREADS: usize = 3;
+const SIDE_BY_SIDE_THREADS: usize = 2;
 /// Variable that sets [`LANES`].
 const LANES_ENV: &str = "CLUSTER_TESTS_LANES";
 /// How many of the slowest tests the end of the run lists.

@@ -561,10 +561,19 @@ impl Docker {
 
     /// Freezes every process of a container (the freezer cgroup): it keeps its network, and answers nothing.
     pub(crate) async fn pause(&self, id: &str) -> Result<()> {
-        self.api
-            .pause_container(id)
-            .await
-            .map_err(|e| Error::from(e).context(format!("pausing container {id}")))
+        // The kernel's freezer gives up when a task does not stop in time ("unable to freeze"), which a loaded
+        // machine makes happen; the cgroup is thawed again then, so trying again is safe. At most three tries.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.api.pause_container(id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 3 && e.to_string().contains("unable to freeze") => {
+                    tracing::debug!("pausing container {id}: {e}; trying again");
+                }
+                Err(e) => return Err(Error::from(e).context(format!("pausing container {id}"))),
+            }
+        }
     }
 
     /// Thaws a container frozen by [`Docker::pause`].
