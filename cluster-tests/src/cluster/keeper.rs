@@ -330,6 +330,10 @@ impl Keeping {
         while let Some(removed) = self.removing.join_next().await {
             self.removed(removed);
         }
+        // Tests killed at the end of the run (a signal to the whole run reaches them too) leave their clusters.
+        if let Err(e) = remove_orphans(&self.docker).await {
+            self.report.failures.push(e.to_string());
+        }
         let mine = [format!("{LABEL_OWNER}={}", self.me)];
         let clusters = Standing::of(self.docker.containers(&mine).await?);
         let released = Standing::of(self.docker.containers(&[format!("{LABEL_REAPER}={}", self.me)]).await?);
