@@ -178,11 +178,15 @@ pub async fn run(args: Args) -> Result<()> {
 }
 
 /// Warm starts: `ClusterSpec::start` of a test's default spec while a keeper offers clusters, and the drop that
-/// follows (the keeper removes the cluster afterwards), next to a cold start and drop of the same spec.
+/// follows (the keeper recycles the cluster afterwards), next to a cold start and drop of the same spec; and what
+/// each test's cluster costs the machine either way (CPU time of every process, the keeper's and the engine's
+/// included, from `/proc/stat`).
 async fn warm_starts(version: &'static Version, runs: usize, samples: &mut Samples) -> Result<()> {
     let spec = || ClusterSpec::default().version(version);
     let keeper = WarmPool::new(vec![spec()]).ready(1).start().await?;
     let mut sample = |name: &str, d: Duration| samples.entry(name.into()).or_default().push(d.as_secs_f64());
+    keeper.until_offered(1, Duration::from_secs(60)).await?;
+    let busy = machine_busy();
     for _ in 0..runs {
         keeper.until_offered(1, Duration::from_secs(60)).await?;
         let started = Instant::now();
@@ -190,12 +194,18 @@ async fn warm_starts(version: &'static Version, runs: usize, samples: &mut Sampl
         sample("test start: warm, from the keeper (s)", started.elapsed());
         let dropping = Instant::now();
         drop(cluster);
-        sample("test drop: warm, removed by the keeper after (s)", dropping.elapsed());
+        sample("test drop: warm, recycled by the keeper after (s)", dropping.elapsed());
     }
+    // The last cluster's recycling is part of its cost.
+    keeper.until_offered(2, Duration::from_secs(60)).await?;
+    let warm_cpu = busy
+        .zip(machine_busy())
+        .map(|(before, after)| (after - before) / runs as f64);
     let kept = keeper.stop().await?;
     if let Some(failure) = kept.failures.first() {
         return Err(Error::other(format!("the bench's keeper failed: {failure}")));
     }
+    let busy = machine_busy();
     for _ in 0..runs {
         let cold = spec().name(format!("bench-cold-{}", std::process::id()));
         let started = Instant::now();
@@ -205,7 +215,32 @@ async fn warm_starts(version: &'static Version, runs: usize, samples: &mut Sampl
         drop(cluster);
         sample("test drop: cold, removed by the test (s)", dropping.elapsed());
     }
+    let cold_cpu = busy
+        .zip(machine_busy())
+        .map(|(before, after)| (after - before) / runs as f64);
+    for (name, cpu) in [
+        ("machine CPU per test: warm (core-s)", warm_cpu),
+        ("machine CPU per test: cold (core-s)", cold_cpu),
+    ] {
+        samples.entry(name.into()).or_default().extend(cpu);
+    }
     Ok(())
+}
+
+/// CPU time every process of this machine has used so far, in core-seconds (Linux's `/proc/stat`, in its
+/// 100 Hz ticks); `None` elsewhere.
+fn machine_busy() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user, nice, system, (idle, iowait,) irq, softirq
+    let busy = [0, 1, 2, 5, 6].iter().filter_map(|&i| ticks.get(i)).sum::<f64>();
+    Some(busy / 100.0)
 }
 
 /// Prints `samples` as a table of median, min and max (or as JSON with `--json`).

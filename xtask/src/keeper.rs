@@ -52,8 +52,9 @@ pub async fn run(args: Args) -> Result<()> {
     say(&format!("{signal}: stopping"));
     let report = keeper.stop().await?;
     say(&format!(
-        "made {}, removed {}{}",
+        "made {}, recycled {}, removed {}{}",
         report.made,
+        report.recycled,
         report.removed,
         if report.failures.is_empty() {
             String::new()

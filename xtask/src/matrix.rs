@@ -141,8 +141,9 @@ pub async fn run(args: Args) -> Result<()> {
     let kept = keeper.stop().await?;
     let (unit_run, results) = ran?;
     println!(
-        "warm clusters: {} made ahead, {} removed after their tests{}",
+        "warm clusters: {} made ahead, {} recycled for another test, {} removed{}",
         kept.made,
+        kept.recycled,
         kept.removed,
         if kept.failures.is_empty() {
             String::new()

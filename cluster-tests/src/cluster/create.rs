@@ -385,24 +385,12 @@ impl Cluster {
 
     /// Starts the nodes and forms the cluster on the pod or network made already; times count from `start`.
     async fn form(&self, spec: &ClusterSpec, start: Instant) -> Result<CreateReport> {
-        let step_timeout = self.identity().step_timeout(spec.node_count());
         // Masters first: a master says cluster_state:ok no sooner than 2 s after it starts (the servers'
         // CLUSTER_WRITABLE_DELAY), so their clocks run while the replicas' containers are being made.
         let masters = self.start_nodes(0..spec.masters, spec.node_count()).await?;
-        let ranges = slot_ranges(spec.masters);
         let (replicas, ()) = tokio::try_join!(
             self.start_nodes(spec.masters..spec.node_count(), spec.node_count()),
-            async {
-                set_config_epochs(self.access(), &masters, 1).await?;
-                try_join_all(
-                    masters
-                        .iter()
-                        .zip(&ranges)
-                        .map(|((addr, _), range)| assign_slots(self.access(), *addr, *range)),
-                )
-                .await?;
-                meet_all(self.pool(), &masters, &[]).await
-            }
+            self.form_masters(&masters)
         )?;
         let containers_started = start.elapsed();
         tracing::info!(
@@ -415,14 +403,57 @@ impl Cluster {
             },
             containers_started.as_secs_f64()
         );
-        set_config_epochs(self.access(), &replicas, masters.len() + 1).await?;
+        let (cluster_formed, replicas_synced) = self.form_replicas(spec, &masters, &replicas, start).await?;
+        Ok(CreateReport {
+            containers_started,
+            cluster_formed,
+            replicas_synced,
+        })
+    }
+
+    /// Forms the cluster `spec` describes again from running nodes that know no other node and hold nothing (a
+    /// warm cluster reset for its next test, see [`crate::cluster::recycle`]): `nodes` in port order, with their
+    /// ids, the first `spec.masters` of them masters as when the cluster was made.
+    pub(crate) async fn reform(&self, spec: &ClusterSpec, nodes: &[(SocketAddr, String)]) -> Result<()> {
+        let (masters, replicas) = nodes.split_at(spec.masters.min(nodes.len()));
+        self.form_masters(masters).await?;
+        self.form_replicas(spec, masters, replicas, Instant::now())
+            .await
+            .map(drop)
+    }
+
+    /// Gives the masters their config epochs and slots, and meets them with each other.
+    async fn form_masters(&self, masters: &[(SocketAddr, String)]) -> Result<()> {
+        let ranges = slot_ranges(masters.len());
+        set_config_epochs(self.access(), masters, 1).await?;
+        try_join_all(
+            masters
+                .iter()
+                .zip(&ranges)
+                .map(|((addr, _), range)| assign_slots(self.access(), *addr, *range)),
+        )
+        .await?;
+        meet_all(self.pool(), masters, &[]).await
+    }
+
+    /// Meets the replicas with the cluster of `masters`, attaches each to its master and waits until the cluster
+    /// is ready; says when every node served all slots and when it was ready, measured from `start`.
+    async fn form_replicas(
+        &self,
+        spec: &ClusterSpec,
+        masters: &[(SocketAddr, String)],
+        replicas: &[(SocketAddr, String)],
+        start: Instant,
+    ) -> Result<(Duration, Duration)> {
+        let step_timeout = self.identity().step_timeout(spec.node_count());
+        set_config_epochs(self.access(), replicas, masters.len() + 1).await?;
         let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
-        meet_all(self.pool(), &replicas, &master_addrs).await?;
+        meet_all(self.pool(), replicas, &master_addrs).await?;
         tracing::info!(
             "slots: {} assigned to {} masters ({}); all nodes met",
             SLOTS,
             spec.masters,
-            format_ranges(&ranges)
+            format_ranges(&slot_ranges(spec.masters))
         );
 
         // Replica j follows master j % masters: every master gets the same number of replicas, each its own.
@@ -443,7 +474,7 @@ impl Cluster {
         wait::until("every node to serve all slots", step_timeout, || async {
             let views = roster.views().await?;
             // Replicas sync within the masters' writable delay: let clients discover them meanwhile. The masters
-            // were made a moment ago and hold nothing yet.
+            // hold nothing yet (made a moment ago, or emptied for the cluster's next test).
             advance_idle_masters(self.access(), &views, Nudge::FlushEmpty).await?;
             match views
                 .iter()
@@ -474,11 +505,7 @@ impl Cluster {
             "sync: every replica linked and synced; cluster ready ({:.2} s)",
             replicas_synced.as_secs_f64()
         );
-        Ok(CreateReport {
-            containers_started,
-            cluster_formed,
-            replicas_synced,
-        })
+        Ok((cluster_formed, replicas_synced))
     }
 }
 

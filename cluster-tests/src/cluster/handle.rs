@@ -62,6 +62,8 @@ pub struct Cluster {
     capacity: Option<capacity::Slot>,
     /// For a warm cluster claimed from a keeper: that keeper's process (see [`crate::cluster::warm`]).
     warm_keeper: Option<String>,
+    /// Whether this handle set fault rules in the cluster's network: a warm cluster is then not recycled.
+    fault_rules: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -83,6 +85,7 @@ impl Cluster {
             secrets,
             warm_keeper: None,
             capacity: None,
+            fault_rules: Default::default(),
         }
     }
 
@@ -151,6 +154,11 @@ impl Cluster {
     /// Holds `place` under the machine-wide cap for as long as the handle lives.
     pub(crate) fn hold_capacity(&mut self, place: Option<capacity::Slot>) {
         self.capacity = place;
+    }
+
+    /// Notes that fault rules are being set in the cluster's network (see [`crate::cluster::recycle`]).
+    pub(crate) fn note_fault_rules(&self) {
+        self.fault_rules.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets what dropping the handle does.
@@ -523,13 +531,14 @@ impl Drop for Cluster {
         // A keeper that runs removes the cluster after the test, off its path; the test only says it is done.
         let reaper = warm::reaper(self.warm_keeper.as_deref());
         let image = self.identity.image.reference.clone();
+        let recyclable = !self.fault_rules.load(std::sync::atomic::Ordering::Relaxed);
         // A fresh runtime on its own thread: drop may run inside (or outside) the test's runtime.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let docker = Docker::connect().await?;
                 match (reaper, warm) {
-                    (Some(reaper), _) => warm::release(&docker, &name, &image, &reaper).await,
+                    (Some(reaper), _) => warm::release(&docker, &name, &image, &reaper, recyclable).await,
                     (None, true) => warm::remove_warm(&docker, &name).await.map(drop),
                     (None, false) => remove_cluster(&docker, &name, owner.as_deref()).await.map(drop),
                 }

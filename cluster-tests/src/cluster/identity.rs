@@ -61,6 +61,8 @@ pub(crate) const LABEL_MARK: &str = "cluster-tests.mark";
 pub(crate) const LABEL_LEASED_BY: &str = "cluster-tests.leased-by";
 /// Label of a release: the keeper process asked to remove the cluster.
 pub(crate) const LABEL_REAPER: &str = "cluster-tests.reaper";
+/// Label of a release: whether the keeper may recycle the cluster (`true`: no fault rule was set in its network).
+pub(crate) const LABEL_RECYCLE: &str = "cluster-tests.recycle";
 
 /// The pool of the clusters `spec` makes with `image`: the image and the shape (masters, replicas, node timeout,
 /// spare ports).

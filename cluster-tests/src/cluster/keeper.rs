@@ -1,11 +1,12 @@
 //! The keeper: a process that outlives the tests (the project's matrix runner and its keeper command, or a program of the
-//! user's) and keeps warm clusters ready for them, then removes each cluster once its test is done with it.
+//! user's) and keeps warm clusters ready for them, then recycles or removes each cluster once its test is done with
+//! it (see [`crate::cluster::recycle`]).
 //!
 //! It acts on what Docker says: a marker made ([`containers_created`](crate::engine::docker::Docker) events) wakes
 //! it; process deaths make no event, so it also looks twice a second whether a lease's process is gone (a look at
 //! `/proc`, no call to Docker).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::cluster::handle::Cluster;
-use crate::cluster::identity::{LABEL_MARK, LABEL_OWNER, LABEL_REAPER};
+use crate::cluster::identity::{LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_REAPER};
+use crate::cluster::recycle::{self, Fingerprint};
 use crate::cluster::removal::{remove_cluster, remove_orphans};
 use crate::cluster::warm::{self, KEEPER_ENV, Standing};
 use crate::engine::docker::Docker;
@@ -112,8 +114,10 @@ impl WarmPool {
             ready: self.ready,
             max_making: self.making,
             making: JoinSet::new(),
-            removing: JoinSet::new(),
-            being_removed: BTreeSet::new(),
+            being_made: BTreeSet::new(),
+            retiring: JoinSet::new(),
+            being_retired: BTreeSet::new(),
+            prints: HashMap::new(),
             report: KeeperReport::default(),
         };
         warm::KEEPERS_HERE.fetch_add(1, Ordering::SeqCst);
@@ -132,6 +136,8 @@ impl WarmPool {
 pub struct KeeperReport {
     /// Clusters made and offered.
     pub made: usize,
+    /// Clusters reset, formed again and put back on offer after their test.
+    pub recycled: usize,
     /// Clusters removed (released, or left by their test).
     pub removed: usize,
     /// What failed, as it went (a make or a removal), with the error.
@@ -215,12 +221,19 @@ struct Keeping {
     pools: Vec<Pool>,
     ready: usize,
     max_making: usize,
-    /// Makes under way, each yielding its pool's index and what came of it.
-    making: JoinSet<(usize, Result<String>)>,
-    /// Makes under way, per pool.
+    /// Makes under way, each yielding its pool's index, the cluster's name and what came of it.
+    making: JoinSet<(usize, String, Result<Fingerprint>)>,
+    /// The names of the clusters being made: one is offered before its make is joined, so its test can be done
+    /// with it before this keeper knows what it was when offered.
+    being_made: BTreeSet<String>,
+    /// Makes and recycles under way, per pool.
     in_flight: Vec<usize>,
-    removing: JoinSet<(String, Result<()>)>,
-    being_removed: BTreeSet<String>,
+    /// Clusters done with, being recycled or removed: each yields its name, the pool it is recycled for, and what
+    /// came of it.
+    retiring: JoinSet<(String, Option<usize>, Retired)>,
+    being_retired: BTreeSet<String>,
+    /// What the clusters this keeper offered were when offered, and their pool, by name: the ones it may recycle.
+    prints: HashMap<String, (usize, Fingerprint)>,
     report: KeeperReport,
 }
 
@@ -237,7 +250,7 @@ impl Keeping {
                     marks = futures_util::stream::pending().boxed();
                 },
                 Some(made) = self.making.join_next() => self.made(made),
-                Some(removed) = self.removing.join_next() => self.removed(removed),
+                Some(retired) = self.retiring.join_next() => self.retired(retired),
                 _ = liveness.tick() => {}
                 _ = orphans.tick() => if let Err(e) = remove_orphans(&self.docker).await {
                     tracing::warn!("keeper: {e}");
@@ -250,15 +263,27 @@ impl Keeping {
         self.finish().await
     }
 
-    /// One look at the clusters: removes the finished ones, makes what the pools lack.
+    /// One look at the clusters: recycles or removes the finished ones, makes what the pools lack.
     async fn tend(&mut self) -> Result<()> {
         let clusters = Standing::of(self.docker.containers(&[LABEL_MARK.to_owned()]).await?);
         for (name, standing) in &clusters {
-            if standing.finished() && self.reaps(standing) && self.being_removed.insert(name.clone()) {
+            let retirable = standing.finished() && self.reaps(standing) && !self.being_made.contains(name);
+            if retirable && self.being_retired.insert(name.clone()) {
                 let (docker, name) = (self.docker.clone(), name.clone());
-                self.removing.spawn(async move {
-                    let removed = warm::remove_warm(&docker, &name).await.map(drop);
-                    (name, removed)
+                // Only a cluster this keeper offered, still of one of its pools, is recycled.
+                let pool_of = |s: &Standing| s.marks.values().find_map(|m| m.labels.get(LABEL_POOL)).cloned();
+                let recycling = self
+                    .prints
+                    .remove(&name)
+                    .filter(|(i, _)| pool_of(standing).as_ref() == Some(&self.pools[*i].key));
+                let recycling = recycling.map(|(i, print)| {
+                    self.in_flight[i] += 1;
+                    (i, print, self.pools[i].spec.clone())
+                });
+                self.retiring.spawn(async move {
+                    let pool = recycling.as_ref().map(|(i, ..)| *i);
+                    let retired = retire(&docker, &name, recycling).await;
+                    (name, pool, retired)
                 });
             }
         }
@@ -273,8 +298,9 @@ impl Keeping {
                 wanted -= 1;
                 self.in_flight[i] += 1;
                 let (docker, spec) = (self.docker.clone(), pool.spec.clone().name(unique_name()));
+                self.being_made.insert(spec.name.clone());
                 // Its progress goes in the span `keeper`, which a reader of the tests' output may leave out.
-                let making = async move { (i, make(&docker, spec).await) };
+                let making = async move { (i, spec.name.clone(), make(&docker, spec).await) };
                 self.making.spawn(making.instrument(tracing::info_span!("keeper")));
             }
         }
@@ -289,16 +315,18 @@ impl Keeping {
             .any(|m| m.labels.get(LABEL_OWNER) == Some(&self.me) || m.labels.get(LABEL_REAPER) == Some(&self.me))
     }
 
-    fn made(&mut self, made: std::result::Result<(usize, Result<String>), tokio::task::JoinError>) {
-        if let Ok((i, _)) = &made {
+    fn made(&mut self, made: std::result::Result<(usize, String, Result<Fingerprint>), tokio::task::JoinError>) {
+        if let Ok((i, name, _)) = &made {
             self.in_flight[*i] -= 1;
+            self.being_made.remove(name);
         }
         match made {
-            Ok((_, Ok(name))) => {
+            Ok((i, name, Ok(print))) => {
                 self.report.made += 1;
+                self.prints.insert(name.clone(), (i, print));
                 tracing::debug!("keeper: offered `{name}`");
             }
-            Ok((i, Err(e))) => {
+            Ok((i, _, Err(e))) => {
                 let failure = format!("making a warm cluster of {}: {e}", self.pools[i].key);
                 tracing::warn!("keeper: {failure}");
                 self.report.failures.push(failure);
@@ -308,13 +336,20 @@ impl Keeping {
         }
     }
 
-    fn removed(&mut self, removed: std::result::Result<(String, Result<()>), tokio::task::JoinError>) {
-        match removed {
-            Ok((name, outcome)) => {
-                self.being_removed.remove(&name);
-                match outcome {
-                    Ok(()) => self.report.removed += 1,
-                    Err(e) => self.report.failures.push(format!("removing `{name}`: {e}")),
+    fn retired(&mut self, retired: std::result::Result<(String, Option<usize>, Retired), tokio::task::JoinError>) {
+        match retired {
+            Ok((name, pool, outcome)) => {
+                self.being_retired.remove(&name);
+                if let Some(i) = pool {
+                    self.in_flight[i] -= 1;
+                }
+                match (outcome, pool) {
+                    (Retired::Recycled(print), Some(i)) => {
+                        self.report.recycled += 1;
+                        self.prints.insert(name, (i, print));
+                    }
+                    (Retired::Recycled(_), None) | (Retired::Removed, _) => self.report.removed += 1,
+                    (Retired::Failed(e), _) => self.report.failures.push(format!("removing `{name}`: {e}")),
                 }
             }
             Err(e) => self.report.failures.push(format!("a removal failed: {e}")),
@@ -327,8 +362,8 @@ impl Keeping {
         while let Some(made) = self.making.join_next().await {
             self.made(made);
         }
-        while let Some(removed) = self.removing.join_next().await {
-            self.removed(removed);
+        while let Some(retired) = self.retiring.join_next().await {
+            self.retired(retired);
         }
         // Tests killed at the end of the run (a signal to the whole run reaches them too) leave their clusters.
         if let Err(e) = remove_orphans(&self.docker).await {
@@ -353,17 +388,56 @@ impl Keeping {
     }
 }
 
-/// Makes a warm cluster of `spec` and offers it; returns its name. What a failed make made is removed.
-async fn make(docker: &Docker, spec: ClusterSpec) -> Result<String> {
+/// Makes a warm cluster of `spec` and offers it; returns what it was when offered. What a failed make made is
+/// removed.
+async fn make(docker: &Docker, spec: ClusterSpec) -> Result<Fingerprint> {
     let (mut cluster, _) = Cluster::create(docker, spec).await?;
     // The cluster is the pool's now, not this handle's.
     cluster.set_on_drop(OnDrop::Leave);
     let name = cluster.name().to_owned();
-    match warm::offer(docker, &cluster).await {
-        Ok(()) => Ok(name),
+    let offered = async {
+        let print = Fingerprint::read(docker, &cluster).await?;
+        warm::offer(docker, &cluster).await?;
+        Ok(print)
+    };
+    match offered.await {
+        Ok(print) => Ok(print),
         Err(e) => {
             remove_cluster(docker, &name, None).await.ok();
             Err(e)
         }
+    }
+}
+
+/// What became of a cluster its test was done with.
+enum Retired {
+    /// Back on offer; what it is now.
+    Recycled(Fingerprint),
+    Removed,
+    Failed(Error),
+}
+
+/// Recycles cluster `name` for its pool (`recycling`: the pool, what the cluster was when offered, the pool's
+/// spec) if it is one to recycle, else removes it.
+async fn retire(docker: &Docker, name: &str, recycling: Option<(usize, Fingerprint, ClusterSpec)>) -> Retired {
+    if let Some((_, mut print, spec)) = recycling {
+        let start = std::time::Instant::now();
+        match recycle::recycle(docker, name, &spec, &print).await {
+            Ok(Ok(())) => {
+                print.uses += 1;
+                tracing::debug!(
+                    "keeper: recycled `{name}` in {:.2} s ({} tests served)",
+                    start.elapsed().as_secs_f64(),
+                    print.uses
+                );
+                return Retired::Recycled(print);
+            }
+            Ok(Err(why)) => tracing::debug!("keeper: removing `{name}` rather than recycling it: {why}"),
+            Err(e) => tracing::warn!("keeper: recycling `{name}` failed, so it is removed: {e}"),
+        }
+    }
+    match warm::remove_warm(docker, name).await {
+        Ok(_) => Retired::Removed,
+        Err(e) => Retired::Failed(e),
     }
 }

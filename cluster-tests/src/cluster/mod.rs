@@ -10,5 +10,6 @@ pub(crate) mod keeper;
 pub(crate) mod launch;
 pub(crate) mod networking;
 pub(crate) mod probe;
+pub(crate) mod recycle;
 pub(crate) mod removal;
 pub(crate) mod warm;

@@ -9,10 +9,10 @@
 //! - `<name>-release`: its test is done with it (or with a cluster of its own made cold); the keeper named in
 //!   `LABEL_REAPER` removes it.
 //!
-//! A cluster is handed out once, and is never cleaned up to be handed out again: a warm cluster is as fresh as a
-//! cold one (new processes, new node ids, empty, never met another cluster). Whatever removes a warm cluster takes
-//! its offer first, and a claimer looks for the offer again once its lease is made, so a used cluster is never
-//! claimed twice.
+//! A released cluster that nothing but the servers' protocol changed is recycled by its keeper: reset, formed
+//! again, and put back on offer by removing its release and lease (see [`crate::cluster::recycle`]); any other is
+//! removed. Whatever removes a warm cluster takes its offer first, and a claimer looks for the offer again once its
+//! lease is made, so a cluster being removed is never claimed; one being recycled has its lease until it is ready.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::cluster::handle::Cluster;
 use crate::cluster::identity::{
     LABEL_CLUSTER, LABEL_HOLDER, LABEL_LEASED_BY, LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_PORT, LABEL_REAPER,
-    cluster_filter, pool_key,
+    LABEL_RECYCLE, cluster_filter, pool_key,
 };
 use crate::cluster::removal::{Removed, remove_cluster};
 use crate::engine::docker::{Container, ContainerSpec, Docker};
@@ -58,7 +58,7 @@ impl Mark {
         }
     }
 
-    fn of(container: &Container) -> Option<Self> {
+    pub(crate) fn of(container: &Container) -> Option<Self> {
         match container.labels.get(LABEL_MARK)?.as_str() {
             "offer" => Some(Self::Offer),
             "lease" => Some(Self::Lease),
@@ -226,7 +226,7 @@ pub(crate) async fn claim(docker: &Docker, spec: &ClusterSpec, image: &NodeImage
     for (name, standing) in others.iter().filter(|(_, s)| s.broken_offer()) {
         let keeper = standing.marks[&Mark::Offer].labels.get(LABEL_OWNER);
         if let Some(keeper) = keeper.filter(|k| keeper_runs(k)) {
-            release(docker, name, &image.reference, keeper).await?;
+            release(docker, name, &image.reference, keeper, false).await?;
         }
     }
     // Claimers that start together try the offers in different orders, so most get their first pick.
@@ -288,8 +288,9 @@ pub(crate) fn reaper(warm_keeper: Option<&str>) -> Option<String> {
     warm_keeper.map(str::to_owned).or(named).filter(|k| keeper_runs(k))
 }
 
-/// Hands cluster `name` to `reaper` for removal, by its release marker.
-pub(crate) async fn release(docker: &Docker, name: &str, image: &str, reaper: &str) -> Result<()> {
+/// Hands cluster `name` to `reaper`, by its release marker: to recycle if `recyclable` (no fault rule was set
+/// in its network), else to remove.
+pub(crate) async fn release(docker: &Docker, name: &str, image: &str, reaper: &str, recyclable: bool) -> Result<()> {
     let members = docker.containers(&[cluster_filter(name)]).await?;
     let Some(member) = members.iter().find(|c| Mark::of(c).is_none()) else {
         return Ok(()); // nothing left to remove
@@ -299,7 +300,10 @@ pub(crate) async fn release(docker: &Docker, name: &str, image: &str, reaper: &s
             member,
             image,
             Mark::Release,
-            &[(LABEL_REAPER, reaper.to_owned())],
+            &[
+                (LABEL_REAPER, reaper.to_owned()),
+                (LABEL_RECYCLE, recyclable.to_string()),
+            ],
         ))
         .await
     {
@@ -307,6 +311,11 @@ pub(crate) async fn release(docker: &Docker, name: &str, image: &str, reaper: &s
         Err(e) if e.kind() == crate::ErrorKind::NameTaken => Ok(()),
         other => other.map(drop),
     }
+}
+
+/// Whether the test that released a cluster by `release` left it to be recycled.
+pub(crate) fn recyclable(release: &Container) -> bool {
+    release.labels.get(LABEL_RECYCLE).map(String::as_str) == Some("true")
 }
 
 /// Removes a warm cluster, its offer first (see the [module](self) docs), and says what went. A cluster still

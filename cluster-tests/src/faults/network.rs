@@ -325,6 +325,7 @@ impl Cluster {
     async fn run_tools(&self, tools: &str, namespace: &str, script: &str) -> Result<String> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static RUNS: AtomicU32 = AtomicU32::new(0);
+        self.note_fault_rules();
         let (code, output) = if let Attachment::Pod {
             holder, fenced: true, ..
         } = self.attachment()

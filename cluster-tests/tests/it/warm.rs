@@ -1,5 +1,6 @@
-//! Warm clusters: a keeper makes them ahead, a test claims one, and the keeper removes it after the test. A warm
-//! cluster is as fresh as a cold one, no two tests get the same one, and a test killed holding one leaves nothing.
+//! Warm clusters: a keeper makes them ahead, a test claims one, and the keeper recycles or removes it after the
+//! test. A warm cluster is as fresh as a cold one, a recycled one too, no two tests get the same one, and a test
+//! killed holding one leaves nothing.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -8,19 +9,53 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::server::{data, node};
 use cluster_tests::{ClusterSpec, ErrorKind, Result, WarmPool};
+use std::net::SocketAddr;
 
 use crate::common::docker;
 
 /// How long the keeper may take to make a cluster and offer it, on a loaded machine.
 const OFFER_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the keeper may take to remove a cluster its test is done with (it looks twice a second).
+/// How long the keeper may take to recycle or remove a cluster its test is done with (it looks twice a second).
 const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Containers labelled with cluster `name` (and `more` labels), in any state.
+fn containers_with(name: &str, more: &[&str]) -> usize {
+    let mut args = vec!["ps".to_owned(), "-aq".to_owned()];
+    for label in std::iter::once(format!("cluster-tests.cluster={name}")).chain(more.iter().map(|l| l.to_string())) {
+        args.extend(["--filter".to_owned(), format!("label={label}")]);
+    }
+    docker(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .lines()
+        .count()
+}
 
 /// Containers labelled with cluster `name`, in any state.
 fn containers_of(name: &str) -> usize {
-    docker(&["ps", "-aq", "--filter", &format!("label=cluster-tests.cluster={name}")])
-        .lines()
-        .count()
+    containers_with(name, &[])
+}
+
+/// Waits until cluster `name` is back on offer after its test (recycled: its lease and release are gone, its
+/// offer and nodes stand), or fails saying what is there.
+async fn until_recycled(name: &str) {
+    let start = Instant::now();
+    loop {
+        let (leases, releases) = (
+            containers_with(name, &["cluster-tests.mark=lease"]),
+            containers_with(name, &["cluster-tests.mark=release"]),
+        );
+        let offers = containers_with(name, &["cluster-tests.mark=offer"]);
+        if leases + releases == 0 && offers == 1 {
+            return;
+        }
+        assert!(
+            start.elapsed() < REMOVAL_TIMEOUT && offers == 1,
+            "cluster {name} is not back on offer after {:?}: {offers} offers, {leases} leases, {releases} releases, \
+             {} containers",
+            start.elapsed(),
+            containers_of(name)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until nothing of cluster `name` is left, or fails saying how many containers still are.
@@ -37,8 +72,9 @@ async fn until_removed(name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn warm_clusters_are_fresh_and_distinct_and_removed_after_their_tests() -> Result<()> {
-    let spec = || ClusterSpec::from_env();
+async fn warm_clusters_are_fresh_and_distinct_and_recycled_fresh_after_their_tests() -> Result<()> {
+    // A pool of this test's own (one spare port makes its key), so no other keeper offers or takes its clusters.
+    let spec = || ClusterSpec::from_env().map(|s| s.spare_ports(1));
     let keeper = WarmPool::new(vec![spec()?]).ready(2).making(2).start().await?;
     keeper.until_offered(2, OFFER_TIMEOUT).await?;
     let (a, b) = tokio::join!(spec()?.start(), spec()?.start());
@@ -66,10 +102,45 @@ async fn warm_clusters_are_fresh_and_distinct_and_removed_after_their_tests() ->
     assert_eq!(nodes_checked, 12);
     assert_eq!(ids.len(), 12, "every node of both clusters has its own id");
 
-    // The test is done with `a`: the keeper removes it while this process still runs.
+    // What a test leaves in `a`: keys (above), a setting changed, a script, and a client connected.
+    let addrs: Vec<SocketAddr> = a.live_addrs().await?;
+    let old_ids: BTreeSet<String> = a.topology().await?.nodes.iter().map(|n| n.id.clone()).collect();
+    let _: () = node::command(addrs[0], &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]).await?;
+    let sha: String = node::command(addrs[0], &["SCRIPT", "LOAD", "return 1"]).await?;
+    let mut lingering = node::connect(addrs[0]).await?;
+
+    // The test is done with `a`: its keeper recycles it while this process still runs, and it is as fresh as a
+    // new one.
     let name = a.name().to_owned();
     drop(a);
-    until_removed(&name).await;
+    until_recycled(&name).await;
+    let mut fresh_nodes = 0;
+    for addr in &addrs {
+        let view = node::NodeView::read(*addr).await?;
+        let keys: i64 = node::command(*addr, &["DBSIZE"]).await?;
+        assert_eq!(keys, 0, "{addr} of recycled {name} holds keys");
+        let myself = view.nodes.myself().expect("itself").id.clone();
+        assert!(!old_ids.contains(&myself), "{addr} kept its node id {myself}");
+        assert_eq!(
+            view.nodes.nodes.len(),
+            6,
+            "{addr} knows {} nodes",
+            view.nodes.nodes.len()
+        );
+        assert!(
+            view.nodes.nodes.iter().all(|n| !old_ids.contains(&n.id)),
+            "{addr} remembers a node of the cluster's previous test"
+        );
+        assert!(view.info.state_ok(), "{addr} is not ready");
+        fresh_nodes += 1;
+    }
+    assert_eq!(fresh_nodes, 6);
+    let policy: Vec<String> = node::command(addrs[0], &["CONFIG", "GET", "maxmemory-policy"]).await?;
+    assert_eq!(policy[1], "noeviction", "the setting the test changed is set back");
+    let scripts: Vec<i64> = node::command(addrs[0], &["SCRIPT", "EXISTS", &sha]).await?;
+    assert_eq!(scripts, [0], "the script the test loaded is gone");
+    let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut lingering).await;
+    assert!(ping.is_err(), "the previous test's client is still connected: {ping:?}");
 
     // A stopped keeper leaves `b` to the test that holds it; dropping it then removes it: at once where its own
     // keeper has stopped, or soon after by the keeper that offered it (`cargo xtask test` runs one too).
@@ -127,6 +198,33 @@ async fn a_test_killed_while_holding_a_warm_cluster_leaves_nothing() -> Result<(
     child.kill().expect("SIGKILL");
     child.wait().expect("the child ends");
     until_removed(name).await;
+    keeper.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_with_fault_rules_or_a_restarted_node_is_removed_after_its_test_not_recycled() -> Result<()> {
+    // A pool of this test's own (two spare ports make its key).
+    let spec = || ClusterSpec::from_env().map(|s| s.spare_ports(2));
+    let keeper = WarmPool::new(vec![spec()?]).ready(1).start().await?;
+    let mut removed = 0;
+    for fault in ["fault rules", "a restarted node"] {
+        keeper.until_offered(1, OFFER_TIMEOUT).await?;
+        let cluster = spec()?.start().await?;
+        assert!(cluster.warm(), "{fault}: claimed warm");
+        match fault {
+            "fault rules" => assert_eq!(cluster.remove_fault_rules().await?, 0, "there were none to remove"),
+            _ => {
+                cluster.kill(None).await?;
+                cluster.restart(None).await?;
+            }
+        }
+        let name = cluster.name().to_owned();
+        drop(cluster);
+        until_removed(&name).await;
+        removed += 1;
+    }
+    assert_eq!(removed, 2);
     keeper.stop().await?;
     Ok(())
 }

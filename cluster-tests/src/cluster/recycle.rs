@@ -1,0 +1,227 @@
+//! Recycling a warm cluster its test is done with: its keeper resets the running servers to an empty, unclustered
+//! state and forms the cluster again, instead of removing its containers and making new ones. The servers' writable
+//! delay is behind them, and no container is made or removed, so a recycled cluster costs the machine a fraction
+//! of a new one (measured with `cargo xtask bench`).
+//!
+//! A cluster is recycled only if nothing but the servers' own protocol changed it, as its keeper can tell: the
+//! same containers, all running, each node the same process (`run_id`), with the config and ACL users it was
+//! offered with (a setting a test changed is set back), and no fault rule set in its network (the test's handle
+//! says so when it releases it). Anything else, or any step that fails, and the cluster is removed as before.
+//!
+//! What a recycled cluster keeps of its earlier tests: its name and containers (so `docker logs` shows the earlier
+//! servers' lines), the servers' uptime, and replication offsets that go on counting. Everything a test sees
+//! through the servers is new: node ids, epochs, an empty keyspace, no scripts or functions, no clients, reset
+//! statistics.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+
+use futures_util::future::try_join_all;
+
+use crate::cluster::create::is_unknown_command;
+use crate::cluster::handle::Cluster;
+use crate::cluster::identity::{LABEL_PORT, cluster_filter};
+use crate::cluster::warm::{self, Mark, Standing};
+use crate::engine::docker::Docker;
+use crate::server::node::Pool;
+use crate::spec::ClusterSpec;
+use crate::{Error, Result};
+
+/// How many tests a cluster serves before it is removed and a new one made in its place: this bounds what a
+/// server accumulates that no reset clears (its log, memory fragmentation, client ids).
+pub(crate) const MAX_USES: usize = 10;
+
+/// What a warm cluster was when its keeper offered it.
+#[derive(Debug, Clone)]
+pub(crate) struct Fingerprint {
+    /// Its containers (nodes and holder).
+    members: BTreeSet<String>,
+    /// Each node, by address.
+    nodes: BTreeMap<SocketAddr, NodeState>,
+    /// Tests it served.
+    pub(crate) uses: usize,
+}
+
+/// What one node was when offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeState {
+    /// The server process (`INFO server`'s `run_id`): a node restarted is another process.
+    run_id: String,
+    /// Every setting, as `CONFIG GET *` gives it.
+    config: BTreeMap<String, String>,
+    /// `ACL LIST`.
+    acl: Vec<String>,
+}
+
+/// Why a cluster is not recycled, for the keeper's log.
+type Refusal = String;
+
+impl Fingerprint {
+    /// Reads what the ready cluster `cluster` is now.
+    pub(crate) async fn read(docker: &Docker, cluster: &Cluster) -> Result<Self> {
+        let members = docker
+            .containers(&[cluster_filter(cluster.name())])
+            .await?
+            .into_iter()
+            .filter(|c| Mark::of(c).is_none())
+            .map(|c| c.id)
+            .collect();
+        let addrs = cluster.live_addrs().await?;
+        let states = try_join_all(addrs.iter().map(|addr| node_state(cluster.pool(), *addr))).await?;
+        Ok(Self {
+            members,
+            nodes: addrs.into_iter().zip(states).collect(),
+            uses: 0,
+        })
+    }
+}
+
+/// Recycles the released warm cluster `name` of `spec`, offered with `print`: resets it, forms it again and puts
+/// it back on offer. `Ok(Err(why))`: it is not one to recycle (see the [module](self) docs), and is untouched.
+pub(crate) async fn recycle(
+    docker: &Docker,
+    name: &str,
+    spec: &ClusterSpec,
+    print: &Fingerprint,
+) -> Result<std::result::Result<(), Refusal>> {
+    let listed = docker.containers(&[cluster_filter(name)]).await?;
+    let standing = Standing::of(listed).remove(name).unwrap_or_default();
+    if let Some(why) = unchanged(&standing, print) {
+        return Ok(Err(why));
+    }
+    let cluster = Cluster::find(docker, name).await?;
+    let nodes: Vec<SocketAddr> = print.nodes.keys().copied().collect();
+    let pool = cluster.pool();
+    // Every node is checked and emptied before any is reset: a node reset while another still holds keys (or
+    // serves a client) would let the old cluster reach the new one.
+    let refusals = try_join_all(nodes.iter().map(|addr| restore(pool, *addr, &print.nodes[addr]))).await?;
+    if let Some(why) = refusals.into_iter().flatten().next() {
+        return Ok(Err(why));
+    }
+    try_join_all(nodes.iter().map(|addr| empty(pool, *addr))).await?;
+    let ids = try_join_all(nodes.iter().map(|addr| reset(pool, *addr))).await?;
+    let formed: Vec<(SocketAddr, String)> = nodes.into_iter().zip(ids).collect();
+    cluster.reform(spec, &formed).await?;
+    for (addr, _) in &formed {
+        let keys: u64 = pool.query(*addr, &redis::cmd("DBSIZE")).await?;
+        if keys > 0 {
+            return Err(Error::other(format!("{addr} holds {keys} keys after its reset")));
+        }
+    }
+    // Back on offer: the release, then the lease, by id (a claim can come as soon as the lease is gone).
+    for mark in [Mark::Release, Mark::Lease] {
+        if let Some(marker) = standing.marks.get(&mark) {
+            docker.remove_container(&marker.id).await?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Why `standing` is not the cluster `print` describes, released for recycling, if it is not.
+fn unchanged(standing: &Standing, print: &Fingerprint) -> Option<Refusal> {
+    let Some(release) = standing.marks.get(&Mark::Release) else {
+        return Some("its test ended without releasing it".into());
+    };
+    if !warm::recyclable(release) {
+        return Some("its test set fault rules in its network".into());
+    }
+    if print.uses + 1 >= MAX_USES {
+        return Some(format!("it served {MAX_USES} tests"));
+    }
+    let members: BTreeSet<&String> = standing.members.iter().map(|c| &c.id).collect();
+    if members != print.members.iter().collect() {
+        return Some("its containers are not those it was offered with".into());
+    }
+    if let Some(c) = standing.members.iter().find(|c| !c.running) {
+        return Some(format!("container {} is {}", c.name, c.state));
+    }
+    if standing
+        .members
+        .iter()
+        .filter(|c| c.labels.contains_key(LABEL_PORT))
+        .count()
+        != print.nodes.len()
+    {
+        return Some("its nodes are not those it was offered with".into());
+    }
+    None
+}
+
+/// What the node at `addr` is now.
+async fn node_state(pool: &Pool, addr: SocketAddr) -> Result<NodeState> {
+    let info: String = pool.query(addr, redis::cmd("INFO").arg("server")).await?;
+    let run_id = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("run_id:"))
+        .unwrap_or_default()
+        .to_owned();
+    let config: HashMap<String, String> = pool.query(addr, redis::cmd("CONFIG").arg("GET").arg("*")).await?;
+    let acl: Vec<String> = pool.query(addr, redis::cmd("ACL").arg("LIST")).await?;
+    Ok(NodeState {
+        run_id,
+        config: config.into_iter().collect(),
+        acl,
+    })
+}
+
+/// Ends every client's connection to the node at `addr` but the harness's own, and sets back each setting that
+/// differs from `offered`; says why the node cannot be recycled if it cannot.
+async fn restore(pool: &Pool, addr: SocketAddr, offered: &NodeState) -> Result<Option<Refusal>> {
+    for kind in ["normal", "pubsub"] {
+        let kill = redis::cmd("CLIENT")
+            .arg(&["KILL", "TYPE", kind, "SKIPME", "yes"])
+            .clone();
+        pool.query::<u64>(addr, &kill).await?;
+    }
+    // A `CLIENT PAUSE` a test left (6.2 and later can end it; before, its timeout ends it).
+    match pool.query::<()>(addr, redis::cmd("CLIENT").arg("UNPAUSE")).await {
+        Err(e) if !is_unknown_command(&e) => return Err(e),
+        _ => {}
+    }
+    let now = node_state(pool, addr).await?;
+    if now.run_id != offered.run_id {
+        return Ok(Some(format!("{addr} is another server process than the one offered")));
+    }
+    if now.acl != offered.acl {
+        return Ok(Some(format!("{addr}'s ACL users changed")));
+    }
+    for (key, value) in &offered.config {
+        if now.config.get(key) == Some(value) {
+            continue;
+        }
+        let set = redis::cmd("CONFIG").arg("SET").arg(key).arg(value).clone();
+        if let Err(e) = pool.query::<()>(addr, &set).await {
+            return Ok(Some(format!("{addr}: setting {key} back failed: {e}")));
+        }
+    }
+    if let Some(key) = now.config.keys().find(|k| !offered.config.contains_key(*k)) {
+        return Ok(Some(format!("{addr} has a setting it was not offered with: {key}")));
+    }
+    Ok(None)
+}
+
+/// Empties the node at `addr` of its keys if it is a master (a replica's go at its reset).
+async fn empty(pool: &Pool, addr: SocketAddr) -> Result<()> {
+    let role: String = pool.query(addr, redis::cmd("INFO").arg("replication")).await?;
+    if role.lines().any(|l| l.trim() == "role:master") {
+        pool.query::<()>(addr, &redis::cmd("FLUSHALL")).await?;
+    }
+    Ok(())
+}
+
+/// `CLUSTER RESET HARD` on the node at `addr`: it forgets every other node, its epochs and its slots, and takes a
+/// new id, which it returns (a replica also becomes an empty master). Then, a master of nothing, it drops the
+/// scripts and functions a test loaded, and its statistics, slow log and latency samples.
+async fn reset(pool: &Pool, addr: SocketAddr) -> Result<String> {
+    pool.query::<()>(addr, redis::cmd("CLUSTER").arg(&["RESET", "HARD"]))
+        .await?;
+    pool.query::<()>(addr, redis::cmd("SCRIPT").arg("FLUSH")).await?;
+    match pool.query::<()>(addr, redis::cmd("FUNCTION").arg("FLUSH")).await {
+        Err(e) if !is_unknown_command(&e) => return Err(e),
+        _ => {}
+    }
+    pool.query::<()>(addr, redis::cmd("CONFIG").arg("RESETSTAT")).await?;
+    pool.query::<()>(addr, redis::cmd("SLOWLOG").arg("RESET")).await?;
+    pool.query::<u64>(addr, redis::cmd("LATENCY").arg("RESET")).await?;
+    pool.query(addr, redis::cmd("CLUSTER").arg("MYID")).await
+}
