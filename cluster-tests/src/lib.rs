@@ -44,7 +44,7 @@ pub use testcontainers;
 pub use cluster::capacity::MAX_CLUSTERS_ENV;
 pub use cluster::create::CreateReport;
 pub use cluster::handle::{Cluster, Node};
-pub use cluster::keeper::{Keeper, KeeperReport, WarmPool};
+pub use cluster::keeper::{Keeper, KeeperReport, PoolSizes, WarmPool};
 pub use cluster::warm::{KEEPER_ENV, WARM_ENV};
 pub(crate) use error::bail;
 pub use error::{Error, ErrorKind, Remedy, Result};

@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use cluster_tests::playground::{Docker, ensure_built};
 use cluster_tests::{
-    ClusterSpec, Error, IMAGE_ENV, ImageSource, MAX_CLUSTERS_ENV, NodeImage, Result, VERSION_ENV, Version, WarmPool,
+    ClusterSpec, Error, IMAGE_ENV, ImageSource, MAX_CLUSTERS_ENV, NodeImage, PoolSizes, Result, VERSION_ENV, Version,
+    WarmPool,
 };
 
 use crate::playground::Interrupts;
 
-/// Clusters of the default spec kept ready per version while the suites run.
+/// Clusters of the default spec kept ready for a version while its suite runs.
 const WARM_READY: usize = 2;
 /// Clusters the keeper makes at once: each make is mostly the servers' 2 s writable delay, but its container
 /// starts take the CPU the tests' servers need; a second make at once left the machine at a load average of 35-40.
@@ -105,8 +106,10 @@ pub async fn run(args: Args) -> Result<()> {
             None => ClusterSpec::default().version(v),
         })
         .collect();
+    // Side by side, a version's pool is kept ready only while its suite runs (see `run_side_by_side`).
+    let side_by_side = versions.len() > 1;
     let keeper = WarmPool::new(specs)
-        .ready(WARM_READY)
+        .ready(if side_by_side { 0 } else { WARM_READY })
         .making(WARM_MAKING)
         .start()
         .await?;
@@ -114,7 +117,7 @@ pub async fn run(args: Args) -> Result<()> {
     workspace.env.push(keeper.env());
     let (unit_args, suite_args) = (with("kind(lib) | kind(bin)"), with("kind(test)"));
     let matrix_start = Instant::now();
-    let side_by_side = versions.len() > 1;
+    let pool_sizes = keeper.pool_sizes();
     let runner_versions = versions.clone();
     // nextest runs on a blocking thread, so the runtime's tasks (the keeper) go on meanwhile.
     let suites = tokio::task::spawn_blocking(move || -> Result<(Suite, Vec<(&'static Version, Suite)>)> {
@@ -122,7 +125,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("=== unit tests (the same for every version)");
         let unit_run = run_suite(workspace, Version::default_version(), None, &unit_args, None)?;
         let results = if side_by_side {
-            run_side_by_side(workspace, lanes, versions, &images, &suite_args)?
+            run_side_by_side(workspace, lanes, versions, &images, &suite_args, &pool_sizes)?
         } else {
             println!("=== {}", title(versions[0], images[0]));
             vec![(
@@ -388,13 +391,15 @@ fn lanes(versions: usize) -> Result<usize> {
 
 /// Runs the versions' suites `lanes` at a time, each nextest in its own store directory (its JUnit report and
 /// output log under `target/nextest/matrix/<version>/`), all under one cap on live clusters; prints each version's
-/// outcome as it ends, with the output of a failed one.
+/// outcome as it ends, with the output of a failed one. The keeper's pool of a version (`pool_sizes`, one spec per
+/// version) keeps warm clusters ready only while its suite runs.
 fn run_side_by_side<'v>(
     workspace: &Workspace,
     lanes: usize,
     versions: &[&'v Version],
     images: &[Option<&str>],
     nextest_args: &[String],
+    pool_sizes: &PoolSizes,
 ) -> Result<Vec<(&'v Version, Suite)>> {
     println!(
         "=== {} versions, {lanes} at a time: {}; each one's output goes to target/nextest/matrix/<version>/output.log",
@@ -410,7 +415,13 @@ fn run_side_by_side<'v>(
             let (Some(&version), Some(&image)) = (versions.get(i), images.get(i)) else {
                 return done;
             };
-            let run = run_suite(workspace, version, image, nextest_args, Some(&version.name)).map(|suite| {
+            if let Err(e) = pool_sizes.set_ready(i, WARM_READY) {
+                done.push((i, Err(e)));
+                continue;
+            }
+            let run = run_suite(workspace, version, image, nextest_args, Some(&version.name));
+            pool_sizes.set_ready(i, 0).ok();
+            let run = run.map(|suite| {
                 let failed = suite.outcomes.iter().filter(|o| !o.passed).count();
                 println!(
                     "=== {}: {} passed, {failed} failed in {:.1}s",

@@ -101,17 +101,18 @@ impl WarmPool {
             pools.push(Pool {
                 key,
                 spec,
+                ready: self.ready,
                 retry_at: None,
             });
         }
         let keys = pools.iter().map(|p| p.key.clone()).collect();
         let (stop, stopped) = oneshot::channel();
+        let (control, wishes) = tokio::sync::mpsc::unbounded_channel();
         let keeping = Keeping {
             docker,
             me: owner::this_process(),
             in_flight: vec![0; pools.len()],
             pools,
-            ready: self.ready,
             max_making: self.making,
             making: JoinSet::new(),
             being_made: BTreeSet::new(),
@@ -126,7 +127,8 @@ impl WarmPool {
             keys,
             me: keeping.me.clone(),
             stop: Some(stop),
-            task: Some(tokio::spawn(keeping.run(stopped))),
+            control,
+            task: Some(tokio::spawn(keeping.run(stopped, wishes))),
         })
     }
 }
@@ -152,6 +154,8 @@ pub struct Keeper {
     keys: Vec<String>,
     me: String,
     stop: Option<oneshot::Sender<()>>,
+    /// Changes to how many clusters a pool keeps ready: a spec's index and its new count.
+    control: tokio::sync::mpsc::UnboundedSender<(usize, usize)>,
     task: Option<tokio::task::JoinHandle<Result<KeeperReport>>>,
 }
 
@@ -177,6 +181,14 @@ impl Keeper {
             },
         )
         .await
+    }
+
+    /// A handle that sets how many clusters each pool keeps ready from now on, from any thread.
+    pub fn pool_sizes(&self) -> PoolSizes {
+        PoolSizes {
+            control: self.control.clone(),
+            specs: self.keys.len(),
+        }
     }
 
     /// Stops making clusters, removes the ones still offered and every released one, and says what it did.
@@ -206,10 +218,36 @@ impl Drop for Keeper {
     }
 }
 
+/// Sets how many clusters a running [`Keeper`] keeps ready per spec: a suite that runs its specs one after another
+/// keeps clusters ready only for the one it runs (an idle cluster still costs the machine its servers' gossip).
+#[derive(Debug, Clone)]
+pub struct PoolSizes {
+    control: tokio::sync::mpsc::UnboundedSender<(usize, usize)>,
+    specs: usize,
+}
+
+impl PoolSizes {
+    /// Keeps `ready` clusters ready for spec `spec` (its index in [`WarmPool::specs`]); at 0 the pool's clusters on
+    /// offer are removed, and released ones are removed rather than recycled.
+    pub fn set_ready(&self, spec: usize, ready: usize) -> Result<()> {
+        if spec >= self.specs {
+            return Err(Error::refused(format!(
+                "the keeper has {} specs; there is no spec {spec}",
+                self.specs
+            )));
+        }
+        self.control
+            .send((spec, ready))
+            .map_err(|_| Error::other("the keeper has stopped"))
+    }
+}
+
 /// One spec's pool.
 struct Pool {
     key: String,
     spec: ClusterSpec,
+    /// Clusters kept ready.
+    ready: usize,
     /// After a failed make: when to try again.
     retry_at: Option<tokio::time::Instant>,
 }
@@ -219,7 +257,6 @@ struct Keeping {
     docker: Docker,
     me: String,
     pools: Vec<Pool>,
-    ready: usize,
     max_making: usize,
     /// Makes under way, each yielding its pool's index, the cluster's name and what came of it.
     making: JoinSet<(usize, String, Result<Fingerprint>)>,
@@ -238,13 +275,18 @@ struct Keeping {
 }
 
 impl Keeping {
-    async fn run(mut self, mut stopped: oneshot::Receiver<()>) -> Result<KeeperReport> {
+    async fn run(
+        mut self,
+        mut stopped: oneshot::Receiver<()>,
+        mut wishes: tokio::sync::mpsc::UnboundedReceiver<(usize, usize)>,
+    ) -> Result<KeeperReport> {
         let mut marks = self.docker.containers_created(LABEL_MARK).boxed();
         let mut liveness = tokio::time::interval(LIVENESS_PERIOD);
         let mut orphans = tokio::time::interval(ORPHAN_PERIOD);
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
+                Some((i, ready)) = wishes.recv() => self.pools[i].ready = ready,
                 event = marks.next() => if event.is_none() {
                     // The engine closed the stream: the liveness look still finds what was released.
                     marks = futures_util::stream::pending().boxed();
@@ -267,24 +309,28 @@ impl Keeping {
     async fn tend(&mut self) -> Result<()> {
         let clusters = Standing::of(self.docker.containers(&[LABEL_MARK.to_owned()]).await?);
         for (name, standing) in &clusters {
-            let retirable = standing.finished() && self.reaps(standing) && !self.being_made.contains(name);
+            let pool = standing.marks.values().find_map(|m| m.labels.get(LABEL_POOL));
+            // A pool kept at 0 ready recycles nothing and gives up its offers.
+            let closed = self.pools.iter().any(|p| p.ready == 0 && Some(&p.key) == pool);
+            let done_with = standing.finished() || (closed && pool.is_some_and(|key| standing.offered_in(key)));
+            let retirable = done_with && self.reaps(standing) && !self.being_made.contains(name);
             if retirable && self.being_retired.insert(name.clone()) {
                 let (docker, name) = (self.docker.clone(), name.clone());
                 // Only a cluster this keeper offered, still of one of its pools, is recycled.
-                let pool_of = |s: &Standing| s.marks.values().find_map(|m| m.labels.get(LABEL_POOL)).cloned();
                 let recycling = self
                     .prints
                     .remove(&name)
-                    .filter(|(i, _)| pool_of(standing).as_ref() == Some(&self.pools[*i].key));
+                    .filter(|(i, _)| !closed && pool == Some(&self.pools[*i].key));
                 let recycling = recycling.map(|(i, print)| {
                     self.in_flight[i] += 1;
                     (i, print, self.pools[i].spec.clone())
                 });
-                self.retiring.spawn(async move {
+                let retiring = async move {
                     let pool = recycling.as_ref().map(|(i, ..)| *i);
                     let retired = retire(&docker, &name, recycling).await;
                     (name, pool, retired)
-                });
+                };
+                self.retiring.spawn(retiring.instrument(tracing::info_span!("keeper")));
             }
         }
         let now = tokio::time::Instant::now();
@@ -293,7 +339,7 @@ impl Keeping {
                 continue;
             }
             let offered = clusters.values().filter(|s| s.offered_in(&pool.key)).count();
-            let mut wanted = self.ready.saturating_sub(offered + self.in_flight[i]);
+            let mut wanted = pool.ready.saturating_sub(offered + self.in_flight[i]);
             while wanted > 0 && self.making.len() < self.max_making {
                 wanted -= 1;
                 self.in_flight[i] += 1;

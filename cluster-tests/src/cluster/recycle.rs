@@ -164,15 +164,10 @@ async fn node_state(pool: &Pool, addr: SocketAddr) -> Result<NodeState> {
     })
 }
 
-/// Ends every client's connection to the node at `addr` but the harness's own, and sets back each setting that
-/// differs from `offered`; says why the node cannot be recycled if it cannot.
+/// Ends the connections a test left to the node at `addr`, and sets back each setting that differs from
+/// `offered`; says why the node cannot be recycled if it cannot.
 async fn restore(pool: &Pool, addr: SocketAddr, offered: &NodeState) -> Result<Option<Refusal>> {
-    for kind in ["normal", "pubsub"] {
-        let kill = redis::cmd("CLIENT")
-            .arg(&["KILL", "TYPE", kind, "SKIPME", "yes"])
-            .clone();
-        pool.query::<u64>(addr, &kill).await?;
-    }
+    end_test_clients(pool, addr).await?;
     // A `CLIENT PAUSE` a test left (6.2 and later can end it; before, its timeout ends it).
     match pool.query::<()>(addr, redis::cmd("CLIENT").arg("UNPAUSE")).await {
         Err(e) if !is_unknown_command(&e) => return Err(e),
@@ -198,6 +193,40 @@ async fn restore(pool: &Pool, addr: SocketAddr, offered: &NodeState) -> Result<O
         return Ok(Some(format!("{addr} has a setting it was not offered with: {key}")));
     }
     Ok(None)
+}
+
+/// Ends every client connection to the node at `addr` but the harness's own and the other nodes' `MIGRATE`
+/// connections: a node keeps those open for later moves (10 s), and one ended here would make its next `MIGRATE`
+/// wait out its timeout on a dead socket. They are told by their last command, `RESTORE-ASKING`.
+async fn end_test_clients(pool: &Pool, addr: SocketAddr) -> Result<()> {
+    let own: u64 = pool.query(addr, redis::cmd("CLIENT").arg("ID")).await?;
+    let listed: String = pool
+        .query(addr, redis::cmd("CLIENT").arg(&["LIST", "TYPE", "normal"]))
+        .await?;
+    for line in listed.lines() {
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+        };
+        let (Some(id), Some(cmd)) = (field("id"), field("cmd")) else {
+            continue;
+        };
+        if id == own.to_string() || cmd.eq_ignore_ascii_case("restore-asking") {
+            continue;
+        }
+        match pool
+            .query::<u64>(addr, redis::cmd("CLIENT").arg(&["KILL", "ID", id]))
+            .await
+        {
+            // Gone by itself meanwhile.
+            Err(e) if e.to_string().contains("No such client") => {}
+            other => other.map(drop)?,
+        }
+    }
+    let kill = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "pubsub", "SKIPME", "yes"])
+        .clone();
+    pool.query::<u64>(addr, &kill).await.map(drop)
 }
 
 /// Empties the node at `addr` of its keys if it is a master (a replica's go at its reset).
