@@ -13,6 +13,9 @@ use cluster_tests::{
 
 use crate::playground::Interrupts;
 
+/// Set once the run is interrupted: a lane then starts no further version (the one it runs ends on the signal).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Clusters of the default spec kept ready for a version while its suite runs.
 const WARM_READY: usize = 2;
 /// Clusters the keeper makes at once: each make is mostly the servers' 2 s writable delay, but its container
@@ -139,7 +142,10 @@ pub async fn run(args: Args) -> Result<()> {
     let mut interrupts = Interrupts::catch()?;
     let ran = tokio::select! {
         ran = suites => ran.map_err(|e| Error::other(format!("the test runner failed: {e}"))).and_then(|r| r),
-        signal = interrupts.next() => Err(Error::other(format!("{signal}: the test run was interrupted"))),
+        signal = interrupts.next() => {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            Err(Error::other(format!("{signal}: the test run was interrupted")))
+        }
     };
     let kept = keeper.stop().await?;
     let (unit_run, results) = ran?;
@@ -411,6 +417,9 @@ fn run_side_by_side<'v>(
     let run_lane = || -> Vec<(usize, Result<(&'v Version, Suite)>)> {
         let mut done = Vec::new();
         loop {
+            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                return done;
+            }
             let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (Some(&version), Some(&image)) = (versions.get(i), images.get(i)) else {
                 return done;

@@ -31,6 +31,10 @@ use crate::{Error, Result};
 /// server accumulates that no reset clears (its log, memory fragmentation, client ids).
 pub(crate) const MAX_USES: usize = 10;
 
+/// Settings that follow a node's role, which a failover changes and forming the cluster again sets anew (Redis 7+
+/// shows a replica's master in them); they cannot be set in cluster mode.
+const ROLE_SETTINGS: [&str; 2] = ["replicaof", "slaveof"];
+
 /// What a warm cluster was when its keeper offered it.
 #[derive(Debug, Clone)]
 pub(crate) struct Fingerprint {
@@ -181,7 +185,7 @@ async fn restore(pool: &Pool, addr: SocketAddr, offered: &NodeState) -> Result<O
         return Ok(Some(format!("{addr}'s ACL users changed")));
     }
     for (key, value) in &offered.config {
-        if now.config.get(key) == Some(value) {
+        if now.config.get(key) == Some(value) || ROLE_SETTINGS.contains(&key.as_str()) {
             continue;
         }
         let set = redis::cmd("CONFIG").arg("SET").arg(key).arg(value).clone();

@@ -737,6 +737,8 @@ async fn keys_in(cluster: &Cluster, addr: SocketAddr, slot: u16) -> Result<usize
 const LANES: usize = SLOT_BATCH;
 /// At most this many such connections for one move in all (a move touches every master).
 const MAX_LINKS: usize = 400;
+/// Tries at opening one of them.
+const CONNECT_TRIES: usize = 3;
 
 /// Connections to one node (see [`LANES`]).
 struct Lanes {
@@ -745,8 +747,19 @@ struct Lanes {
 }
 
 impl Lanes {
+    /// Opens `count` connections to `addr` at once; one that times out (hundreds open at once through the
+    /// engine's port proxy on a loaded machine) is tried again, up to [`CONNECT_TRIES`] times.
     async fn open(access: &Access, addr: SocketAddr, count: usize) -> Result<Self> {
-        let conns = try_join_all((0..count.max(1)).map(|_| access.connect(addr))).await?;
+        let connect = || async {
+            let mut tries = 1;
+            loop {
+                match access.connect(addr).await {
+                    Err(e) if tries < CONNECT_TRIES && e.to_string().contains("timed out") => tries += 1,
+                    other => return other,
+                }
+            }
+        };
+        let conns = try_join_all((0..count.max(1)).map(|_| connect())).await?;
         Ok(Self { addr, conns })
     }
 
