@@ -81,7 +81,8 @@ impl Fingerprint {
 }
 
 /// Recycles the released warm cluster `name` of `spec`, offered with `print`: resets it, forms it again and puts
-/// it back on offer. `Ok(Err(why))`: it is not one to recycle (see the [module](self) docs), and is untouched.
+/// it back on offer. `Ok(Err(why))`: it is not one to recycle (see the [module](self) docs), and is to be removed
+/// (its reset may have begun).
 pub(crate) async fn recycle(
     docker: &Docker,
     name: &str,
