@@ -41,20 +41,9 @@ pub async fn remove_cluster(docker: &Docker, name: &str, owner: Option<&str>) ->
         // A network the cluster reused (one a dead process left, see `create`) carries no owner of ours.
         for network in docker.networks(&[cluster_filter(name)]).await? {
             let owner = network.labels.get(LABEL_OWNER);
-            if owner.is_some_and(|o| !owner::is_gone(o)) {
-                continue;
+            if owner.is_none_or(|o| owner::is_gone(o)) && docker.remove_network(&network.id).await? {
+                removed.networks += 1;
             }
-            // Its endpoints go with the containers just removed, a moment later on a loaded engine.
-            let what = format!("network {} to have no endpoints left, for its removal", network.name);
-            wait::until(&what, REMOVAL_TIMEOUT, || async {
-                match docker.remove_network(&network.id).await {
-                    Ok(true) => Ok(()),
-                    Ok(false) => not_yet!("Docker says it has active endpoints"),
-                    Err(e) => Err(Unmet::GiveUp(e)),
-                }
-            })
-            .await?;
-            removed.networks += 1;
         }
     }
     Ok(removed)
@@ -92,9 +81,6 @@ fn made_here() -> String {
 fn whole(cluster: &str) -> String {
     format!("every container and the network of cluster `{cluster}`")
 }
-
-/// How long a removal may find something of the cluster still there before it fails saying what.
-const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long [`remove_labelled`] keeps at it.
 #[derive(Clone, Copy)]
@@ -148,7 +134,7 @@ async fn remove_labelled(
     let seen = std::sync::Mutex::new(Seen::default());
     wait::until(
         &format!("{what} to be removed"),
-        patience.settle + REMOVAL_TIMEOUT,
+        patience.settle + Duration::from_secs(30),
         || {
             let seen = &seen;
             async move {
