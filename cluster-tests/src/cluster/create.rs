@@ -458,10 +458,10 @@ impl Cluster {
 
         // Replica j follows master j % masters: every master gets the same number of replicas, each its own.
         let master_of = |j: usize| &masters[j % spec.masters];
-        let attach = replicas
-            .iter()
-            .enumerate()
-            .map(|(j, (addr, _))| replicate(self.access(), *addr, &master_of(j).1, step_timeout));
+        let attach = replicas.iter().enumerate().map(|(j, (addr, _))| {
+            let (master_addr, master_id) = master_of(j);
+            replicate(self.access(), *addr, (*master_addr, master_id), step_timeout)
+        });
         try_join_all(attach).await?;
         let pairs: Vec<String> = replicas
             .iter()

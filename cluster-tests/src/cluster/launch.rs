@@ -131,18 +131,39 @@ pub(crate) async fn start_node(
     result
 }
 
-/// Makes `replica` replicate the master `master_id`, once the replica has learnt of that master.
-pub(crate) async fn replicate(access: &Access, replica: SocketAddr, master_id: &str, timeout: Duration) -> Result<()> {
+/// Makes `replica` replicate `master` (its address and id), once the replica has learnt of that master.
+///
+/// A server sends a `CLUSTER MEET` once: a handshake that does not finish within the node timeout (1 s at least)
+/// is dropped, which a loaded machine sees now and then, and a replica no node has met never learns of the others
+/// by gossip. So while the replica does not know its master, it is asked to meet it again; while a handshake with
+/// that address is under way, that is a no-op.
+pub(crate) async fn replicate(
+    access: &Access,
+    replica: SocketAddr,
+    master: (SocketAddr, &str),
+    timeout: Duration,
+) -> Result<()> {
+    let (master_addr, master_id) = master;
     wait::until(&format!("{replica} to replicate {master_id}"), timeout, || async {
         let view = access.view(replica).await?;
         match view.nodes.get(master_id) {
             Some(m) if !m.in_handshake() => Ok(access
                 .command::<()>(replica, &["CLUSTER", "REPLICATE", master_id])
                 .await?),
-            _ => not_yet!("{replica} has not met its master yet"),
+            _ => {
+                access.query::<()>(replica, &meet(master_addr)).await?;
+                not_yet!("{replica} has not met its master ({master_addr}) yet")
+            }
         }
     })
     .await
+}
+
+/// `CLUSTER MEET` with the node at `to`.
+fn meet(to: SocketAddr) -> redis::Cmd {
+    let mut meet = redis::cmd("CLUSTER");
+    meet.arg("MEET").arg(to.ip().to_string()).arg(to.port());
+    meet
 }
 
 /// How many nodes a new node meets directly: up to 9 nodes that is all of them, so nobody waits for gossip to learn
@@ -166,11 +187,9 @@ pub(crate) async fn meet_all(pool: &node::Pool, new: &[(SocketAddr, String)], kn
                 .map(|to| (*from, *to)),
         );
     }
-    let meets = pairs.into_iter().map(|(from, to)| {
-        let mut meet = redis::cmd("CLUSTER");
-        meet.arg("MEET").arg(to.ip().to_string()).arg(to.port());
-        async move { pool.query::<()>(from, &meet).await }
-    });
+    let meets = pairs
+        .into_iter()
+        .map(|(from, to)| async move { pool.query::<()>(from, &meet(to)).await });
     let mut meets = stream::iter(meets).buffer_unordered(IN_FLIGHT);
     while let Some(met) = meets.next().await {
         met?;

@@ -205,7 +205,16 @@ impl Cluster {
             meet_all(self.pool(), &[(addr, id.clone())], &others).await?;
             tracing::info!("meet: {port} met the {} other live nodes", others.len());
             if let Some((master_id, master_port)) = master {
-                replicate(self.access(), addr, master_id, timeout).await?;
+                let master_addr = others
+                    .iter()
+                    .copied()
+                    .find(|a| a.port() == master_port)
+                    .ok_or_else(|| {
+                        Error::refused(format!(
+                            "the master on port {master_port} is not a live node of the cluster"
+                        ))
+                    })?;
+                replicate(self.access(), addr, (master_addr, master_id), timeout).await?;
                 tracing::info!("replica: {port} replicates {master_port}; waiting for its sync");
             }
             self.wait_ready(Shape::Any, timeout).await
