@@ -41,6 +41,10 @@ pub(crate) fn node_container(
         // A disk-based sync starts at once on every version; a diskless one waits 5 s by default, and on Redis 6.0
         // for its once-a-second replication cron even with no delay (1 s more to create and to join).
         ("repl-diskless-sync", "no"),
+        // Warnings only: Valkey 8+ logs a line per slot on every node a SETSLOT reaches, and each line goes
+        // through the engine's log pipe (the shim, dockerd's JSON logger), which cost 2.5 core-s of a 9 s
+        // add-master here, more than the servers' own work. `loglevel notice` brings the full log back.
+        ("loglevel", "warning"),
     ];
     // Arguments come after the config file and win over it: a default the settings name gives way to them.
     let set = |name: &str| identity.settings.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
