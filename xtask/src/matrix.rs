@@ -462,6 +462,25 @@ fn run_side_by_side<'v>(
     runs.into_iter().map(|(_, run)| run).collect()
 }
 
+/// Cargo, without the variables `cargo run` set for this process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...): ring's
+/// build script reruns when `CARGO_MANIFEST_DIR` changes, so a nested cargo that inherited it rebuilt ring and
+/// everything above it (40 s, 110 core-s here) on every `cargo xtask test`, and the next `cargo xtask` rebuilt them
+/// back.
+fn cargo() -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let set_by_cargo_run = name.to_str().is_some_and(|n| {
+            n.starts_with("CARGO_PKG_")
+                || n.starts_with("CARGO_MANIFEST_")
+                || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&n)
+        });
+        if set_by_cargo_run {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 /// Runs nextest once, from the workspace root, with `$CLUSTER_VERSION` set (and `$CLUSTER_IMAGE`, to run `image`).
 /// With `side_by_side` (a store name), it keeps its report and its output in a store directory of its own and
 /// runs under the cap on live clusters; otherwise its output goes to this terminal.
@@ -474,7 +493,7 @@ fn run_suite(
 ) -> Result<Suite> {
     let profile = profile();
     let store = side_by_side.map(|name| PathBuf::from(format!("{}/nextest/matrix/{name}", workspace.target)));
-    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = cargo();
     cmd.current_dir(&workspace.root)
         .args(["nextest", "run", "--workspace", "--profile", profile])
         .env(VERSION_ENV, &version.name)
