@@ -288,7 +288,8 @@ impl ClusterSpec {
     /// Adds a server setting every node runs with, joined ones too: a redis.conf directive, e.g.
     /// `server_config("maxmemory-policy", "allkeys-lru")`. The server checks it before anything starts (its own
     /// words if it refuses); settings the harness relies on (ports, cluster mode and its file, announced
-    /// addresses, bind, TLS files, dir, credentials, ...) are refused with the reason.
+    /// addresses, bind, TLS files, dir, credentials, ...) are refused with the reason. Nodes log warnings only
+    /// unless `loglevel` is set here.
     pub fn server_config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.server_config.push((name.into(), value.into()));
         self
