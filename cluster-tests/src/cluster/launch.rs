@@ -43,7 +43,7 @@ pub(crate) fn node_container(
         ("repl-diskless-sync", "no"),
         // Warnings only: Valkey 8+ logs a line per slot on every node a SETSLOT reaches, and each line goes
         // through the engine's log pipe (the shim, dockerd's JSON logger), which cost 2.5 core-s of a 9 s
-        // add-master here, more than the servers' own work. `loglevel notice` brings the full log back.
+        // add-master here, nearly as much as the servers' own work. `loglevel notice` brings the full log back.
         ("loglevel", "warning"),
     ];
     // Arguments come after the config file and win over it: a default the settings name gives way to them.
