@@ -142,8 +142,15 @@ impl Cluster {
             let Some(addr) = roster.addr(port).await? else {
                 not_yet!("node {port} is not running")
             };
-            self.pool().view(addr).await?;
-            Ok(addr)
+            match self.pool().view(addr).await {
+                Ok(_) => Ok(addr),
+                // What Docker says of its container goes into the timeout error (a full matrix once saw a resumed
+                // node answer nothing for 26.5 s while Docker listed it running).
+                Err(e) => match self.nodes().await?.into_iter().find(|n| n.port == port) {
+                    Some(node) => not_yet!("{e} (Docker: its container is {})", node.state),
+                    None => not_yet!("{e} (Docker: its container is gone)"),
+                },
+            }
         })
         .await?;
         self.wait_ready(Shape::Any, timeout)
