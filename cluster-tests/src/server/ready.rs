@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use crate::server::node::NodeView;
-use crate::server::topology::{NodeEntry, Role, SLOTS};
+use crate::server::topology::{NodeEntry, Role, SLOTS, format_ranges};
 use crate::{Error, Result, bail};
 
 /// The shape a ready cluster must have, beyond being consistent.
@@ -89,9 +89,11 @@ pub fn confirm_ready(views: &[NodeView], shape: Shape) -> Result<()> {
             if (seen.role, &seen.master_id, &seen.slots) != (me.role, &me.master_id, &me.slots) {
                 bail!(
                     Refused,
-                    "{} sees {} differently from how it sees itself",
+                    "{} sees {} differently from how it sees itself: {} against {}",
                     v.addr,
-                    describe(me)
+                    describe(me),
+                    standing(seen),
+                    standing(me)
                 );
             }
         }
@@ -217,6 +219,16 @@ fn check_shape(views: &[NodeView], shape: Shape) -> Result<()> {
     Ok(())
 }
 
+/// A node's role, master and slots as an entry shows them: `master of slots [0-5460]`, `replica of 1a2b3c4d`.
+fn standing(entry: &NodeEntry) -> String {
+    let master = entry.master_id.as_deref().map_or("none", short);
+    match entry.role {
+        Role::Master => format!("master of slots [{}]", format_ranges(&entry.slots)),
+        Role::Replica => format!("replica of {master}"),
+        Role::Unknown => format!("neither master nor replica (master {master})"),
+    }
+}
+
 fn describe(entry: &NodeEntry) -> String {
     match entry.addr {
         Some(addr) => format!("{addr} ({})", short(&entry.id)),
@@ -331,6 +343,26 @@ mod tests {
 
     fn not_ready(views: &[NodeView], shape: Shape) -> String {
         confirm_ready(views, shape).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_node_seen_differently_is_not_ready_and_both_sides_are_said() {
+        // 7001 still sees 7004 as a master without slots, while 7004 knows it replicates 7001.
+        let mut views = healthy(NODES[0]);
+        let seen = view_of(&mut views, 7001)
+            .nodes
+            .nodes
+            .iter_mut()
+            .find(|n| n.port() == Some(7004))
+            .unwrap();
+        seen.role = Role::Master;
+        seen.master_id = None;
+        let err = not_ready(&views, EXACT);
+        assert!(
+            err.contains(":7001 sees ")
+                && err.ends_with("differently from how it sees itself: master of slots [] against replica of 5bb7109e"),
+            "{err}"
+        );
     }
 
     #[test]
