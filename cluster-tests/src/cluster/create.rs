@@ -154,6 +154,11 @@ fn short(id: &str) -> &str {
 
 /// Gives each node a distinct config epoch, from `first` up: this spares the servers their epoch-collision round
 /// (as redis-cli does). Only nodes that know no other node accept it.
+///
+/// Replicas get the lower epochs (1 up), masters the ones above. Valkey 9 drops as stale the message of a node it
+/// knew as a master that now says it is a replica in the same shard, when the node's own epoch is above the one
+/// it now announces, its master's (`nodeEpoch(sender) > sender_claimed_config_epoch` in `clusterProcessPacket`).
+/// With replicas above masters, a peer could keep such a replica a master without slots for good.
 async fn set_config_epochs(access: &Access, nodes: &[(SocketAddr, String)], first: usize) -> Result<()> {
     let epochs = nodes
         .iter()
@@ -390,7 +395,7 @@ impl Cluster {
         let masters = self.start_nodes(0..spec.masters, spec.node_count()).await?;
         let (replicas, ()) = tokio::try_join!(
             self.start_nodes(spec.masters..spec.node_count(), spec.node_count()),
-            self.form_masters(&masters)
+            self.form_masters(spec, &masters)
         )?;
         let containers_started = start.elapsed();
         tracing::info!(
@@ -416,16 +421,17 @@ impl Cluster {
     /// ids, the first `spec.masters` of them masters as when the cluster was made.
     pub(crate) async fn reform(&self, spec: &ClusterSpec, nodes: &[(SocketAddr, String)]) -> Result<()> {
         let (masters, replicas) = nodes.split_at(spec.masters.min(nodes.len()));
-        self.form_masters(masters).await?;
+        self.form_masters(spec, masters).await?;
         self.form_replicas(spec, masters, replicas, Instant::now())
             .await
             .map(drop)
     }
 
-    /// Gives the masters their config epochs and slots, and meets them with each other.
-    async fn form_masters(&self, masters: &[(SocketAddr, String)]) -> Result<()> {
+    /// Gives the masters their config epochs (above every replica's, see [`set_config_epochs`]) and slots, and
+    /// meets them with each other.
+    async fn form_masters(&self, spec: &ClusterSpec, masters: &[(SocketAddr, String)]) -> Result<()> {
         let ranges = slot_ranges(masters.len());
-        set_config_epochs(self.access(), masters, 1).await?;
+        set_config_epochs(self.access(), masters, spec.node_count() - spec.masters + 1).await?;
         try_join_all(
             masters
                 .iter()
@@ -446,7 +452,7 @@ impl Cluster {
         start: Instant,
     ) -> Result<(Duration, Duration)> {
         let step_timeout = self.identity().step_timeout(spec.node_count());
-        set_config_epochs(self.access(), replicas, masters.len() + 1).await?;
+        set_config_epochs(self.access(), replicas, 1).await?;
         let master_addrs: Vec<SocketAddr> = masters.iter().map(|(addr, _)| *addr).collect();
         meet_all(self.pool(), replicas, &master_addrs).await?;
         tracing::info!(
