@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cluster_tests::server::data;
 use cluster_tests::server::topology::{NodeEntry, SlotRange};
-use cluster_tests::{Cluster, ErrorKind, FailoverKind, Reshard, Result, Shape, Slots};
+use cluster_tests::{Cluster, ClusterSpec, ErrorKind, FailoverKind, Reshard, Result, Shape, Slots};
 
 /// Port and `cluster_known_nodes` of every live node, by port.
 async fn known_nodes(cluster: &Cluster) -> Result<Vec<(u16, u64)>> {
@@ -219,9 +219,15 @@ async fn bad_scaling_input_and_a_held_slot_are_refused_with_nothing_changed() ->
 /// knows the same nodes.
 #[tokio::test(flavor = "multi_thread")]
 async fn membership_changes_are_refused_while_a_node_is_paused() -> Result<()> {
-    let cluster = Cluster::start_for_test().await?;
-    let added = cluster.add_master(None, 0).await?;
+    // Four masters from the start: the fourth is one that may be removed, and no slot moves to make it so.
+    let cluster = ClusterSpec::from_env()?.masters(4).start().await?;
     let topology = cluster.topology().await?;
+    let fourth = topology
+        .live_masters()
+        .into_iter()
+        .filter_map(NodeEntry::port)
+        .max()
+        .expect("four masters");
     let replica = topology
         .nodes
         .iter()
@@ -230,9 +236,9 @@ async fn membership_changes_are_refused_while_a_node_is_paused() -> Result<()> {
         .expect("a replica");
     cluster.pause(Some(replica)).await?;
     let refused = [
-        ("remove_master", cluster.remove_master(added.port).await.map(drop)),
+        ("remove_master", cluster.remove_master(fourth).await.map(drop)),
         ("add_master", cluster.add_master(None, 0).await.map(drop)),
-        ("join", cluster.join(Some(added.port), None).await.map(drop)),
+        ("join", cluster.join(Some(fourth), None).await.map(drop)),
     ];
     for (what, result) in refused {
         let err = result.expect_err(what);
@@ -244,7 +250,7 @@ async fn membership_changes_are_refused_while_a_node_is_paused() -> Result<()> {
         assert_eq!(err.remedy(), Some(cluster_tests::Remedy::Resume(replica)), "{what}");
     }
     cluster.resume(Some(replica)).await?;
-    cluster.remove_master(added.port).await?;
+    cluster.remove_master(fourth).await?;
     let known = known_nodes(&cluster).await?;
     assert!(known.iter().all(|(_, n)| *n == 6), "{known:?}");
     Ok(())
