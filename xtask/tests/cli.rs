@@ -352,14 +352,22 @@ async fn an_interrupted_add_master_leaves_the_cluster_as_it_was() -> cluster_tes
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_remove_master_keeps_the_master_and_no_slot_half_moved() -> cluster_tests::Result<()> {
     use cluster_tests::server::data;
-    let cluster = cluster_tests::Cluster::start_for_test().await?;
-    let added = cluster.add_master(None, 0).await?;
+    // Four masters from the start: the fourth may be removed, and no slot moves to make it so.
+    let cluster = cluster_tests::ClusterSpec::from_env()?.masters(4).start().await?;
+    let fourth = cluster
+        .topology()
+        .await?
+        .live_masters()
+        .into_iter()
+        .filter_map(|m| m.port())
+        .max()
+        .expect("four masters");
     let keys = data::keys("drain", 5000);
     data::write(&mut cluster.client().await?, &keys).await?;
-    let port = added.port.to_string();
+    let port = fourth.to_string();
     let args = ["--cluster", cluster.name(), "remove-master", &port];
     // A classic move reports each 1,000 slots it moved (the first move drains 1,365): the signal lands in a batch.
-    let atomic = cluster_tests::has_atomic_migration(cluster.access(), cluster.addr(added.port).await?).await?;
+    let atomic = cluster_tests::has_atomic_migration(cluster.access(), cluster.addr(fourth).await?).await?;
     let moment = if atomic { "reshard: moving" } else { " slots moved (" };
     let (out, printed, _) = signal_at(&args, moment, libc::SIGINT);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -376,7 +384,7 @@ async fn an_interrupted_remove_master_keeps_the_master_and_no_slot_half_moved() 
     println!("{stderr}");
     no_slot_marked_and_ready(&cluster, &stderr).await?;
     let topology = cluster.topology().await?;
-    let master = topology.by_port(added.port).expect("the master stays");
+    let master = topology.by_port(fourth).expect("the master stays");
     assert!(!master.slots.is_empty(), "{printed}{stderr}");
     data::verify_keys(&mut cluster.client().await?, &keys).await?;
     Ok(())
