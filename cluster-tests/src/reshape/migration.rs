@@ -34,6 +34,9 @@ const SLOT_BATCH: usize = 100;
 const KEY_MOVES: usize = 8;
 /// How long one `MIGRATE` may take, in milliseconds (the server's own timeout).
 const MIGRATE_TIMEOUT_MS: &str = "5000";
+/// How long a target that says the cluster is down may take to take keys again: the servers' longest rejoin
+/// delay (`CLUSTER_MAX_REJOIN_DELAY`, 5 s), with the 20 s a loaded machine is allowed in every step.
+const TARGET_DOWN_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Which slots to move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -908,9 +911,20 @@ async fn move_keys(
             pipe.cmd("ASKING");
         }
         pipe.add_command(migrate);
-        pool.query_pipe(from, &pipe)
-            .await
-            .map_err(|e| e.context(format!("moving keys of slot {slot} to {to}")))?;
+        // A target that lost sight of most masters for a moment (a loaded machine, a node timeout of a second)
+        // answers `CLUSTERDOWN` until it sees them again and its rejoin delay is over; the keys stay on the source
+        // meanwhile, so the same `MIGRATE` goes again.
+        wait::until(
+            &format!("{to} to take the keys of slot {slot}"),
+            TARGET_DOWN_TIMEOUT,
+            || async {
+                match pool.query_pipe(from, &pipe).await {
+                    Err(e) if e.to_string().contains("CLUSTERDOWN") => not_yet!("{e}"),
+                    done => done.map_err(|e| Unmet::GiveUp(e.context(format!("moving keys of slot {slot} to {to}")))),
+                }
+            },
+        )
+        .await?;
         moved += keys.len();
     }
     Ok(moved)
