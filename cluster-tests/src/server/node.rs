@@ -47,7 +47,7 @@ impl Access {
         let mut conn = self.connect(addr).await?;
         cmd.query_async(&mut conn)
             .await
-            .map_err(|e| Error::from(e).context(addr))
+            .map_err(|e| Error::from(e).context(about(addr, cmd)))
     }
 
     /// Runs a pipeline (or transaction) on the node at `addr`, ignoring its replies.
@@ -75,6 +75,29 @@ impl Access {
         NodeView::read_on(addr, &mut self.connect(addr).await?).await
     }
 }
+
+/// `addr` and the name of `cmd` (`CLUSTER SETSLOT`, `MIGRATE`), for an error of it: a timeout then says what went
+/// unanswered.
+fn about(addr: SocketAddr, cmd: &redis::Cmd) -> String {
+    let words: Vec<String> = cmd
+        .args_iter()
+        .take(2)
+        .filter_map(|arg| match arg {
+            redis::Arg::Simple(bytes) => Some(String::from_utf8_lossy(bytes).to_uppercase()),
+            _ => None,
+        })
+        .collect();
+    match words.as_slice() {
+        [first, sub] if SUBCOMMANDED.contains(&first.as_str()) => format!("{addr} ({first} {sub})"),
+        [first, ..] => format!("{addr} ({first})"),
+        [] => addr.to_string(),
+    }
+}
+
+/// Commands whose second word names what they do.
+const SUBCOMMANDED: &[&str] = &[
+    "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "FUNCTION", "MEMORY", "SCRIPT",
+];
 
 /// Opens a connection to the node at `addr`, which needs no credentials.
 pub async fn connect(addr: SocketAddr) -> Result<MultiplexedConnection> {
@@ -164,7 +187,7 @@ impl Pool {
         self.with(addr, |mut conn| async move {
             cmd.query_async(&mut conn)
                 .await
-                .map_err(|e| Error::from(e).context(addr))
+                .map_err(|e| Error::from(e).context(about(addr, cmd)))
         })
         .await
     }
@@ -237,7 +260,11 @@ impl NodeView {
             .arg("SHARDS")
             .query_async(conn)
             .await
-            .map_err(|e| Error::from(e).context(addr))?;
+            .map_err(|e| {
+                Error::from(e).context(format!(
+                    "{addr} (its view: CLUSTER INFO, NODES, SLOTS, SHARDS, INFO replication)"
+                ))
+            })?;
         let [info, nodes, replication, slots, shards] = <[_; 5]>::try_from(replies)
             .map_err(|r| Error::redis(format!("{addr}: {} replies to 5 commands", r.len())))?;
         let text = |reply: redis::RedisResult<redis::Value>| -> Result<String> {
@@ -256,5 +283,22 @@ impl NodeView {
                 .transpose()
                 .map_err(|e| e.context(addr))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_of_a_command_names_the_node_and_the_command() {
+        let addr: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let mut setslot = redis::cmd("cluster");
+        setslot.arg("setslot").arg(5).arg("NODE").arg("abc");
+        assert_eq!(about(addr, &setslot), "127.0.0.1:7001 (CLUSTER SETSLOT)");
+        let mut migrate = redis::cmd("MIGRATE");
+        migrate.arg("127.0.0.1").arg(7002);
+        assert_eq!(about(addr, &migrate), "127.0.0.1:7001 (MIGRATE)");
+        assert_eq!(about(addr, &redis::cmd("PING")), "127.0.0.1:7001 (PING)");
     }
 }
