@@ -61,8 +61,6 @@ pub(crate) const LABEL_MARK: &str = "cluster-tests.mark";
 pub(crate) const LABEL_LEASED_BY: &str = "cluster-tests.leased-by";
 /// Label of a release: the keeper process asked to remove the cluster.
 pub(crate) const LABEL_REAPER: &str = "cluster-tests.reaper";
-/// Label of an offer: the `hz` its nodes run at once claimed (on offer they idle at [`IDLE_HZ`](crate::cluster::warm)).
-pub(crate) const LABEL_HZ: &str = "cluster-tests.hz";
 /// Label of a release: whether the keeper may recycle the cluster (`true`: no fault rule was set in its network).
 pub(crate) const LABEL_RECYCLE: &str = "cluster-tests.recycle";
 

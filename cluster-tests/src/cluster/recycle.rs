@@ -113,7 +113,6 @@ pub(crate) async fn recycle(
             return Err(Error::other(format!("{addr} holds {keys} keys after its reset")));
         }
     }
-    warm::idle(&cluster).await?;
     // Back on offer: the release, then the lease, by id (a claim can come as soon as the lease is gone).
     for mark in [Mark::Release, Mark::Lease] {
         if let Some(marker) = standing.marks.get(&mark) {

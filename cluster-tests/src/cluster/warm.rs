@@ -18,12 +18,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::future::try_join_all;
-
 use crate::cluster::handle::Cluster;
 use crate::cluster::identity::{
-    LABEL_CLUSTER, LABEL_HOLDER, LABEL_HZ, LABEL_LEASED_BY, LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_PORT,
-    LABEL_REAPER, LABEL_RECYCLE, cluster_filter, pool_key,
+    LABEL_CLUSTER, LABEL_HOLDER, LABEL_LEASED_BY, LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_PORT, LABEL_REAPER,
+    LABEL_RECYCLE, cluster_filter, pool_key,
 };
 use crate::cluster::removal::{Removed, remove_cluster};
 use crate::engine::docker::{Container, ContainerSpec, Docker};
@@ -42,12 +40,6 @@ pub const WARM_ENV: &str = "CLUSTER_TESTS_WARM";
 /// How long a claimed cluster may take to show it is ready before it is given back and the next one tried: a
 /// warm cluster was ready when offered, so one check normally settles it.
 const CLAIM_READY_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The `hz` of the nodes of a cluster on offer: the servers' timers (10 a second by default) are most of what an
-/// idle cluster costs the machine (0.035 of a core for six nodes here, 0.01 at 1). Gossip is sent on those timers,
-/// so a node still hears from each other one every second, well inside the node timeout: 60 s at 1 left no node
-/// failing. The claimer sets it back before its first check.
-const IDLE_HZ: &str = "1";
 
 /// A marker's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -207,45 +199,17 @@ fn marker(member: &Container, image: &str, mark: Mark, extra: &[(&str, String)])
     }
 }
 
-/// Offers the warm cluster `cluster` (made by this process, the keeper) to the tests, its nodes idling (see
-/// [`IDLE_HZ`]).
+/// Offers the warm cluster `cluster` (made by this process, the keeper) to the tests.
 pub(crate) async fn offer(docker: &Docker, cluster: &Cluster) -> Result<()> {
     let members = docker.containers(&[cluster_filter(cluster.name())]).await?;
     let member = members
         .iter()
         .find(|c| c.labels.contains_key(LABEL_HOLDER))
         .ok_or_else(|| Error::other(format!("warm cluster {} has no holder to offer", cluster.name())))?;
-    let addrs = cluster.live_addrs().await?;
-    let first = addrs
-        .first()
-        .ok_or_else(|| Error::other(format!("warm cluster {} has no node", cluster.name())))?;
-    let (_, hz): (String, String) = cluster
-        .pool()
-        .query(*first, redis::cmd("CONFIG").arg(&["GET", "hz"]))
-        .await?;
-    idle(cluster).await?;
     docker
-        .create(&marker(
-            member,
-            &cluster.image().reference,
-            Mark::Offer,
-            &[(LABEL_HZ, hz)],
-        ))
+        .create(&marker(member, &cluster.image().reference, Mark::Offer, &[]))
         .await
         .map(drop)
-}
-
-/// Sets the nodes of `cluster`, about to go on offer, to idle (see [`IDLE_HZ`]).
-pub(crate) async fn idle(cluster: &Cluster) -> Result<()> {
-    set_hz(cluster, IDLE_HZ).await
-}
-
-/// `CONFIG SET hz <hz>` on every live node of `cluster`.
-async fn set_hz(cluster: &Cluster, hz: &str) -> Result<()> {
-    let set = redis::cmd("CONFIG").arg(&["SET", "hz", hz]).clone();
-    let addrs = cluster.live_addrs().await?;
-    try_join_all(addrs.iter().map(|addr| cluster.pool().query::<()>(*addr, &set))).await?;
-    Ok(())
 }
 
 /// Claims a warm cluster for `spec`, if the pool serves the spec and a keeper offers one that is ready: the
@@ -285,17 +249,11 @@ pub(crate) async fn claim(docker: &Docker, spec: &ClusterSpec, image: &NodeImage
         }
         let mut cluster = Cluster::find(docker, &name).await?;
         cluster.adopt_warm(spec.on_drop(), me.clone());
-        let hz = member.labels.get(LABEL_HZ).map_or("10", String::as_str);
-        let busy = set_hz(&cluster, hz).await;
         let shape = Shape::Exact {
             masters: spec.masters,
             replicas_per_master: spec.replicas,
         };
-        let ready = match busy {
-            Ok(()) => cluster.wait_ready(shape, CLAIM_READY_TIMEOUT).await,
-            Err(e) => Err(e),
-        };
-        match ready {
+        match cluster.wait_ready(shape, CLAIM_READY_TIMEOUT).await {
             Ok(()) => {
                 tracing::info!(
                     "cluster `{name}`: claimed warm ({} masters x {} replicas, {})",
