@@ -78,7 +78,17 @@ pub fn confirm_ready(views: &[NodeView], shape: Shape) -> Result<()> {
         }
         for id in &live {
             if v.nodes.get(id).is_none() {
-                bail!(Refused, "{} does not know node {id} yet", v.addr);
+                // Which node that is, and how many know it: a node known to none but itself came back under a
+                // new id.
+                let of = views.iter().find(|o| o.nodes.myself().is_some_and(|me| me.id == *id));
+                let known_by = views.iter().filter(|o| o.nodes.get(id).is_some()).count();
+                bail!(
+                    Refused,
+                    "{} does not know node {id} ({}, known to {known_by} of {} live nodes counting itself) yet",
+                    v.addr,
+                    of.map_or_else(|| "?".to_owned(), |o| o.addr.to_string()),
+                    views.len()
+                );
             }
         }
     }
