@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cluster_tests::server::data;
-use cluster_tests::server::topology::{NodeEntry, SlotRange};
+use cluster_tests::server::topology::{ClusterNodes, NodeEntry, SlotRange};
 use cluster_tests::{Cluster, ClusterSpec, ErrorKind, FailoverKind, Reshard, Result, Shape, Slots};
 
 /// Port and `cluster_known_nodes` of every live node, by port.
@@ -41,6 +41,16 @@ fn assert_even(masters: &[(u16, usize)], expected: usize) {
         );
     }
     assert_eq!(masters.iter().map(|(_, n)| n).sum::<usize>(), 16384);
+}
+
+/// The live master on the highest port: of a cluster made with four masters, the fourth, which may be removed.
+fn fourth_master(topology: &ClusterNodes) -> NodeEntry {
+    topology
+        .live_masters()
+        .into_iter()
+        .max_by_key(|m| m.port())
+        .expect("four masters")
+        .clone()
 }
 
 /// How many of `keys` fall in `owned`.
@@ -99,12 +109,7 @@ async fn remove_master_moves_its_slots_and_keys_back_out_and_every_node_forgets_
     assert_eq!(known_before.len(), 8);
     assert!(known_before.iter().all(|(_, n)| *n == 8), "{known_before:?}");
     let topology = cluster.topology().await?;
-    let fourth = topology
-        .live_masters()
-        .into_iter()
-        .max_by_key(|m| m.port())
-        .expect("four masters")
-        .clone();
+    let fourth = fourth_master(&topology);
     let fourth_port = fourth.port().expect("a published port");
     let replicas: Vec<u16> = topology
         .replicas_of(&fourth.id)
@@ -262,12 +267,7 @@ async fn membership_changes_are_refused_while_a_node_is_paused() -> Result<()> {
     // Four masters from the start: the fourth is one that may be removed, and no slot moves to make it so.
     let cluster = ClusterSpec::from_env()?.masters(4).start().await?;
     let topology = cluster.topology().await?;
-    let fourth = topology
-        .live_masters()
-        .into_iter()
-        .filter_map(NodeEntry::port)
-        .max()
-        .expect("four masters");
+    let fourth = fourth_master(&topology).port().expect("a published port");
     let replica = topology
         .nodes
         .iter()
