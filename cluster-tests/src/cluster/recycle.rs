@@ -4,9 +4,10 @@
 //! of a new one (measured with `cargo xtask bench`).
 //!
 //! A cluster is recycled only if nothing but the servers' own protocol changed it, as its keeper can tell: the
-//! same containers, all running, each node the same process (`run_id`), with the config and ACL users it was
-//! offered with (a setting a test changed is set back), and no fault rule set in its network (the test's handle
-//! says so when it releases it). Anything else, or any step that fails, and the cluster is removed as before.
+//! same containers, all running (a node a test joined is removed first), each node the same process (`run_id`),
+//! with the config and ACL users it was offered with (a setting a test changed is set back), and no fault rule set
+//! in its network (the test's handle says so when it releases it). Anything else, or any step that fails, and the
+//! cluster is removed as before.
 //!
 //! What a recycled cluster keeps of its earlier tests: its name and containers (so `docker logs` shows the earlier
 //! servers' lines), the servers' uptime, and replication offsets that go on counting. Everything a test sees
@@ -22,7 +23,7 @@ use crate::cluster::create::is_unknown_command;
 use crate::cluster::handle::Cluster;
 use crate::cluster::identity::{LABEL_PORT, cluster_filter};
 use crate::cluster::warm::{self, Mark, Standing};
-use crate::engine::docker::Docker;
+use crate::engine::docker::{Container, Docker};
 use crate::server::node::Pool;
 use crate::spec::ClusterSpec;
 use crate::{Error, Result};
@@ -91,9 +92,12 @@ pub(crate) async fn recycle(
 ) -> Result<std::result::Result<(), Refusal>> {
     let listed = docker.containers(&[cluster_filter(name)]).await?;
     let standing = Standing::of(listed).remove(name).unwrap_or_default();
-    if let Some(why) = unchanged(&standing, print) {
-        return Ok(Err(why));
-    }
+    let joined = match unchanged(&standing, print) {
+        Ok(joined) => joined,
+        Err(why) => return Ok(Err(why)),
+    };
+    // Before any reset: a node the others still know keeps no one from forgetting it once it is gone.
+    try_join_all(joined.iter().map(|c| docker.remove_container(&c.id))).await?;
     let cluster = Cluster::find(docker, name).await?;
     let nodes: Vec<SocketAddr> = print.nodes.keys().copied().collect();
     let pool = cluster.pool();
@@ -122,34 +126,31 @@ pub(crate) async fn recycle(
     Ok(Ok(()))
 }
 
-/// Why `standing` is not the cluster `print` describes, released for recycling, if it is not.
-fn unchanged(standing: &Standing, print: &Fingerprint) -> Option<Refusal> {
+/// The nodes joined to `standing`'s cluster since `print` was taken, to remove before it is recycled; or why it
+/// is not the cluster `print` describes, released for recycling, if it is not. A joined node is a container of
+/// its own, which goes; a member it was offered with that is gone or stopped cannot be had back.
+fn unchanged<'a>(standing: &'a Standing, print: &Fingerprint) -> std::result::Result<Vec<&'a Container>, Refusal> {
     let Some(release) = standing.marks.get(&Mark::Release) else {
-        return Some("its test ended without releasing it".into());
+        return Err("its test ended without releasing it".into());
     };
     if !warm::recyclable(release) {
-        return Some("its test set fault rules in its network".into());
+        return Err("its test set fault rules in its network".into());
     }
     if print.uses + 1 >= MAX_USES {
-        return Some(format!("it served {MAX_USES} tests"));
+        return Err(format!("it served {MAX_USES} tests"));
     }
-    let members: BTreeSet<&String> = standing.members.iter().map(|c| &c.id).collect();
-    if members != print.members.iter().collect() {
-        return Some("its containers are not those it was offered with".into());
+    let (offered, joined): (Vec<&Container>, Vec<&Container>) =
+        standing.members.iter().partition(|c| print.members.contains(&c.id));
+    if offered.len() != print.members.len() {
+        return Err("a container it was offered with is gone".into());
     }
-    if let Some(c) = standing.members.iter().find(|c| !c.running) {
-        return Some(format!("container {} is {}", c.name, c.state));
+    if let Some(c) = offered.iter().find(|c| !c.running) {
+        return Err(format!("container {} is {}", c.name, c.state));
     }
-    if standing
-        .members
-        .iter()
-        .filter(|c| c.labels.contains_key(LABEL_PORT))
-        .count()
-        != print.nodes.len()
-    {
-        return Some("its nodes are not those it was offered with".into());
+    if let Some(c) = joined.iter().find(|c| !c.labels.contains_key(LABEL_PORT)) {
+        return Err(format!("container {} was added to it and is not a node", c.name));
     }
-    None
+    Ok(joined)
 }
 
 /// What the node at `addr` is now.

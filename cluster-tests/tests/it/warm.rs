@@ -102,9 +102,11 @@ async fn warm_clusters_are_fresh_and_distinct_and_recycled_fresh_after_their_tes
     assert_eq!(nodes_checked, 12);
     assert_eq!(ids.len(), 12, "every node of both clusters has its own id");
 
-    // What a test leaves in `a`: keys (above), a setting changed, a script, and a client connected.
+    // What a test leaves in `a`: keys (above), a node joined, a setting changed, a script, and a client connected.
     let addrs: Vec<SocketAddr> = a.live_addrs().await?;
+    let joined = a.join(Some(addrs[0].port()), None).await?;
     let old_ids: BTreeSet<String> = a.topology().await?.nodes.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(old_ids.len(), 7, "the joined node is one of the cluster's");
     let _: () = node::command(addrs[0], &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]).await?;
     let sha: String = node::command(addrs[0], &["SCRIPT", "LOAD", "return 1"]).await?;
     let mut lingering = node::connect(addrs[0]).await?;
@@ -129,12 +131,15 @@ async fn warm_clusters_are_fresh_and_distinct_and_recycled_fresh_after_their_tes
         );
         assert!(
             view.nodes.nodes.iter().all(|n| !old_ids.contains(&n.id)),
-            "{addr} remembers a node of the cluster's previous test"
+            "{addr} remembers a node of the cluster's previous test (the joined one: {})",
+            joined.id
         );
         assert!(view.info.state_ok(), "{addr} is not ready");
         fresh_nodes += 1;
     }
     assert_eq!(fresh_nodes, 6);
+    let nodes_left = containers_with(&name, &["cluster-tests.port"]);
+    assert_eq!(nodes_left, 6, "the node joined on port {} is not removed", joined.port);
     let policy: Vec<String> = node::command(addrs[0], &["CONFIG", "GET", "maxmemory-policy"]).await?;
     assert_eq!(policy[1], "noeviction", "the setting the test changed is set back");
     let scripts: Vec<i64> = node::command(addrs[0], &["SCRIPT", "EXISTS", &sha]).await?;
