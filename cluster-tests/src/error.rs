@@ -81,6 +81,12 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether a server rejected a command or subcommand it does not know (wording differs across versions).
+    pub(crate) fn is_unknown_command(&self) -> bool {
+        let text = self.to_string().to_ascii_lowercase();
+        text.contains("unknown subcommand") || text.contains("unknown command")
+    }
+
     /// The harness refused: bad input, or a cluster not in the state the operation needs ([`ErrorKind::Refused`]).
     pub fn refused(message: impl Into<String>) -> Self {
         Self::with_kind(ErrorKind::Refused, message)
@@ -223,3 +229,17 @@ macro_rules! bail {
     ($kind:ident, $($arg:tt)*) => { return Err($crate::Error::with_kind($crate::ErrorKind::$kind, format!($($arg)*))) };
 }
 pub(crate) use bail;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_subcommand_wordings_are_recognised() {
+        // Redis 6.0 has no ADDSLOTSRANGE: its real answer, captured from a node.
+        let redis6 = include_str!("../fixtures/redis-6.0.addslotsrange-error.txt").trim();
+        assert!(Error::redis(redis6).is_unknown_command(), "{redis6}");
+        assert!(Error::redis("ERR unknown subcommand 'addslotsrange'. Try CLUSTER HELP.").is_unknown_command());
+        assert!(!Error::redis("ERR Slot 0 is already busy").is_unknown_command());
+    }
+}

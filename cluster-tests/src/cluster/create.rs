@@ -10,10 +10,11 @@ use futures_util::future::try_join_all;
 
 use crate::cluster::capacity;
 use crate::cluster::handle::{Cluster, Nudge, advance_idle_masters};
-use crate::cluster::identity::{Identity, LABEL_CLUSTER, LABEL_MAKER, cluster_filter};
+use crate::cluster::identity::{Identity, LABEL_CLUSTER, LABEL_MAKER, LABEL_PRINT, cluster_filter};
 use crate::cluster::launch::{meet_all, node_container, replicate, start_node};
 use crate::cluster::networking::{Attachment, start_pod};
 use crate::cluster::probe;
+use crate::cluster::recycle::Fingerprint;
 use crate::cluster::removal::{remove_interrupted_cluster, remove_orphans};
 use crate::cluster::warm;
 use crate::engine::docker::{Docker, Network};
@@ -80,7 +81,8 @@ impl ClusterSpec {
             return Ok(cluster);
         }
         // Orphans are cleared while this cluster is being made, so a stubborn one does not hold the test up.
-        let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create(&docker, self));
+        let for_pool = warm::for_pool(&self);
+        let (reaped, created) = tokio::join!(remove_orphans(&docker), Cluster::create_for(&docker, self, for_pool));
         if let Err(e) = reaped {
             tracing::warn!("{e}");
         }
@@ -174,19 +176,13 @@ async fn assign_slots(access: &Access, addr: SocketAddr, range: SlotRange) -> Re
         .command::<()>(addr, &["CLUSTER", "ADDSLOTSRANGE", &start, &end])
         .await
     {
-        Err(e) if is_unknown_command(&e) => {
+        Err(e) if e.is_unknown_command() => {
             let mut cmd = redis::cmd("CLUSTER");
             cmd.arg("ADDSLOTS").arg((range.start..=range.end).collect::<Vec<u16>>());
             access.query(addr, &cmd).await
         }
         other => other,
     }
-}
-
-/// Whether a server rejected a command or subcommand it does not know (wording differs across versions).
-pub(crate) fn is_unknown_command(e: &Error) -> bool {
-    let text = e.to_string().to_ascii_lowercase();
-    text.contains("unknown subcommand") || text.contains("unknown command")
 }
 
 /// Names of the clusters this process is making. What a create makes carries this process as its maker, which is
@@ -241,6 +237,17 @@ impl Cluster {
     /// Refuses if a cluster of that name exists or is being made (then with [`ErrorKind::NameTaken`]); builds
     /// the node image if it is missing. On any failure everything this call made is removed, and nothing else.
     pub(crate) async fn create(docker: &Docker, spec: ClusterSpec) -> Result<(Self, CreateReport)> {
+        Self::create_for(docker, spec, None).await
+    }
+
+    /// [`Self::create`], for the pool of the keeper `for_pool` if given (see [`warm::for_pool`]): the cluster is
+    /// then the keeper's, leased to this process from before its first container until its handle is dropped,
+    /// and offered (with what it is, for the keeper to recycle it by) once ready.
+    pub(crate) async fn create_for(
+        docker: &Docker,
+        spec: ClusterSpec,
+        for_pool: Option<String>,
+    ) -> Result<(Self, CreateReport)> {
         spec.validate()?;
         let _making = Making::claim(&spec.name)?;
         let existing = docker.containers(&[cluster_filter(&spec.name)]).await?;
@@ -288,8 +295,13 @@ impl Cluster {
         let settings = probe::accepted_settings(docker, &spec, &image, secrets.as_ref()).await?;
         let start = Instant::now();
         let made = async {
-            let cluster = Self::attach(docker, &spec, &image, secrets, settings).await?;
+            let mut cluster = Self::attach(docker, &spec, &image, secrets, settings, for_pool.as_deref()).await?;
             let report = cluster.form(&spec, start).await?;
+            if for_pool.is_some() {
+                let print = Fingerprint::read(docker, &cluster).await?;
+                warm::offer(docker, &cluster, &[(LABEL_PRINT, print.to_label())]).await?;
+                cluster.hold_made_for_pool(owner::this_process());
+            }
             Ok::<_, Error>((cluster, report))
         };
         match made.await {
@@ -308,9 +320,14 @@ impl Cluster {
         image: &NodeImage,
         secrets: Option<Secrets>,
         settings: Vec<(String, String)>,
+        for_pool: Option<&str>,
     ) -> Result<Self> {
         let mut identity = Identity::new(spec, spec.first_port.unwrap_or(FIRST_PORT), image.clone());
         identity.settings = settings;
+        if let Some(keeper) = for_pool {
+            identity.owner = Some(keeper.to_owned());
+            warm::lease_for_pool(docker, &identity).await?;
+        }
         let attachment = attach_cluster(docker, &mut identity, spec).await?;
         // Written once the pod or network is made: the name is then this cluster's.
         if let Some(secrets) = &secrets {
@@ -324,23 +341,32 @@ impl Cluster {
         let started = std::sync::atomic::AtomicUsize::new(nodes.start);
         let ports = nodes.map(|i| self.first_port() + i as u16);
         try_join_all(ports.map(|port| {
-            let container = node_container(self.identity(), port, self.attachment(), self.secrets());
             let started = &started;
             async move {
-                let node = start_node(
-                    self.docker(),
-                    container,
-                    port,
-                    self.identity().networking,
-                    self.access(),
-                )
-                .await?;
+                let node = self.start_node_on(port).await?;
                 let done = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 crate::progress::progress!("containers started", done, total);
                 Ok::<_, crate::Error>(node)
             }
         }))
         .await
+    }
+
+    /// Starts the container of the node listening on `port` (a new one, where a recycled cluster lost one); returns
+    /// its address and id.
+    pub(crate) async fn start_node_on(&self, port: u16) -> Result<(SocketAddr, String)> {
+        let container = node_container(self.identity(), port, self.attachment(), self.secrets());
+        let node = start_node(
+            self.docker(),
+            container,
+            port,
+            self.identity().networking,
+            self.access(),
+        )
+        .await?;
+        // A connection left open to a node that had this port before leads nowhere.
+        self.pool().forget(node.0);
+        Ok(node)
     }
 
     /// The standard route, for comparison: starts the same containers and runs `redis-cli --cluster create`
@@ -353,7 +379,7 @@ impl Cluster {
         let settings = probe::accepted_settings(docker, &spec, &image, secrets.as_ref()).await?;
         let start = Instant::now();
         let result = async {
-            let cluster = Self::attach(docker, &spec, &image, secrets, settings).await?;
+            let cluster = Self::attach(docker, &spec, &image, secrets, settings, None).await?;
             let nodes = cluster.start_nodes(0..spec.node_count(), spec.node_count()).await?;
             let mut cmd = vec![cli.clone()];
             let tls_args = cluster.secrets().map_or(&[][..], |s| s.cli_args());
@@ -543,16 +569,5 @@ mod tests {
             assert_eq!(r[masters - 1].end, SLOTS - 1);
             assert!(r.windows(2).all(|w| w[1].start == w[0].end + 1), "{r:?}");
         }
-    }
-
-    #[test]
-    fn unknown_subcommand_wordings_are_recognised() {
-        // Redis 6.0 has no ADDSLOTSRANGE: its real answer, captured from a node.
-        let redis6 = include_str!("../../fixtures/redis-6.0.addslotsrange-error.txt").trim();
-        assert!(is_unknown_command(&Error::redis(redis6)), "{redis6}");
-        assert!(is_unknown_command(&Error::redis(
-            "ERR unknown subcommand 'addslotsrange'. Try CLUSTER HELP."
-        )));
-        assert!(!is_unknown_command(&Error::redis("ERR Slot 0 is already busy")));
     }
 }

@@ -60,8 +60,11 @@ pub struct Cluster {
     secrets: Option<Secrets>,
     /// A test's cluster's place under the machine-wide cap, released once the handle is dropped (after removal).
     capacity: Option<capacity::Slot>,
-    /// For a warm cluster claimed from a keeper: that keeper's process (see [`crate::cluster::warm`]).
+    /// For a cluster of a keeper's pool (claimed from it, or made for it by this handle's process): that
+    /// keeper's process (see [`crate::cluster::warm`]).
     warm_keeper: Option<String>,
+    /// Whether it was claimed warm, not made for this handle.
+    claimed: bool,
     /// Whether this handle set fault rules in the cluster's network: a warm cluster is then not recycled.
     fault_rules: std::sync::atomic::AtomicBool,
 }
@@ -84,6 +87,7 @@ impl Cluster {
             pool: node::Pool::new(secrets.as_ref().map(|s| s.access.clone()).unwrap_or_default()),
             secrets,
             warm_keeper: None,
+            claimed: false,
             capacity: None,
             fault_rules: Default::default(),
         }
@@ -149,6 +153,13 @@ impl Cluster {
     pub(crate) fn adopt_warm(&mut self, on_drop: OnDrop, claimer: String) {
         self.on_drop = on_drop;
         self.warm_keeper = self.identity.owner.replace(claimer);
+        self.claimed = true;
+    }
+
+    /// Makes this handle, of a cluster it just made for a keeper's pool (the keeper owns it), the maker's: its drop
+    /// hands it to that keeper, and `maker` owns it from now on (what it adds, such as a joined node).
+    pub(crate) fn hold_made_for_pool(&mut self, maker: String) {
+        self.warm_keeper = self.identity.owner.replace(maker);
     }
 
     /// Holds `place` under the machine-wide cap for as long as the handle lives.
@@ -174,7 +185,7 @@ impl Cluster {
     /// Whether this cluster was handed out warm: made ahead by a keeper (see [`crate::WarmPool`]) rather than for
     /// this handle.
     pub fn warm(&self) -> bool {
-        self.warm_keeper.is_some()
+        self.claimed
     }
 
     /// Cluster name.

@@ -59,6 +59,9 @@ pub(crate) const LABEL_POOL: &str = "cluster-tests.pool";
 pub(crate) const LABEL_MARK: &str = "cluster-tests.mark";
 /// Label of a lease: the process that claimed the cluster (written as owner values are).
 pub(crate) const LABEL_LEASED_BY: &str = "cluster-tests.leased-by";
+/// Label of the offer of a cluster a test made for a keeper's pool: what the cluster was when offered (see
+/// [`crate::cluster::recycle::Fingerprint`]).
+pub(crate) const LABEL_PRINT: &str = "cluster-tests.print";
 /// Label of a release: the keeper process asked to remove the cluster.
 pub(crate) const LABEL_REAPER: &str = "cluster-tests.reaper";
 /// Label of a release: whether the keeper may recycle the cluster (`true`: no fault rule was set in its network).

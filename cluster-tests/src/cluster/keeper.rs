@@ -308,6 +308,9 @@ impl Keeping {
     /// One look at the clusters: recycles or removes the finished ones, makes what the pools lack.
     async fn tend(&mut self) -> Result<()> {
         let clusters = Standing::of(self.docker.containers(&[LABEL_MARK.to_owned()]).await?);
+        let offered: Vec<usize> = (self.pools.iter())
+            .map(|p| clusters.values().filter(|s| s.offered_in(&p.key)).count())
+            .collect();
         for (name, standing) in &clusters {
             let pool = standing.marks.values().find_map(|m| m.labels.get(LABEL_POOL));
             // A pool kept at 0 ready recycles nothing and gives up its offers.
@@ -316,10 +319,16 @@ impl Keeping {
             let retirable = done_with && self.reaps(standing) && !self.being_made.contains(name);
             if retirable && self.being_retired.insert(name.clone()) {
                 let (docker, name) = (self.docker.clone(), name.clone());
-                // Only a cluster this keeper offered, still of one of its pools, is recycled.
+                // Only a cluster this keeper offered (or a test made for it), still of one of its pools, is
+                // recycled.
+                let made_for_pool = || {
+                    let i = self.pools.iter().position(|p| Some(&p.key) == pool)?;
+                    Some((i, Fingerprint::of_made_for_pool(standing)?))
+                };
                 let recycling = self
                     .prints
                     .remove(&name)
+                    .or_else(made_for_pool)
                     .filter(|(i, _)| !closed && pool == Some(&self.pools[*i].key));
                 let recycling = recycling.map(|(i, print)| {
                     self.in_flight[i] += 1;
@@ -338,8 +347,7 @@ impl Keeping {
             if pool.retry_at.is_some_and(|at| at > now) {
                 continue;
             }
-            let offered = clusters.values().filter(|s| s.offered_in(&pool.key)).count();
-            let mut wanted = pool.ready.saturating_sub(offered + self.in_flight[i]);
+            let mut wanted = pool.ready.saturating_sub(offered[i] + self.in_flight[i]);
             while wanted > 0 && self.making.len() < self.max_making {
                 wanted -= 1;
                 self.in_flight[i] += 1;
@@ -443,7 +451,7 @@ async fn make(docker: &Docker, spec: ClusterSpec) -> Result<Fingerprint> {
     let name = cluster.name().to_owned();
     let offered = async {
         let print = Fingerprint::read(docker, &cluster).await?;
-        warm::offer(docker, &cluster).await?;
+        warm::offer(docker, &cluster, &[]).await?;
         Ok(print)
     };
     match offered.await {
@@ -466,11 +474,10 @@ enum Retired {
 /// Recycles cluster `name` for its pool (`recycling`: the pool, what the cluster was when offered, the pool's
 /// spec) if it is one to recycle, else removes it.
 async fn retire(docker: &Docker, name: &str, recycling: Option<(usize, Fingerprint, ClusterSpec)>) -> Retired {
-    if let Some((_, mut print, spec)) = recycling {
+    if let Some((_, print, spec)) = recycling {
         let start = std::time::Instant::now();
         match recycle::recycle(docker, name, &spec, &print).await {
-            Ok(Ok(())) => {
-                print.uses += 1;
+            Ok(Ok(print)) => {
                 tracing::debug!(
                     "keeper: recycled `{name}` in {:.2} s ({} tests served)",
                     start.elapsed().as_secs_f64(),

@@ -4,10 +4,10 @@
 //! of a new one (measured with `cargo xtask bench`).
 //!
 //! A cluster is recycled only if nothing but the servers' own protocol changed it, as its keeper can tell: the
-//! same containers, all running (a node a test joined is removed first), each node the same process (`run_id`),
-//! with the config and ACL users it was offered with (a setting a test changed is set back), and no fault rule set
-//! in its network (the test's handle says so when it releases it). Anything else, or any step that fails, and the
-//! cluster is removed as before.
+//! same containers (a node a test joined is removed first, and one whose container is gone, stopped or paused is
+//! started anew on its port), each other node the same process (`run_id`), with the config and ACL users it was
+//! offered with (a setting a test changed is set back), and no fault rule set in its network (the test's handle
+//! says so when it releases it). Anything else, or any step that fails, and the cluster is removed as before.
 //!
 //! What a recycled cluster keeps of its earlier tests: its name and containers (so `docker logs` shows the earlier
 //! servers' lines), the servers' uptime, and replication offsets that go on counting. Everything a test sees
@@ -19,9 +19,8 @@ use std::net::SocketAddr;
 
 use futures_util::future::try_join_all;
 
-use crate::cluster::create::is_unknown_command;
 use crate::cluster::handle::Cluster;
-use crate::cluster::identity::{LABEL_PORT, cluster_filter};
+use crate::cluster::identity::{LABEL_PORT, LABEL_PRINT, cluster_filter};
 use crate::cluster::warm::{self, Mark, Standing};
 use crate::engine::docker::{Container, Docker};
 use crate::server::node::Pool;
@@ -36,7 +35,7 @@ pub(crate) const MAX_USES: usize = 10;
 /// shows a replica's master in them); they cannot be set in cluster mode.
 const ROLE_SETTINGS: [&str; 2] = ["replicaof", "slaveof"];
 
-/// What a warm cluster was when its keeper offered it.
+/// What a warm cluster was when it was offered.
 #[derive(Debug, Clone)]
 pub(crate) struct Fingerprint {
     /// Its containers (nodes and holder).
@@ -52,10 +51,52 @@ pub(crate) struct Fingerprint {
 struct NodeState {
     /// The server process (`INFO server`'s `run_id`): a node restarted is another process.
     run_id: String,
-    /// Every setting, as `CONFIG GET *` gives it.
-    config: BTreeMap<String, String>,
-    /// `ACL LIST`.
-    acl: Vec<String>,
+    /// Its settings, as `CONFIG GET *` gives them.
+    config: Settings,
+    /// A digest of `ACL LIST`.
+    acl: String,
+}
+
+/// A node's settings when offered: every value (a cluster its keeper made), or only their digest (a cluster a
+/// test made for the pool: its fingerprint travels in a label of its offer, and the 7 KB of a node's values would
+/// be in every listing of the markers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Settings {
+    Values(BTreeMap<String, String>),
+    Digest(String),
+}
+
+impl Settings {
+    /// The digest of the settings, but those that follow the node's role.
+    fn digest(&self) -> String {
+        match self {
+            Settings::Values(values) => digest(
+                values
+                    .iter()
+                    .filter(|(key, _)| !ROLE_SETTINGS.contains(&key.as_str()))
+                    .flat_map(|(key, value)| [key.as_str(), value.as_str()]),
+            ),
+            Settings::Digest(digest) => digest.clone(),
+        }
+    }
+}
+
+/// SHA-256 of `parts` (each ended by a NUL), in hex: the same in every process and build.
+fn digest<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        context.update(part.as_bytes());
+        context.update(&[0]);
+    }
+    context.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A [`Fingerprint`] as the label of an offer holds it (settings as a digest).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Label {
+    members: BTreeSet<String>,
+    /// Address, `run_id`, settings digest, ACL digest.
+    nodes: Vec<(SocketAddr, String, String, String)>,
 }
 
 /// Why a cluster is not recycled, for the keeper's log.
@@ -79,31 +120,70 @@ impl Fingerprint {
             uses: 0,
         })
     }
+
+    /// This fingerprint as the value of an offer's [`LABEL_PRINT`] (see [`Settings`]).
+    pub(crate) fn to_label(&self) -> String {
+        let label = Label {
+            members: self.members.clone(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(addr, n)| (*addr, n.run_id.clone(), n.config.digest(), n.acl.clone()))
+                .collect(),
+        };
+        serde_json::to_string(&label).unwrap_or_default()
+    }
+
+    /// What the cluster of `standing`, made for a pool by its test, was when offered: its offer's label holds it
+    /// (see [`Self::to_label`]). `None` for a cluster without one.
+    pub(crate) fn of_made_for_pool(standing: &Standing) -> Option<Self> {
+        let label = standing.marks.get(&Mark::Offer)?.labels.get(LABEL_PRINT)?;
+        let label: Label = serde_json::from_str(label).ok()?;
+        let nodes = label.nodes.into_iter().map(|(addr, run_id, config, acl)| {
+            let config = Settings::Digest(config);
+            (addr, NodeState { run_id, config, acl })
+        });
+        Some(Self {
+            members: label.members,
+            nodes: nodes.collect(),
+            uses: 0,
+        })
+    }
 }
 
 /// Recycles the released warm cluster `name` of `spec`, offered with `print`: resets it, forms it again and puts
-/// it back on offer. `Ok(Err(why))`: it is not one to recycle (see the [module](self) docs), and is to be removed
-/// (its reset may have begun).
+/// it back on offer; returns what it is now. `Ok(Err(why))`: it is not one to recycle (see the [module](self)
+/// docs), and is to be removed (its reset may have begun).
 pub(crate) async fn recycle(
     docker: &Docker,
     name: &str,
     spec: &ClusterSpec,
     print: &Fingerprint,
-) -> Result<std::result::Result<(), Refusal>> {
+) -> Result<std::result::Result<Fingerprint, Refusal>> {
     let listed = docker.containers(&[cluster_filter(name)]).await?;
     let standing = Standing::of(listed).remove(name).unwrap_or_default();
-    let joined = match unchanged(&standing, print) {
-        Ok(joined) => joined,
+    let Changes { joined, lost } = match changes(&standing, print) {
+        Ok(changes) => changes,
         Err(why) => return Ok(Err(why)),
     };
     // Before any reset: a node the others still know keeps no one from forgetting it once it is gone.
-    try_join_all(joined.iter().map(|c| docker.remove_container(&c.id))).await?;
+    try_join_all(joined.iter().chain(&lost).map(|c| docker.remove_container(&c.id))).await?;
     let cluster = Cluster::find(docker, name).await?;
+    let lost_ports: BTreeSet<u16> = lost
+        .iter()
+        .filter_map(|c| c.labels.get(LABEL_PORT)?.parse().ok())
+        .chain(missing_ports(&standing, print))
+        .collect();
     let nodes: Vec<SocketAddr> = print.nodes.keys().copied().collect();
     let pool = cluster.pool();
-    // Every node is checked and emptied before any is reset: a node reset while another still holds keys (or
-    // serves a client) would let the old cluster reach the new one.
-    let refusals = try_join_all(nodes.iter().map(|addr| restore(pool, *addr, &print.nodes[addr]))).await?;
+    // A node lost is started anew on its port, a fresh server, while the others are checked; every node is
+    // checked and emptied before any is reset: a node reset while another still holds keys (or serves a client)
+    // would let the old cluster reach the new one.
+    let kept = nodes.iter().filter(|addr| !lost_ports.contains(&addr.port()));
+    let (refusals, _) = tokio::try_join!(
+        try_join_all(kept.map(|addr| restore(pool, *addr, &print.nodes[addr]))),
+        try_join_all(lost_ports.iter().map(|port| cluster.start_node_on(*port))),
+    )?;
     if let Some(why) = refusals.into_iter().flatten().next() {
         return Ok(Err(why));
     }
@@ -117,19 +197,31 @@ pub(crate) async fn recycle(
             return Err(Error::other(format!("{addr} holds {keys} keys after its reset")));
         }
     }
+    // What it is offered as from now on: its containers and servers now, with the settings set back.
+    let mut now = Fingerprint::read(docker, &cluster).await?;
+    now.uses = print.uses + 1;
     // Back on offer: the release, then the lease, by id (a claim can come as soon as the lease is gone).
     for mark in [Mark::Release, Mark::Lease] {
         if let Some(marker) = standing.marks.get(&mark) {
             docker.remove_container(&marker.id).await?;
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(now))
 }
 
-/// The nodes joined to `standing`'s cluster since `print` was taken, to remove before it is recycled; or why it
-/// is not the cluster `print` describes, released for recycling, if it is not. A joined node is a container of
-/// its own, which goes; a member it was offered with that is gone or stopped cannot be had back.
-fn unchanged<'a>(standing: &'a Standing, print: &Fingerprint) -> std::result::Result<Vec<&'a Container>, Refusal> {
+/// What a released cluster's test changed of its containers, to undo before it is recycled.
+struct Changes<'a> {
+    /// Nodes joined since it was offered: their containers go.
+    joined: Vec<&'a Container>,
+    /// Nodes it was offered with that no longer run (stopped, paused): their containers go, and a new node is
+    /// started on each one's port, as for one whose container is gone.
+    lost: Vec<&'a Container>,
+}
+
+/// What the test of `standing`'s cluster changed of its containers since `print` was taken; or why it is not the
+/// cluster `print` describes, released for recycling, if it is not. A container that is not a node cannot be had
+/// back.
+fn changes<'a>(standing: &'a Standing, print: &Fingerprint) -> std::result::Result<Changes<'a>, Refusal> {
     let Some(release) = standing.marks.get(&Mark::Release) else {
         return Err("its test ended without releasing it".into());
     };
@@ -141,16 +233,35 @@ fn unchanged<'a>(standing: &'a Standing, print: &Fingerprint) -> std::result::Re
     }
     let (offered, joined): (Vec<&Container>, Vec<&Container>) =
         standing.members.iter().partition(|c| print.members.contains(&c.id));
-    if offered.len() != print.members.len() {
-        return Err("a container it was offered with is gone".into());
-    }
-    if let Some(c) = offered.iter().find(|c| !c.running) {
-        return Err(format!("container {} is {}", c.name, c.state));
-    }
-    if let Some(c) = joined.iter().find(|c| !c.labels.contains_key(LABEL_PORT)) {
+    let is_node = |c: &&Container| c.labels.contains_key(LABEL_PORT);
+    if let Some(c) = joined.iter().find(|c| !is_node(c)) {
         return Err(format!("container {} was added to it and is not a node", c.name));
     }
-    Ok(joined)
+    let lost: Vec<&Container> = offered.iter().copied().filter(|c| !c.running).collect();
+    if let Some(c) = lost.iter().find(|c| !is_node(c)) {
+        return Err(format!("container {} is {}", c.name, c.state));
+    }
+    let gone = print.members.len() - offered.len();
+    if gone != missing_ports(standing, print).len() {
+        return Err("a container it was offered with that is not a node is gone".into());
+    }
+    Ok(Changes { joined, lost })
+}
+
+/// The ports of `print`'s nodes whose container is gone from `standing`.
+fn missing_ports(standing: &Standing, print: &Fingerprint) -> BTreeSet<u16> {
+    let present: BTreeSet<u16> = standing
+        .members
+        .iter()
+        .filter(|c| print.members.contains(&c.id))
+        .filter_map(|c| c.labels.get(LABEL_PORT)?.parse().ok())
+        .collect();
+    print
+        .nodes
+        .keys()
+        .map(SocketAddr::port)
+        .filter(|p| !present.contains(p))
+        .collect()
 }
 
 /// What the node at `addr` is now.
@@ -165,18 +276,19 @@ async fn node_state(pool: &Pool, addr: SocketAddr) -> Result<NodeState> {
     let acl: Vec<String> = pool.query(addr, redis::cmd("ACL").arg("LIST")).await?;
     Ok(NodeState {
         run_id,
-        config: config.into_iter().collect(),
-        acl,
+        config: Settings::Values(config.into_iter().collect()),
+        acl: digest(acl.iter().map(String::as_str)),
     })
 }
 
 /// Ends the connections a test left to the node at `addr`, and sets back each setting that differs from
-/// `offered`; says why the node cannot be recycled if it cannot.
+/// `offered` (where only their digest was kept, none may differ); says why the node cannot be recycled if it
+/// cannot.
 async fn restore(pool: &Pool, addr: SocketAddr, offered: &NodeState) -> Result<Option<Refusal>> {
     end_test_clients(pool, addr).await?;
     // A `CLIENT PAUSE` a test left (6.2 and later can end it; before, its timeout ends it).
     match pool.query::<()>(addr, redis::cmd("CLIENT").arg("UNPAUSE")).await {
-        Err(e) if !is_unknown_command(&e) => return Err(e),
+        Err(e) if !e.is_unknown_command() => return Err(e),
         _ => {}
     }
     let now = node_state(pool, addr).await?;
@@ -186,8 +298,12 @@ async fn restore(pool: &Pool, addr: SocketAddr, offered: &NodeState) -> Result<O
     if now.acl != offered.acl {
         return Ok(Some(format!("{addr}'s ACL users changed")));
     }
-    for (key, value) in &offered.config {
-        if now.config.get(key) == Some(value) || ROLE_SETTINGS.contains(&key.as_str()) {
+    let (Settings::Values(now), Settings::Values(offered)) = (&now.config, &offered.config) else {
+        return Ok((now.config.digest() != offered.config.digest())
+            .then(|| format!("{addr}'s settings changed, and its test, which made it, kept no values to set back")));
+    };
+    for (key, value) in offered {
+        if now.get(key) == Some(value) || ROLE_SETTINGS.contains(&key.as_str()) {
             continue;
         }
         let set = redis::cmd("CONFIG").arg("SET").arg(key).arg(value).clone();
@@ -195,7 +311,7 @@ async fn restore(pool: &Pool, addr: SocketAddr, offered: &NodeState) -> Result<O
             return Ok(Some(format!("{addr}: setting {key} back failed: {e}")));
         }
     }
-    if let Some(key) = now.config.keys().find(|k| !offered.config.contains_key(*k)) {
+    if let Some(key) = now.keys().find(|k| !offered.contains_key(*k)) {
         return Ok(Some(format!("{addr} has a setting it was not offered with: {key}")));
     }
     Ok(None)
@@ -252,7 +368,7 @@ async fn reset(pool: &Pool, addr: SocketAddr) -> Result<String> {
         .await?;
     pool.query::<()>(addr, redis::cmd("SCRIPT").arg("FLUSH")).await?;
     match pool.query::<()>(addr, redis::cmd("FUNCTION").arg("FLUSH")).await {
-        Err(e) if !is_unknown_command(&e) => return Err(e),
+        Err(e) if !e.is_unknown_command() => return Err(e),
         _ => {}
     }
     pool.query::<()>(addr, redis::cmd("CONFIG").arg("RESETSTAT")).await?;

@@ -14,14 +14,14 @@
 //! removed. Whatever removes a warm cluster takes its offer first, and a claimer looks for the offer again once its
 //! lease is made, so a cluster being removed is never claimed; one being recycled has its lease until it is ready.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::cluster::handle::Cluster;
 use crate::cluster::identity::{
-    LABEL_CLUSTER, LABEL_HOLDER, LABEL_LEASED_BY, LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_PORT, LABEL_REAPER,
-    LABEL_RECYCLE, cluster_filter, pool_key,
+    Identity, LABEL_CLUSTER, LABEL_HOLDER, LABEL_LEASED_BY, LABEL_MAKER, LABEL_MARK, LABEL_OWNER, LABEL_POOL,
+    LABEL_PORT, LABEL_REAPER, LABEL_RECYCLE, cluster_filter, pool_key,
 };
 use crate::cluster::removal::{Removed, remove_cluster};
 use crate::engine::docker::{Container, ContainerSpec, Docker};
@@ -175,20 +175,20 @@ impl Standing {
     }
 }
 
-/// The marker `mark` of the cluster whose member is `member`: its labels are the member's cluster labels
-/// (cluster, owner, pool) and the mark; `extra` adds more.
-fn marker(member: &Container, image: &str, mark: Mark, extra: &[(&str, String)]) -> ContainerSpec {
-    let copied = [LABEL_CLUSTER, LABEL_OWNER, LABEL_POOL];
-    let mut labels: std::collections::HashMap<String, String> = copied
+/// The marker `mark` of the cluster whose member (or identity) has `member_labels`: its labels are the member's
+/// cluster labels (cluster, owner, pool, maker) and the mark; `extra` adds more.
+fn marker(member_labels: &HashMap<String, String>, image: &str, mark: Mark, extra: &[(&str, String)]) -> ContainerSpec {
+    let copied = [LABEL_CLUSTER, LABEL_OWNER, LABEL_POOL, LABEL_MAKER];
+    let mut labels: HashMap<String, String> = copied
         .iter()
-        .filter_map(|k| Some((k.to_string(), member.labels.get(*k)?.clone())))
+        .filter_map(|k| Some((k.to_string(), member_labels.get(*k)?.clone())))
         .collect();
     labels.insert(LABEL_MARK.to_owned(), mark.name().to_owned());
     labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     ContainerSpec {
         name: format!(
             "{}-{}",
-            member.labels.get(LABEL_CLUSTER).map_or("", String::as_str),
+            member_labels.get(LABEL_CLUSTER).map_or("", String::as_str),
             mark.name()
         ),
         image: image.to_owned(),
@@ -199,17 +199,39 @@ fn marker(member: &Container, image: &str, mark: Mark, extra: &[(&str, String)])
     }
 }
 
-/// Offers the warm cluster `cluster` (made by this process, the keeper) to the tests.
-pub(crate) async fn offer(docker: &Docker, cluster: &Cluster) -> Result<()> {
+/// Offers the warm cluster `cluster` (made by this process, the keeper, or for it) to the tests; `extra` labels
+/// go on the offer.
+pub(crate) async fn offer(docker: &Docker, cluster: &Cluster, extra: &[(&str, String)]) -> Result<()> {
     let members = docker.containers(&[cluster_filter(cluster.name())]).await?;
     let member = members
         .iter()
         .find(|c| c.labels.contains_key(LABEL_HOLDER))
         .ok_or_else(|| Error::other(format!("warm cluster {} has no holder to offer", cluster.name())))?;
     docker
-        .create(&marker(member, &cluster.image().reference, Mark::Offer, &[]))
+        .create(&marker(&member.labels, &cluster.image().reference, Mark::Offer, extra))
         .await
         .map(drop)
+}
+
+/// Leases the cluster of `identity`, about to be made by this process for the pool of `keeper` (see
+/// [`for_pool`]), to this process, before anything of it exists: from its first container on, it is `keeper`'s
+/// to remove once this process is done with it or gone, and no one else's to claim.
+pub(crate) async fn lease_for_pool(docker: &Docker, identity: &Identity) -> Result<()> {
+    let lease = marker(
+        &identity.labels(),
+        &identity.image.reference,
+        Mark::Lease,
+        &[(LABEL_LEASED_BY, owner::this_process())],
+    );
+    docker.create(&lease).await.map(drop)
+}
+
+/// The keeper to make a cold cluster of `spec` for, if any: one runs to remove the cluster after its test
+/// ([`reaper`]) and the pool serves the spec. The cluster is then made like one of the keeper's own, leased to
+/// its test, and once released, the keeper recycles it for its pool if it keeps one of that key, rather than
+/// removing it (a cold start then adds a warm cluster to the pool instead of costing one).
+pub(crate) fn for_pool(spec: &ClusterSpec) -> Option<String> {
+    servable(spec).then(|| reaper(None)).flatten()
 }
 
 /// Claims a warm cluster for `spec`, if the pool serves the spec and a keeper offers one that is ready: the
@@ -236,7 +258,12 @@ pub(crate) async fn claim(docker: &Docker, spec: &ClusterSpec, image: &NodeImage
     let me = owner::this_process();
     for (name, standing) in offered {
         let member = &standing.marks[&Mark::Offer];
-        let lease = marker(member, &image.reference, Mark::Lease, &[(LABEL_LEASED_BY, me.clone())]);
+        let lease = marker(
+            &member.labels,
+            &image.reference,
+            Mark::Lease,
+            &[(LABEL_LEASED_BY, me.clone())],
+        );
         let lease_id = match docker.create(&lease).await {
             Ok(id) => id,
             Err(e) if e.kind() == crate::ErrorKind::NameTaken => continue,
@@ -297,7 +324,7 @@ pub(crate) async fn release(docker: &Docker, name: &str, image: &str, reaper: &s
     };
     match docker
         .create(&marker(
-            member,
+            &member.labels,
             image,
             Mark::Release,
             &[
@@ -341,7 +368,12 @@ async fn take_off_offer(docker: &Docker, name: &str) -> Result<bool> {
         return Ok(true); // off offer already: nobody can claim it
     };
     let me = owner::this_process();
-    let lease = marker(offer, &offer.image, Mark::Lease, &[(LABEL_LEASED_BY, me.clone())]);
+    let lease = marker(
+        &offer.labels,
+        &offer.image,
+        Mark::Lease,
+        &[(LABEL_LEASED_BY, me.clone())],
+    );
     match docker.create(&lease).await {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == crate::ErrorKind::NameTaken => {

@@ -102,11 +102,14 @@ async fn warm_clusters_are_fresh_and_distinct_and_recycled_fresh_after_their_tes
     assert_eq!(nodes_checked, 12);
     assert_eq!(ids.len(), 12, "every node of both clusters has its own id");
 
-    // What a test leaves in `a`: keys (above), a node joined, a setting changed, a script, and a client connected.
+    // What a test leaves in `a`: keys (above), a node joined, a node's container removed, a setting changed, a
+    // script, and a client connected.
     let addrs: Vec<SocketAddr> = a.live_addrs().await?;
     let joined = a.join(Some(addrs[0].port()), None).await?;
     let old_ids: BTreeSet<String> = a.topology().await?.nodes.iter().map(|n| n.id.clone()).collect();
     assert_eq!(old_ids.len(), 7, "the joined node is one of the cluster's");
+    let lost = addrs[5];
+    docker(&["rm", "-f", &format!("{}-{}", a.name(), lost.port())]);
     let _: () = node::command(addrs[0], &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]).await?;
     let sha: String = node::command(addrs[0], &["SCRIPT", "LOAD", "return 1"]).await?;
     let mut lingering = node::connect(addrs[0]).await?;
@@ -139,7 +142,11 @@ async fn warm_clusters_are_fresh_and_distinct_and_recycled_fresh_after_their_tes
     }
     assert_eq!(fresh_nodes, 6);
     let nodes_left = containers_with(&name, &["cluster-tests.port"]);
-    assert_eq!(nodes_left, 6, "the node joined on port {} is not removed", joined.port);
+    assert_eq!(
+        nodes_left, 6,
+        "the node joined on port {} is not removed, or the one removed on {lost} not started anew",
+        joined.port
+    );
     let policy: Vec<String> = node::command(addrs[0], &["CONFIG", "GET", "maxmemory-policy"]).await?;
     assert_eq!(policy[1], "noeviction", "the setting the test changed is set back");
     let scripts: Vec<i64> = node::command(addrs[0], &["SCRIPT", "EXISTS", &sha]).await?;
@@ -203,6 +210,95 @@ async fn a_test_killed_while_holding_a_warm_cluster_leaves_nothing() -> Result<(
     child.kill().expect("SIGKILL");
     child.wait().expect("the child ends");
     until_removed(name).await;
+    keeper.stop().await?;
+    Ok(())
+}
+
+/// Run only by [`a_cold_cluster_of_the_pools_spec_joins_the_pool_after_its_test`], as a child process with a
+/// keeper named: starts two clusters of the pool's spec at once (the keeper offers at most one), writes keys to
+/// each, says what each is, and ends (its drops release them).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a child process of another test"]
+async fn pool_child() -> Result<()> {
+    if std::env::var("CLUSTER_TESTS_POOL_CHILD").is_err() {
+        return Ok(());
+    }
+    let spec = || ClusterSpec::from_env().map(|s| s.spare_ports(4));
+    let (a, b) = tokio::join!(spec()?.start(), spec()?.start());
+    for cluster in [a?, b?] {
+        let mut client = cluster.client().await?;
+        data::write(&mut client, &data::keys(cluster.name(), 200)).await?;
+        let addrs: Vec<String> = cluster.live_addrs().await?.iter().map(|a| a.to_string()).collect();
+        let ids: Vec<String> = cluster.topology().await?.nodes.iter().map(|n| n.id.clone()).collect();
+        println!(
+            "started {} warm={} addrs={} ids={}",
+            cluster.name(),
+            cluster.warm(),
+            addrs.join(","),
+            ids.join(",")
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cold_cluster_of_the_pools_spec_joins_the_pool_after_its_test() -> Result<()> {
+    // A pool of this test's own (four spare ports make its key), named to the child as the keeper.
+    let spec = || ClusterSpec::from_env().map(|s| s.spare_ports(4));
+    let keeper = WarmPool::new(vec![spec()?]).ready(1).start().await?;
+    keeper.until_offered(1, OFFER_TIMEOUT).await?;
+    let (var, value) = keeper.env();
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["warm::pool_child", "--exact", "--include-ignored", "--nocapture"])
+        .env("CLUSTER_TESTS_POOL_CHILD", "1")
+        .env(var, value)
+        .stderr(Stdio::null())
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(child.status.success(), "the child failed: {stdout}");
+    let started: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("started ")).collect();
+    assert_eq!(started.len(), 2, "{stdout}");
+    let mut cold = 0;
+    for line in started {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [name, warm, addrs, ids] = fields[..] else {
+            panic!("unreadable: {line}")
+        };
+        if warm == "warm=true" {
+            continue;
+        }
+        cold += 1;
+        // Made cold by the child, which is gone: its keeper recycled it into the pool, fresh.
+        until_recycled(name).await;
+        let old_ids: BTreeSet<&str> = ids.trim_start_matches("ids=").split(',').collect();
+        let addrs: Vec<SocketAddr> = addrs
+            .trim_start_matches("addrs=")
+            .split(',')
+            .map(|a| a.parse().expect("an address"))
+            .collect();
+        assert_eq!(addrs.len(), 6, "{line}");
+        for addr in &addrs {
+            let view = node::NodeView::read(*addr).await?;
+            let keys: i64 = node::command(*addr, &["DBSIZE"]).await?;
+            assert_eq!(keys, 0, "{addr} of {name} holds its first test's keys");
+            assert_eq!(
+                view.nodes.nodes.len(),
+                6,
+                "{addr} knows {} nodes",
+                view.nodes.nodes.len()
+            );
+            assert!(
+                view.nodes.nodes.iter().all(|n| !old_ids.contains(n.id.as_str())),
+                "{addr} remembers a node id of its first test"
+            );
+            assert!(view.info.state_ok(), "{addr} is not ready");
+        }
+    }
+    assert!(
+        cold >= 1,
+        "the keeper offered one cluster, and the child started two: {stdout}"
+    );
     keeper.stop().await?;
     Ok(())
 }
