@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::cluster::handle::Cluster;
-use crate::cluster::identity::{LABEL_MAKER, LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_REAPER};
+use crate::cluster::identity::{LABEL_MARK, LABEL_OWNER, LABEL_POOL, LABEL_REAPER};
 use crate::cluster::recycle::{self, Fingerprint};
 use crate::cluster::removal::{remove_cluster, remove_orphans};
 use crate::cluster::warm::{self, KEEPER_ENV, Standing};
@@ -294,11 +294,8 @@ impl Keeping {
                 Some(made) = self.making.join_next() => self.made(made),
                 Some(retired) = self.retiring.join_next() => self.retired(retired),
                 _ = liveness.tick() => {}
-                _ = orphans.tick() => {
-                    let (orphans, unmarked) = tokio::join!(remove_orphans(&self.docker), self.remove_unmarked());
-                    for e in [orphans.err(), unmarked.err()].into_iter().flatten() {
-                        tracing::warn!("keeper: {e}");
-                    }
+                _ = orphans.tick() => if let Err(e) = remove_orphans(&self.docker).await {
+                    tracing::warn!("keeper: {e}");
                 },
             }
             if let Err(e) = self.tend().await {
@@ -359,21 +356,6 @@ impl Keeping {
                 // Its progress goes in the span `keeper`, which a reader of the tests' output may leave out.
                 let making = async move { (i, spec.name.clone(), make(&docker, spec).await) };
                 self.making.spawn(making.instrument(tracing::info_span!("keeper")));
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes what a test process that died began making for this keeper's pool and left with no marker (killed
-    /// before its lease was made, or while its failed make was being undone): owned by this keeper, which runs,
-    /// it is no orphan to anyone else, and without a lease no test holds it.
-    async fn remove_unmarked(&self) -> Result<()> {
-        let mine = [format!("{LABEL_OWNER}={}", self.me)];
-        for (name, standing) in Standing::of(self.docker.containers(&mine).await?) {
-            let makers_gone =
-                (standing.members.iter()).all(|c| c.labels.get(LABEL_MAKER).is_some_and(|maker| owner::is_gone(maker)));
-            if standing.marks.is_empty() && makers_gone && !self.being_retired.contains(&name) {
-                remove_cluster(&self.docker, &name, None).await?;
             }
         }
         Ok(())

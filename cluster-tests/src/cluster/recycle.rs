@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::try_join_all;
 
 use crate::cluster::handle::Cluster;
 use crate::cluster::identity::{LABEL_PORT, LABEL_PRINT, cluster_filter};
@@ -180,13 +180,10 @@ pub(crate) async fn recycle(
     // checked and emptied before any is reset: a node reset while another still holds keys (or serves a client)
     // would let the old cluster reach the new one.
     let kept = nodes.iter().filter(|addr| !lost_ports.contains(&addr.port()));
-    // Both run to the end, so that no node start is cut short by the other's failure (and left half made).
-    let (refusals, started) = tokio::join!(
+    let (refusals, _) = tokio::try_join!(
         try_join_all(kept.map(|addr| restore(pool, *addr, &print.nodes[addr]))),
-        join_all(lost_ports.iter().map(|port| cluster.start_node_on(*port))),
-    );
-    let refusals = refusals?;
-    started.into_iter().collect::<Result<Vec<_>>>()?;
+        try_join_all(lost_ports.iter().map(|port| cluster.start_node_on(*port))),
+    )?;
     if let Some(why) = refusals.into_iter().flatten().next() {
         return Ok(Err(why));
     }
