@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cluster_tests::playground::{Docker, ensure_built};
 use cluster_tests::{
@@ -15,6 +16,13 @@ use crate::playground::Interrupts;
 
 /// Set once the run is interrupted: a lane then starts no further version (the one it runs ends on the signal).
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The nextest processes running now, by pid (cargo execs nextest in its own place): stopped if the engine stalls.
+static SUITES: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// How often the run asks the Docker engine for a listing, and for how long it may answer none before the run stops
+/// its suites: against an engine that no longer answers, every test would wait out its own timeouts, one after the
+/// other, for hours (a CI run here hit its 90-minute limit so).
+const ENGINE_PROBE_EVERY: Duration = Duration::from_secs(10);
+const ENGINE_SILENT_FOR: Duration = Duration::from_secs(150);
 
 /// Clusters of the default spec kept ready for a version while its suite runs.
 const WARM_READY: usize = 2;
@@ -146,6 +154,13 @@ pub async fn run(args: Args) -> Result<()> {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
             Err(Error::other(format!("{signal}: the test run was interrupted")))
         }
+        stalled = engine_stalled(&docker) => {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            stop_suites();
+            // The keeper's removals would wait on the engine too: what they leave, `cargo xtask leftovers` lists.
+            tokio::time::timeout(Duration::from_secs(30), keeper.stop()).await.ok();
+            return Err(stalled);
+        }
     };
     let kept = keeper.stop().await?;
     let (unit_run, results) = ran?;
@@ -218,6 +233,38 @@ pub async fn run(args: Args) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Resolves once the Docker engine has answered no listing of its containers and networks for
+/// [`ENGINE_SILENT_FOR`], with what that means and what to do.
+async fn engine_stalled(docker: &Docker) -> Error {
+    let mut answered = Instant::now();
+    loop {
+        tokio::time::sleep(ENGINE_PROBE_EVERY).await;
+        match docker.answers(3 * ENGINE_PROBE_EVERY).await {
+            Ok(()) => answered = Instant::now(),
+            Err(e) if answered.elapsed() >= ENGINE_SILENT_FOR => {
+                return Error::other(format!(
+                    "the Docker engine has answered no listing of its containers and networks for {} s (last: \
+                     {e}), so the run stopped its suites rather than let every test time out against it. Docker \
+                     20.10 before 20.10.27 can deadlock in its network controller while containers start and stop \
+                     (moby/libnetwork#2679): restart the Docker daemon, then `cargo xtask leftovers` lists what \
+                     this run left",
+                    answered.elapsed().as_secs()
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Sends SIGTERM to the nextest processes running now: nextest then stops its tests and exits.
+fn stop_suites() {
+    for &pid in SUITES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        // SAFETY: kill(2) with a valid signal; the pid is one this process spawned, taken off the list as soon as it
+        // is reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
 }
 
 /// Where the workspace and its build output are (the JUnit report lands under the target directory).
@@ -526,8 +573,20 @@ fn run_suite(
     std::fs::remove_file(&junit).ok();
     let start = Instant::now();
     // A failing suite is reported in the table and by the caller, not as an error here.
-    let nextest_ok = cmd
-        .status()
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::other(format!("running cargo nextest: {e}")))?;
+    let pid = child.id();
+    SUITES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(pid);
+    let status = child.wait();
+    SUITES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|&p| p != pid);
+    let nextest_ok = status
         .map_err(|e| Error::other(format!("running cargo nextest: {e}")))?
         .success();
     let seconds = start.elapsed().as_secs_f64();

@@ -198,6 +198,27 @@ impl Docker {
             .map_err(|_| unreachable(&"no answer in 10 s"))?
     }
 
+    /// Whether the engine answers, within `within`, the two listings every cluster operation needs: running
+    /// containers and networks. A ping is not enough: Docker 20.10 before 20.10.27 can deadlock in its network
+    /// controller (moby/libnetwork#2679) and still answer pings, while every container start, stop and network
+    /// call waits for good.
+    pub async fn answers(&self, within: Duration) -> Result<()> {
+        let listings = async {
+            self.api.list_containers(None).await?;
+            self.api.list_networks(None).await?;
+            Ok::<_, Error>(())
+        };
+        tokio::time::timeout(within, listings).await.map_err(|_| {
+            Error::with_kind(
+                ErrorKind::Timeout,
+                format!(
+                    "the Docker engine did not list its containers and networks within {} s",
+                    within.as_secs()
+                ),
+            )
+        })?
+    }
+
     /// The engine's version and API version (`20.10.24`, `1.41`).
     pub async fn version(&self) -> Result<(String, String)> {
         let v = self.api.version().await?;
