@@ -1,7 +1,8 @@
 //! How a cluster's nodes are networked, and how the host reaches them.
 //!
 //! - [`Networking::Pod`] (the default): one network namespace per cluster, held by a *holder* container that runs
-//!   no node and publishes the cluster's port range on the host's 127.0.0.1 (never on other interfaces). Every node
+//!   no node, sits alone on a bridge network of its own (see [`start_pod`]) and publishes the cluster's port range
+//!   on the host's 127.0.0.1 (never on other interfaces). Every node
 //!   joins that namespace, listens on its own host port and announces 127.0.0.1, so every address the cluster hands
 //!   out (`MOVED`, `ASK`, `CLUSTER SLOTS`/`SHARDS`/`NODES`) works from the host, on any OS, and between the nodes
 //!   alike. Ports are published when the pod starts, so a pod publishes spare ports for nodes that join later.
@@ -20,8 +21,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::cluster::identity::{
-    Identity, LABEL_CLUSTER, LABEL_FENCED, LABEL_HOLDER, LABEL_PLAIN_PUBLISHED, cluster_filter, plain_published_of,
-    published_of,
+    Identity, LABEL_CLUSTER, LABEL_FENCED, LABEL_FIRST_PORT, LABEL_HOLDER, LABEL_PLAIN_PORT, LABEL_PLAIN_PUBLISHED,
+    cluster_filter, plain_published_of, published_of,
 };
 use crate::engine::docker::{ContainerSpec, Docker, LOOPBACK};
 use crate::images::build;
@@ -100,6 +101,53 @@ const FREE_TRIES: usize = 20;
 /// on a free range when it has none, and its plain-text ports if any. Settles the identity's first port (and
 /// plain-text first port) and returns the pod's attachment.
 pub(crate) async fn start_pod(docker: &Docker, identity: &mut Identity, spec: &ClusterSpec) -> Result<Attachment> {
+    let network = pod_network(docker, identity).await?;
+    let started = start_pod_on(docker, identity, spec, network.as_deref().unwrap_or(DEFAULT_BRIDGE)).await;
+    if let (Err(_), Some(id)) = (&started, &network) {
+        docker.remove_network(id).await.ok();
+    }
+    started
+}
+
+/// Docker's default bridge network, where a pod goes when Docker has no address pool left for one of its own.
+const DEFAULT_BRIDGE: &str = "bridge";
+
+/// Makes the pod's own bridge network (labelled as the cluster, named `<cluster>-pod-<random>`, as Docker since API
+/// 1.44 refuses a second network of a name) and returns its id; `None`, with a warning, when Docker has no
+/// address pool left for it.
+///
+/// A network of its own, rather than the default bridge every pod shared: Docker 20.10 before 20.10.27 can
+/// deadlock its network controller for good when one container leaves a network while another's endpoint on the
+/// same network is being deleted (moby/libnetwork#2679), and the matrix removes hundreds of pods; a pod alone on
+/// its network has no other container to race. It also keeps other containers off the pod's network.
+async fn pod_network(docker: &Docker, identity: &Identity) -> Result<Option<String>> {
+    let mut labels = identity.labels();
+    // Ports are settled once the holder publishes them.
+    labels.remove(LABEL_FIRST_PORT);
+    labels.remove(LABEL_PLAIN_PORT);
+    let suffix = RandomState::new().hash_one(std::time::Instant::now()) as u32;
+    let name = format!("{}-pod-{suffix:08x}", identity.name);
+    match docker.create_network(&name, labels).await {
+        Ok(id) => Ok(Some(id)),
+        Err(e) if e.to_string().contains("address pool") => {
+            tracing::warn!(
+                "pod: Docker has no address pool left for cluster `{}`'s own network ({e}), so its pod goes on the \
+                 default bridge, shared with every other container; `docker network prune` frees unused networks",
+                identity.name
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`start_pod`] on `network` (an id, or the default bridge's name).
+async fn start_pod_on(
+    docker: &Docker,
+    identity: &mut Identity,
+    spec: &ClusterSpec,
+    network: &str,
+) -> Result<Attachment> {
     let span = spec.published_count() as u16;
     let plain_span = spec.plain_published() as u16;
     // The plain-text range of a pod whose TLS range begins at `first`.
@@ -121,7 +169,7 @@ pub(crate) async fn start_pod(docker: &Docker, identity: &mut Identity, spec: &C
         }
         identity.first_port = first;
         identity.plain_first_port = plain_of(first);
-        return match start_holder(docker, identity, range.clone(), plain.clone()).await {
+        return match start_holder(docker, identity, network, range.clone(), plain.clone()).await {
             Err(e) => match e.kind() {
                 ErrorKind::PortTaken(port) => {
                     let range = plain.filter(|p| p.contains(&port)).unwrap_or(range);
@@ -148,7 +196,7 @@ pub(crate) async fn start_pod(docker: &Docker, identity: &mut Identity, spec: &C
         let (range, plain) = ranges(first);
         identity.first_port = first;
         identity.plain_first_port = plain_of(first);
-        match start_holder(docker, identity, range, plain).await {
+        match start_holder(docker, identity, network, range, plain).await {
             Err(e) if matches!(e.kind(), ErrorKind::PortTaken(_)) => last = e,
             other => return other,
         }
@@ -201,6 +249,7 @@ async fn port_in_use(docker: &Docker, port: u16, name: &str, range: &RangeInclus
 async fn start_holder(
     docker: &Docker,
     identity: &Identity,
+    network: &str,
     range: RangeInclusive<u16>,
     plain: Option<RangeInclusive<u16>>,
 ) -> Result<Attachment> {
@@ -213,7 +262,7 @@ async fn start_holder(
     }
     let mut holder = ContainerSpec {
         name: format!("{}-pod", identity.name),
-        network: "bridge".into(),
+        network: network.to_owned(),
         published: range.clone().chain(plain.clone().into_iter().flatten()).collect(),
         labels,
         ..Default::default()
@@ -231,9 +280,14 @@ async fn start_holder(
             true
         }
         Err(e) => {
+            let exposed = if network == DEFAULT_BRIDGE {
+                "every container on Docker's default bridge"
+            } else {
+                "any container connected to its network"
+            };
             tracing::warn!(
-                "pod: the fault tools image is not available ({e}), so cluster `{}`'s pod has no firewall: every \
-                 container on Docker's default bridge can reach its nodes' client and bus ports",
+                "pod: the fault tools image is not available ({e}), so cluster `{}`'s pod has no firewall: \
+                 {exposed} can reach its nodes' client and bus ports",
                 identity.name
             );
             holder.args = [

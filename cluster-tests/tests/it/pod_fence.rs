@@ -1,34 +1,65 @@
-//! Only the host reaches a node: a container on Docker's default bridge, where every pod sits, opens no node's
-//! client or bus port by the pod's address, while clients on the host's 127.0.0.1 still reach every node.
+//! Only the host reaches a node: a container on Docker's default bridge, or one connected to the pod's own network,
+//! opens no node's client or bus port by the pod's address, while clients on the host's 127.0.0.1 still reach
+//! every node.
 
 use cluster_tests::playground::{Docker, ensure_tools};
 use cluster_tests::server::node::command;
-use cluster_tests::{Cluster, Result};
+use cluster_tests::{Cluster, Node, Result};
 
 use crate::common::docker;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_container_on_the_default_bridge_reaches_no_node_and_the_host_reaches_all() -> Result<()> {
+async fn no_other_container_reaches_a_node_and_the_host_reaches_all() -> Result<()> {
     let cluster = Cluster::start_for_test().await?;
     let tools = ensure_tools(&Docker::connect().await?).await?;
     let label = format!("cluster-tests.cluster={}", cluster.name());
-    let pod = docker(&[
-        "inspect",
-        "-f",
-        "{{.NetworkSettings.IPAddress}}",
-        &format!("{}-pod", cluster.name()),
-    ]);
-    assert!(!pod.is_empty(), "the pod has an address on the default bridge");
-    // A listener on the same bridge: the probe must see it open, or a closed verdict would prove nothing.
+    let holder = format!("{}-pod", cluster.name());
+    let on_network = |field: &str| {
+        docker(&[
+            "inspect",
+            "-f",
+            &format!("{{{{range .NetworkSettings.Networks}}}}{{{{.{field}}}}}{{{{end}}}}"),
+            &holder,
+        ])
+    };
+    let (pod, pod_network) = (on_network("IPAddress"), on_network("NetworkID"));
+    assert!(
+        !pod.is_empty() && !pod_network.is_empty(),
+        "the pod has an address on its network"
+    );
+    let nodes = cluster.nodes().await?;
+    for network in ["bridge", pod_network.as_str()] {
+        let closed = probe_from(network, &label, &tools, &pod, &nodes);
+        assert_eq!(
+            closed,
+            2 * nodes.len(),
+            "from {network}: every node's client and bus port probed closed"
+        );
+    }
+    for n in &nodes {
+        let addr = n.addr.expect("running");
+        assert_eq!(addr.ip().to_string(), "127.0.0.1");
+        let pong: String = command(addr, &["PING"]).await?;
+        assert_eq!(pong, "PONG", "the host reaches {addr}");
+    }
+    Ok(())
+}
+
+/// Probes every node's client and bus port at the pod's address from a container on `network`, asserts each
+/// closed, and returns how many were; a listener on the same network must be seen open, or a closed verdict would
+/// prove nothing.
+fn probe_from(network: &str, label: &str, tools: &str, pod: &str, nodes: &[Node]) -> usize {
     let listener = docker(&[
         "run",
         "-d",
         "--rm",
+        "--network",
+        network,
         "--label",
-        &label,
+        label,
         "--entrypoint",
         "/bin/busybox",
-        &tools,
+        tools,
         "nc",
         "-ll",
         "-p",
@@ -37,10 +68,14 @@ async fn a_container_on_the_default_bridge_reaches_no_node_and_the_host_reaches_
         "/bin/busybox",
         "true",
     ]);
-    let listener_ip = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &listener]);
-    let nodes = cluster.nodes().await?;
+    let listener_ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &listener,
+    ]);
     let mut targets = vec![format!("{listener_ip}:5000")];
-    for n in &nodes {
+    for n in nodes {
         targets.push(format!("{pod}:{}", n.port));
         targets.push(format!("{pod}:{}", u32::from(n.port) + 10000));
     }
@@ -57,11 +92,13 @@ async fn a_container_on_the_default_bridge_reaches_no_node_and_the_host_reaches_
     let probed = docker(&[
         "run",
         "--rm",
+        "--network",
+        network,
         "--label",
-        &label,
+        label,
         "--entrypoint",
         "/bin/busybox",
-        &tools,
+        tools,
         "sh",
         "-c",
         &script,
@@ -74,15 +111,12 @@ async fn a_container_on_the_default_bridge_reaches_no_node_and_the_host_reaches_
             .unwrap_or_else(|| panic!("no verdict for {t}:\n{probed}"))
             .ends_with(" open")
     };
-    assert!(verdict(&targets[0]), "the probe sees an open port as open:\n{probed}");
+    assert!(
+        verdict(&targets[0]),
+        "on {network}, the probe sees an open port as open:\n{probed}"
+    );
     for t in &targets[1..] {
-        assert!(!verdict(t), "{t} is reachable from the default bridge:\n{probed}");
+        assert!(!verdict(t), "{t} is reachable from network {network}:\n{probed}");
     }
-    for n in &nodes {
-        let addr = n.addr.expect("running");
-        assert_eq!(addr.ip().to_string(), "127.0.0.1");
-        let pong: String = command(addr, &["PING"]).await?;
-        assert_eq!(pong, "PONG", "the host reaches {addr}");
-    }
-    Ok(())
+    targets.len() - 1
 }
