@@ -2,10 +2,10 @@
 //!
 //! - [`Networking::Pod`] (the default): one network namespace per cluster, held by a *holder* container that runs
 //!   no node, sits alone on a bridge network of its own (see [`start_pod`]) and publishes the cluster's port range
-//!   on the host's 127.0.0.1 (never on other interfaces). Every node
-//!   joins that namespace, listens on its own host port and announces 127.0.0.1, so every address the cluster hands
-//!   out (`MOVED`, `ASK`, `CLUSTER SLOTS`/`SHARDS`/`NODES`) works from the host, on any OS, and between the nodes
-//!   alike. Ports are published when the pod starts, so a pod publishes spare ports for nodes that join later.
+//!   on the host's 127.0.0.1 (never on other interfaces). Every node joins that namespace, listens on its own host
+//!   port and announces 127.0.0.1, so every address the cluster hands out (`MOVED`, `ASK`,
+//!   `CLUSTER SLOTS`/`SHARDS`/`NODES`) works from the host, on any OS, and between the nodes alike. Ports are
+//!   published when the pod starts, so a pod publishes spare ports for nodes that join later.
 //!   The holder fences the pod: from outside it, only the host's port proxy reaches the client ports, and
 //!   nothing reaches the bus ports (see [`start_holder`]). It must outlive the nodes: it is never a fault target.
 //! - [`Networking::Bridge`]: a private bridge network per cluster, each node in a network namespace of its own and
@@ -125,7 +125,7 @@ async fn pod_network(docker: &Docker, identity: &Identity) -> Result<Option<Stri
     // Ports are settled once the holder publishes them.
     labels.remove(LABEL_FIRST_PORT);
     labels.remove(LABEL_PLAIN_PORT);
-    let suffix = RandomState::new().hash_one(std::time::Instant::now()) as u32;
+    let suffix = random() as u32;
     let name = format!("{}-pod-{suffix:08x}", identity.name);
     match docker.create_network(&name, labels).await {
         Ok(id) => Ok(Some(id)),
@@ -432,7 +432,12 @@ fn taken_port(range: RangeInclusive<u16>) -> Option<u16> {
 /// A random number in `low..=high` (std's randomly keyed hasher is random enough to spread clusters).
 fn random_in(low: u16, high: u16) -> u16 {
     let span = u64::from(high - low) + 1;
-    low + (RandomState::new().hash_one(std::time::Instant::now()) % span) as u16
+    low + (random() % span) as u16
+}
+
+/// A random number, from std's randomly keyed hasher.
+fn random() -> u64 {
+    RandomState::new().hash_one(std::time::Instant::now())
 }
 
 #[cfg(test)]
