@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cluster_tests::faults::checker::{CheckSpec, FaultKind};
 use cluster_tests::server::data;
 use cluster_tests::server::topology::Role;
 use cluster_tests::{Access, Cluster, ClusterSpec, ErrorKind, FailoverKind, Networking, Result};
@@ -145,26 +146,34 @@ async fn tls_on_a_bridge_network_is_refused_before_anything_starts() -> Result<(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_checker_counts_nothing_lost_through_kills_and_partitions_on_a_tls_cluster_with_a_password() -> Result<()> {
-    use cluster_tests::faults::checker::{CheckSpec, FaultKind};
+/// The checker on a TLS cluster with a password loses nothing through `fault`: writes count as acknowledged only
+/// once `WAIT 1` confirms a replica has them.
+async fn checker_loses_nothing_on_a_tls_cluster_with_a_password(fault: FaultKind) -> Result<()> {
     let cluster = ClusterSpec::from_env()?.tls().password("tls-pw").start().await?;
-    // A kill (restarted over TLS, with its files) then a partition (the rules match ports, whatever the protocol);
-    // writes count as acknowledged only once WAIT 1 confirms a replica has them.
-    for fault in [FaultKind::Kill, FaultKind::Partition] {
-        let spec = CheckSpec {
-            fault,
-            rounds: 1,
-            seconds: Duration::from_secs(4),
-            seed: 5,
-            wait: 1,
-            writers: 4,
-        };
-        let report = cluster.count_lost_writes(&spec).await?;
-        assert_eq!(report.rounds.len(), 1, "{fault:?}: {report:?}");
-        assert!(report.rounds[0].takeover.is_some(), "{fault:?}: {report:?}");
-        assert!(report.acknowledged > 100, "{fault:?}: {report:?}");
-        assert_eq!(report.lost, 0, "{fault:?}: {:?}", report.lost_keys);
-    }
+    let spec = CheckSpec {
+        fault,
+        rounds: 1,
+        seconds: Duration::from_secs(4),
+        seed: 5,
+        wait: 1,
+        writers: 4,
+    };
+    let report = cluster.count_lost_writes(&spec).await?;
+    assert_eq!(report.rounds.len(), 1, "{fault:?}: {report:?}");
+    assert!(report.rounds[0].takeover.is_some(), "{fault:?}: {report:?}");
+    assert!(report.acknowledged > 100, "{fault:?}: {report:?}");
+    assert_eq!(report.lost, 0, "{fault:?}: {:?}", report.lost_keys);
     Ok(())
+}
+
+/// A kill: the node is restarted over TLS, with its files.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checker_counts_nothing_lost_through_a_kill_on_a_tls_cluster_with_a_password() -> Result<()> {
+    checker_loses_nothing_on_a_tls_cluster_with_a_password(FaultKind::Kill).await
+}
+
+/// A partition: the rules match ports, whatever the protocol.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checker_counts_nothing_lost_through_a_partition_on_a_tls_cluster_with_a_password() -> Result<()> {
+    checker_loses_nothing_on_a_tls_cluster_with_a_password(FaultKind::Partition).await
 }
