@@ -91,9 +91,11 @@ impl Attachment {
     }
 }
 
-/// Lowest port of the band free port ranges are drawn from: below Linux's ephemeral range (32768-60999), so
-/// outgoing connections never hold them, and above the ports people usually run servers on.
-const FREE_BAND: RangeInclusive<u16> = 20000..=32000;
+/// The band free port ranges are drawn from: the node ports and their cluster bus ports (port + 10000) below
+/// Linux's ephemeral range (32768-60999), so that no outgoing connection, the host's or one a node makes in its
+/// namespace, holds a port a node is about to listen on (a bus port in that range once made a node of a full
+/// matrix run exit with "Address already in use"), and above the ports people usually run servers on.
+const FREE_BAND: RangeInclusive<u16> = 12000..=22767;
 /// How many random ranges are tried before giving up on finding a free one.
 const FREE_TRIES: usize = 20;
 
