@@ -12,19 +12,68 @@ use cluster_tests::{ClusterSpec, FailoverKind, ImageSource, Result, Version};
 
 use crate::common::docker as docker_cli;
 
-/// An image made for a test, removed when dropped (after the clusters that use it).
+/// How long a test image's cluster may take to be removed: a test's cluster goes off the test's path (its keeper
+/// or a removal process takes its containers away after its handle is dropped).
+const REMOVAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An image made for a test, removed by [`TestImage::remove`] once the clusters that use it are gone, or else
+/// when dropped (a test that failed on the way).
 struct TestImage {
     tag: String,
+    removed: bool,
+}
+
+impl TestImage {
+    /// Waits until no container uses the image any more, then removes it; says what still used it, or why
+    /// `docker rmi` failed.
+    fn try_remove(&mut self) -> std::result::Result<(), String> {
+        let start = Instant::now();
+        loop {
+            // Not the asserting `docker_cli`: this also runs in `drop`, maybe while the test panics.
+            let listed = Command::new("docker")
+                .args(["ps", "-aq", "--filter", &format!("ancestor={}", self.tag)])
+                .output()
+                .map_err(|e| format!("docker ps: {e}"))?;
+            let users = String::from_utf8_lossy(&listed.stdout).split_whitespace().count();
+            if listed.status.success() && users == 0 {
+                break;
+            }
+            if start.elapsed() > REMOVAL_TIMEOUT {
+                return Err(format!(
+                    "{users} container(s) still use test image {} after {REMOVAL_TIMEOUT:?} ({})",
+                    self.tag,
+                    String::from_utf8_lossy(&listed.stderr).trim()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let out = Command::new("docker").args(["rmi", &self.tag]).output();
+        self.removed = true;
+        match out {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!(
+                "docker rmi {}: {}",
+                self.tag,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Err(format!("docker rmi {}: {e}", self.tag)),
+        }
+    }
+
+    /// Removes the image once its clusters are gone; fails the test if it cannot (a test image left behind).
+    fn remove(mut self) {
+        if let Err(e) = self.try_remove() {
+            panic!("{e}");
+        }
+    }
 }
 
 impl Drop for TestImage {
     fn drop(&mut self) {
-        let out = Command::new("docker").args(["rmi", &self.tag]).output();
-        if !out.is_ok_and(|o| o.status.success()) {
-            eprintln!(
-                "could not remove test image {}; `docker rmi {}` removes it",
-                self.tag, self.tag
-            );
+        if !self.removed
+            && let Err(e) = self.try_remove()
+        {
+            eprintln!("could not remove test image: {e}; `docker rmi {}` removes it", self.tag);
         }
     }
 }
@@ -64,7 +113,7 @@ async fn derived_image(docker: &Docker, version: &Version) -> Result<TestImage> 
         committed.is_ok_and(|o| o.status.success()),
         "docker commit of the derived image"
     );
-    Ok(TestImage { tag })
+    Ok(TestImage { tag, removed: false })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,7 +160,7 @@ async fn a_cluster_runs_from_an_image_given_by_reference() -> Result<()> {
     assert_eq!(found.image(), cluster.image());
     drop(found);
     drop(cluster);
-    drop(derived);
+    derived.remove();
     Ok(())
 }
 
