@@ -20,13 +20,15 @@ const REMOVAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// when dropped (a test that failed on the way).
 struct TestImage {
     tag: String,
-    removed: bool,
+    /// Whether its removal was tried: once, by [`TestImage::remove`] or else on drop.
+    tried: bool,
 }
 
 impl TestImage {
     /// Waits until no container uses the image any more, then removes it; says what still used it, or why
     /// `docker rmi` failed.
     fn try_remove(&mut self) -> std::result::Result<(), String> {
+        self.tried = true;
         let start = Instant::now();
         loop {
             // Not the asserting `docker_cli`: this also runs in `drop`, maybe while the test panics.
@@ -48,7 +50,6 @@ impl TestImage {
             std::thread::sleep(Duration::from_millis(200));
         }
         let out = Command::new("docker").args(["rmi", &self.tag]).output();
-        self.removed = true;
         match out {
             Ok(o) if o.status.success() => Ok(()),
             Ok(o) => Err(format!(
@@ -70,7 +71,7 @@ impl TestImage {
 
 impl Drop for TestImage {
     fn drop(&mut self) {
-        if !self.removed
+        if !self.tried
             && let Err(e) = self.try_remove()
         {
             eprintln!("could not remove test image: {e}; `docker rmi {}` removes it", self.tag);
@@ -113,7 +114,7 @@ async fn derived_image(docker: &Docker, version: &Version) -> Result<TestImage> 
         committed.is_ok_and(|o| o.status.success()),
         "docker commit of the derived image"
     );
-    Ok(TestImage { tag, removed: false })
+    Ok(TestImage { tag, tried: false })
 }
 
 #[tokio::test(flavor = "multi_thread")]
