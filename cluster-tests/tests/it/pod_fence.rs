@@ -1,6 +1,10 @@
 //! Only the host reaches a node: a container on Docker's default bridge, or one connected to the pod's own network,
 //! opens no node's client or bus port by the pod's address, while clients on the host's 127.0.0.1 still reach
-//! every node.
+//! every node. A packet routed to the pod from another network, which Docker masquerades to the pod's gateway
+//! address, is refused even when Docker's isolation between networks lets it through.
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use cluster_tests::playground::{Docker, ensure_tools};
 use cluster_tests::server::node::command;
@@ -36,6 +40,26 @@ async fn no_other_container_reaches_a_node_and_the_host_reaches_all() -> Result<
             "from {network}: every node's client and bus port probed closed"
         );
     }
+    let pod_ip = pod.parse().expect("the pod's address is an IP address");
+    let probes: Vec<_> = nodes
+        .iter()
+        .map(|n| SocketAddr::new(pod_ip, n.port))
+        .map(|addr| std::thread::spawn(move || (addr, connects_with_ttl(addr, 64), connects_with_ttl(addr, 63))))
+        .collect();
+    let mut probed = 0;
+    for probe in probes {
+        let (addr, sent_by_host, routed_once) = probe.join().expect("the probe thread ends");
+        assert!(
+            sent_by_host,
+            "the host, with TTL 64, reaches {addr} from the pod's gateway"
+        );
+        assert!(
+            !routed_once,
+            "{addr} takes a packet routed once (TTL 63) from the pod's gateway"
+        );
+        probed += 1;
+    }
+    assert_eq!(probed, nodes.len(), "every node's client port probed with both TTLs");
     for n in &nodes {
         let addr = n.addr.expect("running");
         assert_eq!(addr.ip().to_string(), "127.0.0.1");
@@ -119,4 +143,13 @@ fn probe_from(network: &str, label: &str, tools: &str, pod: &str, nodes: &[Node]
         assert!(!verdict(t), "{t} is reachable from network {network}:\n{probed}");
     }
     targets.len() - 1
+}
+
+/// Whether a connection to `addr` from the host, whose packets carry `ttl`, is made within 3 s. The host dials the
+/// pod's address from its own address on the pod's network, the gateway: that is where a connection from another
+/// network comes from too once Docker routed and masqueraded it, one hop lower than the host's 64.
+fn connects_with_ttl(addr: SocketAddr, ttl: u32) -> bool {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a TCP socket");
+    socket.set_ttl_v4(ttl).expect("the socket's TTL is set");
+    socket.connect_timeout(&addr.into(), Duration::from_secs(3)).is_ok()
 }
